@@ -1,0 +1,108 @@
+package bindings
+
+import (
+	"fmt"
+	"time"
+)
+
+// DeliveryKeys are the runtime's per-trigger delivery settings. Every input
+// component may set them, next to its driver's own keys; they are validated
+// like the others.
+var DeliveryKeys = []MetadataKey{
+	{Name: "maxConcurrency", Kind: KindInt, Default: "16", Direction: DirInput, Description: "How many messages of this trigger are handled at once."},
+	{Name: "ordered", Kind: KindBool, Default: "false", Direction: DirInput, Description: "Handle messages with the same ordering key (partition, group, stream key) one at a time, in order. Retries then wait in place, holding only that key."},
+	{Name: "batchSize", Kind: KindInt, Default: "10", Direction: DirInput, Description: "Most messages fetched from the broker per receive call, where it can batch."},
+	{Name: "handlerTimeout", Kind: KindDuration, Default: "5m", Direction: DirInput, Description: "How long one handler call may run; past it the call's context is cancelled and the attempt fails. 0 means no limit."},
+	{Name: "maxAttempts", Kind: KindInt, Default: "5", Direction: DirInput, Description: "Attempts per message, the first included, before it is dead-lettered."},
+	{Name: "initialInterval", Kind: KindDuration, Default: "1s", Direction: DirInput, Description: "Delay before the first retry."},
+	{Name: "maxInterval", Kind: KindDuration, Default: "1m", Direction: DirInput, Description: "Longest delay between retries."},
+	{Name: "multiplier", Kind: KindFloat, Default: "2", Direction: DirInput, Description: "Factor by which the retry delay grows per attempt."},
+	{Name: "jitter", Kind: KindFloat, Default: "0.2", Direction: DirInput, Description: "Random spread of each retry delay, as a fraction of it (0 to 1)."},
+	{Name: "deadLetter", Kind: KindString, Direction: DirInput, Description: "Name of the output binding that receives messages that failed every attempt, or failed permanently. Without it they are nacked for the broker to keep."},
+	{Name: "leaseExtension", Kind: KindDuration, Default: "0", Direction: DirInput, Description: "For brokers with leases (visibility timeout, ack deadline): how often a running handler's lease is extended. 0 lets the driver choose from its lease length."},
+}
+
+// Delivery holds a trigger's effective delivery settings.
+type Delivery struct {
+	MaxConcurrency  int           `json:"maxConcurrency"`
+	Ordered         bool          `json:"ordered"`
+	BatchSize       int           `json:"batchSize"`
+	HandlerTimeout  time.Duration `json:"handlerTimeout"`
+	MaxAttempts     int           `json:"maxAttempts"`
+	InitialInterval time.Duration `json:"initialInterval"`
+	MaxInterval     time.Duration `json:"maxInterval"`
+	Multiplier      float64       `json:"multiplier"`
+	Jitter          float64       `json:"jitter"`
+	DeadLetter      string        `json:"deadLetter,omitempty"`
+	LeaseExtension  time.Duration `json:"leaseExtension"`
+}
+
+// DefaultDelivery returns the delivery settings of a component that sets none.
+func DefaultDelivery() Delivery {
+	d, _ := ParseDelivery(map[string]string{})
+	return d
+}
+
+// ParseDelivery reads the delivery keys from a component's metadata (keys as
+// declared; other keys are ignored) and checks the values' ranges.
+func ParseDelivery(values map[string]string) (Delivery, error) {
+	md := Metadata{values: map[string]string{}}
+	for _, k := range DeliveryKeys {
+		v, ok := values[k.Name]
+		if !ok {
+			v = k.Default
+		} else if err := k.Check(v); err != nil {
+			return Delivery{}, &KeyError{Key: k.Name, Msg: err.Error()}
+		}
+		md.values[k.Name] = v
+	}
+	d := Delivery{
+		MaxConcurrency:  md.Int("maxConcurrency"),
+		Ordered:         md.Bool("ordered"),
+		BatchSize:       md.Int("batchSize"),
+		HandlerTimeout:  md.Duration("handlerTimeout"),
+		MaxAttempts:     md.Int("maxAttempts"),
+		InitialInterval: md.Duration("initialInterval"),
+		MaxInterval:     md.Duration("maxInterval"),
+		Multiplier:      md.Float("multiplier"),
+		Jitter:          md.Float("jitter"),
+		DeadLetter:      md.String("deadLetter"),
+		LeaseExtension:  md.Duration("leaseExtension"),
+	}
+	return d, d.Validate()
+}
+
+// Validate checks that the settings are usable.
+func (d Delivery) Validate() error {
+	switch {
+	case d.MaxConcurrency < 1:
+		return &KeyError{Key: "maxConcurrency", Msg: fmt.Sprintf("must be at least 1, got %d", d.MaxConcurrency)}
+	case d.BatchSize < 1:
+		return &KeyError{Key: "batchSize", Msg: fmt.Sprintf("must be at least 1, got %d", d.BatchSize)}
+	case d.MaxAttempts < 1:
+		return &KeyError{Key: "maxAttempts", Msg: fmt.Sprintf("must be at least 1, got %d", d.MaxAttempts)}
+	case d.HandlerTimeout < 0:
+		return &KeyError{Key: "handlerTimeout", Msg: "must not be negative"}
+	case d.InitialInterval < 0:
+		return &KeyError{Key: "initialInterval", Msg: "must not be negative"}
+	case d.MaxInterval < d.InitialInterval:
+		return &KeyError{Key: "maxInterval", Msg: fmt.Sprintf("%s is shorter than initialInterval %s", d.MaxInterval, d.InitialInterval)}
+	case d.Multiplier < 1:
+		return &KeyError{Key: "multiplier", Msg: fmt.Sprintf("must be at least 1, got %g", d.Multiplier)}
+	case d.Jitter < 0 || d.Jitter > 1:
+		return &KeyError{Key: "jitter", Msg: fmt.Sprintf("must be between 0 and 1, got %g", d.Jitter)}
+	case d.LeaseExtension < 0:
+		return &KeyError{Key: "leaseExtension", Msg: "must not be negative"}
+	}
+	return nil
+}
+
+// Backoff returns the delay before attempt+1, given that attempt (1-based)
+// just failed, without jitter.
+func (d Delivery) Backoff(attempt int) time.Duration {
+	delay := float64(d.InitialInterval)
+	for i := 1; i < attempt && delay < float64(d.MaxInterval); i++ {
+		delay *= d.Multiplier
+	}
+	return min(time.Duration(delay), d.MaxInterval)
+}

@@ -1,0 +1,67 @@
+package bindings
+
+import (
+	"context"
+	"time"
+)
+
+// Input is the contract of an input (trigger) driver. Every message returned by
+// Receive is settled exactly once, by Ack or Nack; until then the broker keeps
+// it. Methods may be called from several goroutines at once.
+type Input interface {
+	// Receive blocks until at least one message is available and returns at
+	// most max of them (max >= 1). It returns ctx.Err() when ctx is done and
+	// ErrClosed after Close.
+	Receive(ctx context.Context, max int) ([]*Message, error)
+	// Ack settles m as handled: the broker will not deliver it again.
+	Ack(ctx context.Context, m *Message) error
+	// Nack gives m back to the broker for redelivery with DeliveryCount+1, not
+	// before delay has passed when the driver declares DelayedNack (otherwise
+	// the delay is a hint and the runtime keeps the message itself until then).
+	Nack(ctx context.Context, m *Message, delay time.Duration) error
+	// Close stops receiving. Messages received but not settled are redelivered
+	// by the broker later; Ack and Nack keep working until Close returns.
+	Close() error
+}
+
+// LeaseExtender is implemented by inputs whose broker takes a message back when
+// a lease (visibility timeout, ack deadline) runs out; the runtime extends the
+// lease of messages whose handler is still running.
+type LeaseExtender interface {
+	ExtendLease(ctx context.Context, m *Message, d time.Duration) error
+}
+
+// Replier is implemented by inputs whose sender waits for an answer (HTTP
+// webhooks): the runtime calls Reply with the function's result before it acks
+// or nacks the message.
+type Replier interface {
+	Reply(m *Message, r Reply)
+}
+
+// Reply is what a request/response input sends back to its caller.
+type Reply struct {
+	// Status is an HTTP-style status code: 200 success, 500 handler failure...
+	Status      int
+	Data        []byte
+	ContentType string
+	Metadata    map[string]string
+}
+
+// Capabilities declares what an input driver can do, so the runtime and the
+// conformance suite never have to guess.
+type Capabilities struct {
+	// BatchReceive: Receive may return more than one message per call.
+	BatchReceive bool
+	// Ordering: messages carry a Key and the broker delivers the messages of
+	// one key in order.
+	Ordering bool
+	// Lease: the input implements LeaseExtender.
+	Lease bool
+	// NativeDeadLetter: the broker itself can move failed messages aside
+	// (RabbitMQ DLX, SQS redrive, JetStream MaxDeliver advisories...).
+	NativeDeadLetter bool
+	// DelayedNack: Nack honours its delay; redelivery is not seen before it.
+	DelayedNack bool
+	// RequestReply: the input implements Replier.
+	RequestReply bool
+}

@@ -1,0 +1,211 @@
+package bindings
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Direction says whether a binding type, a component or a metadata key is used
+// for input (triggering functions), output (invoked by functions) or both.
+type Direction uint8
+
+const (
+	DirInput  Direction = 1 << iota // triggers functions
+	DirOutput                       // invoked by functions
+	DirBoth   = DirInput | DirOutput
+)
+
+// Has reports whether d includes every direction of o.
+func (d Direction) Has(o Direction) bool { return d&o == o }
+
+func (d Direction) String() string {
+	switch d {
+	case DirInput:
+		return "input"
+	case DirOutput:
+		return "output"
+	case DirBoth:
+		return "input, output"
+	}
+	return "none"
+}
+
+// ParseDirection parses Dapr's "direction" metadata value: "input", "output"
+// or both separated by a comma.
+func ParseDirection(s string) (Direction, error) {
+	var d Direction
+	for _, part := range strings.Split(s, ",") {
+		switch strings.ToLower(strings.TrimSpace(part)) {
+		case "input":
+			d |= DirInput
+		case "output":
+			d |= DirOutput
+		default:
+			return 0, fmt.Errorf("direction %q: want input, output or \"input, output\"", s)
+		}
+	}
+	return d, nil
+}
+
+// Type declares a binding type. The declaration is the one source for metadata
+// validation, the CLI's reference output and the scaffold templates.
+type Type struct {
+	// Name is the Dapr type name, e.g. "bindings.aws.sqs".
+	Name string
+	// Aliases are other accepted names, e.g. "bindings.mqtt" for "bindings.mqtt3".
+	Aliases []string
+	// Version is the component spec.version this driver implements, e.g. "v1".
+	Version string
+	// Summary is one line for listings.
+	Summary string
+	// Directions the type supports.
+	Directions Direction
+	// Metadata declares every key a component of this type may set, besides
+	// the generic ones (direction, route) and the runtime's delivery keys.
+	Metadata []MetadataKey
+	// Operations the output supports.
+	Operations []Operation
+	// Capabilities of the input.
+	Capabilities Capabilities
+	// InputMetadata documents the Message.Metadata keys the input sets.
+	InputMetadata []MetadataKey
+
+	// NewInput opens an input; nil when Directions lacks DirInput.
+	NewInput func(ctx context.Context, cfg Config) (Input, error)
+	// NewOutput opens an output; nil when Directions lacks DirOutput.
+	NewOutput func(ctx context.Context, cfg Config) (Output, error)
+}
+
+// Supports reports whether the output has operation op.
+func (t *Type) Supports(op Operation) bool { return slices.Contains(t.Operations, op) }
+
+// Config is what a driver is opened with.
+type Config struct {
+	// Name is the component's metadata.name.
+	Name string
+	// Type is the binding type name, e.g. "bindings.memory" (an alias is fine).
+	Type string
+	// Metadata holds the component's metadata values, secrets already
+	// resolved. OpenInput and OpenOutput validate and normalise it; drivers
+	// read it through Values.
+	Metadata map[string]string
+	// Logger is never nil once the driver sees it.
+	Logger *slog.Logger
+
+	values Metadata
+}
+
+// Values returns the validated metadata with typed getters. Only meaningful
+// inside a driver's NewInput/NewOutput.
+func (c Config) Values() Metadata { return c.values }
+
+var registry = struct {
+	sync.RWMutex
+	byName map[string]*Type
+	types  []*Type
+}{byName: map[string]*Type{}}
+
+// Register adds a binding type. It panics on a programming error (empty name,
+// duplicate name, missing constructor for a declared direction), as
+// database/sql.Register does, because it runs from init.
+func Register(t Type) {
+	if t.Name == "" {
+		panic("bindings: Register with empty type name")
+	}
+	if t.Directions.Has(DirInput) != (t.NewInput != nil) || t.Directions.Has(DirOutput) != (t.NewOutput != nil) {
+		panic("bindings: " + t.Name + ": constructors do not match declared directions")
+	}
+	registry.Lock()
+	defer registry.Unlock()
+	p := &t
+	for _, n := range append([]string{t.Name}, t.Aliases...) {
+		if _, dup := registry.byName[n]; dup {
+			panic("bindings: Register called twice for " + n)
+		}
+		registry.byName[n] = p
+	}
+	registry.types = append(registry.types, p)
+	sort.Slice(registry.types, func(i, j int) bool { return registry.types[i].Name < registry.types[j].Name })
+}
+
+// Lookup finds a registered type by name or alias.
+func Lookup(name string) (*Type, bool) {
+	registry.RLock()
+	defer registry.RUnlock()
+	t, ok := registry.byName[name]
+	return t, ok
+}
+
+// Types lists the registered types, sorted by name.
+func Types() []*Type {
+	registry.RLock()
+	defer registry.RUnlock()
+	return slices.Clone(registry.types)
+}
+
+// TypeNames lists every registered name and alias, for suggestions.
+func TypeNames() []string {
+	registry.RLock()
+	defer registry.RUnlock()
+	names := make([]string, 0, len(registry.byName))
+	for n := range registry.byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// OpenInput validates cfg against its type's declaration and opens the input.
+func OpenInput(ctx context.Context, cfg Config) (Input, *Type, error) {
+	t, err := prepare(&cfg, DirInput)
+	if err != nil {
+		return nil, nil, err
+	}
+	in, err := t.NewInput(ctx, cfg)
+	if err != nil {
+		return nil, nil, wrap(cfg.Name, t.Name, "open input", err)
+	}
+	return in, t, nil
+}
+
+// OpenOutput validates cfg against its type's declaration and opens the output.
+func OpenOutput(ctx context.Context, cfg Config) (Output, *Type, error) {
+	t, err := prepare(&cfg, DirOutput)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := t.NewOutput(ctx, cfg)
+	if err != nil {
+		return nil, nil, wrap(cfg.Name, t.Name, "open output", err)
+	}
+	return out, t, nil
+}
+
+func prepare(cfg *Config, dir Direction) (*Type, error) {
+	t, ok := Lookup(cfg.Type)
+	if !ok {
+		return nil, &Error{Binding: cfg.Name, Type: cfg.Type, Op: "open", Err: UnknownTypeError(cfg.Type)}
+	}
+	if !t.Directions.Has(dir) {
+		return nil, &Error{Binding: cfg.Name, Type: t.Name, Op: "open", Err: fmt.Errorf("type has no %s direction", dir)}
+	}
+	values, problems := Validate(t, cfg.Metadata, dir)
+	if len(problems) > 0 {
+		errs := make([]error, len(problems))
+		for i, p := range problems {
+			errs[i] = p
+		}
+		return nil, &Error{Binding: cfg.Name, Type: t.Name, Op: "open", Err: joinErrors(errs)}
+	}
+	cfg.values = values
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.Logger = cfg.Logger.With("binding", cfg.Name, "type", t.Name)
+	return t, nil
+}

@@ -1,0 +1,58 @@
+package functions
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/tetherfn/tether/bindings"
+)
+
+// Delivery describes the message a handler is working on. The runtime puts it
+// in the handler's context; read it with FromContext.
+type Delivery struct {
+	// Function is the function's name (from its directive).
+	Function string
+	// Binding is the trigger's component name; BindingType its type.
+	Binding     string
+	BindingType string
+	// Attempt is 1 on the first try and grows with every retry.
+	Attempt int
+	// Message is the message as the driver delivered it. Handlers must not
+	// keep it after they return.
+	Message *bindings.Message
+	// Logger carries the function, binding and message id. Never nil in a
+	// context made by the runtime or fntest.
+	Logger *slog.Logger
+}
+
+type deliveryKey struct{}
+
+// NewContext returns a copy of ctx carrying d. The runtime and fntest call it;
+// handlers rarely need to.
+func NewContext(ctx context.Context, d *Delivery) context.Context {
+	return context.WithValue(ctx, deliveryKey{}, d)
+}
+
+// FromContext returns the delivery being handled, or nil outside a handler.
+func FromContext(ctx context.Context) *Delivery {
+	d, _ := ctx.Value(deliveryKey{}).(*Delivery)
+	return d
+}
+
+// Metadata returns the trigger message's metadata (broker attributes or
+// headers), nil outside a handler.
+func Metadata(ctx context.Context) map[string]string {
+	if d := FromContext(ctx); d != nil && d.Message != nil {
+		return d.Message.Metadata
+	}
+	return nil
+}
+
+// Logger returns a logger carrying the function, binding and message id of
+// the delivery in ctx; outside a handler, slog's default logger.
+func Logger(ctx context.Context) *slog.Logger {
+	if d := FromContext(ctx); d != nil && d.Logger != nil {
+		return d.Logger
+	}
+	return slog.Default()
+}
