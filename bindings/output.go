@@ -1,6 +1,10 @@
 package bindings
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"strings"
+)
 
 // Operation names an output operation, as in Dapr's bindings API.
 type Operation string
@@ -38,4 +42,54 @@ type InvokeResponse struct {
 type Output interface {
 	Invoke(ctx context.Context, req *InvokeRequest) (*InvokeResponse, error)
 	Close() error
+}
+
+// checkedOutput is what OpenOutput returns: it refuses operations the type does
+// not declare before the driver sees them, and wraps driver errors once with
+// the binding's name.
+type checkedOutput struct {
+	name string
+	typ  *Type
+	out  Output
+}
+
+func (c *checkedOutput) Invoke(ctx context.Context, req *InvokeRequest) (*InvokeResponse, error) {
+	if !c.typ.Supports(req.Operation) {
+		return nil, &Error{Binding: c.name, Type: c.typ.Name, Op: "invoke " + string(req.Operation),
+			Err: fmt.Errorf("%w %q (supported: %s)", ErrUnsupportedOperation, req.Operation, joinOps(c.typ.Operations))}
+	}
+	resp, err := c.out.Invoke(ctx, req)
+	if err != nil {
+		return nil, wrap(c.name, c.typ.Name, "invoke "+string(req.Operation), err)
+	}
+	return resp, nil
+}
+
+func (c *checkedOutput) Close() error {
+	return wrap(c.name, c.typ.Name, "close", c.out.Close())
+}
+
+// Unwrap returns the driver's own Output, for typed clients that need the
+// driver's concrete type.
+func (c *checkedOutput) Unwrap() Output { return c.out }
+
+// Driver returns the driver's own value behind an output opened with
+// OpenOutput (or o itself), so that a typed client can reach driver-specific
+// methods with a type assertion.
+func Driver(o Output) Output {
+	for {
+		u, ok := o.(interface{ Unwrap() Output })
+		if !ok {
+			return o
+		}
+		o = u.Unwrap()
+	}
+}
+
+func joinOps(ops []Operation) string {
+	s := make([]string, len(ops))
+	for i, o := range ops {
+		s[i] = string(o)
+	}
+	return strings.Join(s, ", ")
 }

@@ -183,7 +183,7 @@ func OpenOutput(ctx context.Context, cfg Config) (Output, *Type, error) {
 	if err != nil {
 		return nil, nil, wrap(cfg.Name, t.Name, "open output", err)
 	}
-	return out, t, nil
+	return &checkedOutput{name: cfg.Name, typ: t, out: out}, t, nil
 }
 
 func prepare(cfg *Config, dir Direction) (*Type, error) {
