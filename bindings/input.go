@@ -2,6 +2,7 @@ package bindings
 
 import (
 	"context"
+	"net/http"
 	"time"
 )
 
@@ -29,6 +30,23 @@ type Input interface {
 // lease of messages whose handler is still running.
 type LeaseExtender interface {
 	ExtendLease(ctx context.Context, m *Message, d time.Duration) error
+}
+
+// DeadLetterer is implemented by inputs whose broker can dead-letter a message
+// itself (a RabbitMQ dead-letter exchange, say). The runtime calls DeadLetter
+// for a message that failed for good when the trigger has no dead-letter
+// binding; ok false means the component has no native dead letter configured,
+// and the runtime nacks the message instead.
+type DeadLetterer interface {
+	DeadLetter(ctx context.Context, m *Message, reason error) (ok bool, err error)
+}
+
+// Router is implemented by inputs that receive over the runtime's HTTP server
+// (webhooks): the runtime mounts the input at Route() on its router, with the
+// given methods (none means any).
+type Router interface {
+	http.Handler
+	Route() (path string, methods []string)
 }
 
 // Replier is implemented by inputs whose sender waits for an answer (HTTP

@@ -20,22 +20,25 @@ type Delivery struct {
 	// Message is the message as the driver delivered it. Handlers must not
 	// keep it after they return.
 	Message *bindings.Message
-	// Logger carries the function, binding and message id. Never nil in a
-	// context made by the runtime or fntest.
+	// Logger carries the function and binding; Logger(ctx) adds the message
+	// id. May be nil.
 	Logger *slog.Logger
 }
 
-type deliveryKey struct{}
+// DeliveryKey is the context key under which a *Delivery is stored. Handlers
+// use FromContext; runtimes that build their own context type answer
+// Value(DeliveryKey{}) with the *Delivery.
+type DeliveryKey struct{}
 
 // NewContext returns a copy of ctx carrying d. The runtime and fntest call it;
 // handlers rarely need to.
 func NewContext(ctx context.Context, d *Delivery) context.Context {
-	return context.WithValue(ctx, deliveryKey{}, d)
+	return context.WithValue(ctx, DeliveryKey{}, d)
 }
 
 // FromContext returns the delivery being handled, or nil outside a handler.
 func FromContext(ctx context.Context) *Delivery {
-	d, _ := ctx.Value(deliveryKey{}).(*Delivery)
+	d, _ := ctx.Value(DeliveryKey{}).(*Delivery)
 	return d
 }
 
@@ -51,8 +54,16 @@ func Metadata(ctx context.Context) map[string]string {
 // Logger returns a logger carrying the function, binding and message id of
 // the delivery in ctx; outside a handler, slog's default logger.
 func Logger(ctx context.Context) *slog.Logger {
-	if d := FromContext(ctx); d != nil && d.Logger != nil {
-		return d.Logger
+	d := FromContext(ctx)
+	if d == nil {
+		return slog.Default()
 	}
-	return slog.Default()
+	l := d.Logger
+	if l == nil {
+		l = slog.Default().With("function", d.Function, "binding", d.Binding)
+	}
+	if d.Message != nil {
+		l = l.With("id", d.Message.ID, "attempt", d.Attempt)
+	}
+	return l
 }
