@@ -82,4 +82,20 @@ type Capabilities struct {
 	DelayedNack bool
 	// RequestReply: the input implements Replier.
 	RequestReply bool
+	// Metadata: the metadata given to the output's create arrives in the
+	// input's Message.Metadata (as broker headers, attributes or user
+	// properties). MQTT 3 has nowhere to carry it.
+	Metadata bool
+	// ContentType: the content type given to create arrives as
+	// Message.ContentType.
+	ContentType bool
+	// DeliveryCount: Message.DeliveryCount counts deliveries (1, then one more
+	// per redelivery), kept by the broker or the driver. Without it the count
+	// is always 1 and the runtime cannot tell a redelivery from a first try.
+	DeliveryCount bool
+	// Duplicates: the broker may deliver a message again although it was
+	// acked, or to two consumers at once (consumer-group rebalance, lease
+	// expiry). At-least-once always allows a redelivery after a failure; this
+	// flag says duplicates may happen without one.
+	Duplicates bool
 }
