@@ -1,0 +1,365 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tetherfn/tether/bindings"
+)
+
+// input is a durable JetStream pull consumer. One goroutine (pump) pulls
+// messages with the library's Messages iterator, which keeps overlapping pull
+// requests open, and hands them to Receive through a small channel; the
+// channel is the back-pressure, so no more than about batchSize+maxConcurrency
+// messages wait on this side, each with its AckWait running.
+type input struct {
+	nc       *natsgo.Conn
+	js       jetstream.JetStream
+	settings settings
+	consumer jetstream.ConsumerConfig
+	log      *slog.Logger
+
+	pullMax int
+	msgs    chan jetstream.Msg
+
+	mu   sync.Mutex // guards iter
+	iter jetstream.MessagesContext
+
+	done      chan struct{}
+	closeOnce sync.Once
+	pumpDone  chan struct{}
+}
+
+func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
+	md := cfg.Values()
+	s := readSettings(md)
+	cc, err := consumerConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	batch := max(1, md.Int("batchSize"))
+	conc := max(1, md.Int("maxConcurrency"))
+	nc, js, err := connect(cfg, "input")
+	if err != nil {
+		return nil, err
+	}
+	in := &input{
+		nc: nc, js: js, settings: s, consumer: cc, log: cfg.Logger,
+		pullMax:  batch + conc,
+		msgs:     make(chan jetstream.Msg, batch),
+		done:     make(chan struct{}),
+		pumpDone: make(chan struct{}),
+	}
+	iter, err := in.subscribe(ctx)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	in.iter = iter
+	go in.pump()
+	return in, nil
+}
+
+func consumerConfig(cfg bindings.Config) (jetstream.ConsumerConfig, error) {
+	md := cfg.Values()
+	durable := md.String("durableName")
+	if durable == "" {
+		durable = consumerName(cfg.Name)
+	}
+	cc := jetstream.ConsumerConfig{
+		Durable:       durable,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       md.Duration("ackWait"),
+		MaxDeliver:    md.Int("maxDeliver"),
+		MaxAckPending: md.Int("maxAckPending"),
+	}
+	if cc.MaxDeliver == 0 {
+		cc.MaxDeliver = -1
+	}
+	if attempts := md.Int("maxAttempts"); cc.MaxDeliver > 0 && cc.MaxDeliver < attempts {
+		return cc, &bindings.KeyError{Key: "maxDeliver", Msg: fmt.Sprintf(
+			"%d is below maxAttempts %d: JetStream would stop delivering a failing message before the runtime dead-letters it", cc.MaxDeliver, attempts)}
+	}
+	if cc.AckWait <= 0 {
+		return cc, &bindings.KeyError{Key: "ackWait", Msg: "must be positive"}
+	}
+	subjects := splitList(md.String("subject"))
+	switch len(subjects) {
+	case 0:
+	case 1:
+		cc.FilterSubject = subjects[0]
+	default:
+		cc.FilterSubjects = subjects
+	}
+	switch strings.ToLower(md.String("deliverPolicy")) {
+	case "last":
+		cc.DeliverPolicy = jetstream.DeliverLastPolicy
+	case "new":
+		cc.DeliverPolicy = jetstream.DeliverNewPolicy
+	case "lastpersubject":
+		cc.DeliverPolicy = jetstream.DeliverLastPerSubjectPolicy
+	case "bystartsequence":
+		cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		if md.Int("startSequence") < 1 {
+			return cc, &bindings.KeyError{Key: "startSequence", Msg: "deliverPolicy byStartSequence needs a startSequence of at least 1"}
+		}
+		cc.OptStartSeq = uint64(md.Int("startSequence"))
+	case "bystarttime":
+		cc.DeliverPolicy = jetstream.DeliverByStartTimePolicy
+		t, err := time.Parse(time.RFC3339, md.String("startTime"))
+		if err != nil {
+			return cc, &bindings.KeyError{Key: "startTime", Msg: "deliverPolicy byStartTime needs an RFC 3339 startTime: " + err.Error()}
+		}
+		cc.OptStartTime = &t
+	}
+	return cc, nil
+}
+
+// consumerName turns a component name into a valid durable name (no dots,
+// wildcards, slashes or spaces).
+func consumerName(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '.', '*', '>', '/', '\\', ' ', '\t':
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// subscribe makes sure the stream and the consumer exist and starts pulling.
+func (in *input) subscribe(ctx context.Context) (jetstream.MessagesContext, error) {
+	if err := ensureStream(ctx, in.js, in.settings); err != nil {
+		return nil, err
+	}
+	cons, err := in.js.CreateOrUpdateConsumer(ctx, in.settings.stream, in.consumer)
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %q on stream %q: %w", in.consumer.Durable, in.settings.stream, err)
+	}
+	iter, err := cons.Messages(jetstream.PullMaxMessages(in.pullMax))
+	if err != nil {
+		return nil, fmt.Errorf("pull from consumer %q: %w", in.consumer.Durable, err)
+	}
+	return iter, nil
+}
+
+// pump moves messages from the iterator to the channel until Close. The
+// iterator survives reconnects by itself; when it ends (consumer deleted,
+// stream recreated), the pump makes the consumer again.
+func (in *input) pump() {
+	defer close(in.pumpDone)
+	backoff := 100 * time.Millisecond
+	for {
+		in.mu.Lock()
+		iter := in.iter
+		in.mu.Unlock()
+		m, err := iter.Next()
+		if err == nil {
+			backoff = 100 * time.Millisecond
+			select {
+			case in.msgs <- m:
+				continue
+			case <-in.done:
+				return // m is redelivered after AckWait
+			}
+		}
+		if in.closed() {
+			return
+		}
+		if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			// A missed heartbeat or a server-side status: the iterator
+			// goes on pulling.
+			in.log.Debug("nats: pull", "err", err)
+			if !in.sleep(backoff) {
+				return
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		in.log.Warn("nats: consumer iterator ended; resubscribing", "err", err)
+		iter.Stop()
+		for {
+			if !in.sleep(backoff) {
+				return
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			next, err := in.subscribe(ctx)
+			cancel()
+			if err == nil {
+				in.mu.Lock()
+				in.iter = next
+				in.mu.Unlock()
+				if in.closed() { // Close may have stopped the old iterator only
+					next.Stop()
+					return
+				}
+				break
+			}
+			in.log.Warn("nats: resubscribe", "err", err)
+		}
+	}
+}
+
+func (in *input) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-in.done:
+		return false
+	}
+}
+
+func (in *input) closed() bool {
+	select {
+	case <-in.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Receive implements bindings.Input.
+func (in *input) Receive(ctx context.Context, max int) ([]*bindings.Message, error) {
+	var first jetstream.Msg
+	for first == nil {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-in.done:
+			return nil, bindings.ErrClosed
+		case m := <-in.msgs:
+			if in.accept(m) {
+				first = m
+			}
+		}
+	}
+	out := make([]*bindings.Message, 0, min(max, 1+len(in.msgs)))
+	out = append(out, toMessage(first))
+	for len(out) < max {
+		select {
+		case m := <-in.msgs:
+			if in.accept(m) {
+				out = append(out, toMessage(m))
+			}
+		default:
+			return out, nil
+		}
+	}
+	return out, nil
+}
+
+// accept drops what is not a JetStream message (no ack subject to settle it
+// with), which only a misconfigured publisher replying into the consumer's
+// inbox could produce.
+func (in *input) accept(m jetstream.Msg) bool {
+	if _, err := m.Metadata(); err != nil {
+		in.log.Warn("nats: dropping a message that is not a JetStream delivery", "subject", m.Subject(), "err", err)
+		return false
+	}
+	return true
+}
+
+func toMessage(m jetstream.Msg) *bindings.Message {
+	meta, _ := m.Metadata() // checked by accept
+	h := m.Headers()
+	md := make(map[string]string, len(h)+5)
+	for k, v := range h {
+		if len(v) > 0 {
+			md[k] = v[0]
+		}
+	}
+	seq := strconv.FormatUint(meta.Sequence.Stream, 10)
+	md["subject"] = m.Subject()
+	md["stream"] = meta.Stream
+	md["streamSequence"] = seq
+	md["consumerSequence"] = strconv.FormatUint(meta.Sequence.Consumer, 10)
+	md["numDelivered"] = strconv.FormatUint(meta.NumDelivered, 10)
+	return &bindings.Message{
+		ID:            seq,
+		Data:          m.Data(),
+		ContentType:   h.Get("Content-Type"),
+		Metadata:      md,
+		DeliveryCount: int(meta.NumDelivered),
+		Key:           m.Subject(),
+		Time:          meta.Timestamp,
+		Handle:        m,
+	}
+}
+
+func handle(m *bindings.Message) (jetstream.Msg, error) {
+	jm, ok := m.Handle.(jetstream.Msg)
+	if !ok {
+		return nil, fmt.Errorf("message %q was not received from this binding", m.ID)
+	}
+	return jm, nil
+}
+
+// Ack implements bindings.Input. The ack is not confirmed by the server (as
+// with every JetStream client's default); a lost ack means one redelivery.
+func (in *input) Ack(_ context.Context, m *bindings.Message) error {
+	jm, err := handle(m)
+	if err != nil {
+		return err
+	}
+	if err := jm.Ack(); err != nil {
+		return fmt.Errorf("ack stream sequence %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// Nack implements bindings.Input: JetStream redelivers after delay.
+func (in *input) Nack(_ context.Context, m *bindings.Message, delay time.Duration) error {
+	jm, err := handle(m)
+	if err != nil {
+		return err
+	}
+	if delay > 0 {
+		err = jm.NakWithDelay(delay)
+	} else {
+		err = jm.Nak()
+	}
+	if err != nil {
+		return fmt.Errorf("nak stream sequence %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// ExtendLease implements bindings.LeaseExtender with an in-progress ack,
+// which restarts the message's AckWait on the server. JetStream has no other
+// length than AckWait, so d is not used.
+func (in *input) ExtendLease(_ context.Context, m *bindings.Message, _ time.Duration) error {
+	jm, err := handle(m)
+	if err != nil {
+		return err
+	}
+	if err := jm.InProgress(); err != nil {
+		return fmt.Errorf("in-progress ack of stream sequence %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// Close implements bindings.Input. Messages received and not settled are
+// redelivered by JetStream once their AckWait has passed.
+func (in *input) Close() error {
+	in.closeOnce.Do(func() {
+		close(in.done)
+		in.mu.Lock()
+		in.iter.Stop()
+		in.mu.Unlock()
+		<-in.pumpDone
+		in.nc.Close()
+	})
+	return nil
+}
