@@ -1,0 +1,96 @@
+package bindingtest
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tetherfn/tether/bindings"
+)
+
+// counter counts the deliveries of the concurrency test's messages.
+type counter struct {
+	mu         sync.Mutex
+	want       int
+	seen       []int // deliveries per message index
+	distinct   int
+	duplicates int
+	foreign    []string
+	perInput   map[int]int
+}
+
+func newCounter(n int) *counter {
+	return &counter{want: n, seen: make([]int, n), perInput: map[int]int{}}
+}
+
+// add records one delivery to input i and reports whether every message has
+// now been seen.
+func (c *counter) add(run string, input int, m *bindings.Message) (all bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.perInput[input]++
+	rest, ok := strings.CutPrefix(string(m.Data), run+"/")
+	i, err := strconv.Atoi(rest)
+	if !ok || err != nil || i < 0 || i >= c.want {
+		c.foreign = append(c.foreign, short(m.Data))
+		return c.distinct == c.want
+	}
+	c.seen[i]++
+	if c.seen[i] == 1 {
+		c.distinct++
+	} else {
+		c.duplicates++
+	}
+	return c.distinct == c.want
+}
+
+func (c *counter) report(t *testing.T, duplicatesAllowed bool) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t.Logf("%d messages over %d inputs: %v deliveries per input", c.want, len(c.perInput), c.perInput)
+	if missing := c.want - c.distinct; missing > 0 {
+		var first []int
+		for i, n := range c.seen {
+			if n == 0 && len(first) < 10 {
+				first = append(first, i)
+			}
+		}
+		t.Errorf("lost %d of %d messages (first missing: %v)", missing, c.want, first)
+	}
+	if c.duplicates > 0 {
+		if duplicatesAllowed {
+			t.Logf("%d duplicate deliveries; allowed, Capabilities.Duplicates is set", c.duplicates)
+		} else {
+			t.Errorf("%d duplicate deliveries", c.duplicates)
+		}
+	}
+	if len(c.foreign) > 0 {
+		t.Errorf("%d messages that were never sent: %v", len(c.foreign), c.foreign[:min(len(c.foreign), 5)])
+	}
+}
+
+// short renders a payload for a message: at most 60 bytes, quoted by the caller.
+func short(b []byte) string {
+	const n = 60
+	if len(b) <= n {
+		return string(b)
+	}
+	return fmt.Sprintf("%s...(%d bytes)", b[:n], len(b))
+}
+
+// someKeys lists up to 5 keys of a set, sorted.
+func someKeys(set map[string]bool) string {
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if len(keys) > 5 {
+		return strings.Join(keys[:5], ", ") + ", ..."
+	}
+	return strings.Join(keys, ", ")
+}

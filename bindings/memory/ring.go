@@ -1,0 +1,69 @@
+package memory
+
+// ring is a double-ended queue of entries kept in ascending seq order: new
+// messages go to the back, and redelivered ones return to their original place,
+// which is almost always at or near the front.
+type ring struct {
+	buf  []*entry // len is 0 or a power of two
+	head int
+	n    int
+}
+
+func (r *ring) at(i int) *entry     { return r.buf[(r.head+i)&(len(r.buf)-1)] }
+func (r *ring) set(i int, e *entry) { r.buf[(r.head+i)&(len(r.buf)-1)] = e }
+
+func (r *ring) grow() {
+	if r.n < len(r.buf) {
+		return
+	}
+	buf := make([]*entry, max(16, 2*len(r.buf)))
+	for i := range r.n {
+		buf[i] = r.at(i)
+	}
+	r.buf, r.head = buf, 0
+}
+
+func (r *ring) pushBack(e *entry) {
+	r.grow()
+	r.set(r.n, e)
+	r.n++
+}
+
+// popFront removes and returns the first entry, nil when empty.
+func (r *ring) popFront() *entry {
+	if r.n == 0 {
+		return nil
+	}
+	e := r.at(0)
+	r.set(0, nil)
+	r.head = (r.head + 1) & (len(r.buf) - 1)
+	r.n--
+	return e
+}
+
+// insert puts e at its place by seq, shifting the shorter side.
+func (r *ring) insert(e *entry) {
+	r.grow()
+	lo, hi := 0, r.n // first index whose seq is greater than e.seq
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if r.at(mid).seq <= e.seq {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	i := lo
+	if i < r.n/2 {
+		r.head = (r.head - 1) & (len(r.buf) - 1)
+		for j := 0; j < i; j++ {
+			r.set(j, r.at(j+1))
+		}
+	} else {
+		for j := r.n; j > i; j-- {
+			r.set(j, r.at(j-1))
+		}
+	}
+	r.set(i, e)
+	r.n++
+}
