@@ -1,0 +1,533 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tetherfn/tether/bindings"
+)
+
+// blockFor bounds one blocking XREADGROUP. A blocked read does not see its
+// context end, a nack or a due reclaim until it returns, so this is the
+// longest such an event waits; an idle consumer costs one command per period.
+const blockFor = time.Second
+
+// released is the idle time given to an entry this consumer hands back (a
+// nack, or Close with entries in flight): far beyond any processingTimeout,
+// so that the next XAUTOCLAIM of any consumer in the group takes it.
+const released = 365 * 24 * time.Hour
+
+// touchScript sets the idle time of pending entries that this consumer still
+// owns, without delivering them again (XCLAIM ... JUSTID does not count a
+// delivery). An idle time of 0 renews the lease of a running handler; a large
+// one releases the entry. Checking the owner and claiming in one script keeps
+// a consumer from taking back an entry another consumer has claimed since.
+// KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, ARGV[3] idle ms, ARGV[4:]
+// ids. Returns the ids touched.
+var touchScript = goredis.NewScript(`
+local touched = {}
+for i = 4, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if #p == 1 and p[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'IDLE', ARGV[3], 'JUSTID')
+    touched[#touched + 1] = ARGV[i]
+  end
+end
+return touched
+`)
+
+// leaveScript deletes consumer ARGV[2] from group ARGV[1] if it holds no
+// pending entry. KEYS[1] stream.
+var leaveScript = goredis.NewScript(`
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then
+  return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+end
+return -1
+`)
+
+// reapScript deletes the group's consumers that hold no pending entries and
+// have been idle at least ARGV[2] ms, except ARGV[3] (the caller). Consumers
+// are named anew on every start, so without it the group would keep one per
+// process that ever ran. Deleting only consumers with nothing pending, in one
+// script, never drops an entry. KEYS[1] stream; ARGV[1] group.
+var reapScript = goredis.NewScript(`
+local n = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+  if info['pending'] == 0 and info['idle'] >= tonumber(ARGV[2]) and info['name'] ~= ARGV[3] then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    n = n + 1
+  end
+end
+return n
+`)
+
+// input is one consumer of a stream's consumer group.
+type input struct {
+	rdb    goredis.UniversalClient
+	log    *slog.Logger
+	stream string
+	group  string
+	me     string // consumer name
+
+	processingTimeout time.Duration
+	redeliverInterval time.Duration
+
+	done   chan struct{} // closed by Close
+	closed atomic.Bool
+
+	// receiving lets one Receive at a time talk to the server, so that
+	// reclaim scans do not overlap and a blocked read holds one connection.
+	receiving sync.Mutex
+
+	mu          sync.Mutex
+	inFlight    map[string]struct{} // delivered here, not settled
+	nextReclaim time.Time           // when the next XAUTOCLAIM scan is due
+	cursor      string              // of the scan in progress; "" between scans
+}
+
+func newInput(ctx context.Context, cfg bindings.Config) (*input, error) {
+	md := cfg.Values()
+	in := &input{
+		log:               cfg.Logger,
+		stream:            md.String("stream"),
+		group:             md.String("consumerGroup"),
+		me:                md.String("consumerID"),
+		processingTimeout: md.Duration("processingTimeout"),
+		redeliverInterval: md.Duration("redeliverInterval"),
+		done:              make(chan struct{}),
+		inFlight:          map[string]struct{}{},
+	}
+	if in.stream == "" {
+		return nil, &bindings.KeyError{Key: "stream", Msg: "is required for an input: the stream the consumer group reads"}
+	}
+	if in.group == "" {
+		in.group = cfg.Name
+	}
+	if in.group == "" {
+		return nil, &bindings.KeyError{Key: "consumerGroup", Msg: "no group name: set it, or give the component a name"}
+	}
+	if in.me == "" {
+		in.me = defaultConsumerID()
+	}
+	// Unlike Dapr's, 0 cannot disable redelivery: entries of a consumer that
+	// died would stay pending forever, which at-least-once does not allow.
+	if in.processingTimeout < time.Millisecond {
+		return nil, &bindings.KeyError{Key: "processingTimeout", Msg: "must be at least 1ms"}
+	}
+	if in.redeliverInterval < time.Millisecond {
+		return nil, &bindings.KeyError{Key: "redeliverInterval", Msg: "must be at least 1ms"}
+	}
+	rdb, err := connect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	in.rdb = rdb
+	if err := in.createGroup(ctx); err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	in.log = in.log.With("stream", in.stream, "group", in.group, "consumer", in.me)
+	return in, nil
+}
+
+// createGroup makes the consumer group, and the stream if need be. A new group
+// starts at the stream's first entry, so that entries written before the
+// first consumer started are not skipped.
+func (in *input) createGroup(ctx context.Context) error {
+	err := in.rdb.XGroupCreateMkStream(ctx, in.stream, in.group, "0").Err()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return fmt.Errorf("create consumer group %q of stream %q: %w", in.group, in.stream, err)
+	}
+	return nil
+}
+
+// Receive returns entries this consumer must handle, in this order of
+// preference: entries pending longer than processingTimeout (their consumer
+// died, or they were nacked) when a reclaim scan is due, then new entries.
+func (in *input) Receive(ctx context.Context, limit int) ([]*bindings.Message, error) {
+	limit = max(limit, 1)
+	in.receiving.Lock()
+	defer in.receiving.Unlock()
+	for {
+		if in.closed.Load() {
+			return nil, in.errorf("receive", bindings.ErrClosed)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		msgs, err := in.reclaim(ctx, limit)
+		if err == nil && len(msgs) == 0 {
+			msgs, err = in.readNew(ctx, limit)
+		}
+		if err != nil {
+			if in.closed.Load() {
+				return nil, in.errorf("receive", bindings.ErrClosed)
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, in.errorf("receive", err)
+		}
+		if len(msgs) > 0 {
+			return msgs, nil
+		}
+	}
+}
+
+// reclaim runs one step of the XAUTOCLAIM scan when one is due: it claims
+// entries idle for at least processingTimeout, whoever holds them.
+func (in *input) reclaim(ctx context.Context, limit int) ([]*bindings.Message, error) {
+	in.mu.Lock()
+	due := in.cursor != "" || !time.Now().Before(in.nextReclaim)
+	start := in.cursor
+	in.mu.Unlock()
+	if !due {
+		return nil, nil
+	}
+	if start == "" {
+		start = "0-0"
+	}
+	entries, next, err := in.rdb.XAutoClaim(ctx, &goredis.XAutoClaimArgs{
+		Stream: in.stream, Group: in.group, Consumer: in.me,
+		MinIdle: in.processingTimeout, Start: start, Count: int64(limit),
+	}).Result()
+	if err != nil {
+		if isNoGroup(err) {
+			return nil, in.createGroup(ctx)
+		}
+		return nil, fmt.Errorf("XAUTOCLAIM: %w", err)
+	}
+	scanDone := next == "0-0" || next == ""
+	in.mu.Lock()
+	if scanDone {
+		in.cursor = ""
+		in.nextReclaim = time.Now().Add(in.redeliverInterval)
+	} else {
+		in.cursor = next
+	}
+	// An entry of ours may be claimed back to us when its handler is still
+	// running (no lease extension came in time): it is ours already.
+	fresh := entries[:0]
+	for _, e := range entries {
+		if _, mine := in.inFlight[e.ID]; !mine {
+			fresh = append(fresh, e)
+		}
+	}
+	in.mu.Unlock()
+	if scanDone {
+		in.reap(ctx)
+	}
+	if len(fresh) == 0 {
+		return nil, nil
+	}
+	counts, err := in.deliveryCounts(ctx, fresh)
+	if err != nil {
+		// The entries are ours now; give them back rather than strand them
+		// until the next scan.
+		in.release(context.WithoutCancel(ctx), ids(fresh))
+		return nil, err
+	}
+	return in.deliver(fresh, counts), nil
+}
+
+// deliveryCounts reads each entry's delivery count from the pending list, in
+// one round trip.
+func (in *input) deliveryCounts(ctx context.Context, entries []goredis.XMessage) ([]int, error) {
+	cmds := make([]*goredis.XPendingExtCmd, len(entries))
+	_, err := in.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, e := range entries {
+			cmds[i] = p.XPendingExt(ctx, &goredis.XPendingExtArgs{
+				Stream: in.stream, Group: in.group, Start: e.ID, End: e.ID, Count: 1, Consumer: in.me,
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("XPENDING: %w", err)
+	}
+	counts := make([]int, len(entries))
+	for i, c := range cmds {
+		counts[i] = 1
+		if p := c.Val(); len(p) == 1 {
+			counts[i] = int(p[0].RetryCount)
+		}
+	}
+	return counts, nil
+}
+
+// readNew reads entries never delivered to the group, blocking up to
+// blockFor.
+func (in *input) readNew(ctx context.Context, limit int) ([]*bindings.Message, error) {
+	res, err := in.rdb.XReadGroup(ctx, &goredis.XReadGroupArgs{
+		Group: in.group, Consumer: in.me, Streams: []string{in.stream, ">"},
+		Count: int64(limit), Block: blockFor,
+	}).Result()
+	if errors.Is(err, goredis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		if isNoGroup(err) {
+			// The stream or group was deleted (or the server lost them);
+			// make them again and read on.
+			return nil, in.createGroup(ctx)
+		}
+		return nil, fmt.Errorf("XREADGROUP: %w", err)
+	}
+	var entries []goredis.XMessage
+	for _, s := range res {
+		entries = append(entries, s.Messages...)
+	}
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	if ctx.Err() != nil || in.closed.Load() {
+		// Too late to hand them out: give them back to the group at once
+		// instead of leaving them pending for processingTimeout.
+		in.release(context.WithoutCancel(ctx), ids(entries))
+		return nil, nil
+	}
+	counts := make([]int, len(entries))
+	for i := range counts {
+		counts[i] = 1 // ">" reads only entries never delivered before
+	}
+	return in.deliver(entries, counts), nil
+}
+
+func (in *input) deliver(entries []goredis.XMessage, counts []int) []*bindings.Message {
+	msgs := make([]*bindings.Message, len(entries))
+	in.mu.Lock()
+	for i, e := range entries {
+		in.inFlight[e.ID] = struct{}{}
+		msgs[i] = in.message(e, counts[i])
+	}
+	in.mu.Unlock()
+	return msgs
+}
+
+// message turns an entry into a Message: fields "data" and "contentType" are
+// the payload and its type, every other field a metadata key. An entry with
+// no "data" field, from another producer, becomes a JSON object of its fields.
+func (in *input) message(e goredis.XMessage, count int) *bindings.Message {
+	m := &bindings.Message{
+		ID:            e.ID,
+		DeliveryCount: count,
+		Time:          entryTime(e.ID),
+		Handle:        in,
+		Metadata:      make(map[string]string, len(e.Values)+1),
+	}
+	if data, ok := e.Values[fieldData]; ok {
+		m.Data = []byte(toString(data))
+		if ct, ok := e.Values[fieldContentType]; ok {
+			m.ContentType = toString(ct)
+		}
+		for k, v := range e.Values {
+			if k != fieldData && k != fieldContentType {
+				m.Metadata[k] = toString(v)
+			}
+		}
+	} else {
+		fields := make(map[string]string, len(e.Values))
+		for k, v := range e.Values {
+			fields[k] = toString(v)
+		}
+		m.Data, _ = json.Marshal(fields) // a map of strings always encodes
+		m.ContentType = "application/json"
+	}
+	m.Metadata["stream"] = in.stream
+	m.Key = m.Metadata["partitionKey"]
+	return m
+}
+
+// Ack acknowledges the entry (XACK): the group will not deliver it again.
+func (in *input) Ack(ctx context.Context, m *bindings.Message) error {
+	if err := in.settle(m, "ack"); err != nil {
+		return err
+	}
+	if err := in.rdb.XAck(ctx, in.stream, in.group, m.ID).Err(); err != nil {
+		// Still pending: it is redelivered after processingTimeout.
+		return in.errorf("ack "+m.ID, err)
+	}
+	return nil
+}
+
+// Nack hands the entry back: it stays pending, its idle time is set so that
+// the next reclaim scan of any consumer claims it (this one scans at its next
+// Receive), and that claim counts the delivery. Redis streams cannot delay a
+// redelivery, so the runtime waits out the delay before calling Nack.
+func (in *input) Nack(ctx context.Context, m *bindings.Message, _ time.Duration) error {
+	if err := in.settle(m, "nack"); err != nil {
+		return err
+	}
+	if _, err := in.touch(ctx, released, m.ID); err != nil {
+		return in.errorf("nack "+m.ID, err)
+	}
+	in.mu.Lock()
+	in.nextReclaim = time.Time{}
+	in.mu.Unlock()
+	return nil
+}
+
+// ExtendLease renews the lease of an entry whose handler is still running:
+// its idle time starts again from zero, so it is claimed by another consumer
+// only processingTimeout from now. The lease is always processingTimeout
+// long; d is not used.
+func (in *input) ExtendLease(ctx context.Context, m *bindings.Message, _ time.Duration) error {
+	if err := in.owned(m, "extend lease"); err != nil {
+		return err
+	}
+	touched, err := in.touch(ctx, 0, m.ID)
+	if err != nil {
+		return in.errorf("extend lease of "+m.ID, err)
+	}
+	if len(touched) == 0 {
+		return in.errorf("extend lease of "+m.ID, ErrLeaseLost)
+	}
+	return nil
+}
+
+// ErrLeaseLost: the entry was claimed by another consumer (its lease ran out)
+// or acknowledged.
+var ErrLeaseLost = errors.New("lease lost: the entry is no longer pending for this consumer")
+
+// ErrSettled: the message was already acked or nacked here.
+var ErrSettled = errors.New("message already settled")
+
+// Close stops receiving. Entries still in flight are released to the group
+// for any consumer's next reclaim scan; the consumer is removed from the
+// group when it holds nothing.
+func (in *input) Close() error {
+	if !in.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(in.done)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	in.mu.Lock()
+	var left []string
+	for id := range in.inFlight {
+		left = append(left, id)
+	}
+	in.mu.Unlock()
+	var errs []error
+	if len(left) > 0 {
+		if _, err := in.touch(ctx, released, left...); err != nil {
+			errs = append(errs, fmt.Errorf("release %d entries in flight: %w", len(left), err))
+		}
+	}
+	// Wait for a Receive blocked in XREADGROUP, so that the consumer is not
+	// recreated by it after its removal.
+	in.receiving.Lock()
+	defer in.receiving.Unlock()
+	if err := leaveScript.Run(ctx, in.rdb, []string{in.stream}, in.group, in.me).Err(); err != nil {
+		// Only tidiness is lost: another consumer's scan removes it later.
+		in.log.Debug("remove consumer from group", "err", err)
+	}
+	if err := in.rdb.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return in.errorf("close", err)
+	}
+	return nil
+}
+
+// reap removes consumers of the group that died with nothing pending.
+func (in *input) reap(ctx context.Context) {
+	idle := max(in.processingTimeout, time.Minute)
+	if err := reapScript.Run(ctx, in.rdb, []string{in.stream}, in.group, idle.Milliseconds(), in.me).Err(); err != nil {
+		in.log.Debug("remove dead consumers", "err", err)
+	}
+}
+
+// release gives entries back to the group for the next reclaim scan.
+func (in *input) release(ctx context.Context, ids []string) {
+	if _, err := in.touch(ctx, released, ids...); err != nil {
+		in.log.Warn("give back entries; they are redelivered after processingTimeout", "ids", ids, "err", err)
+	}
+	in.mu.Lock()
+	in.nextReclaim = time.Time{}
+	in.mu.Unlock()
+}
+
+func (in *input) touch(ctx context.Context, idle time.Duration, ids ...string) ([]string, error) {
+	args := make([]any, 0, 3+len(ids))
+	args = append(args, in.group, in.me, idle.Milliseconds())
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	return touchScript.Run(ctx, in.rdb, []string{in.stream}, args...).StringSlice()
+}
+
+// settle takes m out of flight for an ack or a nack.
+func (in *input) settle(m *bindings.Message, op string) error {
+	if err := in.owned(m, op); err != nil {
+		return err
+	}
+	in.mu.Lock()
+	_, ok := in.inFlight[m.ID]
+	delete(in.inFlight, m.ID)
+	in.mu.Unlock()
+	if !ok {
+		return in.errorf(op+" "+m.ID, ErrSettled)
+	}
+	return nil
+}
+
+func (in *input) owned(m *bindings.Message, op string) error {
+	if m == nil {
+		return in.errorf(op, errors.New("nil message"))
+	}
+	if m.Handle != in {
+		return in.errorf(op+" "+m.ID, errors.New("message was not received from this input"))
+	}
+	return nil
+}
+
+func (in *input) errorf(op string, err error) error {
+	return fmt.Errorf("redis stream %q group %q: %s: %w", in.stream, in.group, op, err)
+}
+
+func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOGROUP") }
+
+func ids(entries []goredis.XMessage) []string {
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i] = e.ID
+	}
+	return out
+}
+
+// entryTime reads the milliseconds an entry id starts with: when the server
+// added it.
+func entryTime(id string) time.Time {
+	ms, _, _ := strings.Cut(id, "-")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(n)
+}
+
+func toString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
+}

@@ -1,0 +1,304 @@
+// Package redis is Tether's Redis binding, type "bindings.redis".
+//
+// The output has Dapr's operations on keys (create, get, delete, increment)
+// plus set, xadd (append to a stream) and publish (to a pub/sub channel). The
+// input, which Dapr does not have, is a Redis Streams consumer group: entries
+// are read with XREADGROUP, acknowledged with XACK once the handler succeeded,
+// and entries left pending by a consumer that died are claimed by another
+// (XAUTOCLAIM) once they have been idle for processingTimeout. Delivery is at
+// least once.
+//
+// When the component names a stream, create appends to it (XADD), so one
+// function hands work to another by writing to the stream the other is
+// triggered by; without a stream, create is Dapr's SET of the key in the
+// request's "key" metadata.
+//
+//	apiVersion: dapr.io/v1alpha1
+//	kind: Component
+//	metadata:
+//	  name: orders
+//	spec:
+//	  type: bindings.redis
+//	  version: v1
+//	  metadata:
+//	  - name: redisHost
+//	    value: 127.0.0.1:6379
+//	  - name: stream
+//	    value: orders
+//
+// A function that needs the key operations takes a [*Client] among its
+// outputs.
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tetherfn/tether/bindings"
+)
+
+// TypeName is the binding type's name in component files.
+const TypeName = "bindings.redis"
+
+// Operations beyond bindings.OpCreate, OpGet and OpDelete.
+const (
+	// OpIncrement increments the integer at the "key" metadata (INCR) and
+	// answers the new value.
+	OpIncrement bindings.Operation = "increment"
+	// OpSet stores the data at the "key" metadata (SET), whether or not the
+	// component names a stream.
+	OpSet bindings.Operation = "set"
+	// OpXAdd appends the data to a stream (XADD).
+	OpXAdd bindings.Operation = "xadd"
+	// OpPublish publishes the data on the pub/sub channel in the "channel"
+	// metadata (PUBLISH).
+	OpPublish bindings.Operation = "publish"
+)
+
+// Metadata keys of a request to the output.
+const (
+	// MetaKey names the key of set, get, delete, increment, and of create
+	// when the component has no stream.
+	MetaKey = "key"
+	// MetaTTL ("ttlInSeconds") sets the expiry of set, create (as SET) and
+	// increment, overriding the component's ttlInSeconds.
+	MetaTTL = "ttlInSeconds"
+	// MetaStream overrides the component's stream for one xadd.
+	MetaStream = "stream"
+	// MetaChannel names the channel of publish.
+	MetaChannel = "channel"
+	// MetaID is the response metadata holding the entry id xadd made.
+	MetaID = "id"
+	// MetaReceivers is the response metadata of publish: how many
+	// subscribers received the message.
+	MetaReceivers = "receivers"
+)
+
+// Stream entry fields a message is written as. Every other field of an entry
+// is a metadata key.
+const (
+	fieldData        = "data"
+	fieldContentType = "contentType"
+)
+
+func init() { bindings.Register(Type) }
+
+// Type declares bindings.redis.
+var Type = bindings.Type{
+	Name:       TypeName,
+	Version:    "v1",
+	Summary:    "Redis: key operations, streams and pub/sub as output; a Streams consumer group as trigger.",
+	Directions: bindings.DirBoth,
+	Operations: []bindings.Operation{bindings.OpCreate, bindings.OpGet, bindings.OpDelete, OpIncrement, OpSet, OpXAdd, OpPublish},
+	Capabilities: bindings.Capabilities{
+		BatchReceive:  true,
+		Lease:         true,
+		Metadata:      true,
+		ContentType:   true,
+		DeliveryCount: true,
+		// An entry whose handler runs longer than processingTimeout without
+		// a lease extension is claimed by another consumer.
+		Duplicates: true,
+	},
+	Metadata: []bindings.MetadataKey{
+		{Name: "redisHost", Kind: bindings.KindString, Required: true, Example: "127.0.0.1:6379",
+			Description: `Address of the Redis server as host:port. With redisType "cluster", or with failover (then of the sentinels), several addresses separated by commas.`},
+		{Name: "redisPort", Kind: bindings.KindString,
+			Description: "Port used for addresses in redisHost that have none. Default: 6379."},
+		{Name: "redisUsername", Kind: bindings.KindString,
+			Description: "User name (Redis 6 ACL)."},
+		{Name: "redisPassword", Kind: bindings.KindString, Secret: true,
+			Description: "Password."},
+		{Name: "redisDB", Kind: bindings.KindInt, Default: "0",
+			Description: `Database selected after connecting; ignored with redisType "cluster".`},
+		{Name: "redisType", Kind: bindings.KindEnum, Enum: []string{"node", "cluster"}, Default: "node",
+			Description: `"node" for a single server (or a sentinel-managed one with failover), "cluster" for Redis Cluster.`},
+		{Name: "enableTLS", Kind: bindings.KindBool, Default: "false",
+			Description: "Connect with TLS, verifying the server against the system's certificate authorities."},
+		{Name: "clientCert", Kind: bindings.KindString,
+			Description: "PEM client certificate for servers that require one, with clientKey and enableTLS."},
+		{Name: "clientKey", Kind: bindings.KindString, Secret: true,
+			Description: "PEM private key of clientCert."},
+		{Name: "failover", Kind: bindings.KindBool, Default: "false",
+			Description: "Connect through Redis Sentinel: redisHost lists the sentinels and sentinelMasterName names the master."},
+		{Name: "sentinelMasterName", Kind: bindings.KindString,
+			Description: "Name of the master the sentinels watch, with failover."},
+		{Name: "sentinelUsername", Kind: bindings.KindString,
+			Description: "User name for the sentinels, with failover."},
+		{Name: "sentinelPassword", Kind: bindings.KindString, Secret: true,
+			Description: "Password for the sentinels, with failover."},
+		{Name: "redisMaxRetries", Kind: bindings.KindInt, Default: "3",
+			Description: "Retries of a command that failed on the network before giving up; -1 disables retries."},
+		{Name: "redisMinRetryInterval", Kind: bindings.KindDuration, Default: "8ms",
+			Description: "Shortest backoff between retries; -1 disables backoff."},
+		{Name: "redisMaxRetryInterval", Kind: bindings.KindDuration, Default: "512ms",
+			Description: "Longest backoff between retries; -1 disables backoff."},
+		{Name: "dialTimeout", Kind: bindings.KindDuration, Default: "5s",
+			Description: "Timeout for opening a connection."},
+		{Name: "readTimeout", Kind: bindings.KindDuration, Default: "3s",
+			Description: "Timeout for socket reads; -1 means none. Blocking stream reads add their block time to it."},
+		{Name: "writeTimeout", Kind: bindings.KindDuration,
+			Description: "Timeout for socket writes; -1 means none. Default: readTimeout."},
+		{Name: "poolSize", Kind: bindings.KindInt,
+			Description: "Most connections open at once. Default: 10 per CPU."},
+		{Name: "poolTimeout", Kind: bindings.KindDuration,
+			Description: "How long a command waits for a free connection. Default: readTimeout + 1s."},
+		{Name: "maxConnAge", Kind: bindings.KindDuration,
+			Description: "Age at which a connection is closed and replaced. Default: never."},
+		{Name: "minIdleConns", Kind: bindings.KindInt, Default: "0",
+			Description: "Idle connections kept open."},
+		{Name: "idleCheckFrequency", Kind: bindings.KindDuration,
+			Description: "Accepted for Dapr compatibility and ignored: the client checks idle connections when it takes them from the pool."},
+		{Name: "idleTimeout", Kind: bindings.KindDuration, Default: "5m",
+			Description: "Idle time after which a connection is closed; -1 disables the check. Keep it below the server's timeout."},
+		{Name: "ttlInSeconds", Kind: bindings.KindInt, Default: "0", Direction: bindings.DirOutput,
+			Description: `Expiry of the keys written by set, create (as SET) and increment, in seconds; 0 means none. A request's "ttlInSeconds" metadata overrides it.`},
+		{Name: "stream", Kind: bindings.KindString, Example: "orders",
+			Description: "Input: the stream the consumer group reads (required). Output: create appends to this stream (XADD) instead of setting a key, and it is the default stream of xadd."},
+		{Name: "maxLenApprox", Kind: bindings.KindInt, Default: "0", Direction: bindings.DirOutput,
+			Description: "Trim the stream to about this many entries on every append (XADD MAXLEN ~); 0 means no trimming. Trimming drops the oldest entries whether or not a consumer has handled them."},
+		{Name: "consumerGroup", Kind: bindings.KindString, Direction: bindings.DirInput,
+			Description: "Consumer group; replicas in one group share the stream's entries. Created (reading the stream from its start) if missing. Default: the component name."},
+		{Name: "consumerID", Kind: bindings.KindString, Direction: bindings.DirInput,
+			Description: "This consumer's name in the group; must differ between replicas. Default: the host name and a random suffix, new for every start."},
+		{Name: "processingTimeout", Kind: bindings.KindDuration, Default: "60s", Direction: bindings.DirInput,
+			Description: "How long an entry may stay pending (delivered, not acked) before another consumer claims it, as Dapr's Redis pub/sub: the lease of a delivery. Running handlers renew it."},
+		{Name: "redeliverInterval", Kind: bindings.KindDuration, Default: "15s", Direction: bindings.DirInput,
+			Description: "How often the consumer looks for entries pending longer than processingTimeout (a consumer that died) and claims them."},
+	},
+	InputMetadata: []bindings.MetadataKey{
+		{Name: "stream", Description: "The stream the entry was read from."},
+		{Name: "<field>", Description: `Every field of the entry other than "data" and "contentType", under its own name: the metadata given to create or xadd. An entry without a "data" field (written by another producer) arrives as a JSON object of all its fields instead, with content type application/json.`},
+	},
+	NewInput:  func(ctx context.Context, cfg bindings.Config) (bindings.Input, error) { return newInput(ctx, cfg) },
+	NewOutput: func(ctx context.Context, cfg bindings.Config) (bindings.Output, error) { return newOutput(ctx, cfg) },
+}
+
+// connect builds the client from a component's metadata and checks that the
+// server answers.
+func connect(ctx context.Context, cfg bindings.Config) (goredis.UniversalClient, error) {
+	opts, err := clientOptions(cfg.Values())
+	if err != nil {
+		return nil, err
+	}
+	rdb := goredis.NewUniversalClient(opts)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("connect to redis at %s: %w", strings.Join(opts.Addrs, ","), err)
+	}
+	return rdb, nil
+}
+
+func clientOptions(md bindings.Metadata) (*goredis.UniversalOptions, error) {
+	addrs, err := addresses(md.String("redisHost"), md.String("redisPort"))
+	if err != nil {
+		return nil, err
+	}
+	o := &goredis.UniversalOptions{
+		Addrs:            addrs,
+		Username:         md.String("redisUsername"),
+		Password:         md.String("redisPassword"),
+		DB:               md.Int("redisDB"),
+		MaxRetries:       md.Int("redisMaxRetries"),
+		MinRetryBackoff:  disabledIfNegative(md.Duration("redisMinRetryInterval")),
+		MaxRetryBackoff:  disabledIfNegative(md.Duration("redisMaxRetryInterval")),
+		DialTimeout:      md.Duration("dialTimeout"),
+		ReadTimeout:      disabledIfNegative(md.Duration("readTimeout")),
+		WriteTimeout:     disabledIfNegative(md.Duration("writeTimeout")),
+		PoolSize:         md.Int("poolSize"),
+		PoolTimeout:      md.Duration("poolTimeout"),
+		MinIdleConns:     md.Int("minIdleConns"),
+		ConnMaxLifetime:  md.Duration("maxConnAge"),
+		ConnMaxIdleTime:  disabledIfNegative(md.Duration("idleTimeout")),
+		IsClusterMode:    strings.EqualFold(md.String("redisType"), "cluster"),
+		SentinelUsername: md.String("sentinelUsername"),
+		SentinelPassword: md.String("sentinelPassword"),
+		// Tether reports what the server has; go-redis's CLIENT SETINFO
+		// fails harmlessly on servers before 7.2 but shows up in their logs.
+		DisableIdentity: true,
+	}
+	if md.Int("redisMaxRetries") < -1 {
+		return nil, &bindings.KeyError{Key: "redisMaxRetries", Msg: "must be -1 (no retries) or more"}
+	}
+	if md.Int("redisDB") < 0 {
+		return nil, &bindings.KeyError{Key: "redisDB", Msg: "must not be negative"}
+	}
+	if md.Bool("failover") {
+		o.MasterName = md.String("sentinelMasterName")
+		if o.MasterName == "" {
+			return nil, &bindings.KeyError{Key: "sentinelMasterName", Msg: "is required with failover"}
+		}
+	}
+	if md.Bool("enableTLS") {
+		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		cert, key := md.String("clientCert"), md.String("clientKey")
+		if (cert == "") != (key == "") {
+			return nil, &bindings.KeyError{Key: "clientCert", Msg: "clientCert and clientKey go together"}
+		}
+		if cert != "" {
+			pair, err := tls.X509KeyPair([]byte(cert), []byte(key))
+			if err != nil {
+				return nil, &bindings.KeyError{Key: "clientCert", Msg: fmt.Sprintf("not a usable certificate and key: %v", err)}
+			}
+			o.TLSConfig.Certificates = []tls.Certificate{pair}
+		}
+	} else if md.String("clientCert") != "" {
+		return nil, &bindings.KeyError{Key: "clientCert", Msg: "needs enableTLS true"}
+	}
+	return o, nil
+}
+
+// addresses splits redisHost and gives a port to every address without one.
+func addresses(hosts, port string) ([]string, error) {
+	if port == "" {
+		port = "6379"
+	}
+	var addrs []string
+	for _, h := range strings.Split(hosts, ",") {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			continue
+		}
+		if host, p, err := net.SplitHostPort(h); err == nil {
+			if host == "" || p == "" {
+				return nil, &bindings.KeyError{Key: "redisHost", Msg: fmt.Sprintf("%q: want host:port", h)}
+			}
+			addrs = append(addrs, h)
+			continue
+		}
+		addrs = append(addrs, net.JoinHostPort(h, port))
+	}
+	if len(addrs) == 0 {
+		return nil, &bindings.KeyError{Key: "redisHost", Msg: "no address"}
+	}
+	return addrs, nil
+}
+
+// disabledIfNegative maps Dapr's "-1" (read as -1s) to go-redis's -1.
+func disabledIfNegative(d time.Duration) time.Duration {
+	if d < 0 {
+		return -1
+	}
+	return d
+}
+
+// defaultConsumerID names a consumer after its host and makes it unique per
+// start, so that two processes on one host never share pending entries.
+func defaultConsumerID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "tether"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
+}
