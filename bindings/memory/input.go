@@ -40,32 +40,32 @@ func (in *input) Receive(ctx context.Context, limit int) ([]*bindings.Message, e
 		return nil, err
 	}
 	q := in.q
+	waiting := false
 	for {
 		q.mu.Lock()
+		if waiting {
+			q.waiting--
+			waiting = false
+		}
 		if in.closed {
-			// We may have taken the wake token others need.
-			pass := q.ready.n > 0
-			q.mu.Unlock()
-			if pass {
-				q.signal()
-			}
+			q.unlockAndWake() // pass on the token we may have taken
 			return nil, in.closedError("receive")
 		}
 		if q.ready.n > 0 {
 			batch := in.take(min(q.ready.n, limit))
-			more := q.ready.n > 0
-			q.mu.Unlock()
-			if more {
-				q.signal()
-			}
+			q.unlockAndWake() // for the messages we left
 			return batch, nil
 		}
+		q.waiting++
+		waiting = true
 		q.mu.Unlock()
 		select {
 		case <-q.wake:
 		case <-ctx.Done():
+			q.stopWaiting()
 			return nil, ctx.Err()
 		case <-in.done:
+			q.stopWaiting()
 			return nil, in.closedError("receive")
 		}
 	}
@@ -123,11 +123,8 @@ func (in *input) Nack(_ context.Context, m *bindings.Message, delay time.Duratio
 		return err
 	}
 	e.state = stateNacked
-	ready := q.requeue(redelivery(e), delay)
-	q.mu.Unlock()
-	if ready {
-		q.signal()
-	}
+	q.requeue(redelivery(e), delay)
+	q.unlockAndWake()
 	return nil
 }
 
@@ -146,7 +143,6 @@ func (in *input) Close() error {
 	in.closed = true
 	close(in.done)
 	delete(q.inputs, in)
-	returned := in.flight.n > 0
 	for in.flight.head != nil {
 		e := in.flight.head
 		in.flight.remove(e)
@@ -155,10 +151,7 @@ func (in *input) Close() error {
 		e.state = stateReturned
 		q.requeue(redelivery(e), 0)
 	}
-	q.mu.Unlock()
-	if returned {
-		q.signal()
-	}
+	q.unlockAndWake()
 	return nil
 }
 

@@ -59,8 +59,7 @@ func (o *output) Invoke(_ context.Context, req *bindings.InvokeRequest) (*bindin
 		return nil, fmt.Errorf("memory queue %q: create: %w (maxLength %d)", q.name, ErrFull, o.maxLength)
 	}
 	q.add(e)
-	q.mu.Unlock()
-	q.signal()
+	q.unlockAndWake()
 	return nil, nil
 }
 

@@ -72,32 +72,47 @@ func (l *list) remove(e *entry) {
 // queue is one named queue. Every field but name and wake is guarded by mu.
 type queue struct {
 	name string
-	// wake holds a token when messages may be ready. Whoever adds messages
-	// puts one; a receiver that leaves messages behind puts it back, so one
-	// token is enough however many receivers wait.
+	// wake holds a token when messages may be ready for a waiting receiver.
+	// Whoever adds messages puts one; a receiver that leaves messages behind
+	// passes it on, so one token is enough however many receivers wait.
 	wake chan struct{}
 
 	mu       sync.Mutex
 	ready    ring
 	inFlight int
+	waiting  int // receivers blocked in Receive
 	delayed  list
 	inputs   map[*input]struct{}
 	seq      uint64
 	ids      idSource
 }
 
-func (q *queue) signal() {
-	select {
-	case q.wake <- struct{}{}:
-	default: // a token is already there
+// unlockAndWake releases mu and, when messages are ready and a receiver
+// waits, puts the wake token. A receiver counts itself in waiting under mu
+// before it blocks, so it never misses messages added after its check, and a
+// busy queue with nobody waiting pays no channel operation.
+func (q *queue) unlockAndWake() {
+	wake := q.waiting > 0 && q.ready.n > 0
+	q.mu.Unlock()
+	if wake {
+		select {
+		case q.wake <- struct{}{}:
+		default: // a token is already there
+		}
 	}
+}
+
+func (q *queue) stopWaiting() {
+	q.mu.Lock()
+	q.waiting--
+	q.mu.Unlock()
 }
 
 // length counts every message the queue holds. Callers hold mu.
 func (q *queue) length() int { return q.ready.n + q.inFlight + q.delayed.n }
 
-// add appends a new message to the queue. Callers hold mu and signal after
-// unlocking.
+// add appends a new message to the queue. Callers hold mu and release it
+// with unlockAndWake.
 func (q *queue) add(e *entry) {
 	if e.msg.ID == "" {
 		e.msg.ID = q.ids.next()
@@ -119,18 +134,17 @@ func redelivery(old *entry) *entry {
 }
 
 // requeue puts e back at its original place, after delay. Callers hold mu
-// and, when it returns true, signal after unlocking.
-func (q *queue) requeue(e *entry, delay time.Duration) (ready bool) {
+// and release it with unlockAndWake.
+func (q *queue) requeue(e *entry, delay time.Duration) {
 	if delay <= 0 {
 		e.state = stateReady
 		q.ready.insert(e)
-		return true
+		return
 	}
 	e.state = stateDelayed
 	q.delayed.push(e)
 	// The callback takes mu, which we hold, so it cannot see e.timer unset.
 	e.timer = time.AfterFunc(delay, func() { q.release(e) })
-	return false
 }
 
 // release moves a delayed entry back to the ready queue when its delay is up.
@@ -144,8 +158,7 @@ func (q *queue) release(e *entry) {
 	e.timer = nil
 	e.state = stateReady
 	q.ready.insert(e)
-	q.mu.Unlock()
-	q.signal()
+	q.unlockAndWake()
 }
 
 // reset drops every message of the queue. Callers hold mu.
@@ -216,8 +229,7 @@ func Publish(queue string, msgs ...*bindings.Message) {
 		}
 		q.add(e)
 	}
-	q.mu.Unlock()
-	q.signal()
+	q.unlockAndWake()
 }
 
 // Len returns how many messages the named queue holds: ready, in flight
@@ -265,19 +277,37 @@ func init() { idCounter.Store(rand.Uint64() >> 1) }
 
 func (s *idSource) next() string {
 	if s.used == len(s.block) {
-		first := idCounter.Add(idBlock) - idBlock
-		var b strings.Builder
-		b.Grow(idLen * idBlock)
-		const hex = "0123456789abcdef"
-		for i := range uint64(idBlock) {
-			n := first + i
-			for shift := 60; shift >= 0; shift -= 4 {
-				b.WriteByte(hex[(n>>shift)&0xf])
-			}
-		}
-		s.block, s.used = b.String(), 0
+		s.block, s.used = newIDBlock(idCounter.Add(idBlock)-idBlock), 0
 	}
 	id := s.block[s.used : s.used+idLen]
 	s.used += idLen
 	return id
+}
+
+// newIDBlock formats idBlock consecutive ids from first, counting in hex in
+// place rather than formatting each number.
+func newIDBlock(first uint64) string {
+	const hex = "0123456789abcdef"
+	var id [idLen]byte
+	for i := range id {
+		id[i] = hex[(first>>(4*(idLen-1-i)))&0xf]
+	}
+	var b strings.Builder
+	b.Grow(idLen * idBlock)
+	for range idBlock {
+		b.Write(id[:])
+		for i := idLen - 1; i >= 0; i-- { // id++
+			switch id[i] {
+			case '9':
+				id[i] = 'a'
+			case 'f':
+				id[i] = '0'
+				continue
+			default:
+				id[i]++
+			}
+			break
+		}
+	}
+	return b.String()
 }
