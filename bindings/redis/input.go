@@ -98,47 +98,35 @@ type input struct {
 }
 
 func newInput(ctx context.Context, cfg bindings.Config) (*input, error) {
-	md := cfg.Values()
-	in := &input{
-		log:               cfg.Logger,
-		stream:            md.String("stream"),
-		group:             md.String("consumerGroup"),
-		me:                md.String("consumerID"),
-		processingTimeout: md.Duration("processingTimeout"),
-		redeliverInterval: md.Duration("redeliverInterval"),
-		done:              make(chan struct{}),
-		inFlight:          map[string]struct{}{},
-	}
-	if in.stream == "" {
-		return nil, &bindings.KeyError{Key: "stream", Msg: "is required for an input: the stream the consumer group reads"}
-	}
-	if in.group == "" {
-		in.group = cfg.Name
-	}
-	if in.group == "" {
-		return nil, &bindings.KeyError{Key: "consumerGroup", Msg: "no group name: set it, or give the component a name"}
-	}
-	if in.me == "" {
-		in.me = defaultConsumerID()
-	}
-	// Unlike Dapr's, 0 cannot disable redelivery: entries of a consumer that
-	// died would stay pending forever, which at-least-once does not allow.
-	if in.processingTimeout < time.Millisecond {
-		return nil, &bindings.KeyError{Key: "processingTimeout", Msg: "must be at least 1ms"}
-	}
-	if in.redeliverInterval < time.Millisecond {
-		return nil, &bindings.KeyError{Key: "redeliverInterval", Msg: "must be at least 1ms"}
-	}
-	rdb, err := connect(ctx, cfg)
+	s, err := parse(cfg)
 	if err != nil {
 		return nil, err
 	}
-	in.rdb = rdb
+	if s.stream == "" {
+		return nil, &bindings.KeyError{Key: "stream", Msg: "is required for an input: the stream the consumer group reads"}
+	}
+	if s.group == "" {
+		return nil, &bindings.KeyError{Key: "consumerGroup", Msg: "no group name: set it, or give the component a name"}
+	}
+	rdb, err := connect(ctx, s.client)
+	if err != nil {
+		return nil, err
+	}
+	in := &input{
+		rdb:               rdb,
+		log:               cfg.Logger.With("stream", s.stream, "group", s.group, "consumer", s.consumer),
+		stream:            s.stream,
+		group:             s.group,
+		me:                s.consumer,
+		processingTimeout: s.processingTimeout,
+		redeliverInterval: s.redeliverInterval,
+		done:              make(chan struct{}),
+		inFlight:          map[string]struct{}{},
+	}
 	if err := in.createGroup(ctx); err != nil {
 		rdb.Close()
 		return nil, err
 	}
-	in.log = in.log.With("stream", in.stream, "group", in.group, "consumer", in.me)
 	return in, nil
 }
 

@@ -24,24 +24,15 @@ type output struct {
 }
 
 func newOutput(ctx context.Context, cfg bindings.Config) (*output, error) {
-	md := cfg.Values()
-	o := &output{
-		stream:       md.String("stream"),
-		maxLenApprox: int64(md.Int("maxLenApprox")),
-		ttl:          time.Duration(md.Int("ttlInSeconds")) * time.Second,
-	}
-	if o.maxLenApprox < 0 {
-		return nil, &bindings.KeyError{Key: "maxLenApprox", Msg: "must be 0 (no trimming) or more"}
-	}
-	if o.ttl < 0 {
-		return nil, &bindings.KeyError{Key: "ttlInSeconds", Msg: "must be 0 (no expiry) or more"}
-	}
-	rdb, err := connect(ctx, cfg)
+	s, err := parse(cfg)
 	if err != nil {
 		return nil, err
 	}
-	o.rdb = rdb
-	return o, nil
+	rdb, err := connect(ctx, s.client)
+	if err != nil {
+		return nil, err
+	}
+	return &output{rdb: rdb, stream: s.stream, maxLenApprox: s.maxLenApprox, ttl: s.ttl}, nil
 }
 
 // Client returns the go-redis client behind the output, for typed clients.

@@ -183,13 +183,62 @@ var Type = bindings.Type{
 	NewOutput: func(ctx context.Context, cfg bindings.Config) (bindings.Output, error) { return newOutput(ctx, cfg) },
 }
 
-// connect builds the client from a component's metadata and checks that the
-// server answers.
-func connect(ctx context.Context, cfg bindings.Config) (goredis.UniversalClient, error) {
-	opts, err := clientOptions(cfg.Values())
+// settings are a component's validated keys. Both directions check every
+// key, so a component file is valid or not whichever side opens it first.
+type settings struct {
+	client *goredis.UniversalOptions
+
+	stream       string
+	maxLenApprox int64
+	ttl          time.Duration
+
+	group             string
+	consumer          string
+	processingTimeout time.Duration
+	redeliverInterval time.Duration
+}
+
+func parse(cfg bindings.Config) (settings, error) {
+	md := cfg.Values()
+	opts, err := clientOptions(md)
 	if err != nil {
-		return nil, err
+		return settings{}, err
 	}
+	s := settings{
+		client:            opts,
+		stream:            md.String("stream"),
+		maxLenApprox:      int64(md.Int("maxLenApprox")),
+		ttl:               time.Duration(md.Int("ttlInSeconds")) * time.Second,
+		group:             md.String("consumerGroup"),
+		consumer:          md.String("consumerID"),
+		processingTimeout: md.Duration("processingTimeout"),
+		redeliverInterval: md.Duration("redeliverInterval"),
+	}
+	if s.group == "" {
+		s.group = cfg.Name
+	}
+	if s.consumer == "" {
+		s.consumer = defaultConsumerID()
+	}
+	switch {
+	case s.maxLenApprox < 0:
+		return s, &bindings.KeyError{Key: "maxLenApprox", Msg: "must be 0 (no trimming) or more"}
+	case s.ttl < 0:
+		return s, &bindings.KeyError{Key: "ttlInSeconds", Msg: "must be 0 (no expiry) or more"}
+	// Unlike Dapr's, 0 cannot disable redelivery: entries of a consumer that
+	// died would stay pending forever, which at-least-once does not allow.
+	// Input keys have their defaults only when an input opens; an output
+	// checks the ones that are set.
+	case md.Has("processingTimeout") && s.processingTimeout < time.Millisecond:
+		return s, &bindings.KeyError{Key: "processingTimeout", Msg: "must be at least 1ms"}
+	case md.Has("redeliverInterval") && s.redeliverInterval < time.Millisecond:
+		return s, &bindings.KeyError{Key: "redeliverInterval", Msg: "must be at least 1ms"}
+	}
+	return s, nil
+}
+
+// connect builds the client and checks that the server answers.
+func connect(ctx context.Context, opts *goredis.UniversalOptions) (goredis.UniversalClient, error) {
 	rdb := goredis.NewUniversalClient(opts)
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
