@@ -1,0 +1,118 @@
+package trigger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/functions"
+)
+
+// DeadLetter handles attempts that failed for good (retries exhausted, a
+// permanent error, an undecodable payload). With a dead-letter output it
+// sends a functions.DeadLetter envelope there and the original is acked;
+// should that send fail, the message is retried later instead, never dropped.
+// Without one (out nil) the message is left for the dispatcher to nack or to
+// dead-letter natively, after keep.
+//
+// It also remembers when each message first failed, for the envelope.
+func DeadLetter(function, binding string, out bindings.Output, keep time.Duration) Middleware {
+	failures := newFailureLog(10000)
+	return func(next Handler) Handler {
+		return func(ctx context.Context, m *bindings.Message) (Result, error) {
+			res, err := next(ctx, m)
+			if err == nil {
+				failures.forget(m.ID)
+				return res, nil
+			}
+			if errors.Is(err, errShutdown) {
+				return res, err
+			}
+			now := time.Now()
+			first := failures.record(m.ID, now)
+			if _, again := asRetry(err); again {
+				return res, err
+			}
+			if out == nil {
+				return res, &exhaustedError{err: err, delay: keep}
+			}
+			attempt := 1
+			if d := functions.FromContext(ctx); d != nil {
+				attempt = d.Attempt
+			}
+			env := functions.DeadLetter{
+				Function: function, Binding: binding, MessageID: m.ID,
+				Error: err.Error(), Permanent: functions.IsPermanent(err), Attempts: attempt,
+				FirstFailure: first, LastFailure: now,
+				ContentType: m.ContentType, Metadata: m.Metadata, Data: m.Data,
+			}
+			if sendErr := sendDeadLetter(ctx, out, &env); sendErr != nil {
+				return res, &retryError{delay: keep, err: fmt.Errorf("dead-letter failed: %w (after: %w)", sendErr, err)}
+			}
+			failures.forget(m.ID)
+			return res, &deadLetteredError{err: err}
+		}
+	}
+}
+
+func sendDeadLetter(ctx context.Context, out bindings.Output, env *functions.DeadLetter) error {
+	data, err := json.Marshal(env)
+	if err != nil {
+		return err
+	}
+	md := maps.Clone(env.Metadata)
+	if md == nil {
+		md = map[string]string{}
+	}
+	md[functions.DeadLetterMetadataKey] = "true"
+	// The handler's context may be past its deadline; the dead letter must
+	// still go out.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_, err = out.Invoke(ctx, &bindings.InvokeRequest{
+		Operation: bindings.OpCreate, Data: data,
+		ContentType: functions.DeadLetterContentType, Metadata: md,
+	})
+	return err
+}
+
+// failureLog remembers the first failure time of failing messages, bounded so
+// that messages redelivered to other replicas cannot make it grow forever.
+type failureLog struct {
+	mu    sync.Mutex
+	max   int
+	first map[string]time.Time
+}
+
+func newFailureLog(max int) *failureLog {
+	return &failureLog{max: max, first: make(map[string]time.Time)}
+}
+
+func (l *failureLog) record(id string, now time.Time) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.first[id]; ok {
+		return t
+	}
+	if len(l.first) >= l.max {
+		for k := range l.first { // evict an arbitrary entry
+			delete(l.first, k)
+			break
+		}
+	}
+	l.first[id] = now
+	return now
+}
+
+func (l *failureLog) forget(id string) {
+	l.mu.Lock()
+	if len(l.first) > 0 {
+		delete(l.first, id)
+	}
+	l.mu.Unlock()
+}

@@ -1,0 +1,396 @@
+package trigger
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/functions"
+)
+
+// dispatcher runs one trigger: a receive loop feeding a bounded pool of
+// workers, and the settling of each message (ack, nack, delayed redelivery,
+// native dead letter) from the outcome of the middleware chain.
+type dispatcher struct {
+	function string
+	binding  string
+	typ      *bindings.Type
+	in       bindings.Input
+	policy   bindings.Delivery
+	handler  Handler // the whole middleware chain
+	base     context.Context
+	logger   *slog.Logger
+
+	lanes   []chan *bindings.Message // one shared lane, or one per worker when ordered
+	workers []*worker
+	seed    maphash.Seed
+	next    atomic.Uint64 // round robin for keyless messages in ordered mode
+
+	receiving atomic.Bool   // the receive loop has started
+	stopping  atomic.Bool   // intake stopped: nack instead of handling
+	stopped   chan struct{} // closed when stopping starts
+	quit      chan struct{} // closed when workers should drain and exit
+
+	settleCtx context.Context // for acks and nacks: outlives shutdown's cancellations
+	replier   bool            // the input implements bindings.Replier
+
+	recvCancel context.CancelFunc
+	recvDone   chan struct{}
+	workersWG  sync.WaitGroup
+
+	heldMu sync.Mutex
+	held   map[*bindings.Message]*time.Timer // runtime-delayed redeliveries
+	heldWG sync.WaitGroup
+
+	lease time.Duration // 0: no lease extension
+}
+
+func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Input, policy bindings.Delivery, h Handler, base context.Context, logger *slog.Logger) *dispatcher {
+	d := &dispatcher{
+		function: function, binding: binding, typ: typ, in: in, policy: policy,
+		handler: h, base: base, logger: logger,
+		seed:    maphash.MakeSeed(),
+		stopped: make(chan struct{}), quit: make(chan struct{}), recvDone: make(chan struct{}),
+		held:      make(map[*bindings.Message]*time.Timer),
+		settleCtx: context.WithoutCancel(base),
+	}
+	_, d.replier = in.(bindings.Replier)
+	if _, ok := in.(bindings.LeaseExtender); ok {
+		d.lease = policy.LeaseExtension
+		if d.lease == 0 {
+			if li, ok := in.(interface{ LeaseInterval() time.Duration }); ok {
+				d.lease = li.LeaseInterval()
+			}
+		}
+	}
+	n := policy.MaxConcurrency
+	if d.ordered() {
+		d.lanes = make([]chan *bindings.Message, n)
+		for i := range d.lanes {
+			d.lanes[i] = make(chan *bindings.Message, 1)
+		}
+	} else {
+		d.lanes = []chan *bindings.Message{make(chan *bindings.Message, max(n, policy.BatchSize))}
+	}
+	for i := range n {
+		d.workers = append(d.workers, newWorker(d, d.lanes[i%len(d.lanes)]))
+	}
+	return d
+}
+
+// ordered: the trigger asked for per-key order and the broker has keys.
+func (d *dispatcher) ordered() bool { return d.policy.Ordered && d.typ.Capabilities.Ordering }
+
+func (d *dispatcher) start() {
+	ctx, cancel := context.WithCancel(d.base)
+	d.recvCancel = cancel
+	for _, w := range d.workers {
+		d.workersWG.Add(1)
+		go w.run()
+	}
+	go d.receiveLoop(ctx)
+}
+
+func (d *dispatcher) receiveLoop(ctx context.Context) {
+	defer close(d.recvDone)
+	d.receiving.Store(true)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		msgs, err := d.in.Receive(ctx, d.policy.BatchSize)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, bindings.ErrClosed) {
+				break
+			}
+			d.logger.Error("receive failed; retrying", "error", err, "delay", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			}
+			backoff = min(2*backoff, 10*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		for i, m := range msgs {
+			if !d.dispatch(ctx, m) {
+				// Stopping: give back what was received and not handed out.
+				for _, rest := range msgs[i:] {
+					d.nack(rest, 0)
+				}
+				break
+			}
+		}
+	}
+	d.receiving.Store(false)
+}
+
+// dispatch hands m to a worker; false when ctx ended first.
+func (d *dispatcher) dispatch(ctx context.Context, m *bindings.Message) bool {
+	lane := d.lanes[0]
+	if len(d.lanes) > 1 {
+		var i uint64
+		if m.Key != "" {
+			i = maphash.String(d.seed, m.Key)
+		} else {
+			i = d.next.Add(1)
+		}
+		lane = d.lanes[i%uint64(len(d.lanes))]
+	}
+	select {
+	case lane <- m:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// settle acts on the outcome of one attempt. It returns the delay after which
+// an ordered worker must retry m in place, or -1 when m is settled.
+func (d *dispatcher) settle(m *bindings.Message, res Result, err error) time.Duration {
+	ctx := d.settleCtx
+	if err == nil && !d.replier { // the hot path: allocate nothing
+		if aerr := d.in.Ack(ctx, m); aerr != nil {
+			d.logger.Error("ack failed; the broker will redeliver", "id", m.ID, "error", aerr)
+		}
+		return -1
+	}
+	if rp, ok := d.in.(bindings.Replier); ok && !errors.Is(err, errShutdown) {
+		if _, retry := asRetry(err); !retry {
+			d.reply(rp, m, res, err)
+		}
+	}
+	var dl *deadLetteredError
+	var ex *exhaustedError
+	switch r, retry := asRetry(err); {
+	case err == nil, errors.As(err, &dl):
+		if aerr := d.in.Ack(ctx, m); aerr != nil {
+			d.logger.Error("ack failed; the broker will redeliver", "id", m.ID, "error", aerr)
+		}
+	case errors.Is(err, errShutdown):
+		d.nack(m, 0)
+	case retry:
+		if d.ordered() {
+			return r.delay
+		}
+		d.redeliver(m, r.delay)
+	case errors.As(err, &ex):
+		if nd, ok := d.in.(bindings.DeadLetterer); ok {
+			done, derr := nd.DeadLetter(ctx, m, ex.err)
+			if derr != nil {
+				d.logger.Error("native dead letter failed; nacking", "id", m.ID, "error", derr)
+			}
+			if done && derr == nil {
+				return -1
+			}
+		}
+		if d.ordered() {
+			return ex.delay
+		}
+		d.redeliver(m, ex.delay)
+	default: // a middleware returned a plain error: treat as retry later
+		d.redeliver(m, d.policy.Backoff(m.DeliveryCount))
+	}
+	return -1
+}
+
+func (d *dispatcher) reply(rp bindings.Replier, m *bindings.Message, res Result, err error) {
+	if err == nil {
+		status := 200
+		if res.Data == nil {
+			status = 204
+		}
+		rp.Reply(m, bindings.Reply{Status: status, Data: res.Data, ContentType: res.ContentType, Metadata: res.Metadata})
+		return
+	}
+	status := 500
+	if functions.IsPermanent(err) {
+		status = 422 // the request itself cannot be handled: retrying will not help
+	}
+	rp.Reply(m, bindings.Reply{Status: status, Data: []byte("function failed\n"), ContentType: "text/plain; charset=utf-8"})
+}
+
+// redeliver gives m back for another attempt after delay: through the broker
+// when it can delay redelivery itself, otherwise by holding m here (unsettled,
+// so still owned by this consumer) and handing it to a worker again later.
+func (d *dispatcher) redeliver(m *bindings.Message, delay time.Duration) {
+	if delay <= 0 || d.typ.Capabilities.DelayedNack || d.stopping.Load() {
+		d.nack(m, delay)
+		return
+	}
+	d.heldMu.Lock()
+	defer d.heldMu.Unlock()
+	d.heldWG.Add(1)
+	d.held[m] = time.AfterFunc(delay, func() {
+		defer d.heldWG.Done()
+		d.heldMu.Lock()
+		delete(d.held, m)
+		d.heldMu.Unlock()
+		if d.stopping.Load() {
+			d.nack(m, 0)
+			return
+		}
+		m.DeliveryCount++ // the broker did not see this redelivery; count it here
+		select {
+		case d.lanes[0] <- m:
+		case <-d.stopped:
+			d.nack(m, 0)
+		}
+	})
+}
+
+func (d *dispatcher) nack(m *bindings.Message, delay time.Duration) {
+	if err := d.in.Nack(d.settleCtx, m, delay); err != nil {
+		d.logger.Error("nack failed; the broker will redeliver when its lease ends", "id", m.ID, "error", err)
+	}
+}
+
+// stop stops intake, drains in-flight handlers until ctx ends, then cancels
+// what still runs, and gives every unhandled message back to the broker.
+func (d *dispatcher) stop(ctx context.Context) {
+	d.stopping.Store(true)
+	close(d.stopped)
+	d.recvCancel()
+	<-d.recvDone
+
+	d.heldMu.Lock()
+	for m, t := range d.held {
+		if t.Stop() {
+			delete(d.held, m)
+			d.heldWG.Done()
+			d.nack(m, 0)
+		}
+	}
+	d.heldMu.Unlock()
+	d.heldWG.Wait()
+
+	close(d.quit)
+	done := make(chan struct{})
+	go func() { d.workersWG.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	d.logger.Warn("shutdown grace period over; cancelling running handlers")
+	for _, w := range d.workers {
+		if c := w.current.Load(); c != nil {
+			c.cancel(errShutdown)
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		d.logger.Error("handlers ignore cancellation; leaving their messages to the broker's redelivery")
+	}
+}
+
+// worker handles messages from one lane, one at a time. It owns the timers
+// used for handler deadlines and lease extension, reused across messages.
+type worker struct {
+	d       *dispatcher
+	lane    chan *bindings.Message
+	current atomic.Pointer[handlerContext]
+	timer   *time.Timer
+	leaseT  *time.Timer
+}
+
+func newWorker(d *dispatcher, lane chan *bindings.Message) *worker {
+	w := &worker{d: d, lane: lane}
+	w.timer = time.AfterFunc(time.Hour, w.expire)
+	w.timer.Stop()
+	if d.lease > 0 {
+		w.leaseT = time.AfterFunc(time.Hour, w.extendLease)
+		w.leaseT.Stop()
+	}
+	return w
+}
+
+func (w *worker) run() {
+	defer w.d.workersWG.Done()
+	for {
+		select {
+		case m := <-w.lane:
+			if w.d.stopping.Load() {
+				w.d.nack(m, 0)
+				continue
+			}
+			w.handle(m)
+		case <-w.d.quit:
+			for {
+				select {
+				case m := <-w.lane:
+					w.d.nack(m, 0)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (w *worker) handle(m *bindings.Message) {
+	for {
+		res, err := w.attempt(m)
+		delay := w.d.settle(m, res, err)
+		if delay < 0 {
+			return
+		}
+		// Ordered trigger: retry in place, holding only this lane.
+		select {
+		case <-time.After(delay):
+			m.DeliveryCount++
+		case <-w.d.stopped:
+			w.d.nack(m, 0)
+			return
+		}
+	}
+}
+
+func (w *worker) attempt(m *bindings.Message) (Result, error) {
+	d := w.d
+	hc := &handlerContext{
+		parent: d.base,
+		timer:  w.timer,
+		delivery: functions.Delivery{
+			Function: d.function, Binding: d.binding, BindingType: d.typ.Name,
+			Attempt: max(m.DeliveryCount, 1), Message: m, Logger: d.logger,
+		},
+	}
+	w.current.Store(hc)
+	if w.leaseT != nil {
+		w.leaseT.Reset(d.lease)
+	}
+	res, err := d.handler(hc, m)
+	if w.leaseT != nil {
+		w.leaseT.Stop()
+	}
+	w.current.Store(nil)
+	if err != nil && errors.Is(context.Cause(hc), errShutdown) || hc.Err() == errShutdown {
+		err = errShutdown
+	}
+	return res, err
+}
+
+func (w *worker) expire() {
+	if c := w.current.Load(); c != nil {
+		c.expireIfDue(time.Now())
+	}
+}
+
+func (w *worker) extendLease() {
+	c := w.current.Load()
+	if c == nil {
+		return
+	}
+	ext := w.d.in.(bindings.LeaseExtender)
+	if err := ext.ExtendLease(context.WithoutCancel(w.d.base), c.delivery.Message, 2*w.d.lease); err != nil {
+		w.d.logger.Warn("lease extension failed", "id", c.delivery.Message.ID, "error", err)
+	}
+	if w.current.Load() == c {
+		w.leaseT.Reset(w.d.lease)
+	}
+}

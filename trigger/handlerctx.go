@@ -1,0 +1,136 @@
+package trigger
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/tetherfn/tether/functions"
+)
+
+// handlerContext is the context a handler runs with. It carries the delivery
+// (answering Value(functions.DeliveryKey{})) and the handler's deadline in one
+// allocation: the hot path would otherwise pay for context.WithValue,
+// context.WithDeadline, its timer and its cancel closure on every message.
+// The deadline is enforced by the worker's reusable timer, which calls cancel.
+//
+// It is a complete context.Context: Done's channel is made only when someone
+// asks for it, and AfterFunc lets context.WithCancel(ctx) and friends attach
+// without a watcher goroutine.
+type handlerContext struct {
+	parent   context.Context
+	delivery functions.Delivery
+	timer    *time.Timer // the worker's; fires expireCurrent
+
+	mu       sync.Mutex
+	deadline time.Time
+	done     chan struct{} // nil until Done is called
+	err      error
+	afters   map[*afterFunc]struct{}
+}
+
+type afterFunc struct{ f func() }
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (c *handlerContext) Deadline() (time.Time, bool) {
+	c.mu.Lock()
+	d := c.deadline
+	c.mu.Unlock()
+	if d.IsZero() {
+		return c.parent.Deadline()
+	}
+	return d, true
+}
+
+// arm sets the deadline d from now and starts the worker's timer.
+func (c *handlerContext) arm(d time.Duration) {
+	c.mu.Lock()
+	c.deadline = time.Now().Add(d)
+	c.mu.Unlock()
+	c.timer.Reset(d)
+}
+
+// disarm stops the timer once the handler returned.
+func (c *handlerContext) disarm() { c.timer.Stop() }
+
+func (c *handlerContext) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		if c.err != nil {
+			c.done = closedChan
+		} else {
+			c.done = make(chan struct{})
+		}
+	}
+	return c.done
+}
+
+func (c *handlerContext) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *handlerContext) Value(key any) any {
+	if _, ok := key.(functions.DeliveryKey); ok {
+		return &c.delivery
+	}
+	return c.parent.Value(key)
+}
+
+// AfterFunc is found by context.AfterFunc and context.WithCancel through an
+// interface check, so derived contexts need no goroutine to watch this one.
+func (c *handlerContext) AfterFunc(f func()) (stop func() bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		go f()
+		return func() bool { return false }
+	}
+	a := &afterFunc{f: f}
+	if c.afters == nil {
+		c.afters = make(map[*afterFunc]struct{})
+	}
+	c.afters[a] = struct{}{}
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		_, ok := c.afters[a]
+		delete(c.afters, a)
+		return ok
+	}
+}
+
+// cancel ends the context with err (context.DeadlineExceeded or
+// context.Canceled); only the first call has an effect.
+func (c *handlerContext) cancel(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return
+	}
+	c.err = err
+	if c.done != nil {
+		close(c.done)
+	} else {
+		c.done = closedChan
+	}
+	for a := range c.afters {
+		go a.f()
+	}
+	c.afters = nil
+}
+
+// expireIfDue cancels the context with DeadlineExceeded when its deadline has
+// passed. The timer may fire late, for a handler that already returned, so
+// the deadline is checked rather than trusted.
+func (c *handlerContext) expireIfDue(now time.Time) {
+	c.mu.Lock()
+	due := !c.deadline.IsZero() && !now.Before(c.deadline)
+	c.mu.Unlock()
+	if due {
+		c.cancel(context.DeadlineExceeded)
+	}
+}

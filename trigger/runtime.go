@@ -1,0 +1,370 @@
+package trigger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/component"
+	"github.com/tetherfn/tether/functions"
+	"github.com/tetherfn/tether/internal/suggest"
+)
+
+// Options configure a Runtime. Components and Functions are required; the
+// rest has defaults.
+type Options struct {
+	// Components are the loaded component files.
+	Components *component.Set
+	// Functions to run; each names its trigger component.
+	Functions []Function
+	// Logger; nil discards logs.
+	Logger *slog.Logger
+	// Addr is the HTTP listen address, e.g. ":3500"; "" serves no HTTP
+	// (Handler still works, for tests).
+	Addr string
+	// ShutdownGrace bounds how long in-flight handlers may finish after
+	// shutdown starts. Default 25s.
+	ShutdownGrace time.Duration
+	// APIToken, when set, is required as the dapr-api-token header on the
+	// /v1.0 API (Dapr's DAPR_API_TOKEN).
+	APIToken string
+	// Registry for the metrics; nil makes a new one.
+	Registry *prometheus.Registry
+}
+
+// Runtime runs functions: it opens their bindings, receives, dispatches
+// to handlers through the delivery policy, serves HTTP, and drains on
+// shutdown.
+type Runtime struct {
+	opts     Options
+	logger   *slog.Logger
+	registry *prometheus.Registry
+	metrics  *Metrics
+
+	mu          sync.Mutex
+	outputs     map[string]functions.OutputBinding
+	outputOrder []string
+	dispatchers []*dispatcher
+	started     bool
+	ready       atomic.Bool
+	shutdown    atomic.Bool
+	base        context.Context
+	baseCancel  context.CancelFunc
+	server      *http.Server
+	listener    net.Listener
+	handler     http.Handler
+	router      *mux.Router
+	funcs       []Function
+}
+
+// New checks the functions against the components: every trigger names an
+// input component, every return and dead-letter binding an output component.
+// It reports every problem at once. Nothing is opened yet.
+func New(opts Options) (*Runtime, error) {
+	if opts.Components == nil {
+		return nil, errors.New("trigger: Options.Components is nil")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ShutdownGrace == 0 {
+		opts.ShutdownGrace = 25 * time.Second
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	r := &Runtime{
+		opts: opts, logger: opts.Logger, registry: opts.Registry,
+		metrics: NewMetrics(opts.Registry),
+		outputs: map[string]functions.OutputBinding{},
+		funcs:   slices.Clone(opts.Functions),
+	}
+	var errs []error
+	names := map[string]bool{}
+	for i := range r.funcs {
+		f := &r.funcs[i]
+		if err := f.validate(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if names[f.Name] {
+			errs = append(errs, fmt.Errorf("function %q registered twice", f.Name))
+		}
+		names[f.Name] = true
+		c, _ := opts.Components.Get(f.Trigger)
+		switch {
+		case c == nil:
+			errs = append(errs, fmt.Errorf("function %q: trigger: no component named %q%s", f.Name, f.Trigger, r.componentHint(f.Trigger)))
+		case !c.Direction.Has(bindings.DirInput):
+			errs = append(errs, fmt.Errorf("function %q: trigger component %q (%s) is not an input", f.Name, f.Trigger, c.Type))
+		default:
+			if dl := c.Delivery.DeadLetter; dl != "" {
+				if err := r.checkOutput(dl, "dead-letter binding of "+f.Trigger); err != nil {
+					errs = append(errs, fmt.Errorf("function %q: %w", f.Name, err))
+				}
+			}
+		}
+		if f.Return != "" {
+			if err := r.checkOutput(f.Return, "return binding"); err != nil {
+				errs = append(errs, fmt.Errorf("function %q: %w", f.Name, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	r.handler = r.routes()
+	return r, nil
+}
+
+func (r *Runtime) checkOutput(name, role string) error {
+	c, _ := r.opts.Components.Get(name)
+	switch {
+	case c == nil:
+		return fmt.Errorf("%s: no component named %q%s", role, name, r.componentHint(name))
+	case !c.Direction.Has(bindings.DirOutput):
+		return fmt.Errorf("%s: component %q (%s) is not an output", role, name, c.Type)
+	case !c.Binding.Supports(bindings.OpCreate):
+		return fmt.Errorf("%s: component %q (%s) has no create operation", role, name, c.Type)
+	}
+	return nil
+}
+
+func (r *Runtime) componentHint(name string) string {
+	var names []string
+	for _, c := range r.opts.Components.Components() {
+		names = append(names, c.Name)
+	}
+	return suggest.Hint(name, names)
+}
+
+func (r *Runtime) outputHint(name string) string { return r.componentHint(name) }
+
+// Start opens the bindings, binds each function's outputs, starts the
+// receive loops and the HTTP server, and returns. Errors stop start-up with
+// everything opened so far closed again.
+func (r *Runtime) Start(ctx context.Context) (err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started {
+		return errors.New("trigger: runtime already started")
+	}
+	r.started = true
+	// Handlers must survive the cancellation of the caller's context (that
+	// is what starts shutdown), yet see its values.
+	r.base, r.baseCancel = context.WithCancel(context.WithoutCancel(ctx))
+	defer func() {
+		if err != nil {
+			r.closeAll()
+		}
+	}()
+
+	// Outputs first: dead letters, returns and functions' clients need them.
+	for _, c := range r.opts.Components.Components() {
+		if !c.Direction.Has(bindings.DirOutput) {
+			continue
+		}
+		if err := r.openOutput(ctx, c); err != nil {
+			return err
+		}
+	}
+	for i := range r.funcs {
+		f := &r.funcs[i]
+		if f.Bind != nil {
+			if err := f.Bind(ctx, &Outputs{function: f.Name, rt: r}); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range r.funcs {
+		f := &r.funcs[i]
+		c, _ := r.opts.Components.Get(f.Trigger)
+		in, typ, err := bindings.OpenInput(ctx, c.Config(r.logger))
+		if err != nil {
+			if c.IgnoreErrors {
+				r.logger.Warn("input failed to open; ignored (spec.ignoreErrors)", "binding", c.Name, "error", err)
+				continue
+			}
+			return err
+		}
+		r.dispatchers = append(r.dispatchers, newDispatcher(f.Name, c.Name, typ, in, c.Delivery, r.chain(f, c), r.base,
+			r.logger.With("function", f.Name, "binding", c.Name)))
+	}
+	r.mountRouters()
+	if r.opts.Addr != "" {
+		ln, err := net.Listen("tcp", r.opts.Addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", r.opts.Addr, err)
+		}
+		r.listener = ln
+		r.server = &http.Server{Handler: r.handler, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := r.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				r.logger.Error("http server stopped", "error", err)
+			}
+		}()
+	}
+	for _, d := range r.dispatchers {
+		d.start()
+	}
+	r.ready.Store(true)
+	r.logger.Info("runtime started", "functions", len(r.funcs), "outputs", len(r.outputs), "addr", r.Addr())
+	return nil
+}
+
+func (r *Runtime) openOutput(ctx context.Context, c *component.Component) error {
+	out, typ, err := bindings.OpenOutput(ctx, c.Config(r.logger))
+	if err != nil {
+		if c.IgnoreErrors {
+			r.logger.Warn("output failed to open; ignored (spec.ignoreErrors)", "binding", c.Name, "error", err)
+			return nil
+		}
+		return err
+	}
+	r.outputs[c.Name] = functions.OutputBinding{Name: c.Name, Type: typ, Output: out}
+	r.outputOrder = append(r.outputOrder, c.Name)
+	return nil
+}
+
+// chain builds a function's handler with the delivery middleware, outermost
+// first.
+func (r *Runtime) chain(f *Function, c *component.Component) Handler {
+	h := f.Handler
+	if f.Return != "" {
+		h = returnTo(r.outputs[f.Return])(h)
+	}
+	var dl bindings.Output
+	if name := c.Delivery.DeadLetter; name != "" {
+		dl = r.outputs[name].Output
+	}
+	mws := []Middleware{
+		r.metrics.Middleware(f.Name, c.Name),
+		Logging(),
+		DeadLetter(f.Name, c.Name, dl, c.Delivery.MaxInterval),
+		Retry(c.Delivery),
+		Recover(),
+		Timeout(c.Delivery.HandlerTimeout),
+	}
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+	}
+	return h
+}
+
+// returnTo sends a successful handler's result to the return binding; a
+// failed send fails the attempt.
+func returnTo(out functions.OutputBinding) Middleware {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, m *bindings.Message) (Result, error) {
+			res, err := next(ctx, m)
+			if err != nil || res.Data == nil {
+				return res, err
+			}
+			_, err = out.Invoke(ctx, &bindings.InvokeRequest{
+				Operation: bindings.OpCreate, Data: res.Data, ContentType: res.ContentType, Metadata: res.Metadata,
+			})
+			return res, err
+		}
+	}
+}
+
+// Addr is the address the HTTP server listens on, "" when it does not.
+func (r *Runtime) Addr() string {
+	if r.listener == nil {
+		return ""
+	}
+	return r.listener.Addr().String()
+}
+
+// Handler is the runtime's HTTP API (health, readiness, metrics, status, the
+// Dapr-compatible bindings API and webhook routes).
+func (r *Runtime) Handler() http.Handler { return r.handler }
+
+// Ready reports whether every trigger is receiving and shutdown has not begun.
+func (r *Runtime) Ready() bool {
+	if !r.ready.Load() || r.shutdown.Load() {
+		return false
+	}
+	for _, d := range r.dispatchers {
+		if !d.receiving.Load() {
+			return false
+		}
+	}
+	return true
+}
+
+// Output returns an opened output binding by component name.
+func (r *Runtime) Output(name string) (functions.OutputBinding, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ob, ok := r.outputs[name]
+	return ob, ok
+}
+
+// Shutdown stops intake (readiness goes false), lets in-flight handlers
+// finish until ctx ends or the grace period passes, nacks whatever is left,
+// then closes inputs, outputs and the HTTP server. Outputs work until the
+// handlers are done.
+func (r *Runtime) Shutdown(ctx context.Context) error {
+	if !r.shutdown.CompareAndSwap(false, true) {
+		return nil
+	}
+	r.logger.Info("shutting down", "grace", r.opts.ShutdownGrace)
+	ctx, cancel := context.WithTimeout(ctx, r.opts.ShutdownGrace)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, d := range r.dispatchers {
+		wg.Add(1)
+		go func() { defer wg.Done(); d.stop(ctx) }()
+	}
+	wg.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closeAll()
+}
+
+func (r *Runtime) closeAll() error {
+	var errs []error
+	for _, d := range r.dispatchers {
+		if err := d.in.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, name := range r.outputOrder {
+		if err := r.outputs[name].Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if r.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := r.server.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if r.baseCancel != nil {
+		r.baseCancel()
+	}
+	return errors.Join(errs...)
+}
+
+// Run starts the runtime, waits for ctx to end (SIGTERM, SIGINT: see Main),
+// and shuts down gracefully.
+func (r *Runtime) Run(ctx context.Context) error {
+	if err := r.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return r.Shutdown(context.Background())
+}

@@ -1,0 +1,209 @@
+package trigger
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tetherfn/tether/bindings"
+)
+
+// maxInvokeBody bounds a Dapr-API invoke request body.
+const maxInvokeBody = 16 << 20
+
+func (r *Runtime) routes() http.Handler {
+	m := mux.NewRouter()
+	m.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }).Methods(http.MethodGet)
+	m.HandleFunc("/readyz", r.serveReady).Methods(http.MethodGet)
+	m.Handle("/metrics", promhttp.HandlerFor(r.registry, promhttp.HandlerOpts{})).Methods(http.MethodGet)
+
+	api := m.PathPrefix("/v1.0").Subrouter()
+	api.Use(r.requireToken)
+	api.HandleFunc("/healthz", r.serveReady).Methods(http.MethodGet)
+	api.HandleFunc("/status", r.serveStatus).Methods(http.MethodGet)
+	api.HandleFunc("/bindings/{name}", r.serveInvoke).Methods(http.MethodPost, http.MethodPut)
+	r.router = m
+	return m
+}
+
+// mountRouters mounts inputs that receive over HTTP (webhooks).
+func (r *Runtime) mountRouters() {
+	for _, d := range r.dispatchers {
+		rt, ok := d.in.(bindings.Router)
+		if !ok {
+			continue
+		}
+		path, methods := rt.Route()
+		route := r.router.Handle(path, rt)
+		if len(methods) > 0 {
+			route.Methods(methods...)
+		}
+		r.logger.Info("webhook route", "binding", d.binding, "path", path, "methods", methods)
+	}
+}
+
+func (r *Runtime) serveReady(w http.ResponseWriter, _ *http.Request) {
+	if !r.Ready() {
+		http.Error(w, "not ready\n", http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// requireToken enforces Dapr's API token when one is configured.
+func (r *Runtime) requireToken(next http.Handler) http.Handler {
+	if r.opts.APIToken == "" {
+		return next
+	}
+	want := []byte(r.opts.APIToken)
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		got := []byte(req.Header.Get("dapr-api-token"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			writeAPIError(w, http.StatusUnauthorized, "ERR_API_UNAUTHORIZED", "missing or wrong dapr-api-token")
+			return
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
+// invokeRequest is Dapr's bindings API body.
+type invokeRequest struct {
+	Data      json.RawMessage   `json:"data"`
+	Metadata  map[string]string `json:"metadata"`
+	Operation string            `json:"operation"`
+}
+
+// serveInvoke is Dapr's POST/PUT /v1.0/bindings/{name}: the component's
+// response data is the body (200), no data is 204, metadata comes back as
+// metadata.<key> headers, errors are Dapr's error JSON.
+func (r *Runtime) serveInvoke(w http.ResponseWriter, req *http.Request) {
+	name := mux.Vars(req)["name"]
+	ob, ok := r.Output(name)
+	if !ok {
+		writeAPIError(w, http.StatusNotFound, "ERR_INVOKE_OUTPUT_BINDING", "output binding "+name+" not found")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxInvokeBody))
+	if err != nil {
+		writeAPIError(w, http.StatusBadRequest, "ERR_MALFORMED_REQUEST", "read body: "+err.Error())
+		return
+	}
+	var in invokeRequest
+	if err := json.Unmarshal(body, &in); err != nil {
+		writeAPIError(w, http.StatusBadRequest, "ERR_MALFORMED_REQUEST", "body: "+err.Error())
+		return
+	}
+	if in.Operation == "" {
+		writeAPIError(w, http.StatusBadRequest, "ERR_MALFORMED_REQUEST", "operation is required")
+		return
+	}
+	// Dapr sends a JSON string's content as the bytes, anything else as its
+	// JSON text: {"data":"hi"} delivers hi, {"data":{"a":1}} delivers {"a":1}.
+	data := []byte(in.Data)
+	var s string
+	if len(data) > 0 && data[0] == '"' && json.Unmarshal(data, &s) == nil {
+		data = []byte(s)
+	}
+	if string(data) == "null" {
+		data = nil
+	}
+	resp, err := ob.Invoke(req.Context(), &bindings.InvokeRequest{
+		Operation: bindings.Operation(in.Operation), Data: data, Metadata: in.Metadata,
+		ContentType: in.Metadata["contentType"],
+	})
+	if err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, bindings.ErrUnsupportedOperation) {
+			status = http.StatusBadRequest
+		}
+		writeAPIError(w, status, "ERR_INVOKE_OUTPUT_BINDING", err.Error())
+		return
+	}
+	if resp == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	for k, v := range resp.Metadata {
+		w.Header().Set("metadata."+k, v)
+	}
+	if resp.Data == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if resp.ContentType != "" {
+		w.Header().Set("Content-Type", resp.ContentType)
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(resp.Data)
+}
+
+func writeAPIError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"errorCode": code, "message": msg})
+}
+
+// Status is what /v1.0/status shows. It never holds metadata values, so no
+// secret can leak through it.
+type Status struct {
+	Ready     bool             `json:"ready"`
+	Functions []FunctionStatus `json:"functions"`
+	Outputs   []BindingStatus  `json:"outputs"`
+}
+
+// FunctionStatus describes one function and its trigger's delivery settings.
+type FunctionStatus struct {
+	Name      string            `json:"name"`
+	Trigger   BindingStatus     `json:"trigger"`
+	Return    string            `json:"return,omitempty"`
+	Delivery  bindings.Delivery `json:"delivery"`
+	Receiving bool              `json:"receiving"`
+}
+
+// BindingStatus names a binding and its type.
+type BindingStatus struct {
+	Name       string   `json:"name"`
+	Type       string   `json:"type"`
+	Operations []string `json:"operations,omitempty"`
+}
+
+// Status reports the functions, their delivery settings and the outputs.
+func (r *Runtime) Status() Status {
+	st := Status{Ready: r.Ready()}
+	for _, d := range r.dispatchers {
+		fs := FunctionStatus{Name: d.function, Trigger: BindingStatus{Name: d.binding, Type: d.typ.Name},
+			Delivery: d.policy, Receiving: d.receiving.Load()}
+		for _, f := range r.funcs {
+			if f.Name == d.function {
+				fs.Return = f.Return
+			}
+		}
+		st.Functions = append(st.Functions, fs)
+	}
+	r.mu.Lock()
+	for _, name := range r.outputOrder {
+		ob := r.outputs[name]
+		bs := BindingStatus{Name: name, Type: ob.Type.Name}
+		for _, op := range ob.Type.Operations {
+			bs.Operations = append(bs.Operations, string(op))
+		}
+		st.Outputs = append(st.Outputs, bs)
+	}
+	r.mu.Unlock()
+	return st
+}
+
+func (r *Runtime) serveStatus(w http.ResponseWriter, req *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	if strings.Contains(req.URL.RawQuery, "pretty") {
+		enc.SetIndent("", "  ")
+	}
+	_ = enc.Encode(r.Status())
+}

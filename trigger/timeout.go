@@ -1,0 +1,43 @@
+package trigger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tetherfn/tether/bindings"
+)
+
+// Timeout bounds one handler call to d (0: no bound). Past d the call's
+// context is cancelled; if the handler then returns an error, the attempt
+// fails with ErrHandlerTimeout. A handler that finishes with nil after the
+// deadline did its work and succeeds. A handler that ignores its context
+// keeps its worker until it returns: Go cannot stop a goroutine from outside.
+func Timeout(d time.Duration) Middleware {
+	return func(next Handler) Handler {
+		if d <= 0 {
+			return next
+		}
+		return func(ctx context.Context, m *bindings.Message) (Result, error) {
+			var err error
+			var res Result
+			if hc, ok := ctx.(*handlerContext); ok && hc.timer != nil {
+				// The runtime's own context: arm the worker's reusable
+				// timer instead of allocating a context and a timer.
+				hc.arm(d)
+				res, err = next(ctx, m)
+				hc.disarm()
+			} else {
+				tctx, cancel := context.WithTimeout(ctx, d)
+				res, err = next(tctx, m)
+				cancel()
+				ctx = tctx
+			}
+			if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return res, fmt.Errorf("%w after %s: %w", ErrHandlerTimeout, d, err)
+			}
+			return res, err
+		}
+	}
+}
