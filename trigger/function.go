@@ -2,11 +2,18 @@ package trigger
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/functions"
+	"github.com/tetherfn/tether/internal/suggest"
 )
 
 // Handler handles one message. A nil error acks the message; any other error
@@ -63,11 +70,26 @@ func (f *Function) validate() error {
 type Outputs struct {
 	function string
 	rt       *Runtime
+	byName   map[string]functions.OutputBinding // set by NewOutputs instead of rt
+}
+
+// NewOutputs returns the Outputs a function's Bind sees, over the given
+// opened output bindings, keyed by component name. The runtime makes its own;
+// this is for running a function without one (package functions/fntest).
+func NewOutputs(function string, outputs map[string]functions.OutputBinding) *Outputs {
+	return &Outputs{function: function, byName: outputs}
 }
 
 // Output returns the named output binding, or an error naming the function
 // and the component when there is no such output.
 func (o *Outputs) Output(name string) (functions.OutputBinding, error) {
+	if o.rt == nil {
+		ob, ok := o.byName[name]
+		if !ok {
+			return functions.OutputBinding{}, fmt.Errorf("function %q: no output component named %q%s", o.function, name, suggest.Hint(name, slices.Sorted(maps.Keys(o.byName))))
+		}
+		return ob, nil
+	}
 	ob, ok := o.rt.outputs[name]
 	if !ok {
 		return functions.OutputBinding{}, fmt.Errorf("function %q: no output component named %q%s", o.function, name, o.rt.outputHint(name))
@@ -86,4 +108,91 @@ func (o *Outputs) Bind(field string, client functions.Binder, component string) 
 		return fmt.Errorf("function %q: field %s (%T) cannot use component %q (%s): %w", o.function, field, client, component, ob.Type.Name, err)
 	}
 	return nil
+}
+
+// LoadSettings fills one settings field of a function (a struct with
+// envconfig tags) from the environment, with prefix as envconfig's prefix.
+// Generated Binds call it at start-up for Outputs fields tagged env:"...";
+// errors name the function and the field.
+func (o *Outputs) LoadSettings(field string, settings any, prefix string) error {
+	if err := envconfig.Process(prefix, settings); err != nil {
+		return fmt.Errorf("function %q: settings field %s: %w", o.function, field, err)
+	}
+	return nil
+}
+
+// ReturnTo is the middleware that sends a successful handler's Result to the
+// function's return binding (operation create); a failed send fails the
+// attempt. The runtime adds it for functions with a Return.
+func ReturnTo(out functions.OutputBinding) Middleware { return returnTo(out) }
+
+// Action is what the runtime does with a message once its middleware chain
+// returned.
+type Action uint8
+
+const (
+	// Acked: the handler succeeded; the message is acked.
+	Acked Action = iota
+	// RetryLater: the attempt failed; the message is delivered again after
+	// Delay.
+	RetryLater
+	// DeadLettered: the message failed for good and is now in the trigger's
+	// dead-letter binding; the original is acked.
+	DeadLettered
+	// Exhausted: the message failed for good and the trigger has no
+	// dead-letter binding; the broker's own dead letter takes it where it has
+	// one, otherwise it is nacked for the broker to keep (redelivered after
+	// Delay).
+	Exhausted
+	// Abandoned: shutdown cancelled the attempt; the message is nacked at once
+	// without counting as a failure.
+	Abandoned
+)
+
+func (a Action) String() string {
+	switch a {
+	case Acked:
+		return "acked"
+	case RetryLater:
+		return "retry"
+	case DeadLettered:
+		return "dead-lettered"
+	case Exhausted:
+		return "exhausted"
+	case Abandoned:
+		return "abandoned"
+	}
+	return fmt.Sprintf("Action(%d)", a)
+}
+
+// Decision is how the runtime settles a message after one attempt.
+type Decision struct {
+	Action Action
+	// Delay before the message comes back, for RetryLater and Exhausted.
+	Delay time.Duration
+	// Err is the attempt's error as the handler (or a middleware: timeout,
+	// panic) returned it, without the runtime's wrapping; nil for Acked.
+	Err error
+}
+
+// Decide reads the decision out of the error a delivery middleware chain
+// (Retry, DeadLetter...) returned, as the dispatcher does. A plain error,
+// from a chain without the delivery middleware, is a RetryLater with no
+// Delay of its own (the dispatcher then uses the trigger's backoff).
+func Decide(err error) Decision {
+	var dl *deadLetteredError
+	var ex *exhaustedError
+	switch r, retry := asRetry(err); {
+	case err == nil:
+		return Decision{Action: Acked}
+	case errors.Is(err, errShutdown):
+		return Decision{Action: Abandoned, Err: err}
+	case retry:
+		return Decision{Action: RetryLater, Delay: r.delay, Err: r.err}
+	case errors.As(err, &dl):
+		return Decision{Action: DeadLettered, Err: dl.err}
+	case errors.As(err, &ex):
+		return Decision{Action: Exhausted, Delay: ex.delay, Err: ex.err}
+	}
+	return Decision{Action: RetryLater, Err: err}
 }
