@@ -82,11 +82,11 @@ func short(b []byte) string {
 	return fmt.Sprintf("%s...(%d bytes)", b[:n], len(b))
 }
 
-// someKeys lists up to 5 keys of a set, sorted.
+// someKeys lists up to 5 keys of a set, sorted and quoted.
 func someKeys(set map[string]bool) string {
 	keys := make([]string, 0, len(set))
 	for k := range set {
-		keys = append(keys, k)
+		keys = append(keys, strconv.Quote(short([]byte(k))))
 	}
 	slices.Sort(keys)
 	if len(keys) > 5 {
