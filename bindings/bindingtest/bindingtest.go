@@ -71,6 +71,7 @@ const (
 	TestAckRemoves           = "AckRemoves"
 	TestNackRedelivers       = "NackRedelivers"
 	TestNackDelay            = "NackDelay"
+	TestLease                = "Lease"
 	TestBatchReceive         = "BatchReceive"
 	TestOrdering             = "Ordering"
 	TestCloseInFlight        = "CloseInFlight"
@@ -80,7 +81,7 @@ const (
 var allTests = []string{
 	TestDeclaration, TestInvalidMetadata, TestOpenClose, TestUnsupportedOperation,
 	TestReceiveContext, TestCloseUnblocksReceive, TestRoundTrip, TestAckRemoves,
-	TestNackRedelivers, TestNackDelay, TestBatchReceive, TestOrdering,
+	TestNackRedelivers, TestNackDelay, TestLease, TestBatchReceive, TestOrdering,
 	TestCloseInFlight, TestConcurrentConsumers,
 }
 
@@ -124,6 +125,7 @@ func Run(t *testing.T, c Config) {
 	s.run(t, TestAckRemoves, s.testAckRemoves)
 	s.run(t, TestNackRedelivers, s.testNackRedelivers)
 	s.run(t, TestNackDelay, s.testNackDelay)
+	s.run(t, TestLease, s.testLease)
 	s.run(t, TestBatchReceive, s.testBatchReceive)
 	s.run(t, TestOrdering, s.testOrdering)
 	s.run(t, TestCloseInFlight, s.testCloseInFlight)
