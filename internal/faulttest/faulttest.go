@@ -1,0 +1,441 @@
+// Package faulttest checks a binding end to end under faults: it runs a real
+// function process (the test binary, re-executed) on the binding, kills it
+// with SIGKILL mid-stream and restarts it, optionally restarts the broker
+// too, and counts every message in and out. Delivered plus dead-lettered must
+// be exactly the number sent; duplicates are counted and reported.
+//
+// A binding's test uses it like this:
+//
+//	func TestMain(m *testing.M) { faulttest.Main(m) }
+//
+//	func TestFaults(t *testing.T) {
+//		faulttest.Run(t, faulttest.Config{Components: yaml, Restart: restartBroker})
+//	}
+//
+// The components are three: "in" triggers the function and is also opened
+// as an output by the test to publish; the function returns every payload it
+// handled to "done"; "in" dead-letters to "dead". The test reads "done" and
+// "dead" as inputs. Every hundredth message fails permanently, so the
+// dead-letter path carries real traffic.
+package faulttest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/component"
+	"github.com/tetherfn/tether/functions"
+	"github.com/tetherfn/tether/trigger"
+)
+
+const childEnv = "TETHER_FAULTTEST_CHILD"
+
+// Main is the test binary's TestMain: in the re-executed child it runs the
+// relay function until SIGTERM; otherwise it runs the tests.
+func Main(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		failEvery, _ := strconv.Atoi(os.Getenv(childEnv))
+		trigger.Main(relay(failEvery))
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// relay returns each payload to "done" after a little work; every
+// failEvery-th message (by its number) fails permanently.
+func relay(failEvery int) trigger.Function {
+	return trigger.Function{Name: "relay", Trigger: "in", Return: "done",
+		Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
+			if n, err := strconv.Atoi(strings.TrimPrefix(string(m.Data), "m")); err == nil && failEvery > 0 && n%failEvery == 0 {
+				return trigger.Result{}, functions.Permanent(fmt.Errorf("message %d is poison", n))
+			}
+			select {
+			case <-time.After(time.Duration(rand.IntN(1000)) * time.Microsecond):
+			case <-ctx.Done():
+				return trigger.Result{}, ctx.Err()
+			}
+			return trigger.Result{Data: m.Data, ContentType: "text/plain"}, nil
+		}}
+}
+
+// Config describes one fault run.
+type Config struct {
+	// Components is the YAML of the components "in", "done" and "dead".
+	Components string
+	// Messages to send; default 10,000.
+	Messages int
+	// FailEvery: every FailEvery-th message fails permanently and must be
+	// dead-lettered; default 100.
+	FailEvery int
+	// Restart, when set, restarts the broker mid-stream. It returns when the
+	// broker accepts connections again.
+	Restart func(t *testing.T)
+	// Timeout bounds the whole run; default 4 minutes.
+	Timeout time.Duration
+}
+
+// Report is what a run counted.
+type Report struct {
+	Sent, Delivered, DeadLettered int // distinct messages
+	DuplicateDeliveries           int // deliveries to "done" beyond the first per message
+	DuplicateDeadLetters          int
+	Both                          int // messages both delivered and dead-lettered
+}
+
+// Run sends Messages through a function process, SIGKILLs and restarts it
+// mid-stream (and restarts the broker when Config.Restart is set), and fails
+// t unless every message ends delivered or dead-lettered, exactly once as a
+// set.
+func Run(t *testing.T, c Config) Report {
+	t.Helper()
+	if c.Messages == 0 {
+		c.Messages = 10000
+	}
+	if c.FailEvery == 0 {
+		c.FailEvery = 100
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 4 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+	defer cancel()
+
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "components.yaml"), []byte(c.Components), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, err := component.Load([]string{dir}, nil)
+	if err != nil {
+		t.Fatalf("components: %v", err)
+	}
+	get := func(name string) *component.Component {
+		comp, ok := set.Get(name)
+		if !ok {
+			t.Fatalf("faulttest needs a component named %q", name)
+		}
+		return comp
+	}
+	in, done, dead := get("in"), get("done"), get("dead")
+	if in.Delivery.DeadLetter != "dead" {
+		t.Fatalf(`component "in" must set deadLetter: dead (has %q)`, in.Delivery.DeadLetter)
+	}
+
+	// Count before anything is sent, so that brokers without retention
+	// (MQTT without a session yet) keep what the function returns.
+	tally := newTally(c.Messages)
+	stopCounting := tally.count(ctx, t, done, false)
+	defer stopCounting()
+	stopDead := tally.count(ctx, t, dead, true)
+	defer stopDead()
+
+	proc := startChild(t, dir, c.FailEvery)
+	proc.waitReady(ctx, t)
+
+	pub, _, err := bindings.OpenOutput(ctx, outputConfig(in))
+	if err != nil {
+		t.Fatalf("open %q to publish: %v", in.Name, err)
+	}
+	defer pub.Close()
+	published := make(chan error, 1)
+	go func() {
+		for i := range c.Messages {
+			req := &bindings.InvokeRequest{Operation: bindings.OpCreate, Data: fmt.Appendf(nil, "m%05d", i), ContentType: "text/plain"}
+			var err error
+			for attempt := 0; attempt < 600; attempt++ { // the broker may be restarting
+				if _, err = pub.Invoke(ctx, req); err == nil || ctx.Err() != nil {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if err != nil {
+				published <- fmt.Errorf("publish message %d: %w", i, err)
+				return
+			}
+		}
+		published <- nil
+	}()
+
+	tally.waitFor(ctx, t, c.Messages/4)
+	t.Logf("%s: SIGKILL the function process", tally.summary())
+	proc.kill(t)
+	proc = startChild(t, dir, c.FailEvery)
+	proc.waitReady(ctx, t)
+
+	if c.Restart != nil {
+		tally.waitFor(ctx, t, c.Messages/2)
+		t.Logf("%s: restarting the broker", tally.summary())
+		c.Restart(t)
+	}
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	tally.waitFor(ctx, t, c.Messages)
+	proc.terminate(t)
+
+	r := tally.report()
+	t.Logf("sent %d: delivered %d + dead-lettered %d = %d; duplicates: %d deliveries, %d dead letters, %d both",
+		r.Sent, r.Delivered, r.DeadLettered, r.Delivered+r.DeadLettered-r.Both, r.DuplicateDeliveries, r.DuplicateDeadLetters, r.Both)
+	if r.Delivered+r.DeadLettered-r.Both != r.Sent {
+		t.Errorf("accounted for %d distinct messages, sent %d", r.Delivered+r.DeadLettered-r.Both, r.Sent)
+	}
+	if want := (c.Messages + c.FailEvery - 1) / c.FailEvery; r.DeadLettered != want {
+		t.Errorf("dead-lettered %d distinct messages, want the %d poison ones", r.DeadLettered, want)
+	}
+	if r.Both != 0 {
+		t.Errorf("%d messages were both delivered and dead-lettered", r.Both)
+	}
+	return r
+}
+
+func outputConfig(c *component.Component) bindings.Config {
+	cfg := c.Config(nil)
+	// "in" is opened for publishing: the delivery keys belong to its input
+	// side and are not output metadata.
+	md := map[string]string{}
+	for k, v := range cfg.Metadata {
+		if !isDeliveryKey(k) && k != "direction" {
+			md[k] = v
+		}
+	}
+	cfg.Metadata = md
+	return cfg
+}
+
+func isDeliveryKey(k string) bool {
+	for _, d := range bindings.DeliveryKeys {
+		if strings.EqualFold(d.Name, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// tally counts distinct payloads seen on "done" and "dead".
+type tally struct {
+	mu          sync.Mutex
+	want        int
+	delivered   map[string]int
+	deadLetters map[string]int
+	changed     chan struct{}
+}
+
+func newTally(want int) *tally {
+	return &tally{want: want, delivered: map[string]int{}, deadLetters: map[string]int{}, changed: make(chan struct{}, 1)}
+}
+
+func (t *tally) distinct() int {
+	n := len(t.delivered) + len(t.deadLetters)
+	for id := range t.deadLetters {
+		if t.delivered[id] > 0 {
+			n--
+		}
+	}
+	return n
+}
+
+func (t *tally) summary() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return fmt.Sprintf("%d/%d accounted for", t.distinct(), t.want)
+}
+
+// count receives from c until ctx ends, acking everything.
+func (t *tally) count(ctx context.Context, tb *testing.T, c *component.Component, deadLetters bool) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	cfg := c.Config(slog.New(slog.DiscardHandler))
+	md := map[string]string{}
+	for k, v := range cfg.Metadata {
+		if k != "direction" {
+			md[k] = v
+		}
+	}
+	cfg.Metadata = md
+	in, _, err := bindings.OpenInput(ctx, cfg)
+	if err != nil {
+		cancel()
+		tb.Fatalf("open %q to count: %v", c.Name, err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			msgs, err := in.Receive(ctx, 100)
+			if err != nil {
+				if ctx.Err() == nil && !errors.Is(err, bindings.ErrClosed) {
+					time.Sleep(50 * time.Millisecond) // broker restarting
+				}
+				continue
+			}
+			for _, m := range msgs {
+				id := string(m.Data)
+				if deadLetters {
+					var env functions.DeadLetter
+					if err := json.Unmarshal(m.Data, &env); err != nil {
+						tb.Errorf("dead letter is not an envelope: %v: %q", err, m.Data)
+					}
+					id = string(env.Data)
+				}
+				t.mu.Lock()
+				if deadLetters {
+					t.deadLetters[id]++
+				} else {
+					t.delivered[id]++
+				}
+				t.mu.Unlock()
+				select {
+				case t.changed <- struct{}{}:
+				default:
+				}
+				_ = in.Ack(ctx, m)
+			}
+		}
+	}()
+	return func() { cancel(); wg.Wait(); in.Close() }
+}
+
+// waitFor blocks until n distinct messages are accounted for.
+func (t *tally) waitFor(ctx context.Context, tb *testing.T, n int) {
+	tb.Helper()
+	for {
+		t.mu.Lock()
+		got := t.distinct()
+		t.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-t.changed:
+		case <-ctx.Done():
+			tb.Fatalf("timed out: %s, waiting for %d", t.summary(), n)
+		}
+	}
+}
+
+func (t *tally) report() Report {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r := Report{Sent: t.want, Delivered: len(t.delivered), DeadLettered: len(t.deadLetters)}
+	for id, k := range t.delivered {
+		r.DuplicateDeliveries += k - 1
+		if t.deadLetters[id] > 0 {
+			r.Both++
+		}
+	}
+	for _, k := range t.deadLetters {
+		r.DuplicateDeadLetters += k - 1
+	}
+	return r
+}
+
+// child is one run of the function process.
+type child struct {
+	cmd    *exec.Cmd
+	port   int
+	log    *lockedBuffer
+	exited chan error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func startChild(t *testing.T, dir string, failEvery int) *child {
+	t.Helper()
+	port := freePort(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+strconv.Itoa(failEvery), "TETHER_COMPONENTS="+dir,
+		"TETHER_HTTP_HOST=127.0.0.1", "TETHER_HTTP_PORT="+strconv.Itoa(port), "TETHER_LOG_LEVEL=warn")
+	c := &child{cmd: cmd, port: port, log: &lockedBuffer{}, exited: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = io.Discard, c.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { c.exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return c
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// waitReady polls the process's /readyz, as Kubernetes would.
+func (c *child) waitReady(ctx context.Context, t *testing.T) {
+	t.Helper()
+	url := fmt.Sprintf("http://127.0.0.1:%d/readyz", c.port)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusNoContent {
+				return
+			}
+		}
+		select {
+		case err := <-c.exited:
+			t.Fatalf("function process exited (%v) before it was ready; its log:\n%s", err, c.log)
+		case <-ctx.Done():
+			t.Fatalf("function process never ready; its log:\n%s", c.log)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (c *child) kill(t *testing.T) {
+	t.Helper()
+	if err := c.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-c.exited
+}
+
+func (c *child) terminate(t *testing.T) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-c.exited:
+		if err != nil {
+			t.Errorf("function process exited with %v after SIGTERM; its log:\n%s", err, c.log)
+		}
+	case <-time.After(time.Minute):
+		t.Errorf("function process ignored SIGTERM; its log:\n%s", c.log)
+	}
+}
