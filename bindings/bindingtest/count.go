@@ -20,6 +20,16 @@ type counter struct {
 	duplicates int
 	foreign    []string
 	perInput   map[int]int
+	failures   []string
+}
+
+// fail records a failure to report from the test's goroutine.
+func (c *counter) fail(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.failures) < 20 {
+		c.failures = append(c.failures, fmt.Sprintf(format, args...))
+	}
 }
 
 func newCounter(n int) *counter {
@@ -51,6 +61,9 @@ func (c *counter) report(t *testing.T, duplicatesAllowed bool) {
 	t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for _, f := range c.failures {
+		t.Error(f)
+	}
 	t.Logf("%d messages over %d inputs: %v deliveries per input", c.want, len(c.perInput), c.perInput)
 	if missing := c.want - c.distinct; missing > 0 {
 		var first []int

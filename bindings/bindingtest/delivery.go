@@ -532,10 +532,12 @@ func (s *suite) testConcurrentConsumers(t *testing.T, ctx context.Context) {
 		limit = batchLimit
 	}
 
+	// The goroutines report through c, never through t: one stuck in a
+	// driver that ignores its context may outlive the test.
 	c := newCounter(n)
 	recvCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	done := make(chan struct{})
+	done := make(chan struct{}, inputs+senders)
 	for i, in := range ins {
 		go func() {
 			defer func() { done <- struct{}{} }()
@@ -543,13 +545,17 @@ func (s *suite) testConcurrentConsumers(t *testing.T, ctx context.Context) {
 				msgs, err := in.Receive(recvCtx, limit)
 				if err != nil {
 					if recvCtx.Err() == nil {
-						t.Errorf("input %d: Receive: %v", i, err)
+						c.fail("input %d: Receive: %v", i, err)
 					}
 					return
 				}
 				for _, m := range msgs {
+					if m == nil {
+						c.fail("input %d: Receive returned a nil message", i)
+						continue
+					}
 					if err := in.Ack(ctx, m); err != nil {
-						t.Errorf("input %d: Ack %q: %v", i, short(m.Data), err)
+						c.fail("input %d: Ack %q: %v", i, short(m.Data), err)
 					}
 					if c.add(run, i, m) {
 						stop()
@@ -558,24 +564,31 @@ func (s *suite) testConcurrentConsumers(t *testing.T, ctx context.Context) {
 			}
 		}()
 	}
-	sent := make(chan struct{})
 	for g := range senders {
 		go func() {
-			defer func() { sent <- struct{}{} }()
+			defer func() { done <- struct{}{} }()
 			for i := g; i < n; i += senders {
-				if err := sendTo(ctx, &bindings.InvokeRequest{Data: []byte(fmt.Sprintf("%s/%d", run, i))}); err != nil {
-					t.Errorf("send %d: %v", i, err)
-					stop()
+				if err := sendTo(recvCtx, &bindings.InvokeRequest{Data: []byte(fmt.Sprintf("%s/%d", run, i))}); err != nil {
+					if recvCtx.Err() == nil {
+						c.fail("send %d: %v", i, err)
+						stop()
+					}
 					return
 				}
 			}
 		}()
 	}
-	for range senders {
-		<-sent
-	}
-	for range inputs {
-		<-done
+	<-recvCtx.Done() // every message counted, a failure, or the timeout
+	grace := time.NewTimer(10 * time.Second)
+	defer grace.Stop()
+	for range inputs + senders {
+		select {
+		case <-done:
+		case <-grace.C:
+			c.fail("a Receive or send did not return within 10s of its context's end")
+			c.report(t, s.cap.Duplicates)
+			return
+		}
 	}
 	c.report(t, s.cap.Duplicates)
 }
