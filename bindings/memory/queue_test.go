@@ -19,13 +19,20 @@ func TestRingInsert(t *testing.T) {
 	var r ring
 	var model []uint64 // the seqs the ring should hold, in order
 	next := uint64(0)
-	for step := range 20000 {
+	capBefore, shrank := 0, false
+	for step := range 40000 {
+		// Phases of growth and of draining, so the ring grows past and
+		// shrinks back below its shrinking threshold.
+		pushBelow, popBelow := 4, 7
+		if step/5000%2 == 1 {
+			pushBelow, popBelow = 1, 9
+		}
 		switch op := rng.IntN(10); {
-		case op < 4:
+		case op < pushBelow:
 			next += 2 // leave odd seqs free for inserts
 			r.pushBack(&entry{seq: next})
 			model = append(model, next)
-		case op < 7:
+		case op < popBelow:
 			e := r.popFront()
 			if len(model) == 0 {
 				if e != nil {
@@ -46,6 +53,10 @@ func TestRingInsert(t *testing.T) {
 			}
 			model = slices.Insert(model, i, seq)
 		}
+		if len(r.buf) < capBefore {
+			shrank = true
+		}
+		capBefore = len(r.buf)
 		if r.n != len(model) {
 			t.Fatalf("step %d: ring holds %d, want %d", step, r.n, len(model))
 		}
@@ -56,6 +67,9 @@ func TestRingInsert(t *testing.T) {
 				}
 			}
 		}
+	}
+	if !shrank {
+		t.Error("the ring never shrank; the test does not cover resize on pop")
 	}
 }
 

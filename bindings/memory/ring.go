@@ -13,10 +13,13 @@ func (r *ring) at(i int) *entry     { return r.buf[(r.head+i)&(len(r.buf)-1)] }
 func (r *ring) set(i int, e *entry) { r.buf[(r.head+i)&(len(r.buf)-1)] = e }
 
 func (r *ring) grow() {
-	if r.n < len(r.buf) {
-		return
+	if r.n == len(r.buf) {
+		r.resize(max(16, 2*len(r.buf)))
 	}
-	buf := make([]*entry, max(16, 2*len(r.buf)))
+}
+
+func (r *ring) resize(size int) {
+	buf := make([]*entry, size)
 	for i := range r.n {
 		buf[i] = r.at(i)
 	}
@@ -38,6 +41,11 @@ func (r *ring) popFront() *entry {
 	r.set(0, nil)
 	r.head = (r.head + 1) & (len(r.buf) - 1)
 	r.n--
+	// Give back what a burst left behind; halving at a quarter full keeps
+	// the copying amortised.
+	if len(r.buf) > 1024 && r.n < len(r.buf)/4 {
+		r.resize(len(r.buf) / 2)
+	}
 	return e
 }
 
