@@ -35,6 +35,12 @@ type Settings struct {
 	AppID string `envconfig:"APP_ID"`
 	// APIToken protects the /v1.0 API; DAPR_API_TOKEN is honoured too.
 	APIToken string `envconfig:"API_TOKEN"`
+	// AppURL turns on polyglot mode: input bindings that no Go function
+	// handles are delivered to the app at this URL over HTTP, as Dapr does.
+	AppURL string `envconfig:"APP_URL"`
+	// AppToken is sent to the app as dapr-api-token; APP_API_TOKEN is
+	// honoured too.
+	AppToken string `envconfig:"APP_TOKEN"`
 }
 
 // LoadSettings reads Settings from the environment.
@@ -45,6 +51,9 @@ func LoadSettings() (Settings, error) {
 	}
 	if s.APIToken == "" {
 		s.APIToken = os.Getenv("DAPR_API_TOKEN")
+	}
+	if s.AppToken == "" {
+		s.AppToken = os.Getenv("APP_API_TOKEN")
 	}
 	return s, nil
 }
@@ -92,6 +101,18 @@ func RunMain(ctx context.Context, fns ...Function) error {
 	set, err := component.Load(s.Components, &component.Options{AppID: s.AppID, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("components:\n%w", err)
+	}
+	if s.AppURL != "" {
+		handled := map[string]bool{}
+		for _, f := range fns {
+			handled[f.Trigger] = true
+		}
+		app, err := AppFunctions(ctx, set, AppOptions{URL: s.AppURL, Token: s.AppToken},
+			func(name string) bool { return handled[name] })
+		if err != nil {
+			return err
+		}
+		fns = append(fns, app...)
 	}
 	rt, err := New(Options{
 		Components: set, Functions: fns, Logger: logger,

@@ -190,7 +190,9 @@ func (r *Runtime) Start(ctx context.Context) (err error) {
 	for i := range r.funcs {
 		f := &r.funcs[i]
 		c, _ := r.opts.Components.Get(f.Trigger)
-		in, typ, err := bindings.OpenInput(ctx, c.Config(r.logger))
+		octx, cancel := initContext(ctx, c)
+		in, typ, err := bindings.OpenInput(octx, c.Config(r.logger))
+		cancel()
 		if err != nil {
 			if c.IgnoreErrors {
 				r.logger.Warn("input failed to open; ignored (spec.ignoreErrors)", "binding", c.Name, "error", err)
@@ -224,6 +226,8 @@ func (r *Runtime) Start(ctx context.Context) (err error) {
 }
 
 func (r *Runtime) openOutput(ctx context.Context, c *component.Component) error {
+	ctx, cancel := initContext(ctx, c)
+	defer cancel()
 	out, typ, err := bindings.OpenOutput(ctx, c.Config(r.logger))
 	if err != nil {
 		if c.IgnoreErrors {
@@ -235,6 +239,18 @@ func (r *Runtime) openOutput(ctx context.Context, c *component.Component) error 
 	r.outputs[c.Name] = functions.OutputBinding{Name: c.Name, Type: typ, Output: out}
 	r.outputOrder = append(r.outputOrder, c.Name)
 	return nil
+}
+
+// defaultInitTimeout bounds opening a binding whose component sets no
+// spec.initTimeout.
+const defaultInitTimeout = 30 * time.Second
+
+func initContext(ctx context.Context, c *component.Component) (context.Context, context.CancelFunc) {
+	d := c.InitTimeout
+	if d <= 0 {
+		d = defaultInitTimeout
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // chain builds a function's handler with the delivery middleware, outermost
