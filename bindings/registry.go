@@ -75,9 +75,12 @@ type Type struct {
 	// InputMetadata documents the Message.Metadata keys the input sets.
 	InputMetadata []MetadataKey
 
-	// NewInput opens an input; nil when Directions lacks DirInput.
+	// NewInput opens an input; nil when Directions lacks DirInput. ctx
+	// bounds the opening only (spec.initTimeout): it is cancelled once
+	// NewInput returns, so the driver must not keep it for its lifetime.
 	NewInput func(ctx context.Context, cfg Config) (Input, error)
-	// NewOutput opens an output; nil when Directions lacks DirOutput.
+	// NewOutput opens an output; nil when Directions lacks DirOutput. ctx
+	// bounds the opening only, as for NewInput.
 	NewOutput func(ctx context.Context, cfg Config) (Output, error)
 }
 
