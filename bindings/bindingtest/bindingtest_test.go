@@ -49,6 +49,7 @@ var bugs = []struct {
 	{"close-count-stuck", bindingtest.TestCloseInFlight, "DeliveryCount"},
 	{"loses-some", bindingtest.TestConcurrentConsumers, "lost"},
 	{"duplicates-some", bindingtest.TestConcurrentConsumers, "duplicate"},
+	{"reuses-ids", bindingtest.TestConcurrentConsumers, "share an ID"},
 }
 
 const bugEnv = "BINDINGTEST_BUG"
@@ -110,7 +111,7 @@ func init() {
 	if !ok {
 		panic("memory binding not registered")
 	}
-	for _, bug := range append([]string{"none"}, bugNames()...) {
+	for _, bug := range append([]string{"none", "output-only", "input-only"}, bugNames()...) {
 		typ := *mem
 		typ.Name = "bindings.broken." + bug
 		typ.Aliases = nil
@@ -124,6 +125,11 @@ func init() {
 			typ.Capabilities.Lease = true
 		case "undeclared-batches":
 			typ.Capabilities.BatchReceive = false
+		case "output-only":
+			typ.Directions, typ.Capabilities = bindings.DirOutput, bindings.Capabilities{}
+		case "input-only":
+			typ.Directions, typ.Operations = bindings.DirInput, nil
+			typ.Metadata = slices.DeleteFunc(typ.Metadata, func(k bindings.MetadataKey) bool { return k.Direction == bindings.DirOutput })
 		}
 		typ.NewInput = func(ctx context.Context, cfg bindings.Config) (bindings.Input, error) {
 			if err := checkLimit(bug, cfg); err != nil {
@@ -144,6 +150,12 @@ func init() {
 				return nil, err
 			}
 			return &brokenOutput{Output: out, bug: bug}, nil
+		}
+		if !typ.Directions.Has(bindings.DirInput) {
+			typ.NewInput = nil
+		}
+		if !typ.Directions.Has(bindings.DirOutput) {
+			typ.NewOutput = nil
 		}
 		bindings.Register(typ)
 	}
@@ -215,6 +227,8 @@ func (in *brokenInput) Receive(ctx context.Context, limit int) ([]*bindings.Mess
 				c.DeliveryCount = 1
 			case "drops-key":
 				c.Key = ""
+			case "reuses-ids":
+				c.ID = fmt.Sprint(in.n.Add(1) % 100)
 			case "loses-some":
 				if in.n.Add(1)%97 == 0 {
 					in.Input.Ack(ctx, m)
@@ -286,4 +300,23 @@ func (in *brokenInput) Close() error {
 		in.mu.Unlock()
 	}
 	return in.Input.Close()
+}
+
+// TestOutputOnly runs the reduced suite on an output-only type, by RunOutput
+// and by Run.
+func TestOutputOnly(t *testing.T) {
+	c := brokenConfig("output-only", 30*time.Second)
+	t.Run("RunOutput", func(t *testing.T) { bindingtest.RunOutput(t, c) })
+	t.Run("Run", func(t *testing.T) { bindingtest.Run(t, c) })
+}
+
+// TestInputOnlyWithSend runs the suite on an input-only type whose test
+// publishes through Config.Send.
+func TestInputOnlyWithSend(t *testing.T) {
+	c := brokenConfig("input-only", 30*time.Second)
+	c.Send = func(ctx context.Context, md map[string]string, req *bindings.InvokeRequest) error {
+		memory.Publish(md["queue"], &bindings.Message{Data: req.Data, ContentType: req.ContentType, Metadata: req.Metadata, Key: req.Metadata["partitionKey"]})
+		return nil
+	}
+	bindingtest.Run(t, c)
 }

@@ -21,6 +21,8 @@ type counter struct {
 	foreign    []string
 	perInput   map[int]int
 	failures   []string
+	ids        map[string]int // message id → index of the message that had it
+	idClashes  []string
 }
 
 // fail records a failure to report from the test's goroutine.
@@ -33,7 +35,7 @@ func (c *counter) fail(format string, args ...any) {
 }
 
 func newCounter(n int) *counter {
-	return &counter{want: n, seen: make([]int, n), perInput: map[int]int{}}
+	return &counter{want: n, seen: make([]int, n), perInput: map[int]int{}, ids: make(map[string]int, n)}
 }
 
 // add records one delivery to input i and reports whether every message has
@@ -47,6 +49,13 @@ func (c *counter) add(run string, input int, m *bindings.Message) (all bool) {
 	if !ok || err != nil || i < 0 || i >= c.want {
 		c.foreign = append(c.foreign, short(m.Data))
 		return c.distinct == c.want
+	}
+	if first, ok := c.ids[m.ID]; ok && first != i {
+		if len(c.idClashes) < 5 {
+			c.idClashes = append(c.idClashes, fmt.Sprintf("%q for messages %d and %d", m.ID, first, i))
+		}
+	} else {
+		c.ids[m.ID] = i
 	}
 	c.seen[i]++
 	if c.seen[i] == 1 {
@@ -80,6 +89,9 @@ func (c *counter) report(t *testing.T, duplicatesAllowed bool) {
 		} else {
 			t.Errorf("%d duplicate deliveries", c.duplicates)
 		}
+	}
+	if len(c.idClashes) > 0 {
+		t.Errorf("distinct messages share an ID: %s", strings.Join(c.idClashes, "; "))
 	}
 	if len(c.foreign) > 0 {
 		t.Errorf("%d messages that were never sent: %v", len(c.foreign), c.foreign[:min(len(c.foreign), 5)])
