@@ -291,7 +291,13 @@ func (in *input) Nack(ctx context.Context, m *bindings.Message, delay time.Durat
 	return nil
 }
 
-// ExtendLease makes the row's lease end d from now.
+// LeaseInterval is how often the runtime extends the lease of a row whose
+// handler still runs (when the trigger's leaseExtension is 0): a third of
+// leaseDuration, so that two extensions may fail before the lease ends.
+func (in *input) LeaseInterval() time.Duration { return in.leaseDuration / 3 }
+
+// ExtendLease makes the row's lease end d from now, or leaseDuration from
+// now if that is later.
 func (in *input) ExtendLease(ctx context.Context, m *bindings.Message, d time.Duration) error {
 	l, err := in.handle(m, "extend lease")
 	if err != nil {
@@ -299,7 +305,7 @@ func (in *input) ExtendLease(ctx context.Context, m *bindings.Message, d time.Du
 	}
 	ctx, cancel := context.WithTimeout(ctx, in.timeout)
 	defer cancel()
-	tag, err := in.pool.Exec(ctx, in.table.nack, l.id, l.attempts, max(d, time.Millisecond).Milliseconds())
+	tag, err := in.pool.Exec(ctx, in.table.nack, l.id, l.attempts, max(d, in.leaseDuration).Milliseconds())
 	if err != nil {
 		return in.errorf("extend lease of "+m.ID, err)
 	}

@@ -29,8 +29,8 @@ const released = 365 * 24 * time.Hour
 
 // touchScript sets the idle time of pending entries that this consumer still
 // owns, without delivering them again (XCLAIM ... JUSTID does not count a
-// delivery). An idle time of 0 renews the lease of a running handler; a large
-// one releases the entry. Checking the owner and claiming in one script keeps
+// delivery). An idle time of 0 renews the entry's lease; a large one
+// releases the entry. Checking the owner and claiming in one script keeps
 // a consumer from taking back an entry another consumer has claimed since.
 // KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, ARGV[3] idle ms, ARGV[4:]
 // ids. Returns the ids touched.
@@ -84,8 +84,9 @@ type input struct {
 	processingTimeout time.Duration
 	redeliverInterval time.Duration
 
-	done   chan struct{} // closed by Close
-	closed atomic.Bool
+	done    chan struct{} // closed by Close
+	closed  atomic.Bool
+	beating sync.WaitGroup // the heartbeat goroutine
 
 	// receiving lets one Receive at a time talk to the server, so that
 	// reclaim scans do not overlap and a blocked read holds one connection.
@@ -127,7 +128,45 @@ func newInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		rdb.Close()
 		return nil, err
 	}
+	in.beating.Add(1)
+	go in.heartbeat()
 	return in, nil
+}
+
+// heartbeat renews, every third of processingTimeout, the idle time of every
+// entry this consumer holds: received and not settled, whether a handler runs
+// or the runtime holds it for a retry delay (Redis cannot delay a
+// redelivery). So the entries of a live consumer are never claimed by
+// another; those of a consumer that died are, processingTimeout after its
+// last beat.
+func (in *input) heartbeat() {
+	defer in.beating.Done()
+	t := time.NewTicker(max(in.processingTimeout/3, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-in.done:
+			return
+		case <-t.C:
+		}
+		in.mu.Lock()
+		held := make([]string, 0, len(in.inFlight))
+		for id := range in.inFlight {
+			held = append(held, id)
+		}
+		in.mu.Unlock()
+		for len(held) > 0 {
+			n := min(len(held), 500)
+			ctx, cancel := context.WithTimeout(context.Background(), in.processingTimeout)
+			_, err := in.touch(ctx, 0, held[:n]...)
+			cancel()
+			if err != nil {
+				in.log.Warn("renew entries in flight; another consumer may claim them", "entries", len(held), "err", err)
+				break
+			}
+			held = held[n:]
+		}
+	}
 }
 
 // createGroup makes the consumer group, and the stream if need be. A new group
@@ -205,8 +244,8 @@ func (in *input) reclaim(ctx context.Context, limit int) ([]*bindings.Message, e
 	} else {
 		in.cursor = next
 	}
-	// An entry of ours may be claimed back to us when its handler is still
-	// running (no lease extension came in time): it is ours already.
+	// An entry we hold may be claimed back to us when a heartbeat came late:
+	// it is ours already.
 	fresh := entries[:0]
 	for _, e := range entries {
 		if _, mine := in.inFlight[e.ID]; !mine {
@@ -353,7 +392,8 @@ func (in *input) Ack(ctx context.Context, m *bindings.Message) error {
 // Nack hands the entry back: it stays pending, its idle time is set so that
 // the next reclaim scan of any consumer claims it (this one scans at its next
 // Receive), and that claim counts the delivery. Redis streams cannot delay a
-// redelivery, so the runtime waits out the delay before calling Nack.
+// redelivery (DelayedNack is false): the runtime holds a message for its retry
+// delay itself, while the heartbeat keeps the entry this consumer's.
 func (in *input) Nack(ctx context.Context, m *bindings.Message, _ time.Duration) error {
 	if err := in.settle(m, "nack"); err != nil {
 		return err
@@ -367,28 +407,6 @@ func (in *input) Nack(ctx context.Context, m *bindings.Message, _ time.Duration)
 	return nil
 }
 
-// ExtendLease renews the lease of an entry whose handler is still running:
-// its idle time starts again from zero, so it is claimed by another consumer
-// only processingTimeout from now. The lease is always processingTimeout
-// long; d is not used.
-func (in *input) ExtendLease(ctx context.Context, m *bindings.Message, _ time.Duration) error {
-	if err := in.owned(m, "extend lease"); err != nil {
-		return err
-	}
-	touched, err := in.touch(ctx, 0, m.ID)
-	if err != nil {
-		return in.errorf("extend lease of "+m.ID, err)
-	}
-	if len(touched) == 0 {
-		return in.errorf("extend lease of "+m.ID, ErrLeaseLost)
-	}
-	return nil
-}
-
-// ErrLeaseLost: the entry was claimed by another consumer (its lease ran out)
-// or acknowledged.
-var ErrLeaseLost = errors.New("lease lost: the entry is no longer pending for this consumer")
-
 // ErrSettled: the message was already acked or nacked here.
 var ErrSettled = errors.New("message already settled")
 
@@ -400,6 +418,7 @@ func (in *input) Close() error {
 		return nil
 	}
 	close(in.done)
+	in.beating.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	in.mu.Lock()

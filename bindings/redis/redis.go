@@ -5,8 +5,8 @@
 // input, which Dapr does not have, is a Redis Streams consumer group: entries
 // are read with XREADGROUP, acknowledged with XACK once the handler succeeded,
 // and entries left pending by a consumer that died are claimed by another
-// (XAUTOCLAIM) once they have been idle for processingTimeout. Delivery is at
-// least once.
+// (XAUTOCLAIM) once they have gone processingTimeout without their consumer
+// renewing them. Delivery is at least once.
 //
 // When the component names a stream, create appends to it (XADD), so one
 // function hands work to another by writing to the stream the other is
@@ -100,13 +100,15 @@ var Type = bindings.Type{
 	Directions: bindings.DirBoth,
 	Operations: []bindings.Operation{bindings.OpCreate, bindings.OpGet, bindings.OpDelete, OpIncrement, OpSet, OpXAdd, OpPublish},
 	Capabilities: bindings.Capabilities{
-		BatchReceive:  true,
-		Lease:         true,
+		BatchReceive: true,
+		// No Lease: the input renews every entry it holds itself (see
+		// processingTimeout), including those the runtime holds for a
+		// retry delay, which it would not extend.
 		Metadata:      true,
 		ContentType:   true,
 		DeliveryCount: true,
-		// An entry whose handler runs longer than processingTimeout without
-		// a lease extension is claimed by another consumer.
+		// A consumer cut off from Redis for processingTimeout loses its
+		// entries to another while it may still be handling them.
 		Duplicates: true,
 	},
 	Metadata: []bindings.MetadataKey{
@@ -171,7 +173,7 @@ var Type = bindings.Type{
 		{Name: "consumerID", Kind: bindings.KindString, Direction: bindings.DirInput,
 			Description: "This consumer's name in the group; must differ between replicas. Default: the host name and a random suffix, new for every start."},
 		{Name: "processingTimeout", Kind: bindings.KindDuration, Default: "60s", Direction: bindings.DirInput,
-			Description: "How long an entry may stay pending (delivered, not acked) before another consumer claims it, as Dapr's Redis pub/sub: the lease of a delivery. Running handlers renew it."},
+			Description: "How long an entry may stay pending (delivered, not acked) without its consumer renewing it before another consumer claims it, as in Dapr's Redis pub/sub. A live consumer renews the entries it holds every third of it, so this is how soon the entries of a consumer that died are handled again."},
 		{Name: "redeliverInterval", Kind: bindings.KindDuration, Default: "15s", Direction: bindings.DirInput,
 			Description: "How often the consumer looks for entries pending longer than processingTimeout (a consumer that died) and claims them."},
 	},

@@ -287,20 +287,44 @@ func TestPendingEntriesOfADeadConsumerAreClaimed(t *testing.T) {
 	md := map[string]string{"stream": stream, "consumerGroup": "g", "processingTimeout": "200ms", "redeliverInterval": "50ms"}
 	out := openOutput(t, map[string]string{"stream": stream})
 	invoke(t, out, bindings.OpCreate, "orphan", nil)
+	alive := openInput(t, md) // makes the group
 
-	dead := openInput(t, md)
-	m := receiveOne(t, dead) // and never settled
-
-	alive := openInput(t, md)
-	got := receiveOne(t, alive)
-	if got.ID != m.ID || got.DeliveryCount != 2 {
-		t.Fatalf("claimed %s with count %d, want %s with count 2", got.ID, got.DeliveryCount, m.ID)
+	// The dead consumer: it read the entry and never came back.
+	res, err := raw(t).XReadGroup(ctx, &goredis.XReadGroupArgs{Group: "g", Consumer: "dead", Streams: []string{stream, ">"}, Count: 1}).Result()
+	if err != nil || len(res[0].Messages) != 1 {
+		t.Fatalf("dead consumer's read: %v %v", res, err)
 	}
-	// The dead consumer's lease is gone: it cannot renew it.
-	if err := dead.(bindings.LeaseExtender).ExtendLease(ctx, m, time.Minute); !errors.Is(err, redis.ErrLeaseLost) {
-		t.Errorf("extend a claimed entry's lease: err = %v, want ErrLeaseLost", err)
+	got := receiveOne(t, alive)
+	if got.ID != res[0].Messages[0].ID || got.DeliveryCount != 2 {
+		t.Fatalf("claimed %s with count %d, want %s with count 2", got.ID, got.DeliveryCount, res[0].Messages[0].ID)
 	}
 	if err := alive.Ack(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A live consumer renews what it holds, settled or not, so that no other
+// consumer claims it: here for several times processingTimeout.
+func TestHeldEntriesStayWithALiveConsumer(t *testing.T) {
+	ctx := testContext(t)
+	stream := unique("held")
+	md := map[string]string{"stream": stream, "consumerGroup": "g", "processingTimeout": "1s", "redeliverInterval": "100ms"}
+	out := openOutput(t, map[string]string{"stream": stream})
+	invoke(t, out, bindings.OpCreate, "held", nil)
+	holder := openInput(t, md)
+	m := receiveOne(t, holder)
+
+	other := openInput(t, md)
+	window, cancel := context.WithTimeout(ctx, 3500*time.Millisecond)
+	defer cancel()
+	if msgs, err := other.Receive(window, 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("another consumer received %d messages (%v) while the holder lived", len(msgs), err)
+	}
+	p := raw(t).XPendingExt(ctx, &goredis.XPendingExtArgs{Stream: stream, Group: "g", Start: "-", End: "+", Count: 10}).Val()
+	if len(p) != 1 || p[0].RetryCount != 1 || p[0].Idle >= time.Second {
+		t.Fatalf("pending after 3.5s held: %+v, want the entry once delivered, idle under processingTimeout", p)
+	}
+	if err := holder.Ack(ctx, m); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -338,26 +362,6 @@ func TestCloseReleasesEntriesInFlight(t *testing.T) {
 	// held the entry when it closed, stays until a scan finds it long idle.
 	if cs := raw(t).XInfoConsumers(ctx, stream, "g").Val(); len(cs) != 1 || cs[0].Pending != 0 {
 		t.Errorf("consumers in the group: %+v, want only the first, with nothing pending", cs)
-	}
-}
-
-func TestExtendLeaseKeepsTheEntry(t *testing.T) {
-	ctx := testContext(t)
-	stream := unique("lease")
-	md := map[string]string{"stream": stream, "consumerGroup": "g", "processingTimeout": "1h"}
-	out := openOutput(t, map[string]string{"stream": stream})
-	invoke(t, out, bindings.OpCreate, "long", nil)
-	in := openInput(t, md)
-	m := receiveOne(t, in)
-	if err := in.(bindings.LeaseExtender).ExtendLease(ctx, m, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	p := raw(t).XPendingExt(ctx, &goredis.XPendingExtArgs{Stream: stream, Group: "g", Start: "-", End: "+", Count: 10}).Val()
-	if len(p) != 1 || p[0].RetryCount != 1 {
-		t.Fatalf("pending after extending the lease: %+v, want the entry once delivered", p)
-	}
-	if err := in.Ack(ctx, m); err != nil {
-		t.Fatal(err)
 	}
 }
 
