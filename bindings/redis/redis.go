@@ -147,7 +147,7 @@ var Type = bindings.Type{
 		{Name: "dialTimeout", Kind: bindings.KindDuration, Default: "5s",
 			Description: "Timeout for opening a connection."},
 		{Name: "readTimeout", Kind: bindings.KindDuration, Default: "3s",
-			Description: "Timeout for socket reads; -1 means none. Blocking stream reads add their block time to it."},
+			Description: "Timeout for socket reads; -1 means none. The input's blocking stream reads (1s at a time) get their block time on top."},
 		{Name: "writeTimeout", Kind: bindings.KindDuration,
 			Description: "Timeout for socket writes; -1 means none. Default: readTimeout."},
 		{Name: "poolSize", Kind: bindings.KindInt,
