@@ -1,0 +1,204 @@
+package component
+
+import (
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tetherfn/tether/bindings"
+)
+
+// Component is one loaded binding component: its Dapr fields, its validated
+// metadata with secrets resolved, and where it was written.
+type Component struct {
+	Name      string // metadata.name
+	Namespace string // metadata.namespace, as written (not used for lookup)
+	Type      string // spec.type as written (may be an alias)
+	Version   string // spec.version as written
+
+	Binding   *bindings.Type     // the registered type
+	Direction bindings.Direction // from the "direction" key, else all the type supports
+	// Route is the HTTP path an app receives this input on in polyglot mode
+	// ("route" key, default "/<name>"); "" for output-only components.
+	Route string
+
+	// Metadata holds the resolved values under the declared key names, with
+	// defaults applied. It includes secret values: show Redacted instead.
+	Metadata map[string]string
+	// SecretKeys are the keys of Metadata whose values must never be shown:
+	// those from a secret store or envRef and those the type declares
+	// Secret.
+	SecretKeys map[string]bool
+	// Delivery holds the effective delivery settings of an input component;
+	// it is the zero value for output-only components.
+	Delivery bindings.Delivery
+
+	InitTimeout  time.Duration // spec.initTimeout; 0 when unset (the runtime's default applies)
+	IgnoreErrors bool          // spec.ignoreErrors: start even when the binding fails to open
+	Scopes       []string      // app ids that may use the component; empty means all
+	SecretStore  string        // auth.secretStore; "" means the environment
+
+	File string // the file it was read from
+	Line int    // the line its document starts on
+}
+
+// Redacted returns a copy of Metadata with every secret value replaced by
+// "***", for logs, listings and the dashboard.
+func (c *Component) Redacted() map[string]string {
+	out := maps.Clone(c.Metadata)
+	for k := range out {
+		if c.SecretKeys[k] {
+			out[k] = "***"
+		}
+	}
+	return out
+}
+
+// Config returns what bindings.OpenInput and bindings.OpenOutput take to
+// open this component.
+func (c *Component) Config(logger *slog.Logger) bindings.Config {
+	return bindings.Config{Name: c.Name, Type: c.Type, Metadata: maps.Clone(c.Metadata), Logger: logger}
+}
+
+// Set is the binding components of one environment, in file and line
+// order. Secret stores are used while loading and are not part of it.
+type Set struct {
+	components []*Component
+	byName     map[string]*Component
+}
+
+// Components returns the components in file, then line order.
+func (s *Set) Components() []*Component { return slices.Clone(s.components) }
+
+// Get returns the component called name.
+func (s *Set) Get(name string) (*Component, bool) {
+	c, ok := s.byName[name]
+	return c, ok
+}
+
+// Options tune Load. A nil *Options is valid.
+type Options struct {
+	// AppID, when set, skips components whose scopes do not include it.
+	AppID string
+	// Logger receives one info line per skipped resource. Nil discards.
+	Logger *slog.Logger
+	// LookupEnv reads environment variables for envRef and the env secret
+	// store. Nil means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+}
+
+func (o *Options) withDefaults() Options {
+	var out Options
+	if o != nil {
+		out = *o
+	}
+	if out.Logger == nil {
+		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	if out.LookupEnv == nil {
+		out.LookupEnv = os.LookupEnv
+	}
+	return out
+}
+
+// Load reads every *.yaml and *.yml file of the folders (not their
+// sub-folders), validates each binding component against its registered
+// type, resolves secrets through the secret stores defined alongside, and
+// checks references between components. Resources Tether does not load
+// (other kinds, other building blocks, components scoped to other apps) are
+// skipped with an info line each.
+//
+// The error, when not nil, is Diagnostics holding every problem found in
+// every file; the Set is then nil. A missing folder is an error; an empty
+// one gives an empty Set.
+func Load(dirs []string, opts *Options) (*Set, error) {
+	o := opts.withDefaults()
+	var diags Diagnostics
+	var docs []*document
+	seen := map[string]bool{}
+	for _, dir := range dirs {
+		if seen[filepath.Clean(dir)] {
+			continue
+		}
+		seen[filepath.Clean(dir)] = true
+		files, err := componentFiles(dir)
+		if err != nil {
+			diags = append(diags, Diagnostic{File: dir, Msg: err.Error()})
+			continue
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				diags = append(diags, Diagnostic{File: f, Msg: "cannot read: " + describeFSError(err)})
+				continue
+			}
+			ds, fileDiags := parseFile(f, data)
+			diags = append(diags, fileDiags...)
+			docs = append(docs, ds...)
+		}
+	}
+	l := &loader{builder: builder{diags: diags}, opts: o}
+	set := l.load(docs)
+	if err := l.diags.err(); err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
+// componentFiles lists the component files of dir, sorted by name.
+func componentFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if fi, statErr := os.Stat(dir); statErr == nil && !fi.IsDir() {
+			return nil, fmt.Errorf("is not a folder of components")
+		}
+		return nil, fmt.Errorf("components folder %s", describeFSError(err))
+	}
+	var files []string
+	for _, e := range entries {
+		ext := strings.ToLower(filepath.Ext(e.Name()))
+		if ext != ".yaml" && ext != ".yml" {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() { // follows symlinks, as kubelet's mounts use them
+			files = append(files, p)
+		}
+	}
+	return files, nil // os.ReadDir sorts by name
+}
+
+// Parse checks the content of one component file on its own: its YAML, the
+// structure of each component, binding types, metadata keys and literal
+// values, directions and delivery settings. It never reads the filesystem
+// or the environment, so values from secretKeyRef and envRef stay
+// unresolved (their keys are in SecretKeys, with "" in Metadata), and the
+// checks that need every file (duplicate names, secret store references,
+// deadLetter targets) are left to Load.
+//
+// The error, when not nil, is Diagnostics; the components are then nil.
+func Parse(file string, data []byte) ([]*Component, error) {
+	docs, diags := parseFile(file, data)
+	b := &builder{diags: diags}
+	var out []*Component
+	for _, d := range docs {
+		b.diags = append(b.diags, d.diags...)
+		switch d.class {
+		case classBinding:
+			if c, _ := b.binding(d, nil, "its secret store"); c != nil {
+				out = append(out, c)
+			}
+		case classStore:
+			b.store(d, nil)
+		}
+	}
+	if err := b.diags.err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
