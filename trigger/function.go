@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
-	"slices"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/functions"
-	"github.com/tetherfn/tether/internal/suggest"
 )
 
 // Handler handles one message. A nil error acks the message; any other error
@@ -70,23 +67,23 @@ func (f *Function) validate() error {
 type Outputs struct {
 	function string
 	rt       *Runtime
-	byName   map[string]functions.OutputBinding // set by NewOutputs instead of rt
+	lookup   func(component string) (functions.OutputBinding, error) // set by NewOutputs instead of rt
 }
 
-// NewOutputs returns the Outputs a function's Bind sees, over the given
-// opened output bindings, keyed by component name. The runtime makes its own;
-// this is for running a function without one (package functions/fntest).
-func NewOutputs(function string, outputs map[string]functions.OutputBinding) *Outputs {
-	return &Outputs{function: function, byName: outputs}
+// NewOutputs returns the Outputs a function's Bind sees, finding output
+// bindings by component name with lookup. The runtime makes its own; this is
+// for running a function without one (package functions/fntest).
+func NewOutputs(function string, lookup func(component string) (functions.OutputBinding, error)) *Outputs {
+	return &Outputs{function: function, lookup: lookup}
 }
 
 // Output returns the named output binding, or an error naming the function
 // and the component when there is no such output.
 func (o *Outputs) Output(name string) (functions.OutputBinding, error) {
 	if o.rt == nil {
-		ob, ok := o.byName[name]
-		if !ok {
-			return functions.OutputBinding{}, fmt.Errorf("function %q: no output component named %q%s", o.function, name, suggest.Hint(name, slices.Sorted(maps.Keys(o.byName))))
+		ob, err := o.lookup(name)
+		if err != nil {
+			return functions.OutputBinding{}, fmt.Errorf("function %q: %w", o.function, err)
 		}
 		return ob, nil
 	}
