@@ -150,7 +150,7 @@ func New(t testing.TB, fn trigger.Function, opts ...Option) *Harness {
 	}
 	var dl bindings.Output
 	if !h.noDeadLetter {
-		dl = h.recorder(DeadLetterComponent).binding().Output
+		dl = h.recorder(DeadLetterComponent).Binding().Output
 	}
 	mws := []trigger.Middleware{
 		trigger.Logging(),
@@ -176,7 +176,7 @@ func (h *Harness) output(component string) (functions.OutputBinding, error) {
 	if ob, ok := h.opened[component]; ok {
 		return ob, nil
 	}
-	return h.recorderLocked(component).binding(), nil
+	return h.recorderLocked(component).Binding(), nil
 }
 
 func (h *Harness) recorder(component string) *Recorder {

@@ -61,8 +61,8 @@ type Recorder struct {
 // NewRecorder returns a Recorder for the output component name.
 func NewRecorder(name string) *Recorder { return &Recorder{name: name} }
 
-// binding returns the recorder as the runtime hands outputs to Bind.
-func (r *Recorder) binding() functions.OutputBinding {
+// Binding returns the recorder as the runtime hands outputs to a Bind.
+func (r *Recorder) Binding() functions.OutputBinding {
 	return functions.OutputBinding{Name: r.name, Type: RecorderType, Output: recorderOutput{r}}
 }
 
