@@ -207,12 +207,11 @@ func (a *analysis) params(fn *function, fd *ast.FuncDecl, sig *types.Signature) 
 	}
 	if !isContext(params.At(0).Type()) {
 		g.report(pos[0], "%s: the first parameter must be context.Context, not %s", name, a.show(params.At(0).Type()))
-		ok = false
+		// What follows is shifted by one: do not report it too.
+		return false
 	}
 	if params.Len() == 1 {
-		if ok {
-			g.report(fd.Type.Params.Closing, "%s takes no input: want %s", name, shapes)
-		}
+		g.report(fd.Type.Params.Closing, "%s takes no input: want %s", name, shapes)
 		return false
 	}
 	if in := params.At(1).Type(); !a.input(fn, in) {

@@ -68,8 +68,11 @@ func parseDirective(c *ast.Comment, report func(token.Pos, string, ...any)) (d d
 	words := splitWords(c)
 	d.pos = c.Slash
 	if words[0].text != directiveFunction {
-		name := strings.TrimPrefix(words[0].text, "//")
-		report(c.Slash, "unknown directive //%s%s", name, suggest.Hint(name, []string{"tether:function"}))
+		hint := ""
+		if suggest.Closest(words[0].text, []string{directiveFunction}) != "" {
+			hint = "; did you mean " + directiveFunction + "?"
+		}
+		report(c.Slash, "unknown directive %s%s", words[0].text, hint)
 		return d, false
 	}
 	ok = true
@@ -101,12 +104,13 @@ func parseDirective(c *ast.Comment, report func(token.Pos, string, ...any)) (d d
 			report(a.pos, "key %q set twice", key)
 			ok = false
 			continue
-		case value == "":
+		}
+		seen[key] = true
+		if value == "" {
 			report(a.pos, "key %q has no value: write %s=<component>", key, key)
 			ok = false
 			continue
 		}
-		seen[key] = true
 		switch key {
 		case "trigger":
 			d.trigger = value

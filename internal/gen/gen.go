@@ -177,14 +177,12 @@ func (g *generator) pkg(p *packages.Package) []File {
 		return nil
 	}
 	if len(p.Errors) > 0 {
-		for _, e := range p.Errors {
-			g.diags = append(g.diags, packageError(e))
-		}
+		g.packageErrors(p)
 		return nil
 	}
 	before := len(g.diags)
 	a := &analysis{g: g, pkg: p, outputs: map[types.Type]*outputs{}}
-	a.imports = newImportSet(p.Types)
+	a.imports = newImportSet(p.Types, p.Syntax)
 	for _, f := range p.Syntax {
 		a.file(f)
 	}
@@ -220,6 +218,24 @@ func (g *generator) pkg(p *packages.Package) []File {
 		}
 	}
 	return files
+}
+
+// packageErrors reports the errors go/packages found in p. A package that
+// does not compile shows up twice, as the go command's compiler output and
+// as go/types errors: the latter are kept, each once.
+func (g *generator) packageErrors(p *packages.Package) {
+	typed := slices.ContainsFunc(p.Errors, func(e packages.Error) bool { return e.Kind != packages.ListError })
+	seen := map[string]bool{}
+	for _, e := range p.Errors {
+		if typed && e.Kind == packages.ListError && strings.HasPrefix(e.Msg, "# ") {
+			continue
+		}
+		d := packageError(e)
+		if !seen[d.String()] {
+			seen[d.String()] = true
+			g.diags = append(g.diags, d)
+		}
+	}
 }
 
 // packageError turns a go/packages error (list, parse or type error) into a

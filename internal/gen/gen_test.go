@@ -166,7 +166,7 @@ func TestGolden(t *testing.T) {
 		}
 	}
 	if len(built) == 0 {
-		t.Fatal("no case generates code: nothing to build")
+		return // only cases with diagnostics were run (go test -run)
 	}
 	t.Run("rerun-is-stable", func(t *testing.T) {
 		files, diags := gen.Generate([]string{"./..."}, &gen.Options{Dir: module, Env: goEnv()})

@@ -3,6 +3,7 @@ package gen
 import (
 	"bytes"
 	"fmt"
+	"go/ast"
 	"go/format"
 	"go/types"
 	"slices"
@@ -52,10 +53,21 @@ type importSet struct {
 	self   string // the package's own path: its types need no qualifier
 	taken  map[string]bool
 	byPath map[string]*importSpec
+	prefer map[string]string // path -> the name the package's own files import it by
 }
 
-func newImportSet(self *types.Package) *importSet {
-	s := &importSet{self: self.Path(), taken: map[string]bool{}, byPath: map[string]*importSpec{}}
+func newImportSet(self *types.Package, files []*ast.File) *importSet {
+	s := &importSet{self: self.Path(), taken: map[string]bool{}, byPath: map[string]*importSpec{}, prefer: map[string]string{}}
+	for _, f := range files {
+		for _, imp := range f.Imports {
+			if imp.Name == nil || imp.Name.Name == "_" || imp.Name.Name == "." {
+				continue
+			}
+			if path, err := strconv.Unquote(imp.Path.Value); err == nil {
+				s.prefer[path] = imp.Name.Name
+			}
+		}
+	}
 	for _, n := range self.Scope().Names() {
 		s.taken[n] = true
 	}
@@ -66,22 +78,27 @@ func newImportSet(self *types.Package) *importSet {
 	// The generated code's own imports are named first, so that they keep
 	// their usual names unless the package itself takes them.
 	for _, f := range fixedImports {
-		s.name(f.path, f.path[strings.LastIndex(f.path, "/")+1:])
+		base := f.path[strings.LastIndex(f.path, "/")+1:]
+		s.name(f.path, base, base)
 	}
 	return s
 }
 
-// name returns the name the package at path is imported by, adding it.
-func (s *importSet) name(path, pkgName string) string {
+// name returns the name the package at path (called pkgName) is imported
+// by, adding it under want, or want with a number, when it is new.
+func (s *importSet) name(path, want, pkgName string) string {
 	if spec, ok := s.byPath[path]; ok {
 		return spec.Name
 	}
-	name := pkgName
+	name := want
 	for i := 2; s.taken[name]; i++ {
-		name = pkgName + strconv.Itoa(i)
+		name = want + strconv.Itoa(i)
 	}
 	s.taken[name] = true
-	s.byPath[path] = &importSpec{Name: name, Path: path, Explicit: name != pkgName}
+	// Write the name when it is not the package's, or when the package's
+	// name does not match its path (as goimports does).
+	explicit := name != pkgName || pkgName != path[strings.LastIndex(path, "/")+1:]
+	s.byPath[path] = &importSpec{Name: name, Path: path, Explicit: explicit}
 	return name
 }
 
@@ -98,7 +115,11 @@ func (s *importSet) qualifier(p *types.Package) string {
 	if p.Path() == s.self {
 		return ""
 	}
-	n := s.name(p.Path(), p.Name())
+	want := p.Name()
+	if pref, ok := s.prefer[p.Path()]; ok {
+		want = pref
+	}
+	n := s.name(p.Path(), want, p.Name())
 	s.byPath[p.Path()].used = true
 	return n
 }
@@ -196,8 +217,8 @@ type mainData struct {
 func (a *analysis) renderMain(fn *function) ([]byte, error) {
 	s := &importSet{self: "main", taken: map[string]bool{"main": true}, byPath: map[string]*importSpec{}}
 	data := mainData{Name: fn.Name, Handler: fn.Handler, Constructor: fn.Constructor}
-	data.Trigger = s.name(triggerPath, "trigger")
-	data.Package = s.name(a.pkg.PkgPath, a.pkg.Name)
+	data.Trigger = s.name(triggerPath, "trigger", "trigger")
+	data.Package = s.name(a.pkg.PkgPath, a.pkg.Name, a.pkg.Name)
 	s.byPath[triggerPath].used = true
 	s.byPath[a.pkg.PkgPath].used = true
 	for _, d := range a.g.opts.Drivers {
