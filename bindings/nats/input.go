@@ -34,6 +34,11 @@ type input struct {
 	mu   sync.Mutex // guards iter
 	iter jetstream.MessagesContext
 
+	// held are the messages Receive returned and nobody settled yet; Close
+	// gives them back at once rather than after their AckWait.
+	heldMu sync.Mutex
+	held   map[jetstream.Msg]struct{}
+
 	done      chan struct{}
 	closeOnce sync.Once
 	pumpDone  chan struct{}
@@ -41,8 +46,7 @@ type input struct {
 
 func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 	md := cfg.Values()
-	s := readSettings(md)
-	cc, err := consumerConfig(cfg)
+	s, err := parse(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -53,9 +57,10 @@ func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		return nil, err
 	}
 	in := &input{
-		nc: nc, js: js, settings: s, consumer: cc, log: cfg.Logger,
+		nc: nc, js: js, settings: s, consumer: s.consumer, log: cfg.Logger,
 		pullMax:  batch + conc,
 		msgs:     make(chan jetstream.Msg, batch),
+		held:     map[jetstream.Msg]struct{}{},
 		done:     make(chan struct{}),
 		pumpDone: make(chan struct{}),
 	}
@@ -75,22 +80,35 @@ func consumerConfig(cfg bindings.Config) (jetstream.ConsumerConfig, error) {
 	if durable == "" {
 		durable = consumerName(cfg.Name)
 	}
+	// An output sees no defaults for input keys; read them the same way.
 	cc := jetstream.ConsumerConfig{
 		Durable:       durable,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       md.Duration("ackWait"),
+		AckWait:       defaultAckWait,
 		MaxDeliver:    md.Int("maxDeliver"),
 		MaxAckPending: md.Int("maxAckPending"),
 	}
-	if cc.MaxDeliver == 0 {
-		cc.MaxDeliver = -1
-	}
-	if attempts := md.Int("maxAttempts"); cc.MaxDeliver > 0 && cc.MaxDeliver < attempts {
-		return cc, &bindings.KeyError{Key: "maxDeliver", Msg: fmt.Sprintf(
-			"%d is below maxAttempts %d: JetStream would stop delivering a failing message before the runtime dead-letters it", cc.MaxDeliver, attempts)}
+	if md.Has("ackWait") {
+		cc.AckWait = md.Duration("ackWait")
 	}
 	if cc.AckWait <= 0 {
 		return cc, &bindings.KeyError{Key: "ackWait", Msg: "must be positive"}
+	}
+	attempts := bindings.DefaultDelivery().MaxAttempts
+	if md.Has("maxAttempts") {
+		attempts = md.Int("maxAttempts")
+	}
+	switch {
+	case cc.MaxDeliver < 0:
+		return cc, &bindings.KeyError{Key: "maxDeliver", Msg: "must not be negative (0 means unlimited)"}
+	case cc.MaxDeliver == 0:
+		cc.MaxDeliver = -1
+	case cc.MaxDeliver < attempts:
+		return cc, &bindings.KeyError{Key: "maxDeliver", Msg: fmt.Sprintf(
+			"%d is below maxAttempts %d: JetStream would stop delivering a failing message before the runtime dead-letters it", cc.MaxDeliver, attempts)}
+	}
+	if cc.MaxAckPending < 0 {
+		return cc, &bindings.KeyError{Key: "maxAckPending", Msg: "must not be negative (0 means the server's default)"}
 	}
 	subjects := splitList(md.String("subject"))
 	switch len(subjects) {
@@ -124,6 +142,14 @@ func consumerConfig(cfg bindings.Config) (jetstream.ConsumerConfig, error) {
 	return cc, nil
 }
 
+const defaultAckWait = 30 * time.Second
+
+// pullExpiry bounds each pull request the iterator keeps open. A request
+// outlives its iterator on the server until it expires, and a message the
+// server sends it then is lost until its AckWait; Close therefore gives
+// messages back with a delay just longer than this.
+const pullExpiry = 5 * time.Second
+
 // consumerName turns a component name into a valid durable name (no dots,
 // wildcards, slashes or spaces).
 func consumerName(s string) string {
@@ -145,7 +171,7 @@ func (in *input) subscribe(ctx context.Context) (jetstream.MessagesContext, erro
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %q on stream %q: %w", in.consumer.Durable, in.settings.stream, err)
 	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(in.pullMax))
+	iter, err := cons.Messages(jetstream.PullMaxMessages(in.pullMax), jetstream.PullExpiry(pullExpiry))
 	if err != nil {
 		return nil, fmt.Errorf("pull from consumer %q: %w", in.consumer.Durable, err)
 	}
@@ -247,6 +273,7 @@ func (in *input) Receive(ctx context.Context, max int) ([]*bindings.Message, err
 	}
 	out := make([]*bindings.Message, 0, min(max, 1+len(in.msgs)))
 	out = append(out, toMessage(first))
+more:
 	for len(out) < max {
 		select {
 		case m := <-in.msgs:
@@ -254,9 +281,14 @@ func (in *input) Receive(ctx context.Context, max int) ([]*bindings.Message, err
 				out = append(out, toMessage(m))
 			}
 		default:
-			return out, nil
+			break more
 		}
 	}
+	in.heldMu.Lock()
+	for _, m := range out {
+		in.held[m.Handle.(jetstream.Msg)] = struct{}{}
+	}
+	in.heldMu.Unlock()
 	return out, nil
 }
 
@@ -270,6 +302,11 @@ func (in *input) accept(m jetstream.Msg) bool {
 	}
 	return true
 }
+
+// headerPartitionKey names the header that, when set, is the message's
+// ordering key instead of its subject. Publishing with the portable
+// partitionKey metadata sets it.
+const headerPartitionKey = "partitionKey"
 
 func toMessage(m jetstream.Msg) *bindings.Message {
 	meta, _ := m.Metadata() // checked by accept
@@ -286,13 +323,17 @@ func toMessage(m jetstream.Msg) *bindings.Message {
 	md["streamSequence"] = seq
 	md["consumerSequence"] = strconv.FormatUint(meta.Sequence.Consumer, 10)
 	md["numDelivered"] = strconv.FormatUint(meta.NumDelivered, 10)
+	key := h.Get(headerPartitionKey)
+	if key == "" {
+		key = m.Subject()
+	}
 	return &bindings.Message{
 		ID:            seq,
 		Data:          m.Data(),
 		ContentType:   h.Get("Content-Type"),
 		Metadata:      md,
 		DeliveryCount: int(meta.NumDelivered),
-		Key:           m.Subject(),
+		Key:           key,
 		Time:          meta.Timestamp,
 		Handle:        m,
 	}
@@ -306,10 +347,22 @@ func handle(m *bindings.Message) (jetstream.Msg, error) {
 	return jm, nil
 }
 
+// settle takes m out of the held set.
+func (in *input) settle(m *bindings.Message) (jetstream.Msg, error) {
+	jm, err := handle(m)
+	if err != nil {
+		return nil, err
+	}
+	in.heldMu.Lock()
+	delete(in.held, jm)
+	in.heldMu.Unlock()
+	return jm, nil
+}
+
 // Ack implements bindings.Input. The ack is not confirmed by the server (as
 // with every JetStream client's default); a lost ack means one redelivery.
 func (in *input) Ack(_ context.Context, m *bindings.Message) error {
-	jm, err := handle(m)
+	jm, err := in.settle(m)
 	if err != nil {
 		return err
 	}
@@ -321,7 +374,7 @@ func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 
 // Nack implements bindings.Input: JetStream redelivers after delay.
 func (in *input) Nack(_ context.Context, m *bindings.Message, delay time.Duration) error {
-	jm, err := handle(m)
+	jm, err := in.settle(m)
 	if err != nil {
 		return err
 	}
@@ -350,8 +403,11 @@ func (in *input) ExtendLease(_ context.Context, m *bindings.Message, _ time.Dura
 	return nil
 }
 
-// Close implements bindings.Input. Messages received and not settled are
-// redelivered by JetStream once their AckWait has passed.
+// Close implements bindings.Input. It gives back (naks) the messages it
+// handed out and nobody settled, and those waiting in its buffer, so that
+// another consumer gets them once this one's pull requests have expired
+// (pullExpiry) rather than after their AckWait; the few the library had
+// pulled ahead come back when their AckWait has passed.
 func (in *input) Close() error {
 	in.closeOnce.Do(func() {
 		close(in.done)
@@ -359,6 +415,18 @@ func (in *input) Close() error {
 		in.iter.Stop()
 		in.mu.Unlock()
 		<-in.pumpDone
+		in.heldMu.Lock()
+		giveBack := pullExpiry + time.Second
+		for m := range in.held {
+			_ = m.NakWithDelay(giveBack) // best effort: AckWait brings it back anyway
+		}
+		clear(in.held)
+		in.heldMu.Unlock()
+		for len(in.msgs) > 0 {
+			_ = (<-in.msgs).NakWithDelay(giveBack)
+		}
+		// Flush so the naks leave before the connection closes.
+		_ = in.nc.FlushTimeout(5 * time.Second)
 		in.nc.Close()
 	})
 	return nil

@@ -113,7 +113,7 @@ var Type = bindings.Type{
 		{Name: "clientKey", Kind: bindings.KindString, Secret: true, Description: "PEM client private key (mutual TLS), with clientCert."},
 	},
 	InputMetadata: []bindings.MetadataKey{
-		{Name: "subject", Description: "The subject the message was published to; also the message's ordering key."},
+		{Name: "subject", Description: "The subject the message was published to; the message's ordering key unless it has a partitionKey header."},
 		{Name: "stream", Description: "The stream name."},
 		{Name: "streamSequence", Description: "The message's sequence in the stream (also Message.ID)."},
 		{Name: "consumerSequence", Description: "The delivery's sequence in the consumer."},
@@ -124,7 +124,9 @@ var Type = bindings.Type{
 	NewOutput: func(ctx context.Context, cfg bindings.Config) (bindings.Output, error) { return openOutput(ctx, cfg) },
 }
 
-// settings are a component's values, read once.
+// settings are a component's values, read and checked once. Both directions
+// check every key, so a component file is valid or not whichever side opens
+// it first.
 type settings struct {
 	url             string
 	stream          string
@@ -133,9 +135,11 @@ type settings struct {
 	streamSubjects  []string
 	streamStorage   jetstream.StorageType
 	streamRetention jetstream.RetentionPolicy
+	consumer        jetstream.ConsumerConfig
 }
 
-func readSettings(md bindings.Metadata) settings {
+func parse(cfg bindings.Config) (settings, error) {
+	md := cfg.Values()
 	s := settings{
 		url:            md.String("natsURL"),
 		stream:         md.String("stream"),
@@ -155,7 +159,9 @@ func readSettings(md bindings.Metadata) settings {
 	case "workqueue":
 		s.streamRetention = jetstream.WorkQueuePolicy
 	}
-	return s
+	var err error
+	s.consumer, err = consumerConfig(cfg)
+	return s, err
 }
 
 // connect opens the connection. It fails at once when no server answers, so

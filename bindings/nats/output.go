@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,9 +22,9 @@ type output struct {
 }
 
 func openOutput(ctx context.Context, cfg bindings.Config) (*output, error) {
-	s := readSettings(cfg.Values())
-	if len(s.subjects) > 1 {
-		return nil, &bindings.KeyError{Key: "subject", Msg: "an output publishes to one subject; set it per call for others"}
+	s, err := parse(cfg)
+	if err != nil {
+		return nil, err
 	}
 	nc, js, err := connect(cfg, "output")
 	if err != nil {
@@ -34,8 +35,8 @@ func openOutput(ctx context.Context, cfg bindings.Config) (*output, error) {
 		return nil, err
 	}
 	o := &output{nc: nc, js: js}
-	if len(s.subjects) == 1 {
-		o.subject = s.subjects[0]
+	if len(s.subjects) == 1 && !strings.ContainsAny(s.subjects[0], "*>") {
+		o.subject = s.subjects[0] // otherwise every call names its subject
 	}
 	return o, nil
 }
