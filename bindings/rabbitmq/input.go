@@ -59,9 +59,6 @@ func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 	if md.Has("prefetchCount") {
 		prefetch = md.Int("prefetchCount")
 	}
-	if prefetch < 0 {
-		return nil, &bindings.KeyError{Key: "prefetchCount", Msg: "must not be negative"}
-	}
 	in := &input{
 		s:          s,
 		prefetch:   prefetch,

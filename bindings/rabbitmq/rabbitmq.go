@@ -189,6 +189,8 @@ func readSettings(cfg bindings.Config, role string) (settings, error) {
 		return s, &bindings.KeyError{Key: "queueType", Msg: "a quorum queue must be durable, and neither exclusive nor deleteWhenUnused"}
 	case s.dlq != "" && s.dlx == "":
 		return s, &bindings.KeyError{Key: "deadLetterQueue", Msg: "needs deadLetterExchange"}
+	case md.Has("prefetchCount") && md.Int("prefetchCount") < 0:
+		return s, &bindings.KeyError{Key: "prefetchCount", Msg: "must not be negative (0 means no limit)"}
 	case s.reconnectWait <= 0:
 		return s, &bindings.KeyError{Key: "reconnectWaitInSeconds", Msg: "must be positive"}
 	}
