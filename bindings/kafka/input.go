@@ -1,0 +1,773 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tetherfn/tether/bindings"
+)
+
+const (
+	// revokeGrace bounds how long a revocation waits for the handlers of
+	// the revoked partitions' records, so that their acks make it into the
+	// last commit instead of the next owner handling them again. Well
+	// under kgo's default rebalance timeout (60s).
+	revokeGrace = 10 * time.Second
+	// commitTimeout bounds the commit at revocation and close.
+	commitTimeout = 10 * time.Second
+	// windowMax is how many records of one partition may wait behind an
+	// unsettled one (handed out, acked, not committable) before the
+	// partition stops fetching until it settles: memory stays bounded when
+	// a record fails for long without a dead-letter binding.
+	windowMax = 100_000
+)
+
+// input is a consumer-group member. A pump goroutine polls records into
+// per-partition queues; Receive hands them out, in offset order per
+// partition, at most one unsettled per partition when the trigger is ordered
+// (the runtime then never holds one partition's record behind another's), as
+// many as asked otherwise. Acks move each partition's commit point over its
+// contiguous acked prefix and mark it for kgo's autocommit; revocations and
+// Close commit synchronously.
+type input struct {
+	cl  *kgo.Client
+	log *slog.Logger
+	s   settings
+
+	queueLimit   int // records queued in unpaused partitions before the pump waits
+	partQueueMax int // records queued in one partition before it is paused
+
+	mu      sync.Mutex
+	parts   map[topicPartition]*partition
+	order   []*partition // round-robin order of hand-out
+	rr      int
+	queued  int                     // records queued in unpaused partitions
+	seeds   map[topicPartition]seed // commit metadata of partitions just assigned
+	changed chan struct{}           // closed when something changes; nil when nobody waits
+	closed  bool
+
+	closing   atomic.Bool // Close started: revocations do not wait
+	done      chan struct{}
+	pumpStop  context.CancelFunc
+	pumpDone  chan struct{}
+	closeOnce sync.Once
+
+	markMu sync.Mutex
+	marks  map[string]map[int32]kgo.EpochOffset // reused by markCommit
+}
+
+// delivery states, in delivery.state.
+const (
+	stateOut   = iota // handed out, unsettled
+	stateRetry        // nacked, waiting for redelivery
+	stateDone         // acked
+)
+
+func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
+	s, err := parse(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.topics) == 0 {
+		return nil, &bindings.KeyError{Key: "topics", Msg: "is empty: list the topics the input consumes"}
+	}
+	if s.group == "" {
+		return nil, &bindings.KeyError{Key: "consumerGroup", Msg: "is empty: the input needs a consumer group"}
+	}
+	in := &input{
+		log:          cfg.Logger,
+		s:            s,
+		queueLimit:   max(256, 4*s.batchSize),
+		partQueueMax: max(128, 2*s.batchSize),
+		parts:        map[topicPartition]*partition{},
+		seeds:        map[topicPartition]seed{},
+		done:         make(chan struct{}),
+		pumpDone:     make(chan struct{}),
+		marks:        map[string]map[int32]kgo.EpochOffset{},
+	}
+	reset := kgo.NewOffset().AtEnd()
+	if s.oldest {
+		reset = kgo.NewOffset().AtStart()
+	}
+	opts := append(clientOptions(s, cfg.Logger),
+		kgo.ConsumeTopics(s.topics...),
+		kgo.ConsumerGroup(s.group),
+		kgo.ConsumeResetOffset(reset),
+		kgo.Balancers(balancer(s.balancer)),
+		kgo.SessionTimeout(s.session),
+		kgo.HeartbeatInterval(s.heartbeat),
+		// Callbacks never run between a poll and the records being
+		// tracked: the pump allows rebalances right after.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.AutoCommitMarks(),
+		kgo.OnPartitionsRevoked(in.onRevoked),
+		kgo.OnPartitionsLost(in.onLost),
+		kgo.OnOffsetsFetched(in.onFetched),
+		// Every commit, the periodic ones included, carries the window's
+		// state in its metadata.
+		kgo.WithContext(kgo.PreCommitFnContext(context.Background(), in.preCommit)),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	in.cl = cl
+	// Fail early on unreachable brokers or bad credentials, as the output
+	// does; the group itself is joined in the background.
+	if err := ping(ctx, cl); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	pumpCtx, stop := context.WithCancel(context.Background())
+	in.pumpStop = stop
+	go in.pump(pumpCtx)
+	return in, nil
+}
+
+func balancer(name string) kgo.GroupBalancer {
+	switch name {
+	case "range":
+		return kgo.RangeBalancer()
+	case "roundrobin":
+		return kgo.RoundRobinBalancer()
+	case "sticky":
+		return kgo.StickyBalancer()
+	}
+	return kgo.CooperativeStickyBalancer()
+}
+
+// ping checks that a broker answers, within 30 seconds at most.
+func ping(ctx context.Context, cl *kgo.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := cl.Ping(ctx); err != nil {
+		return fmt.Errorf("reach brokers: %w", err)
+	}
+	return nil
+}
+
+// pump polls records into the partitions' queues until Close.
+func (in *input) pump(ctx context.Context) {
+	defer close(in.pumpDone)
+	var lastErr string
+	for {
+		in.mu.Lock()
+		for in.queued >= in.queueLimit && !in.closed {
+			ch := in.waitLocked()
+			in.mu.Unlock()
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return
+			}
+			in.mu.Lock()
+		}
+		room := in.queueLimit - in.queued
+		in.mu.Unlock()
+
+		fetches := in.cl.PollRecords(ctx, room)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			in.cl.AllowRebalance()
+			return
+		}
+		in.mu.Lock()
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if len(fp.Records) > 0 {
+				in.enqueueLocked(fp.Records)
+			}
+		})
+		in.broadcastLocked()
+		in.mu.Unlock()
+		// Only now may a revocation run: the records are tracked.
+		in.cl.AllowRebalance()
+
+		fetches.EachError(func(topic string, p int32, err error) {
+			if msg := err.Error(); msg != lastErr { // franz-go retries; say it once
+				lastErr = msg
+				in.log.Warn("kafka: fetch", "topic", topic, "partition", p, "error", err)
+			}
+		})
+	}
+}
+
+// enqueueLocked queues records of one partition.
+func (in *input) enqueueLocked(recs []*kgo.Record) {
+	tp := topicPartition{recs[0].Topic, recs[0].Partition}
+	p := in.parts[tp]
+	if p == nil {
+		p = newPartition(tp)
+		p.seed = in.seeds[tp]
+		delete(in.seeds, tp)
+		in.parts[tp] = p
+		in.order = append(in.order, p)
+	}
+	p.queue = append(p.queue, recs...)
+	if !p.paused {
+		in.queued += len(recs)
+		if len(p.queue) >= in.partQueueMax {
+			in.pauseLocked(p)
+		}
+	}
+}
+
+// pauseLocked stops fetching p: its queue or window is full. kgo drops what
+// it buffered for p and, on resume, fetches from after the last record it
+// returned, so nothing is skipped.
+func (in *input) pauseLocked(p *partition) {
+	p.paused = true
+	in.queued -= len(p.queue)
+	in.cl.PauseFetchPartitions(map[string][]int32{p.topic: {p.partition}})
+}
+
+// maybeResumeLocked fetches p again once its queue and window have room.
+func (in *input) maybeResumeLocked(p *partition) {
+	if !p.paused || p.revoked || len(p.queue) > in.partQueueMax/4 || len(p.window) >= windowMax/2 {
+		return
+	}
+	p.paused = false
+	in.queued += len(p.queue)
+	in.cl.ResumeFetchPartitions(map[string][]int32{p.topic: {p.partition}})
+}
+
+// waitLocked returns a channel closed at the next change.
+func (in *input) waitLocked() <-chan struct{} {
+	if in.changed == nil {
+		in.changed = make(chan struct{})
+	}
+	return in.changed
+}
+
+func (in *input) broadcastLocked() {
+	if in.changed != nil {
+		close(in.changed)
+		in.changed = nil
+	}
+}
+
+// Receive implements bindings.Input.
+func (in *input) Receive(ctx context.Context, limit int) ([]*bindings.Message, error) {
+	limit = max(limit, 1)
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		in.mu.Lock()
+		if in.closed {
+			in.mu.Unlock()
+			return nil, fmt.Errorf("kafka input: %w", bindings.ErrClosed)
+		}
+		msgs, moved, wake := in.takeLocked(limit, time.Now())
+		marks := in.marksLocked(moved)
+		var ch <-chan struct{}
+		if len(msgs) > 0 {
+			in.broadcastLocked() // room for the pump
+		} else {
+			ch = in.waitLocked()
+		}
+		in.mu.Unlock()
+		in.markCommit(marks)
+		if len(msgs) > 0 {
+			return msgs, nil
+		}
+
+		var due <-chan time.Time
+		if !wake.IsZero() {
+			if timer == nil {
+				timer = time.NewTimer(time.Until(wake))
+			} else {
+				timer.Reset(time.Until(wake))
+			}
+			due = timer.C
+		}
+		select {
+		case <-ch:
+		case <-due:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-in.done:
+			return nil, fmt.Errorf("kafka input: %w", bindings.ErrClosed)
+		}
+	}
+}
+
+// takeLocked hands out up to max messages, round robin over the partitions:
+// due redeliveries first, then queued records. It returns the partitions whose
+// commit point moved (records acked by a previous owner were skipped) and,
+// when a nacked message is not due yet, when to look again.
+func (in *input) takeLocked(limit int, now time.Time) (msgs []*bindings.Message, moved []*partition, wake time.Time) {
+	n := len(in.order)
+	if n == 0 {
+		return nil, nil, wake
+	}
+	start := in.rr % n
+	in.rr = start + 1
+	for i := 0; i < n && len(msgs) < limit; i++ {
+		p := in.order[(start+i)%n]
+		if p.revoked {
+			continue
+		}
+		if len(p.retries) > 0 {
+			if in.s.ordered {
+				// The oldest nacked record goes first, alone: nothing
+				// after it is handed out before it is settled.
+				if d := p.retries[0]; p.outstanding == 0 {
+					if d.due.After(now) {
+						wake = earliest(wake, d.due)
+					} else {
+						p.retries = slices.Delete(p.retries, 0, 1)
+						msgs = append(msgs, in.redeliverLocked(d))
+					}
+				}
+				continue
+			}
+			kept := p.retries[:0]
+			for _, d := range p.retries {
+				switch {
+				case d.due.After(now):
+					wake = earliest(wake, d.due)
+				case len(msgs) < limit:
+					msgs = append(msgs, in.redeliverLocked(d))
+					continue
+				}
+				kept = append(kept, d)
+			}
+			clear(p.retries[len(kept):])
+			p.retries = kept
+		}
+		for len(p.queue) > 0 && len(msgs) < limit && (!in.s.ordered || p.outstanding == 0) {
+			r := p.queue[0]
+			p.queue[0] = nil
+			p.queue = p.queue[1:]
+			if !p.paused {
+				in.queued--
+			}
+			if p.seed.ackedAt(r.Offset) {
+				// Acked by the previous owner after a record it could not
+				// settle: handling it again would be a duplicate.
+				p.pushDone(r)
+				if p.advance() {
+					moved = append(moved, p)
+				}
+				continue
+			}
+			msgs = append(msgs, in.deliverLocked(p, r))
+		}
+		if len(p.queue) == 0 {
+			p.queue = nil // let the backing array go
+		}
+		in.maybeResumeLocked(p)
+	}
+	return msgs, moved, wake
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// deliverLocked hands out a record for the first time (for this owner).
+func (in *input) deliverLocked(p *partition, r *kgo.Record) *bindings.Message {
+	d := &delivery{rec: r, count: 1}
+	if c, ok := p.seed.deliveries[r.Offset]; ok {
+		d.count = c + 1
+		delete(p.seed.deliveries, r.Offset)
+	}
+	p.push(d)
+	p.outstanding++
+	if len(p.window) >= windowMax && !p.paused {
+		in.pauseLocked(p)
+	}
+	d.msg = in.message(p, d)
+	return d.msg
+}
+
+// redeliverLocked hands out a nacked record again.
+func (in *input) redeliverLocked(d *delivery) *bindings.Message {
+	d.count++
+	d.state = stateOut
+	d.p.outstanding++
+	m := *d.msg
+	m.DeliveryCount = d.count
+	d.msg = &m
+	return d.msg
+}
+
+func (in *input) message(p *partition, d *delivery) *bindings.Message {
+	r := d.rec
+	md := make(map[string]string, len(r.Headers)+5)
+	var contentType string
+	for _, h := range r.Headers {
+		if h.Key == contentTypeHeader {
+			contentType = string(h.Value)
+			continue
+		}
+		md[h.Key] = in.escape(h.Value)
+	}
+	offset := strconv.FormatInt(r.Offset, 10)
+	md[InTopic] = r.Topic
+	md[InPartition] = itoa32(r.Partition)
+	md[InOffset] = offset
+	md[InTimestamp] = strconv.FormatInt(r.Timestamp.UnixMilli(), 10)
+	if r.Key != nil {
+		md[InKey] = in.escape(r.Key)
+	}
+	return &bindings.Message{
+		ID:            p.key + "/" + offset,
+		Data:          r.Value,
+		ContentType:   contentType,
+		Metadata:      md,
+		DeliveryCount: d.count,
+		Key:           p.key,
+		Time:          r.Timestamp,
+		Handle:        d,
+	}
+}
+
+func (in *input) escape(b []byte) string {
+	if in.s.escapeHeaders {
+		return url.QueryEscape(string(b))
+	}
+	return string(b)
+}
+
+// settle finds m's delivery and checks that it is unsettled.
+func (in *input) settleLocked(m *bindings.Message, verb string) (*delivery, error) {
+	d, ok := m.Handle.(*delivery)
+	if !ok || d == nil {
+		return nil, fmt.Errorf("%s message %q: not received from this binding", verb, m.ID)
+	}
+	if d.msg != m || d.state != stateOut {
+		return nil, fmt.Errorf("%s message %q: already settled", verb, m.ID)
+	}
+	return d, nil
+}
+
+// Ack implements bindings.Input. The record's partition commits past it once
+// every record before it is acked too. An ack for a partition this member no
+// longer owns is ignored: the new owner delivers the record again.
+func (in *input) Ack(_ context.Context, m *bindings.Message) error {
+	in.mu.Lock()
+	d, err := in.settleLocked(m, "ack")
+	if err != nil {
+		in.mu.Unlock()
+		return err
+	}
+	d.state = stateDone
+	p := d.p
+	if p.revoked {
+		in.mu.Unlock()
+		in.log.Debug("kafka: ack after the partition was revoked; its new owner delivers the record again", "id", m.ID)
+		return nil
+	}
+	p.outstanding--
+	var marks map[topicPartition]kgo.EpochOffset
+	if p.done(d) {
+		marks = map[topicPartition]kgo.EpochOffset{p.topicPartition: p.mark()}
+		in.maybeResumeLocked(p)
+	}
+	in.broadcastLocked()
+	in.mu.Unlock()
+	in.markCommit(marks)
+	return nil
+}
+
+// Nack implements bindings.Input. Kafka cannot redeliver one record, so the
+// driver keeps it and hands it out again once delay has passed, with
+// DeliveryCount+1. The partition is not rewound: the records after it go on
+// (in an ordered trigger none is handed out before it is settled), and its
+// commit point stays before it until it is acked, so a restart or a new owner
+// delivers it again too.
+func (in *input) Nack(_ context.Context, m *bindings.Message, delay time.Duration) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	d, err := in.settleLocked(m, "nack")
+	if err != nil {
+		return err
+	}
+	p := d.p
+	if p.revoked {
+		d.state = stateDone
+		return nil
+	}
+	d.state = stateRetry
+	d.due = time.Now().Add(max(delay, 0))
+	p.outstanding--
+	p.addRetry(d)
+	in.broadcastLocked()
+	return nil
+}
+
+// marksLocked returns the commit points of partitions whose point moved.
+func (in *input) marksLocked(moved []*partition) map[topicPartition]kgo.EpochOffset {
+	if len(moved) == 0 {
+		return nil
+	}
+	marks := make(map[topicPartition]kgo.EpochOffset, len(moved))
+	for _, p := range moved {
+		marks[p.topicPartition] = p.mark()
+	}
+	return marks
+}
+
+// markCommit hands commit points to kgo's autocommit. kgo never moves a mark
+// backwards, so calls racing each other are safe.
+func (in *input) markCommit(marks map[topicPartition]kgo.EpochOffset) {
+	if len(marks) == 0 {
+		return
+	}
+	in.markMu.Lock()
+	defer in.markMu.Unlock()
+	for tp, eo := range marks {
+		ps := in.marks[tp.topic]
+		if ps == nil {
+			ps = map[int32]kgo.EpochOffset{}
+			in.marks[tp.topic] = ps
+		}
+		ps[tp.partition] = eo
+	}
+	in.cl.MarkCommitOffsets(in.marks)
+	for _, ps := range in.marks {
+		clear(ps)
+	}
+}
+
+// preCommit adds the window's state to every commit kgo makes on its own.
+func (in *input) preCommit(req *kmsg.OffsetCommitRequest) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for i := range req.Topics {
+		t := &req.Topics[i]
+		for j := range t.Partitions {
+			rp := &t.Partitions[j]
+			if p := in.parts[topicPartition{t.Topic, rp.Partition}]; p != nil {
+				md := p.commitMetadata(rp.Offset)
+				rp.Metadata = &md
+			}
+		}
+	}
+	return nil
+}
+
+// onFetched reads the commit metadata of newly assigned partitions.
+func (in *input) onFetched(_ context.Context, _ *kgo.Client, resp *kmsg.OffsetFetchResponse) error {
+	read := func(topic string, p kmsg.OffsetFetchResponseTopicPartition) {
+		if p.Metadata == nil || p.Offset < 0 {
+			return
+		}
+		s, err := parseSeed(*p.Metadata, p.Offset)
+		if err != nil {
+			in.log.Warn("kafka: ignoring unreadable commit metadata", "topic", topic, "partition", p.Partition, "error", err)
+			return
+		}
+		tp := topicPartition{topic, p.Partition}
+		in.mu.Lock()
+		if in.parts[tp] == nil {
+			in.seeds[tp] = s
+		}
+		in.mu.Unlock()
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			read(t.Topic, p)
+		}
+	}
+	for _, g := range resp.Groups {
+		for _, t := range g.Topics {
+			for _, p := range t.Partitions {
+				read(t.Topic, kmsg.OffsetFetchResponseTopicPartition{Partition: p.Partition, Offset: p.Offset, Metadata: p.Metadata})
+			}
+		}
+	}
+	return nil
+}
+
+// onRevoked gives up partitions: it stops handing out their records, waits a
+// little for the handlers of those in flight (unless closing), commits what
+// was acked, and forgets them. Acks that come later are ignored; the next
+// owner starts at the commit.
+func (in *input) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	parts := in.drain(revoked)
+	if len(parts) == 0 {
+		return
+	}
+	if !in.closing.Load() {
+		in.awaitSettled(parts)
+	}
+	offsets, metas := in.forget(parts)
+	in.commit(ctx, offsets, metas)
+}
+
+// onLost forgets partitions that are already someone else's: no commit.
+func (in *input) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	parts := in.drain(lost)
+	in.forget(parts)
+	if len(parts) > 0 {
+		in.log.Warn("kafka: partitions lost (group session expired?); their unsettled records are delivered again", "partitions", lost)
+	}
+}
+
+// drain stops handing out the partitions' records and drops what was not
+// handed out.
+func (in *input) drain(tps map[string][]int32) []*partition {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var parts []*partition
+	for topic, ps := range tps {
+		for _, n := range ps {
+			p := in.parts[topicPartition{topic, n}]
+			if p == nil {
+				continue
+			}
+			parts = append(parts, p)
+			if !p.paused {
+				in.queued -= len(p.queue)
+			}
+			p.queue = nil
+			p.retries = nil // unsettled; they stay in the window
+			// Taken out of the hand-out order now; acks still count until
+			// forget.
+			in.order = slices.DeleteFunc(in.order, func(x *partition) bool { return x == p })
+		}
+	}
+	for tp := range in.seeds {
+		if slices.Contains(tps[tp.topic], tp.partition) {
+			delete(in.seeds, tp)
+		}
+	}
+	in.broadcastLocked()
+	return parts
+}
+
+// awaitSettled waits, up to revokeGrace, until no record of parts is out.
+func (in *input) awaitSettled(parts []*partition) {
+	deadline := time.NewTimer(revokeGrace)
+	defer deadline.Stop()
+	for {
+		in.mu.Lock()
+		out := 0
+		for _, p := range parts {
+			out += p.outstanding
+		}
+		if out == 0 {
+			in.mu.Unlock()
+			return
+		}
+		ch := in.waitLocked()
+		in.mu.Unlock()
+		select {
+		case <-ch:
+		case <-in.done:
+			return
+		case <-deadline.C:
+			in.log.Warn("kafka: revoking partitions with records still being handled; their next owner delivers them again", "records", out)
+			return
+		}
+	}
+}
+
+// forget removes the partitions and returns their commit points.
+func (in *input) forget(parts []*partition) (map[string]map[int32]kgo.EpochOffset, map[topicPartition]string) {
+	in.mu.Lock()
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	metas := map[topicPartition]string{}
+	resume := map[string][]int32{}
+	for _, p := range parts {
+		if eo, ok := p.commitPoint(); ok {
+			if offsets[p.topic] == nil {
+				offsets[p.topic] = map[int32]kgo.EpochOffset{}
+			}
+			offsets[p.topic][p.partition] = eo
+			metas[p.topicPartition] = p.commitMetadata(eo.Offset)
+		}
+		if p.paused {
+			resume[p.topic] = append(resume[p.topic], p.partition)
+		}
+		p.revoked = true
+		p.window = nil
+		delete(in.parts, p.topicPartition)
+	}
+	in.broadcastLocked()
+	in.mu.Unlock()
+	if len(resume) > 0 {
+		// Paused partitions stay paused across assignments otherwise.
+		in.cl.ResumeFetchPartitions(resume)
+	}
+	return offsets, metas
+}
+
+// commit commits offsets now, with their window metadata.
+func (in *input) commit(ctx context.Context, offsets map[string]map[int32]kgo.EpochOffset, metas map[topicPartition]string) {
+	if len(offsets) == 0 {
+		return
+	}
+	ctx = kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
+		for i := range req.Topics {
+			t := &req.Topics[i]
+			for j := range t.Partitions {
+				rp := &t.Partitions[j]
+				if md, ok := metas[topicPartition{t.Topic, rp.Partition}]; ok {
+					rp.Metadata = &md
+				}
+			}
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
+	defer cancel()
+	var err error
+	in.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, e error) {
+		if e != nil {
+			err = e
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if e := kerr.ErrorForCode(p.ErrorCode); e != nil {
+					err = errors.Join(err, fmt.Errorf("%s/%d: %w", t.Topic, p.Partition, e))
+				}
+			}
+		}
+	})
+	if err != nil {
+		in.log.Error("kafka: commit failed; the next owner delivers the records after the previous commit again", "error", err)
+	}
+}
+
+// Close implements bindings.Input: it commits what was acked, leaves the
+// group and closes the client. Unsettled records are delivered again to the
+// partitions' next owner, counted.
+func (in *input) Close() error {
+	in.closeOnce.Do(func() {
+		in.closing.Store(true)
+		in.mu.Lock()
+		in.closed = true
+		in.broadcastLocked()
+		in.mu.Unlock()
+		close(in.done)
+		in.pumpStop()
+		<-in.pumpDone
+		// Leaving the group revokes every partition: onRevoked commits.
+		in.cl.CloseAllowingRebalance()
+	})
+	return nil
+}
