@@ -1,0 +1,139 @@
+package http_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	nethttp "net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/component"
+	"github.com/tetherfn/tether/trigger"
+)
+
+// componentFile renders a component file of type typ.
+func componentFile(name, typ string, md map[string]string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: %s\nspec:\n  type: %s\n  version: v1\n  metadata:\n", name, typ)
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  - name: %s\n    value: %q\n", k, md[k])
+	}
+	return b.String()
+}
+
+// loadComponents writes the files into a temporary folder and loads it, as
+// a function process does at start-up.
+func loadComponents(t testing.TB, files ...string) *component.Set {
+	t.Helper()
+	dir := t.TempDir()
+	for i, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("c%d.yaml", i)), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set, err := component.Load([]string{dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// startRuntime runs the functions on a real runtime listening on loopback
+// and returns its base URL.
+func startRuntime(t testing.TB, set *component.Set, fns ...trigger.Function) string {
+	t.Helper()
+	logger := slog.New(slog.DiscardHandler)
+	if os.Getenv("TETHER_TEST_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	rt, err := trigger.New(trigger.Options{Components: set, Functions: fns, Addr: "127.0.0.1:0", ShutdownGrace: 5 * time.Second, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := rt.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	return "http://" + rt.Addr()
+}
+
+// calls records what a handler was called with.
+type calls struct {
+	mu   sync.Mutex
+	msgs []*bindings.Message
+	seen chan struct{} // one send per call
+}
+
+func newCalls() *calls { return &calls{seen: make(chan struct{}, 1000)} }
+
+func (c *calls) add(m *bindings.Message) {
+	cp := *m
+	cp.Data = append([]byte(nil), m.Data...)
+	c.mu.Lock()
+	c.msgs = append(c.msgs, &cp)
+	c.mu.Unlock()
+	c.seen <- struct{}{}
+}
+
+func (c *calls) payloads() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var p []string
+	for _, m := range c.msgs {
+		p = append(p, string(m.Data))
+	}
+	return p
+}
+
+func (c *calls) last() *bindings.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.msgs[len(c.msgs)-1]
+}
+
+// post sends a request and returns the answer with its body read.
+func post(t testing.TB, url, contentType, body string, header ...string) (*nethttp.Response, string) {
+	t.Helper()
+	req, err := nethttp.NewRequest(nethttp.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return do(t, req)
+}
+
+func do(t testing.TB, req *nethttp.Request) (*nethttp.Response, string) {
+	t.Helper()
+	resp, err := nethttp.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}

@@ -1,0 +1,525 @@
+package http
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	cebinding "github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/cloudevents/sdk-go/v2/types"
+
+	"github.com/tetherfn/tether/bindings"
+)
+
+// input is a webhook: ServeHTTP turns each request into a message, hands it
+// to Receive, and holds the request open until the message is settled (or
+// responseTimeout passes), answering with the function's reply.
+type input struct {
+	s      inputSettings
+	allow  string       // the Allow header of a 405
+	replay *replayCache // for signatures with a timestamp; nil otherwise
+	logger *slog.Logger
+
+	queue     chan *bindings.Message // unbuffered: a request waits for a receiver
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+var (
+	_ bindings.Router  = (*input)(nil)
+	_ bindings.Replier = (*input)(nil)
+)
+
+func newInput(cfg bindings.Config) (*input, error) {
+	md := allKeys(cfg.Values())
+	if _, err := parseOutput(md, false); err != nil {
+		return nil, err
+	}
+	s, err := parseInput(cfg.Name, md)
+	if err != nil {
+		return nil, err
+	}
+	in := &input{
+		s: s, allow: strings.Join(s.methods, ", "), logger: cfg.Logger,
+		queue: make(chan *bindings.Message), closed: make(chan struct{}),
+	}
+	switch s.verifier.(type) {
+	case *stripeVerifier, *slackVerifier, *hmacVerifier:
+		in.replay = newReplayCache()
+	}
+	return in, nil
+}
+
+// Route implements bindings.Router.
+func (in *input) Route() (string, []string) { return in.s.path, slices.Clone(in.s.methods) }
+
+// The states of a request held open for its message.
+const (
+	waiting    uint32 = iota
+	settled           // acked or nacked: the outcome is in the request
+	timedOut          // answered 503 after responseTimeout
+	cutOff            // answered 503 because the input closed
+	senderGone        // the sender hung up
+)
+
+// request is a message's Handle: the link between the goroutine holding the
+// HTTP request and the one settling its message.
+type request struct {
+	state     atomic.Uint32
+	done      chan struct{} // closed when settled
+	replayKey string
+
+	// Written by the settling goroutine before done is closed; read by the
+	// request's after.
+	reply   bindings.Reply
+	replied bool
+	acked   bool
+	delay   time.Duration
+}
+
+// abandon gives the request up for reason; false when it was settled first.
+func (p *request) abandon(reason uint32) bool { return p.state.CompareAndSwap(waiting, reason) }
+
+// settleErr explains why a settled or abandoned request cannot be settled.
+func (p *request) settleErr() error {
+	switch p.state.Load() {
+	case settled:
+		return errors.New("webhook request already settled")
+	case timedOut:
+		return errors.New("the sender was answered 503 after responseTimeout; it will send the request again")
+	case cutOff:
+		return fmt.Errorf("%w: the sender was answered 503 at close; it will send the request again", bindings.ErrClosed)
+	case senderGone:
+		return errors.New("the sender hung up before the outcome; it may send the request again")
+	}
+	return nil
+}
+
+func handle(m *bindings.Message) (*request, error) {
+	if m == nil {
+		return nil, errors.New("nil message")
+	}
+	p, ok := m.Handle.(*request)
+	if !ok {
+		return nil, fmt.Errorf("message %q was not received from a bindings.http input", m.ID)
+	}
+	return p, nil
+}
+
+// Receive implements bindings.Input: it returns the requests waiting, at
+// least one and at most max.
+func (in *input) Receive(ctx context.Context, max int) ([]*bindings.Message, error) {
+	select {
+	case <-in.closed:
+		return nil, bindings.ErrClosed
+	default:
+	}
+	select {
+	case m := <-in.queue:
+		msgs := []*bindings.Message{m}
+		for len(msgs) < max {
+			select {
+			case m := <-in.queue:
+				msgs = append(msgs, m)
+			default:
+				return msgs, nil
+			}
+		}
+		return msgs, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-in.closed:
+		return nil, bindings.ErrClosed
+	}
+}
+
+// Reply implements bindings.Replier: r becomes the response once the message
+// is settled.
+func (in *input) Reply(m *bindings.Message, r bindings.Reply) {
+	p, err := handle(m)
+	if err != nil || p.state.Load() != waiting {
+		return
+	}
+	p.reply, p.replied = r, true
+}
+
+// Ack implements bindings.Input: the request is answered with the reply, or
+// 204 without one.
+func (in *input) Ack(_ context.Context, m *bindings.Message) error {
+	p, err := handle(m)
+	if err != nil {
+		return err
+	}
+	if !p.state.CompareAndSwap(waiting, settled) {
+		return p.settleErr()
+	}
+	p.acked = true
+	close(p.done)
+	in.forget(p, true)
+	return nil
+}
+
+// Nack implements bindings.Input: the request is answered 503 with
+// Retry-After: delay (or with the reply, when the runtime gave a failure
+// one), and the sender sends it again.
+func (in *input) Nack(_ context.Context, m *bindings.Message, delay time.Duration) error {
+	p, err := handle(m)
+	if err != nil {
+		return err
+	}
+	if !p.state.CompareAndSwap(waiting, settled) {
+		return p.settleErr()
+	}
+	p.delay = delay
+	close(p.done)
+	in.forget(p, false)
+	return nil
+}
+
+// forget settles the request's signature in the replay cache: kept when the
+// request was handled, released when the sender is to send it again.
+func (in *input) forget(p *request, handled bool) {
+	if in.replay != nil && p.replayKey != "" {
+		in.replay.settle(p.replayKey, handled)
+	}
+}
+
+// Close implements bindings.Input: waiting Receives return ErrClosed, and
+// every request not yet settled is answered 503 for its sender to retry.
+func (in *input) Close() error {
+	in.closeOnce.Do(func() { close(in.closed) })
+	return nil
+}
+
+// ServeHTTP implements bindings.Router.
+func (in *input) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
+	if !slices.Contains(in.s.methods, r.Method) {
+		w.Header().Set("Allow", in.allow)
+		nethttp.Error(w, "method not allowed", nethttp.StatusMethodNotAllowed)
+		return
+	}
+	select {
+	case <-in.closed:
+		unavailable(w, time.Second, "shutting down")
+		return
+	default:
+	}
+	body, status, err := in.readBody(w, r)
+	if err != nil {
+		in.logger.Debug("webhook request refused", "status", status, "error", err, "remote", r.RemoteAddr)
+		nethttp.Error(w, err.Error(), status)
+		return
+	}
+	now := time.Now()
+	var replayKey string
+	if in.s.verifier != nil {
+		key, until, err := in.s.verifier.verify(r, body, now)
+		if err == nil && key != "" && in.replay != nil {
+			if err = in.replay.reserve(key, until, now); errors.Is(err, errInFlight) {
+				unavailable(w, time.Second, err.Error())
+				return
+			}
+			replayKey = key
+		}
+		if err != nil {
+			in.logger.Warn("webhook signature refused", "error", err, "remote", r.RemoteAddr)
+			nethttp.Error(w, err.Error(), nethttp.StatusUnauthorized)
+			return
+		}
+	}
+	m, err := in.message(r, body, now)
+	if err != nil {
+		in.releaseKey(replayKey)
+		nethttp.Error(w, err.Error(), nethttp.StatusBadRequest)
+		return
+	}
+	p := &request{done: make(chan struct{}), replayKey: replayKey}
+	m.Handle = p
+	in.await(w, r, m, p)
+}
+
+func (in *input) releaseKey(key string) {
+	if key != "" {
+		in.replay.settle(key, false)
+	}
+}
+
+// await hands m to a Receive and waits for its outcome, within
+// responseTimeout from now.
+func (in *input) await(w nethttp.ResponseWriter, r *nethttp.Request, m *bindings.Message, p *request) {
+	timer := time.NewTimer(in.s.responseTimeout)
+	defer timer.Stop()
+	ctx := r.Context()
+	select {
+	case in.queue <- m:
+	case <-in.closed:
+		in.releaseKey(p.replayKey)
+		unavailable(w, time.Second, "shutting down")
+		return
+	case <-timer.C:
+		in.releaseKey(p.replayKey)
+		unavailable(w, time.Second, "no worker free within responseTimeout")
+		return
+	case <-ctx.Done():
+		in.releaseKey(p.replayKey)
+		return
+	}
+	// From here on the message belongs to the runtime: an abandoned request
+	// answers the sender, and the late Ack or Nack learns why.
+	var reason uint32
+	select {
+	case <-p.done:
+	case <-in.closed:
+		reason = cutOff
+	case <-timer.C:
+		reason = timedOut
+	case <-ctx.Done():
+		reason = senderGone
+	}
+	if reason != waiting {
+		if p.abandon(reason) {
+			in.releaseKey(p.replayKey)
+			switch reason {
+			case cutOff:
+				unavailable(w, time.Second, "shutting down")
+			case timedOut:
+				unavailable(w, time.Second, "no outcome within responseTimeout")
+			}
+			return
+		}
+		<-p.done // settled at the same moment: its outcome wins
+	}
+	in.respond(w, p)
+}
+
+// respond writes a settled request's outcome.
+func (in *input) respond(w nethttp.ResponseWriter, p *request) {
+	switch {
+	case p.replied && (p.acked || p.reply.Status < 200 || p.reply.Status > 299):
+		writeReply(w, p.reply)
+	case p.acked:
+		w.WriteHeader(nethttp.StatusNoContent)
+	default:
+		unavailable(w, p.delay, "the function failed; send the request again later")
+	}
+}
+
+// unavailable answers 503 with Retry-After, which senders take as "send it
+// again, then".
+func unavailable(w nethttp.ResponseWriter, delay time.Duration, msg string) {
+	w.Header().Set("Retry-After", retryAfter(delay))
+	nethttp.Error(w, msg, nethttp.StatusServiceUnavailable)
+}
+
+// skipReplyHeaders are headers a reply's metadata may not set: the server
+// owns the framing.
+var skipReplyHeaders = []string{"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Upgrade", "Trailer"}
+
+func writeReply(w nethttp.ResponseWriter, rep bindings.Reply) {
+	h := w.Header()
+	for k, v := range rep.Metadata {
+		ck := nethttp.CanonicalHeaderKey(k)
+		if !validHeaderName(k) || strings.ContainsAny(v, "\r\n") || slices.Contains(skipReplyHeaders, ck) {
+			continue
+		}
+		h.Set(ck, v)
+	}
+	if rep.ContentType != "" {
+		h.Set("Content-Type", rep.ContentType)
+	}
+	status := rep.Status
+	if status == 0 {
+		status = nethttp.StatusOK
+		if len(rep.Data) == 0 {
+			status = nethttp.StatusNoContent
+		}
+	}
+	w.WriteHeader(status)
+	if status != nethttp.StatusNoContent && status != nethttp.StatusNotModified && len(rep.Data) > 0 {
+		_, _ = w.Write(rep.Data)
+	}
+}
+
+// readBody reads the whole body within maxRequestBodySize and readTimeout.
+// It returns the status to answer with when it fails.
+func (in *input) readBody(w nethttp.ResponseWriter, r *nethttp.Request) ([]byte, int, error) {
+	if r.ContentLength > in.s.maxRequestBody {
+		return nil, nethttp.StatusRequestEntityTooLarge, fmt.Errorf("body of %d bytes is larger than maxRequestBodySize (%d)", r.ContentLength, in.s.maxRequestBody)
+	}
+	rc := nethttp.NewResponseController(w)
+	// Not every ResponseWriter has deadlines (httptest's has not); the
+	// runtime's server has.
+	if rc.SetReadDeadline(time.Now().Add(in.s.readTimeout)) == nil {
+		// Clear it once the body is in: the server keeps reading the
+		// connection in the background to see the sender hang up, and a
+		// deadline passing then would cancel the request we hold open.
+		defer rc.SetReadDeadline(time.Time{})
+	}
+	size := 512
+	if r.ContentLength > 0 {
+		size = int(r.ContentLength) + 1 // +1: EOF is seen without growing
+	}
+	body, err := readAll(nethttp.MaxBytesReader(w, r.Body, in.s.maxRequestBody), size)
+	var tooBig *nethttp.MaxBytesError
+	var ne net.Error
+	switch {
+	case err == nil:
+		return body, 0, nil
+	case errors.As(err, &tooBig):
+		return nil, nethttp.StatusRequestEntityTooLarge, fmt.Errorf("body larger than maxRequestBodySize (%d bytes)", in.s.maxRequestBody)
+	case errors.As(err, &ne) && ne.Timeout():
+		return nil, nethttp.StatusRequestTimeout, fmt.Errorf("body not read within readTimeout (%s)", in.s.readTimeout)
+	}
+	return nil, nethttp.StatusBadRequest, fmt.Errorf("read body: %w", err)
+}
+
+func readAll(r io.Reader, size int) ([]byte, error) {
+	b := make([]byte, 0, size)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// message builds the message of a request: the body as data, the headers,
+// query and request line as metadata, or, for a CloudEvent, its data and
+// attributes.
+func (in *input) message(r *nethttp.Request, body []byte, now time.Time) (*bindings.Message, error) {
+	md := make(map[string]string, len(r.Header)+5)
+	for k, vs := range r.Header {
+		lk := lowerHeader(k)
+		if strings.HasPrefix(lk, "http.") {
+			continue
+		}
+		if len(vs) == 1 {
+			md[lk] = vs[0]
+		} else {
+			md[lk] = strings.Join(vs, ", ")
+		}
+	}
+	md["host"] = r.Host
+	md[MetaMethod] = r.Method
+	md[MetaRequestPath] = r.URL.Path
+	md[MetaRemoteAddr] = r.RemoteAddr
+	if r.URL.RawQuery != "" {
+		for k, vs := range r.URL.Query() {
+			md[MetaQueryPrefix+k] = strings.Join(vs, ",")
+		}
+	}
+	m := &bindings.Message{Data: body, ContentType: r.Header.Get("Content-Type"), Metadata: md, DeliveryCount: 1, Time: now}
+	if isCloudEvent(r.Header) {
+		if err := fromCloudEvent(r, body, m); err != nil {
+			return nil, err
+		}
+	}
+	if m.ID == "" {
+		m.ID = rand.Text()
+	}
+	return m, nil
+}
+
+// isCloudEvent: structured mode (a CloudEvents content type, not the batch
+// one) or binary mode (a ce-specversion header).
+func isCloudEvent(h nethttp.Header) bool {
+	if h.Get("Ce-Specversion") != "" {
+		return true
+	}
+	ct := strings.ToLower(h.Get("Content-Type"))
+	return strings.HasPrefix(ct, "application/cloudevents+")
+}
+
+// fromCloudEvent fills m from the CloudEvent the request carries.
+func fromCloudEvent(r *nethttp.Request, body []byte, m *bindings.Message) error {
+	ev, err := cebinding.ToEvent(r.Context(), cehttp.NewMessage(r.Header, io.NopCloser(bytes.NewReader(body))))
+	if err == nil {
+		err = ev.Validate()
+	}
+	if err != nil {
+		return fmt.Errorf("not a valid CloudEvent: %w", err)
+	}
+	// In binary mode, header values are percent-encoded (CloudEvents HTTP
+	// binding, 3.1.3.2); the SDK leaves them as sent.
+	binary := r.Header.Get("Ce-Specversion") != ""
+	decode := func(v string) string {
+		if binary && strings.Contains(v, "%") {
+			if d, err := url.PathUnescape(v); err == nil {
+				return d
+			}
+		}
+		return v
+	}
+	// Binary mode's ce-* headers are replaced by the decoded attributes, so
+	// that both modes give the same keys and values.
+	for k := range m.Metadata {
+		if strings.HasPrefix(k, MetaCEPrefix) {
+			delete(m.Metadata, k)
+		}
+	}
+	set := func(attr, v string) {
+		if v != "" {
+			m.Metadata[MetaCEPrefix+attr] = decode(v)
+		}
+	}
+	set("specversion", ev.SpecVersion())
+	set("id", ev.ID())
+	set("source", ev.Source())
+	set("type", ev.Type())
+	set("subject", ev.Subject())
+	set("dataschema", ev.DataSchema())
+	if t := ev.Time(); !t.IsZero() {
+		set("time", t.UTC().Format(time.RFC3339Nano))
+		m.Time = t
+	}
+	for name, v := range ev.Extensions() {
+		if s, err := types.Format(v); err == nil {
+			set(name, s)
+		}
+	}
+	m.ID = decode(ev.ID())
+	m.Data = ev.Data()
+	m.ContentType = ev.DataContentType()
+	return nil
+}
+
+// commonHeaders spares the allocation of lower-casing the usual names.
+var commonHeaders = func() map[string]string {
+	names := []string{"Accept", "Accept-Encoding", "Accept-Language", "Authorization", "Cache-Control", "Connection",
+		"Content-Length", "Content-Type", "Cookie", "Origin", "Referer", "User-Agent", "X-Forwarded-For",
+		"X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id", "Traceparent", "Tracestate",
+		"X-Twilio-Signature", "X-Hub-Signature-256", "X-Github-Event", "X-Github-Delivery", "Stripe-Signature",
+		"X-Slack-Signature", "X-Slack-Request-Timestamp", "Ce-Id", "Ce-Source", "Ce-Type", "Ce-Specversion", "Ce-Time", "Ce-Subject"}
+	m := make(map[string]string, len(names))
+	for _, n := range names {
+		m[n] = strings.ToLower(n)
+	}
+	return m
+}()
+
+func lowerHeader(k string) string {
+	if l, ok := commonHeaders[k]; ok {
+		return l
+	}
+	return strings.ToLower(k)
+}
