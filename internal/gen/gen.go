@@ -300,6 +300,8 @@ func (a *analysis) file(f *ast.File) {
 		for _, c := range cg.List {
 			if isDirective(c) {
 				found = append(found, c)
+			} else if strings.HasPrefix(c.Text, "// tether:function") {
+				a.g.report(c.Slash, "write //tether:function without a space after //: with one, Go and tether read it as an ordinary comment")
 			}
 		}
 		if len(found) == 0 {
