@@ -88,6 +88,8 @@ type input struct {
 	closed  atomic.Bool
 	beating sync.WaitGroup // the heartbeat goroutine
 
+	acks *acker
+
 	// receiving lets one Receive at a time talk to the server, so that
 	// reclaim scans do not overlap and a blocked read holds one connection.
 	receiving sync.Mutex
@@ -124,6 +126,9 @@ func newInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		done:              make(chan struct{}),
 		inFlight:          map[string]struct{}{},
 	}
+	in.acks = newAcker(in.log, func(ctx context.Context, ids []string) error {
+		return in.rdb.XAck(ctx, in.stream, in.group, ids...).Err()
+	})
 	if err := in.createGroup(ctx); err != nil {
 		rdb.Close()
 		return nil, err
@@ -334,20 +339,22 @@ func (in *input) readNew(ctx context.Context, limit int) ([]*bindings.Message, e
 
 func (in *input) deliver(entries []goredis.XMessage, counts []int) []*bindings.Message {
 	msgs := make([]*bindings.Message, len(entries))
+	backing := make([]bindings.Message, len(entries)) // one allocation per batch
 	in.mu.Lock()
 	for i, e := range entries {
 		in.inFlight[e.ID] = struct{}{}
-		msgs[i] = in.message(e, counts[i])
+		msgs[i] = &backing[i]
+		in.fill(msgs[i], e, counts[i])
 	}
 	in.mu.Unlock()
 	return msgs
 }
 
-// message turns an entry into a Message: fields "data" and "contentType" are
+// fill makes m the Message of an entry: fields "data" and "contentType" are
 // the payload and its type, every other field a metadata key. An entry with
 // no "data" field, from another producer, becomes a JSON object of its fields.
-func (in *input) message(e goredis.XMessage, count int) *bindings.Message {
-	m := &bindings.Message{
+func (in *input) fill(m *bindings.Message, e goredis.XMessage, count int) {
+	*m = bindings.Message{
 		ID:            e.ID,
 		DeliveryCount: count,
 		Time:          entryTime(e.ID),
@@ -374,17 +381,18 @@ func (in *input) message(e goredis.XMessage, count int) *bindings.Message {
 	}
 	m.Metadata["stream"] = in.stream
 	m.Key = m.Metadata["partitionKey"]
-	return m
 }
 
-// Ack acknowledges the entry (XACK): the group will not deliver it again.
-func (in *input) Ack(ctx context.Context, m *bindings.Message) error {
+// Ack acknowledges the entry (XACK), so the group does not deliver it again.
+// It queues the id and returns: a writer sends the ids queued meanwhile as one
+// XACK, at once. If that write fails the entry stays pending and is
+// delivered again, as it would be had the handler's process died.
+func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 	if err := in.settle(m, "ack"); err != nil {
 		return err
 	}
-	if err := in.rdb.XAck(ctx, in.stream, in.group, m.ID).Err(); err != nil {
-		// Still pending: it is redelivered after processingTimeout.
-		return in.errorf("ack "+m.ID, err)
+	if !in.acks.ack(m.ID) {
+		return in.errorf("ack "+m.ID, bindings.ErrClosed)
 	}
 	return nil
 }
@@ -419,6 +427,7 @@ func (in *input) Close() error {
 	}
 	close(in.done)
 	in.beating.Wait()
+	in.acks.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	in.mu.Lock()
