@@ -42,6 +42,8 @@ type input struct {
 	stop      context.CancelFunc // ends the listener
 	listening sync.WaitGroup
 
+	acks *acker
+
 	mu       sync.Mutex
 	inFlight map[int64]int32 // id → attempts (the lease) of rows received here, not settled
 }
@@ -81,6 +83,12 @@ func newInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		stop:          stop,
 		inFlight:      map[int64]int32{},
 	}
+	in.acks = newAcker(in.log, func(ctx context.Context, ids []int64) error {
+		ctx, cancel := context.WithTimeout(ctx, in.timeout)
+		defer cancel()
+		_, err := in.pool.Exec(ctx, in.table.ack, ids)
+		return err
+	})
 	in.listening.Add(1)
 	go in.listen(lctx, s.pool.ConnConfig)
 	return in, nil
@@ -256,18 +264,18 @@ func metadataStrings(md map[string]any, table string) map[string]string {
 	return out
 }
 
-// Ack deletes the row. A row already gone (acked by a consumer that claimed it
-// after this lease ran out) is fine: it was handled.
-func (in *input) Ack(ctx context.Context, m *bindings.Message) error {
+// Ack deletes the row. It queues the id and returns: a writer deletes the rows
+// queued meanwhile with one statement, at once. If that fails the row stays
+// and is delivered again when its lease ends, as it would be had the
+// handler's process died. A row already gone (acked by a consumer that
+// claimed it after this lease ran out) is fine: it was handled.
+func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 	l, err := in.settle(m, "ack")
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, in.timeout)
-	defer cancel()
-	if _, err := in.pool.Exec(ctx, in.table.ack, l.id); err != nil {
-		// The row stays; it is claimed again when its lease ends.
-		return in.errorf("ack "+m.ID, err)
+	if !in.acks.ack(l.id) {
+		return in.errorf("ack "+m.ID, bindings.ErrClosed)
 	}
 	return nil
 }
@@ -324,6 +332,7 @@ func (in *input) Close() error {
 	close(in.done)
 	in.stop()
 	in.listening.Wait()
+	in.acks.close()
 
 	in.mu.Lock()
 	ids := make([]int64, 0, len(in.inFlight))

@@ -61,7 +61,7 @@ RETURNING q.id, q.key, q.data, q.content_type, q.metadata, q.attempts, q.created
 FROM unnest($1::bigint[], $2::integer[]) AS l(id, attempts)
 WHERE q.id = l.id AND q.attempts = l.attempts`
 	t.nack = `UPDATE ` + q + ` SET available_at = now() + $3::bigint * interval '1 millisecond' WHERE id = $1 AND attempts = $2`
-	t.ack = `DELETE FROM ` + q + ` WHERE id = $1`
+	t.ack = `DELETE FROM ` + q + ` WHERE id = ANY($1::bigint[])`
 	t.next = `SELECT (extract(epoch FROM min(available_at) - now()) * 1000)::bigint FROM ` + q
 	t.insert = `INSERT INTO ` + q + ` (key, data, content_type, metadata) VALUES ($1, $2, $3, $4) RETURNING id`
 	return t, nil
