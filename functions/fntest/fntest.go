@@ -290,12 +290,17 @@ func (h *Harness) SendMessage(m *bindings.Message) Outcome {
 	res, err := h.handler(ctx, m)
 	out := Outcome{Decision: trigger.Decide(err), Result: res}
 	if out.Action == trigger.DeadLettered {
+		// The latest envelope of this message: Sends may run concurrently.
 		sent := h.recorder(DeadLetterComponent).Sent()
-		var env functions.DeadLetter
-		if err := json.Unmarshal(sent[len(sent)-1].Data, &env); err != nil {
-			h.t.Fatalf("fntest: dead-letter envelope: %v", err)
+		for i := len(sent) - 1; i >= 0 && out.DeadLetter == nil; i-- {
+			var env functions.DeadLetter
+			if err := json.Unmarshal(sent[i].Data, &env); err != nil {
+				h.t.Fatalf("fntest: dead-letter envelope: %v", err)
+			}
+			if env.MessageID == m.ID {
+				out.DeadLetter = &env
+			}
 		}
-		out.DeadLetter = &env
 	}
 	return out
 }

@@ -294,3 +294,30 @@ func TestStartEndToEnd(t *testing.T) {
 		t.Errorf("receipt = %s", r[0].Data)
 	}
 }
+
+func TestConcurrentSends(t *testing.T) {
+	h := fntest.New(t, process(ship))
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			total := 1
+			if i%2 == 0 {
+				total = -1 // refused for good
+			}
+			id := fmt.Sprintf("c-%d", i)
+			out := h.Send(order{ID: id, Total: total}, fntest.ID(id))
+			switch {
+			case total > 0 && !out.Acked():
+				t.Errorf("%s: %v, want acked", id, out)
+			case total < 0 && (out.DeadLetter == nil || out.DeadLetter.MessageID != id):
+				t.Errorf("%s: %v with envelope %+v, want its own dead letter", id, out, out.DeadLetter)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := len(h.Output("shipped").Sent()); n != 20 {
+		t.Errorf("shipped %d messages, want 20 (2 per accepted order)", n)
+	}
+}
