@@ -71,8 +71,10 @@ type Outputs struct {
 }
 
 // NewOutputs returns the Outputs a function's Bind sees, finding output
-// bindings by component name with lookup. The runtime makes its own; this is
-// for running a function without one (package functions/fntest).
+// bindings by component name with lookup, whose errors ("no output
+// component named ...") Bind wraps with the function and the field. The
+// runtime makes its own; this is for running a function without one
+// (package functions/fntest).
 func NewOutputs(function string, lookup func(component string) (functions.OutputBinding, error)) *Outputs {
 	return &Outputs{function: function, lookup: lookup}
 }
@@ -80,16 +82,20 @@ func NewOutputs(function string, lookup func(component string) (functions.Output
 // Output returns the named output binding, or an error naming the function
 // and the component when there is no such output.
 func (o *Outputs) Output(name string) (functions.OutputBinding, error) {
+	ob, err := o.find(name)
+	if err != nil {
+		return functions.OutputBinding{}, fmt.Errorf("function %q: %w", o.function, err)
+	}
+	return ob, nil
+}
+
+func (o *Outputs) find(name string) (functions.OutputBinding, error) {
 	if o.rt == nil {
-		ob, err := o.lookup(name)
-		if err != nil {
-			return functions.OutputBinding{}, fmt.Errorf("function %q: %w", o.function, err)
-		}
-		return ob, nil
+		return o.lookup(name)
 	}
 	ob, ok := o.rt.outputs[name]
 	if !ok {
-		return functions.OutputBinding{}, fmt.Errorf("function %q: no output component named %q%s", o.function, name, o.rt.outputHint(name))
+		return functions.OutputBinding{}, fmt.Errorf("no output component named %q%s", name, o.rt.outputHint(name))
 	}
 	return ob, nil
 }
@@ -97,9 +103,9 @@ func (o *Outputs) Output(name string) (functions.OutputBinding, error) {
 // Bind binds one Outputs field: it looks up the component and calls the
 // client's BindOutput. Errors name the field, the component and both types.
 func (o *Outputs) Bind(field string, client functions.Binder, component string) error {
-	ob, err := o.Output(component)
+	ob, err := o.find(component)
 	if err != nil {
-		return fmt.Errorf("field %s: %w", field, err)
+		return fmt.Errorf("function %q: field %s (%T): %w", o.function, field, client, err)
 	}
 	if err := client.BindOutput(ob); err != nil {
 		return fmt.Errorf("function %q: field %s (%T) cannot use component %q (%s): %w", o.function, field, client, component, ob.Type.Name, err)

@@ -321,3 +321,18 @@ func TestConcurrentSends(t *testing.T) {
 		t.Errorf("shipped %d messages, want 20 (2 per accepted order)", n)
 	}
 }
+
+func TestStartWithMissingOutputComponent(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"orders", "shipped", "receipts"} { // no "audit"
+		yaml := fmt.Sprintf("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: %s\nspec:\n  type: bindings.memory\n  version: v1\n  metadata:\n  - name: queue\n    value: %s-%d\n", name, name, rand.Uint64())
+		if err := os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msg := fatal(t, func(tb testing.TB) { fntest.Start(tb, []string{dir}, process(ship)) })
+	want := `start: function "process": field Audit (*functions.Output[github.com/tetherfn/tether/functions/fntest_test.receipt]): no output component named "audit"`
+	if !strings.Contains(msg, want) {
+		t.Errorf("start-up error:\n%s\nwant it to contain:\n%s", msg, want)
+	}
+}
