@@ -1,0 +1,351 @@
+package mqtt_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/mqtt"
+	"github.com/tetherfn/tether/functions"
+)
+
+func brokerURL() string {
+	if u := os.Getenv("TETHER_TEST_MQTT_URL"); u != "" {
+		return u
+	}
+	return "tcp://127.0.0.1:1883"
+}
+
+func suffix(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// component returns metadata for a fresh topic and client id; the broker's
+// sessions of that id are removed after the test.
+func component(t testing.TB, extra map[string]string) map[string]string {
+	t.Helper()
+	s := suffix(t)
+	md := map[string]string{
+		"url":        brokerURL(),
+		"topic":      "tether/test/" + s,
+		"consumerID": "tether-test-" + s,
+	}
+	for k, v := range extra {
+		md[k] = v
+	}
+	t.Cleanup(func() { forgetSessions(md["consumerID"]) })
+	return md
+}
+
+// forgetSessions ends the broker's persistent sessions of a test's client ids
+// by connecting once with a clean session.
+func forgetSessions(consumerID string) {
+	for _, id := range []string{consumerID + "-consumer", consumerID + "-producer"} {
+		c := paho.NewClient(paho.NewClientOptions().AddBroker(brokerURL()).SetClientID(id).SetCleanSession(true))
+		if t := c.Connect(); t.WaitTimeout(5*time.Second) && t.Error() == nil {
+			c.Disconnect(0)
+		}
+	}
+}
+
+func openInput(t testing.TB, md map[string]string) bindings.Input {
+	t.Helper()
+	in, _, err := bindings.OpenInput(context.Background(), bindings.Config{Name: "in", Type: mqtt.TypeName, Metadata: md})
+	if err != nil {
+		t.Fatalf("open input: %v", err)
+	}
+	t.Cleanup(func() { in.Close() })
+	return in
+}
+
+func openOutput(t testing.TB, md map[string]string) bindings.Output {
+	t.Helper()
+	out, _, err := bindings.OpenOutput(context.Background(), bindings.Config{Name: "out", Type: mqtt.AliasName, Metadata: md})
+	if err != nil {
+		t.Fatalf("open output: %v", err)
+	}
+	t.Cleanup(func() { out.Close() })
+	return out
+}
+
+func send(t testing.TB, out bindings.Output, data string, md map[string]string) {
+	t.Helper()
+	if _, err := out.Invoke(context.Background(), &bindings.InvokeRequest{Operation: bindings.OpCreate, Data: []byte(data), Metadata: md}); err != nil {
+		t.Fatalf("send %q: %v", data, err)
+	}
+}
+
+func receive(t testing.TB, in bindings.Input, max int) []*bindings.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	msgs, err := in.Receive(ctx, max)
+	if err != nil {
+		t.Fatalf("receive: %v", err)
+	}
+	return msgs
+}
+
+// receiveAll receives until it has n messages, acking each unless hold.
+func receiveAll(t testing.TB, in bindings.Input, n int, hold bool) map[string]*bindings.Message {
+	t.Helper()
+	got := map[string]*bindings.Message{}
+	for len(got) < n {
+		for _, m := range receive(t, in, 10) {
+			if _, dup := got[string(m.Data)]; dup {
+				t.Errorf("%q received twice", m.Data)
+			}
+			got[string(m.Data)] = m
+			if !hold {
+				if err := in.Ack(context.Background(), m); err != nil {
+					t.Errorf("ack: %v", err)
+				}
+			}
+		}
+	}
+	return got
+}
+
+func TestRoundTripAndNack(t *testing.T) {
+	md := component(t, nil)
+	in := openInput(t, md)
+	out := openOutput(t, md)
+	send(t, out, "hello", map[string]string{"qos": "1", "ignored": "MQTT 3 has no headers"})
+	m := receive(t, in, 1)[0]
+	if string(m.Data) != "hello" || m.Key != md["topic"] || m.Metadata["topic"] != md["topic"] || m.Metadata["qos"] != "1" || m.DeliveryCount != 1 || m.ID == "" {
+		t.Fatalf("received %q key %q count %d id %q metadata %v", m.Data, m.Key, m.DeliveryCount, m.ID, m.Metadata)
+	}
+	ctx := context.Background()
+	for want := 2; want <= 3; want++ {
+		if err := in.Nack(ctx, m, time.Second); err != nil {
+			t.Fatalf("nack: %v", err)
+		}
+		again := receive(t, in, 1)[0]
+		if again.ID != m.ID || again.DeliveryCount != want || string(again.Data) != "hello" {
+			t.Fatalf("after a nack: id %q count %d, want %q and %d", again.ID, again.DeliveryCount, m.ID, want)
+		}
+		m = again
+	}
+	if err := in.Ack(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Ack(ctx, m); err == nil {
+		t.Error("a second ack of the same message succeeded")
+	}
+}
+
+// TestMessagesPublishedWhileDownArrive closes the input (the function
+// stops), publishes, and opens it again: the persistent session kept them.
+func TestMessagesPublishedWhileDownArrive(t *testing.T) {
+	md := component(t, nil)
+	in := openInput(t, md)
+	out := openOutput(t, md)
+	if err := in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		send(t, out, fmt.Sprint("while-down-", i), nil)
+	}
+	got := receiveAll(t, openInput(t, md), 5, false)
+	for i := range 5 {
+		// The broker may have sent the first one to the closing connection
+		// already: it then comes again, flagged, as a second delivery.
+		if m := got[fmt.Sprint("while-down-", i)]; m.DeliveryCount != 1 && m.Metadata["duplicate"] != "true" {
+			t.Errorf("message %d: count %d, metadata %v", i, m.DeliveryCount, m.Metadata)
+		}
+	}
+}
+
+// TestUnackedMessagesComeBackAfterAReconnect drops the input's connection
+// (through a proxy, so the client sees the broker go away) while it holds a
+// message: the broker resends it, flagged as a duplicate, on the connection
+// Paho makes next.
+func TestUnackedMessagesComeBackAfterAReconnect(t *testing.T) {
+	md := component(t, nil)
+	p := startProxy(t, strings.TrimPrefix(brokerURL(), "tcp://"))
+	viaProxy := maps.Clone(md)
+	viaProxy["url"] = "tcp://" + p.addr()
+	in := openInput(t, viaProxy)
+	out := openOutput(t, md)
+
+	send(t, out, "held", nil)
+	m := receive(t, in, 1)[0]
+	p.cut()
+	again := receive(t, in, 1)[0]
+	if string(again.Data) != "held" || again.Metadata["duplicate"] != "true" || again.DeliveryCount != 2 {
+		t.Fatalf("after the cut: %q duplicate %s count %d; want held, true, 2", again.Data, again.Metadata["duplicate"], again.DeliveryCount)
+	}
+	_ = in.Ack(context.Background(), m) // over the lost connection: dropped
+	if err := in.Ack(context.Background(), again); err != nil {
+		t.Fatalf("ack over the new connection: %v", err)
+	}
+	send(t, out, "after", nil)
+	if m := receive(t, in, 1)[0]; string(m.Data) != "after" {
+		t.Fatalf("got %q, want after", m.Data)
+	}
+}
+
+// proxy forwards TCP connections to a target; cut drops them all, which the
+// client sees as the remote end going away.
+type proxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func startProxy(t testing.TB, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestSharedSubscriptionSplitsWork runs two replicas (distinct consumerIDs)
+// on one $share group: each message reaches one of them.
+func TestSharedSubscriptionSplitsWork(t *testing.T) {
+	s := suffix(t)
+	topic := "tether/test/shared/" + s
+	md := func(id string) map[string]string {
+		return component(t, map[string]string{"topic": "$share/g" + s + "/" + topic, "consumerID": id + "-" + s})
+	}
+	a, b := openInput(t, md("a")), openInput(t, md("b"))
+	out := openOutput(t, md("producer")) // publishes to topic, without the $share prefix
+	const n = 200
+	for i := range n {
+		send(t, out, fmt.Sprint(i), nil)
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	perInput := [2]int{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, in := range []bindings.Input{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				msgs, err := in.Receive(ctx, 10)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				for _, m := range msgs {
+					seen[string(m.Data)]++
+					perInput[i]++
+					in.Ack(ctx, m)
+				}
+				if len(seen) == n {
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != n || perInput[0] == 0 || perInput[1] == 0 {
+		t.Fatalf("%d of %d messages seen, %v per replica; want all, split over both", len(seen), n, perInput)
+	}
+	for p, k := range seen {
+		if k > 1 {
+			t.Errorf("%q delivered %d times", p, k)
+		}
+	}
+}
+
+func TestClientPublishesPerTopicAndRefusesOtherTypes(t *testing.T) {
+	md := component(t, map[string]string{"topic": "tether/test/" + suffix(t) + "/+"})
+	in := openInput(t, md)
+	out := openOutput(t, md)
+	typ, _ := bindings.Lookup(mqtt.TypeName)
+
+	// The component's topic is a filter: create needs a topic per call.
+	_, err := out.Invoke(context.Background(), &bindings.InvokeRequest{Operation: bindings.OpCreate, Data: []byte("x")})
+	if err == nil || !strings.Contains(err.Error(), "no topic") {
+		t.Errorf("create without a topic on a filter component: %v", err)
+	}
+
+	var c mqtt.Client
+	if err := c.BindOutput(functions.OutputBinding{Name: "devices", Type: typ, Output: out}); err != nil {
+		t.Fatal(err)
+	}
+	topic := strings.TrimSuffix(md["topic"], "+") + "42"
+	if err := c.Publish(context.Background(), topic, 2, false, []byte("cmd")); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	if m := receive(t, in, 1)[0]; string(m.Data) != "cmd" || m.Metadata["topic"] != topic {
+		t.Errorf("received %q on %q", m.Data, m.Metadata["topic"])
+	}
+
+	var other mqtt.Client
+	err = other.BindOutput(functions.OutputBinding{Name: "orders", Type: &bindings.Type{Name: "bindings.kafka"}, Output: out})
+	if err == nil || !strings.Contains(err.Error(), `"orders"`) || !strings.Contains(err.Error(), "bindings.kafka") || !strings.Contains(err.Error(), mqtt.TypeName) {
+		t.Errorf("bind to a bindings.kafka component: %v, want an error naming the component and both types", err)
+	}
+	var unbound mqtt.Client
+	if err := unbound.Publish(context.Background(), "x", 1, false, nil); err == nil {
+		t.Error("publish on an unbound client succeeded")
+	}
+}
+
+func TestUnreachableBrokerFailsAtOpen(t *testing.T) {
+	md := component(t, map[string]string{"url": "tcp://127.0.0.1:1"})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, _, err := bindings.OpenInput(ctx, bindings.Config{Name: "in", Type: mqtt.TypeName, Metadata: md})
+	var be *bindings.Error
+	if err == nil || !errors.As(err, &be) {
+		t.Fatalf("open against a closed port: %v, want a *bindings.Error", err)
+	}
+}
