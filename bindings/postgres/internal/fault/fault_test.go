@@ -1,0 +1,61 @@
+// Package fault checks the PostgreSQL queue input end to end under faults,
+// with internal/faulttest: 10,000 messages through a function process that is
+// killed with SIGKILL and restarted mid-stream, while the private PostgreSQL
+// cluster is restarted too.
+package fault
+
+import (
+	"fmt"
+	"testing"
+
+	_ "github.com/tetherfn/tether/bindings/postgres"
+	"github.com/tetherfn/tether/bindings/postgres/internal/pgtest"
+	"github.com/tetherfn/tether/internal/faulttest"
+)
+
+func TestMain(m *testing.M) { faulttest.Main(m) }
+
+func TestFault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10,000 messages through a killed function process and a restarted server; not with -short")
+	}
+	cluster, err := pgtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", cluster.Log())
+		}
+		if err := cluster.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	// leaseDuration bounds how long the rows the killed process held wait
+	// before the restarted one claims them again.
+	comp := func(name, extra string) string {
+		return fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: %[1]s
+spec:
+  type: bindings.postgresql
+  version: v1
+  metadata:
+  - {name: connectionString, value: %[2]q}
+  - {name: table, value: "fault_%[1]s"}
+  - {name: leaseDuration, value: 3s}
+  - {name: pollInterval, value: 1s}
+%[3]s---
+`, name, cluster.URL, extra)
+	}
+	yaml := comp("in", "  - {name: deadLetter, value: dead}\n  - {name: initialInterval, value: 10ms}\n") + comp("done", "") + comp("dead", "")
+	faulttest.Run(t, faulttest.Config{
+		Components: yaml,
+		Restart: func(t *testing.T) {
+			if err := cluster.Restart(); err != nil {
+				t.Fatalf("restart the cluster: %v", err)
+			}
+		},
+	})
+}
