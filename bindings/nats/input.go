@@ -389,6 +389,11 @@ func (in *input) Nack(_ context.Context, m *bindings.Message, delay time.Duratio
 	return nil
 }
 
+// LeaseInterval tells the runtime how often to extend a running handler's
+// lease: a third of ackWait, so that two in-progress acks may be late before
+// JetStream redelivers.
+func (in *input) LeaseInterval() time.Duration { return in.consumer.AckWait / 3 }
+
 // ExtendLease implements bindings.LeaseExtender with an in-progress ack,
 // which restarts the message's AckWait on the server. JetStream has no other
 // length than AckWait, so d is not used.

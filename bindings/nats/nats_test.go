@@ -246,3 +246,15 @@ func deleteStream(name string) {
 	defer cancel()
 	_ = js.DeleteStream(ctx, name)
 }
+
+func TestLeaseIntervalIsAThirdOfAckWait(t *testing.T) {
+	in, _, err := bindings.OpenInput(context.Background(), bindings.Config{Name: "in", Type: nats.TypeName, Metadata: component(t, map[string]string{"ackWait": "9s"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	li, ok := in.(interface{ LeaseInterval() time.Duration })
+	if !ok || li.LeaseInterval() != 3*time.Second {
+		t.Fatalf("LeaseInterval with ackWait 9s: implemented %v", ok)
+	}
+}
