@@ -19,12 +19,13 @@ import (
 	"github.com/tetherfn/tether/bindings"
 )
 
+// revokeGrace bounds how long a revocation waits for the handlers of the
+// revoked partitions' records, so that their acks make it into the last
+// commit instead of the next owner handling them again. Well under kgo's
+// default rebalance timeout (60s). A variable for tests.
+var revokeGrace = 10 * time.Second
+
 const (
-	// revokeGrace bounds how long a revocation waits for the handlers of
-	// the revoked partitions' records, so that their acks make it into the
-	// last commit instead of the next owner handling them again. Well
-	// under kgo's default rebalance timeout (60s).
-	revokeGrace = 10 * time.Second
 	// commitTimeout bounds the commit at revocation and close.
 	commitTimeout = 10 * time.Second
 	// windowMax is how many records of one partition may wait behind an
@@ -48,6 +49,7 @@ type input struct {
 
 	queueLimit   int // records queued in unpaused partitions before the pump waits
 	partQueueMax int // records queued in one partition before it is paused
+	revokeGrace  time.Duration
 
 	mu      sync.Mutex
 	parts   map[topicPartition]*partition
@@ -91,6 +93,7 @@ func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		s:            s,
 		queueLimit:   max(256, 4*s.batchSize),
 		partQueueMax: max(128, 2*s.batchSize),
+		revokeGrace:  revokeGrace,
 		parts:        map[topicPartition]*partition{},
 		seeds:        map[topicPartition]seed{},
 		done:         make(chan struct{}),
@@ -112,6 +115,9 @@ func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		// tracked: the pump allows rebalances right after.
 		kgo.BlockRebalanceOnPoll(),
 		kgo.AutoCommitMarks(),
+		// As Dapr's (Sarama's) consumer: a crash redelivers at most about a
+		// second of acked records.
+		kgo.AutoCommitInterval(time.Second),
 		kgo.OnPartitionsRevoked(in.onRevoked),
 		kgo.OnPartitionsLost(in.onLost),
 		kgo.OnOffsetsFetched(in.onFetched),
@@ -660,7 +666,7 @@ func (in *input) drain(tps map[string][]int32) []*partition {
 
 // awaitSettled waits, up to revokeGrace, until no record of parts is out.
 func (in *input) awaitSettled(parts []*partition) {
-	deadline := time.NewTimer(revokeGrace)
+	deadline := time.NewTimer(in.revokeGrace)
 	defer deadline.Stop()
 	for {
 		in.mu.Lock()

@@ -1,0 +1,158 @@
+package kafka_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tetherfn/tether/functions"
+	"github.com/tetherfn/tether/internal/faulttest"
+)
+
+// kafkaComponent renders a bindings.kafka component file.
+func kafkaComponent(name string, md map[string]string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: %s\nspec:\n  type: bindings.kafka\n  version: v1\n  metadata:\n", name)
+	for _, k := range slices.Sorted(maps.Keys(md)) {
+		fmt.Fprintf(&b, "  - name: %s\n    value: %q\n", k, md[k])
+	}
+	return b.String()
+}
+
+// TestFaults runs the relay function in a child process on a Kafka trigger,
+// SIGKILLs it mid-stream and restarts it: every message must end delivered
+// or dead-lettered. Mid-stream and at the end it checks the invariant the
+// binding is built for: no offset of "in" is committed past a record whose
+// result is not written yet.
+func TestFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a function process through 10000 messages")
+	}
+	for _, ordered := range []string{"false", "true"} {
+		t.Run("ordered="+ordered, func(t *testing.T) {
+			in, done, dead := newTopic(t, "fault-in", 4), newTopic(t, "fault-done", 2), newTopic(t, "fault-dead", 1)
+			group := in
+			common := map[string]string{"brokers": brokers(t), "initialOffset": "oldest", "sessionTimeout": "2s", "heartbeatInterval": "500ms"}
+			with := func(md map[string]string) map[string]string {
+				out := maps.Clone(common)
+				maps.Copy(out, md)
+				return out
+			}
+			yaml := strings.Join([]string{
+				kafkaComponent("in", with(map[string]string{"topics": in, "publishTopic": in, "consumerGroup": group,
+					"deadLetter": "dead", "ordered": ordered, "maxAttempts": "3", "initialInterval": "10ms", "maxInterval": "50ms"})),
+				kafkaComponent("done", with(map[string]string{"topics": done, "publishTopic": done, "consumerGroup": done})),
+				kafkaComponent("dead", with(map[string]string{"topics": dead, "publishTopic": dead, "consumerGroup": dead})),
+			}, "---\n")
+			faulttest.Run(t, faulttest.Config{
+				Components: yaml,
+				Messages:   10000,
+				// kfake lives in this process and is not restarted: the hook
+				// checks the commits mid-stream, with the restarted function
+				// process running.
+				Restart: func(t *testing.T) {
+					// Commits are a second apart: at this point there may be
+					// none yet; whatever there is must be handled.
+					n := checkCommitsHandled(t, group, in, done, dead)
+					t.Logf("mid-stream: %d records below the committed offsets, all handled", n)
+				},
+			})
+			n := checkCommitsHandled(t, group, in, done, dead)
+			t.Logf("at the end: %d records below the committed offsets, all handled", n)
+			if n != 10000 {
+				t.Errorf("at the end, %d records are committed, want all 10000", n)
+			}
+		})
+	}
+}
+
+// checkCommitsHandled reads the group's committed offsets of topic in and
+// checks that every record below them has its result in done or dead. The
+// function writes its result before the ack, and the ack comes before the
+// commit, so reading the commits first and the results after is sound. It
+// returns how many records it checked.
+func checkCommitsHandled(t *testing.T, group, in, done, dead string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	commits := committed(t, group, in)
+	handled := map[string]bool{}
+	for _, r := range readAll(t, ctx, done) {
+		handled[string(r.Value)] = true
+	}
+	for _, r := range readAll(t, ctx, dead) {
+		var env functions.DeadLetter
+		if err := json.Unmarshal(r.Value, &env); err != nil {
+			t.Fatalf("dead letter %q: %v", r.Value, err)
+		}
+		handled[string(env.Data)] = true
+	}
+	checked := 0
+	for _, r := range readUpTo(t, ctx, in, commits) {
+		if !handled[string(r.Value)] {
+			t.Errorf("%s/%d: offset %d (%s) is below the committed offset %d, but was never handled",
+				in, r.Partition, r.Offset, r.Value, commits[r.Partition])
+		}
+		checked++
+	}
+	return checked
+}
+
+// readAll reads every record topic holds now.
+func readAll(t *testing.T, ctx context.Context, topic string) []*kgo.Record {
+	t.Helper()
+	ends, err := shared.admin.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upTo := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) { upTo[o.Partition] = o.Offset })
+	return readUpTo(t, ctx, topic, upTo)
+}
+
+// readUpTo reads the records of topic below the given offset of each
+// partition.
+func readUpTo(t *testing.T, ctx context.Context, topic string, upTo map[int32]int64) []*kgo.Record {
+	t.Helper()
+	start := map[string]map[int32]kgo.Offset{topic: {}}
+	left := 0
+	for p, end := range upTo {
+		if end > 0 {
+			start[topic][p] = kgo.NewOffset().AtStart()
+			left++
+		}
+	}
+	if left == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers(t)), kgo.ConsumePartitions(start))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	finished := map[int32]bool{}
+	for len(finished) < left {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %s up to %v: %v", topic, upTo, ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset < upTo[r.Partition] {
+				out = append(out, r)
+			}
+			if r.Offset >= upTo[r.Partition]-1 {
+				finished[r.Partition] = true
+			}
+		})
+	}
+	return out
+}
