@@ -158,28 +158,29 @@ func (d *dispatcher) settle(m *bindings.Message, res Result, err error) time.Dur
 		}
 		return -1
 	}
-	if rp, ok := d.in.(bindings.Replier); ok && !errors.Is(err, errShutdown) {
-		if _, retry := asRetry(err); !retry {
-			d.reply(rp, m, res, err)
-		}
+	dec := Decide(err)
+	if rp, ok := d.in.(bindings.Replier); ok && dec.Action != Abandoned && dec.Action != RetryLater {
+		d.reply(rp, m, res, err)
 	}
-	var dl *deadLetteredError
-	var ex *exhaustedError
-	switch r, retry := asRetry(err); {
-	case err == nil, errors.As(err, &dl):
+	switch dec.Action {
+	case Acked, DeadLettered:
 		if aerr := d.in.Ack(ctx, m); aerr != nil {
 			d.logger.Error("ack failed; the broker will redeliver", "id", m.ID, "error", aerr)
 		}
-	case errors.Is(err, errShutdown):
+	case Abandoned:
 		d.nack(m, 0)
-	case retry:
-		if d.ordered() {
-			return r.delay
+	case RetryLater:
+		delay := dec.Delay
+		if delay == 0 && !isRetry(err) { // a plain error from a custom chain
+			delay = d.policy.Backoff(m.DeliveryCount)
 		}
-		d.redeliver(m, r.delay)
-	case errors.As(err, &ex):
+		if d.ordered() {
+			return delay
+		}
+		d.redeliver(m, delay)
+	case Exhausted:
 		if nd, ok := d.in.(bindings.DeadLetterer); ok {
-			done, derr := nd.DeadLetter(ctx, m, ex.err)
+			done, derr := nd.DeadLetter(ctx, m, dec.Err)
 			if derr != nil {
 				d.logger.Error("native dead letter failed; nacking", "id", m.ID, "error", derr)
 			}
@@ -188,11 +189,9 @@ func (d *dispatcher) settle(m *bindings.Message, res Result, err error) time.Dur
 			}
 		}
 		if d.ordered() {
-			return ex.delay
+			return dec.Delay
 		}
-		d.redeliver(m, ex.delay)
-	default: // a middleware returned a plain error: treat as retry later
-		d.redeliver(m, d.policy.Backoff(m.DeliveryCount))
+		d.redeliver(m, dec.Delay)
 	}
 	return -1
 }

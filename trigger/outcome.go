@@ -52,6 +52,8 @@ type PanicError struct {
 
 func (e *PanicError) Error() string { return fmt.Sprintf("handler panicked: %v", e.Value) }
 
+func isRetry(err error) bool { _, ok := asRetry(err); return ok }
+
 func asRetry(err error) (*retryError, bool) {
 	var r *retryError
 	ok := errors.As(err, &r)

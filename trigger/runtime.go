@@ -253,24 +253,53 @@ func initContext(ctx context.Context, c *component.Component) (context.Context, 
 	return context.WithTimeout(ctx, d)
 }
 
-// chain builds a function's handler with the delivery middleware, outermost
-// first.
+// chain builds a function's handler with the delivery middleware.
 func (r *Runtime) chain(f *Function, c *component.Component) Handler {
-	h := f.Handler
+	var ret *functions.OutputBinding
 	if f.Return != "" {
-		h = returnTo(r.outputs[f.Return])(h)
+		ob := r.outputs[f.Return]
+		ret = &ob
 	}
 	var dl bindings.Output
 	if name := c.Delivery.DeadLetter; name != "" {
 		dl = r.outputs[name].Output
 	}
+	return Chain(f.Handler, ChainOptions{
+		Function: f.Name, Binding: c.Name, Policy: c.Delivery,
+		Return: ret, DeadLetter: dl,
+		Metrics: r.metrics.Middleware(f.Name, c.Name),
+	})
+}
+
+// ChainOptions say how Chain wraps a handler.
+type ChainOptions struct {
+	Function, Binding string
+	Policy            bindings.Delivery
+	// Return, when set, receives successful results (operation create).
+	Return *functions.OutputBinding
+	// DeadLetter, when set, receives messages that failed for good.
+	DeadLetter bindings.Output
+	// Metrics is the outermost middleware, when set.
+	Metrics Middleware
+}
+
+// Chain wraps h with the delivery middleware the runtime runs every
+// message through, outermost first: metrics, logging, dead letter, retry,
+// recover, timeout, return. fntest uses it too, so a handler's unit test
+// sees exactly the runtime's decisions (read them with Decide).
+func Chain(h Handler, o ChainOptions) Handler {
+	if o.Return != nil {
+		h = returnTo(*o.Return)(h)
+	}
 	mws := []Middleware{
-		r.metrics.Middleware(f.Name, c.Name),
 		Logging(),
-		DeadLetter(f.Name, c.Name, dl, c.Delivery.MaxInterval),
-		Retry(c.Delivery),
+		DeadLetter(o.Function, o.Binding, o.DeadLetter, o.Policy.MaxInterval),
+		Retry(o.Policy),
 		Recover(),
-		Timeout(c.Delivery.HandlerTimeout),
+		Timeout(o.Policy.HandlerTimeout),
+	}
+	if o.Metrics != nil {
+		mws = append([]Middleware{o.Metrics}, mws...)
 	}
 	for i := len(mws) - 1; i >= 0; i-- {
 		h = mws[i](h)

@@ -139,29 +139,22 @@ func New(t testing.TB, fn trigger.Function, opts ...Option) *Harness {
 			t.Fatalf("fntest: bind outputs of %q: %v", fn.Name, err)
 		}
 	}
-	// The runtime's chain, but for metrics: see trigger.Runtime.
-	hd := fn.Handler
+	// Exactly the runtime's chain, but for metrics.
+	var ret *functions.OutputBinding
 	if fn.Return != "" {
 		ob, err := h.output(fn.Return)
 		if err != nil {
 			t.Fatalf("fntest: return binding: %v", err)
 		}
-		hd = trigger.ReturnTo(ob)(hd)
+		ret = &ob
 	}
 	var dl bindings.Output
 	if !h.noDeadLetter {
 		dl = h.recorder(DeadLetterComponent).Binding().Output
 	}
-	mws := []trigger.Middleware{
-		trigger.Logging(),
-		trigger.DeadLetter(fn.Name, fn.Trigger, dl, h.policy.MaxInterval),
-		trigger.Retry(h.policy),
-		trigger.Recover(),
-		trigger.Timeout(h.policy.HandlerTimeout),
-	}
-	for i := len(mws) - 1; i >= 0; i-- {
-		hd = mws[i](hd)
-	}
+	hd := trigger.Chain(fn.Handler, trigger.ChainOptions{
+		Function: fn.Name, Binding: fn.Trigger, Policy: h.policy, Return: ret, DeadLetter: dl,
+	})
 	h.handler = hd
 	return h
 }
