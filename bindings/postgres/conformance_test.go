@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/tetherfn/tether/bindings/bindingtest"
@@ -14,11 +13,11 @@ func TestConformance(t *testing.T) {
 		Metadata: func(t *testing.T) map[string]string {
 			return map[string]string{
 				"connectionString": connString,
-				"table":            strings.ReplaceAll(bindingtest.Unique("conformance"), "-", "_"),
+				"table":            bindingtest.Unique("conformance"),
 			}
 		},
 		InvalidMetadata: []map[string]string{
-			{"table": "no-dashes"},
+			{"table": "no spaces"},
 			{"table": "too.many.parts"},
 			{"leaseDuration": "0"},
 			{"pollInterval": "0"},

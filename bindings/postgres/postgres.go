@@ -99,7 +99,7 @@ var Type = bindings.Type{
 		{Name: "queryExecMode", Kind: bindings.KindEnum, Enum: []string{"cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol"},
 			Description: `How statements are sent. Default: prepared and cached (cache_statement). Use "exec" or "simple_protocol" behind PgBouncer in transaction mode.`},
 		{Name: "table", Kind: bindings.KindString, Default: "tether_queue",
-			Description: `The queue table that create adds to and the input consumes, as name or schema.name (letters, digits, "_"; case kept). Created with its index and notify trigger when missing.`},
+			Description: `The queue table that create adds to and the input consumes, as name or schema.name (each up to 48 letters, digits, "_" or "-"; used quoted, so case and "-" are kept). Created with its index and notify trigger when missing.`},
 		{Name: "pollInterval", Kind: bindings.KindDuration, Default: "5s", Direction: bindings.DirInput,
 			Description: "Longest wait between two looks at the table when no notification comes (a missed NOTIFY, a lost connection)."},
 		{Name: "leaseDuration", Kind: bindings.KindDuration, Default: "30s", Direction: bindings.DirInput,

@@ -273,7 +273,9 @@ func TestMetadataValidation(t *testing.T) {
 		md   map[string]string
 		want string
 	}{
-		{map[string]string{"table": "bad-name"}, "table"},
+		{map[string]string{"table": "bad name"}, "table"},
+		{map[string]string{"table": "1st"}, "table"},
+		{map[string]string{"table": strings.Repeat("t", 49)}, "table"},
 		{map[string]string{"table": "a.b.c"}, "table"},
 		{map[string]string{"leaseDuration": "10ms"}, "leaseDuration"},
 		{map[string]string{"queryExecMode": "fast"}, "queryExecMode"},

@@ -23,19 +23,21 @@ type table struct {
 	claim, release, ack, nack, next, insert string
 }
 
-var identPart = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var identPart = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,47}$`)
 
-// parseTable checks a table name, one or two parts of letters, digits and
-// underscores (so that names go into DDL and channel names without any
-// escaping question), and prepares the queue's statements.
+// parseTable checks a table name, one or two parts of letters, digits, "_"
+// and "-" (so that names go into DDL and channel names without any escaping
+// question), each at most 48 long (so that the index and function named after
+// the table stay within PostgreSQL's 63 and never collide), and prepares the
+// queue's statements.
 func parseTable(name string) (table, error) {
 	parts := strings.Split(name, ".")
 	if len(parts) > 2 {
 		return table{}, fmt.Errorf("%q: want name or schema.name", name)
 	}
 	for _, p := range parts {
-		if !identPart.MatchString(p) || len(p) > 63 {
-			return table{}, fmt.Errorf("%q: each part must be 1 to 63 letters, digits or _, not starting with a digit", name)
+		if !identPart.MatchString(p) {
+			return table{}, fmt.Errorf("%q: each part must be 1 to 48 letters, digits, _ or -, starting with a letter or _", name)
 		}
 	}
 	t := table{name: name, ident: pgx.Identifier(parts)}
