@@ -12,6 +12,7 @@ import (
 	nethttp "net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -260,8 +261,8 @@ func (in *input) releaseKey(key string) {
 // await hands m to a Receive and waits for its outcome, within
 // responseTimeout from now.
 func (in *input) await(w nethttp.ResponseWriter, r *nethttp.Request, m *bindings.Message, p *request) {
-	timer := time.NewTimer(in.s.responseTimeout)
-	defer timer.Stop()
+	timer := getTimer(in.s.responseTimeout)
+	defer putTimer(timer)
 	ctx := r.Context()
 	select {
 	case in.queue <- m:
@@ -303,6 +304,23 @@ func (in *input) await(w nethttp.ResponseWriter, r *nethttp.Request, m *bindings
 		<-p.done // settled at the same moment: its outcome wins
 	}
 	in.respond(w, p)
+}
+
+// Timers for responseTimeout are reused: one per request in flight. Since
+// Go 1.23 a stopped timer's channel holds no stale tick, so Reset is safe.
+var timers sync.Pool
+
+func getTimer(d time.Duration) *time.Timer {
+	if t, ok := timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+func putTimer(t *time.Timer) {
+	t.Stop()
+	timers.Put(t)
 }
 
 // respond writes a settled request's outcome.
@@ -359,20 +377,23 @@ func (in *input) readBody(w nethttp.ResponseWriter, r *nethttp.Request) ([]byte,
 	if r.ContentLength > in.s.maxRequestBody {
 		return nil, nethttp.StatusRequestEntityTooLarge, fmt.Errorf("body of %d bytes is larger than maxRequestBodySize (%d)", r.ContentLength, in.s.maxRequestBody)
 	}
-	rc := nethttp.NewResponseController(w)
 	// Not every ResponseWriter has deadlines (httptest's has not); the
 	// runtime's server has.
-	if rc.SetReadDeadline(time.Now().Add(in.s.readTimeout)) == nil {
+	if setReadDeadline(w, time.Now().Add(in.s.readTimeout)) {
 		// Clear it once the body is in: the server keeps reading the
 		// connection in the background to see the sender hang up, and a
 		// deadline passing then would cancel the request we hold open.
-		defer rc.SetReadDeadline(time.Time{})
+		defer setReadDeadline(w, time.Time{})
 	}
-	size := 512
-	if r.ContentLength > 0 {
-		size = int(r.ContentLength) + 1 // +1: EOF is seen without growing
+	var body []byte
+	var err error
+	if r.ContentLength >= 0 {
+		// The server already stops the body at its Content-Length, checked
+		// against the limit above.
+		body, err = readAll(r.Body, int(r.ContentLength)+1) // +1: EOF is seen without growing
+	} else {
+		body, err = readAll(nethttp.MaxBytesReader(w, r.Body, in.s.maxRequestBody), 512)
 	}
-	body, err := readAll(nethttp.MaxBytesReader(w, r.Body, in.s.maxRequestBody), size)
 	var tooBig *nethttp.MaxBytesError
 	var ne net.Error
 	switch {
@@ -384,6 +405,17 @@ func (in *input) readBody(w nethttp.ResponseWriter, r *nethttp.Request) ([]byte,
 		return nil, nethttp.StatusRequestTimeout, fmt.Errorf("body not read within readTimeout (%s)", in.s.readTimeout)
 	}
 	return nil, nethttp.StatusBadRequest, fmt.Errorf("read body: %w", err)
+}
+
+// setReadDeadline sets the connection's read deadline through the
+// ResponseWriter, reporting whether it could.
+func setReadDeadline(w nethttp.ResponseWriter, t time.Time) bool {
+	// The server's own writer has the method: spare ResponseController's
+	// allocation on every request.
+	if d, ok := w.(interface{ SetReadDeadline(time.Time) error }); ok {
+		return d.SetReadDeadline(t) == nil
+	}
+	return nethttp.NewResponseController(w).SetReadDeadline(t) == nil
 }
 
 func readAll(r io.Reader, size int) ([]byte, error) {
@@ -407,7 +439,9 @@ func readAll(r io.Reader, size int) ([]byte, error) {
 // query and request line as metadata, or, for a CloudEvent, its data and
 // attributes.
 func (in *input) message(r *nethttp.Request, body []byte, now time.Time) (*bindings.Message, error) {
-	md := make(map[string]string, len(r.Header)+5)
+	// Sized for the headers and the request-line keys; small requests
+	// stay within one map group of 8.
+	md := make(map[string]string, len(r.Header)+4)
 	for k, vs := range r.Header {
 		lk := lowerHeader(k)
 		if strings.HasPrefix(lk, "http.") {
@@ -435,10 +469,19 @@ func (in *input) message(r *nethttp.Request, body []byte, now time.Time) (*bindi
 		}
 	}
 	if m.ID == "" {
-		m.ID = rand.Text()
+		m.ID = nextID()
 	}
 	return m, nil
 }
+
+// Message ids: a random prefix per process and a counter, unique across
+// processes and runs without a random read per request.
+var (
+	idPrefix  = rand.Text()[:12] + "-"
+	idCounter atomic.Uint64
+)
+
+func nextID() string { return idPrefix + strconv.FormatUint(idCounter.Add(1), 36) }
 
 // isCloudEvent: structured mode (a CloudEvents content type, not the batch
 // one) or binary mode (a ce-specversion header).

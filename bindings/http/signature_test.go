@@ -153,7 +153,7 @@ func TestSignatures(t *testing.T) {
 				body    string
 				headers map[string]string
 			}{
-				"wrong secret": {bodyFor(p.contentType, "wrong-secret"), p.sign(u, bodyFor(p.contentType, "wrong-secret"), now, "not the secret")},
+				"wrong secret":  {bodyFor(p.contentType, "wrong-secret"), p.sign(u, bodyFor(p.contentType, "wrong-secret"), now, "not the secret")},
 				"tampered body": {bodyFor(p.contentType, "tampered"), p.sign(u, bodyFor(p.contentType, "original"), now, testSecret)},
 				"no signature":  {bodyFor(p.contentType, "unsigned"), nil},
 			}
@@ -220,8 +220,8 @@ func TestReplayAfterFailure(t *testing.T) {
 
 func TestSignatureSettings(t *testing.T) {
 	for _, md := range []map[string]string{
-		{"signature": "github"},                      // no secret
-		{"signature": "twilio"},                      // no authToken
+		{"signature": "github"}, // no secret
+		{"signature": "twilio"}, // no authToken
 		{"signature": "twilio", "authToken": "t", "publicURL": "ftp://x"},
 		{"signature": "hmac", "secret": "s", "signatureHeader": "bad header"},
 		{"signature": "hmac", "secret": "s", "tolerance": "0"},
