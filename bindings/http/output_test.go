@@ -312,7 +312,9 @@ func TestClient(t *testing.T) {
 		"PUT":    func() (*tetherhttp.Response, error) { return c.Put(ctx, "x", []byte("b")) },
 		"PATCH":  func() (*tetherhttp.Response, error) { return c.Patch(ctx, "x", []byte("b")) },
 		"DELETE": func() (*tetherhttp.Response, error) { return c.Delete(ctx, "x") },
-		"POST":   func() (*tetherhttp.Response, error) { return c.Post(ctx, "x", []byte("b"), tetherhttp.ContentType("text/plain")) },
+		"POST": func() (*tetherhttp.Response, error) {
+			return c.Post(ctx, "x", []byte("b"), tetherhttp.ContentType("text/plain"))
+		},
 	} {
 		resp, err := call()
 		if err != nil {
