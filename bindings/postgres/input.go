@@ -39,6 +39,7 @@ type input struct {
 	wake      *broadcast // a row may have become available
 	done      chan struct{}
 	closed    atomic.Bool
+	claiming  sync.RWMutex // held (shared) by claims; Close waits for them
 	stop      context.CancelFunc // ends the listener
 	listening sync.WaitGroup
 
@@ -151,7 +152,13 @@ func (in *input) Receive(ctx context.Context, limit int) ([]*bindings.Message, e
 			return nil, err
 		}
 		woken := in.wake.wait() // before looking, so no signal falls in between
+		in.claiming.RLock()
+		if in.closed.Load() {
+			in.claiming.RUnlock()
+			return nil, in.errorf("receive", bindings.ErrClosed)
+		}
 		msgs, err := in.claim(ctx, limit)
+		in.claiming.RUnlock()
 		if err == nil && len(msgs) > 0 {
 			return msgs, nil
 		}
@@ -330,6 +337,10 @@ func (in *input) Close() error {
 		return nil
 	}
 	close(in.done)
+	// A barrier: claims under way finish first, so that the rows they take
+	// are among those given back below.
+	in.claiming.Lock()
+	in.claiming.Unlock()
 	in.stop()
 	in.listening.Wait()
 	in.acks.close()
