@@ -39,7 +39,7 @@ type input struct {
 	wake      *broadcast // a row may have become available
 	done      chan struct{}
 	closed    atomic.Bool
-	claiming  sync.RWMutex // held (shared) by claims; Close waits for them
+	claiming  sync.RWMutex       // held (shared) by claims; Close waits for them
 	stop      context.CancelFunc // ends the listener
 	listening sync.WaitGroup
 
