@@ -349,3 +349,16 @@ func TestUnreachableBrokerFailsAtOpen(t *testing.T) {
 		t.Fatalf("open against a closed port: %v, want a *bindings.Error", err)
 	}
 }
+
+// TestDeadLetterGoesToTheComponentTopic: the runtime sends a dead letter
+// with the failed message's metadata, whose "topic" names where it came
+// from; the envelope must still go to the dead-letter component's topic.
+func TestDeadLetterGoesToTheComponentTopic(t *testing.T) {
+	md := component(t, nil)
+	in := openInput(t, md)
+	out := openOutput(t, md)
+	send(t, out, "envelope", map[string]string{"topic": "tether/elsewhere", "qos": "0", functions.DeadLetterMetadataKey: "true"})
+	if m := receive(t, in, 1)[0]; string(m.Data) != "envelope" || m.Metadata["topic"] != md["topic"] || m.Metadata["qos"] != "1" {
+		t.Errorf("dead letter arrived as %q on %q with qos %s", m.Data, m.Metadata["topic"], m.Metadata["qos"])
+	}
+}

@@ -9,6 +9,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/functions"
 )
 
 // output publishes on its own connection (client id "<consumerID>-producer").
@@ -52,6 +53,12 @@ func (o *output) Invoke(ctx context.Context, req *bindings.InvokeRequest) (*bind
 		return nil, fmt.Errorf("%w %q", bindings.ErrUnsupportedOperation, req.Operation)
 	}
 	topic, qos, retain := o.topic, o.s.qos, o.s.retain
+	// A dead-letter envelope carries the failed message's metadata, whose
+	// "topic" and "qos" are where and how it came, not where the envelope
+	// goes: it goes to the component's topic.
+	if req.Metadata[functions.DeadLetterMetadataKey] == "true" {
+		return nil, o.publish(ctx, topic, qos, retain, req.Data)
+	}
 	if v, ok := req.Metadata[MetaTopic]; ok {
 		topic = v
 	}

@@ -258,3 +258,20 @@ func TestLeaseIntervalIsAThirdOfAckWait(t *testing.T) {
 		t.Fatalf("LeaseInterval with ackWait 9s: implemented %v", ok)
 	}
 }
+
+// TestDeadLetterGoesToTheComponentSubject: the runtime sends a dead letter
+// with the failed message's metadata, whose "subject" names where it came
+// from; the envelope must still go to the dead-letter component's subject.
+func TestDeadLetterGoesToTheComponentSubject(t *testing.T) {
+	md := component(t, nil)
+	in, out := open(t, md)
+	_, err := out.Invoke(context.Background(), &bindings.InvokeRequest{Operation: bindings.OpCreate, Data: []byte("envelope"),
+		Metadata: map[string]string{"subject": "somewhere.else", functions.DeadLetterMetadataKey: "true", "tenant": "acme"}})
+	if err != nil {
+		t.Fatalf("dead letter: %v", err)
+	}
+	m := receiveOne(t, in)
+	if string(m.Data) != "envelope" || m.Metadata["subject"] != md["subject"] || m.Metadata["tenant"] != "acme" {
+		t.Errorf("dead letter arrived as %q on %q with %v", m.Data, m.Metadata["subject"], m.Metadata)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/functions"
 )
 
 // output publishes to JetStream and waits for the stream's acknowledgement, so
@@ -55,10 +56,15 @@ func (o *output) Invoke(ctx context.Context, req *bindings.InvokeRequest) (*bind
 		return nil, fmt.Errorf("%w %q", bindings.ErrUnsupportedOperation, req.Operation)
 	}
 	p := publishRequest{subject: o.subject, data: req.Data, header: natsgo.Header{}}
+	// A dead-letter envelope carries the failed message's metadata, whose
+	// "subject" is where it came from, not where the envelope goes.
+	deadLetter := req.Metadata[functions.DeadLetterMetadataKey] == "true"
 	for k, v := range req.Metadata {
 		switch k {
 		case MetaSubject:
-			p.subject = v
+			if !deadLetter {
+				p.subject = v
+			}
 		case MetaMessageID:
 			p.msgID = v
 		default:
