@@ -176,4 +176,3 @@ func benchTether(b *testing.B) float64 {
 	}
 	return rate
 }
-
