@@ -114,6 +114,10 @@ func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		// Callbacks never run between a poll and the records being
 		// tracked: the pump allows rebalances right after.
 		kgo.BlockRebalanceOnPoll(),
+		// A partition added to a broker's fetch session (a new assignment,
+		// a resumed partition) waits for the fetch in flight: keep that
+		// wait short, as Dapr's client (Sarama, 250ms) does.
+		kgo.FetchMaxWait(250*time.Millisecond),
 		kgo.AutoCommitMarks(),
 		// As Dapr's (Sarama's) consumer: a crash redelivers at most about a
 		// second of acked records.
