@@ -80,7 +80,8 @@ func AnyStatus() Option {
 	return func(r *bindings.InvokeRequest) { r.Metadata[MetaErrorIfNot2XX] = "false" }
 }
 
-// Do sends method (an operation name: "get", "post"...) to path with body.
+// Do runs the operation op (bindings.OpGet, OpPost... : the HTTP verb) on
+// path, with body for the verbs that carry one.
 func (c *Client) Do(ctx context.Context, op bindings.Operation, path string, body []byte, opts ...Option) (*Response, error) {
 	if c.b.Output == nil {
 		return nil, fmt.Errorf("*http.Client is not bound to a binding (is the Outputs field tagged, and was go generate run?)")

@@ -7,7 +7,9 @@ import (
 	nethttp "net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tetherfn/tether/bindings"
 	tetherhttp "github.com/tetherfn/tether/bindings/http"
@@ -86,15 +88,14 @@ func TestWebhookRequestAndReply(t *testing.T) {
 // TestFailureAsksForRetry: a failure that the trigger would retry answers
 // 503 with the backoff as Retry-After, so that the sender sends again.
 func TestFailureAsksForRetry(t *testing.T) {
-	attempts := 0
+	var attempts atomic.Int32
 	base := webhook(t, map[string]string{"initialInterval": "3s", "maxInterval": "3s", "jitter": "0"},
 		func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
-			attempts++
-			if attempts == 1 {
+			switch attempts.Add(1) {
+			case 1:
 				return trigger.Result{}, errors.New("database down")
-			}
-			if attempts == 2 {
-				return trigger.Result{}, functions.RetryAfter(42*1e9, errors.New("rate limited"))
+			case 2:
+				return trigger.Result{}, functions.RetryAfter(42*time.Second, errors.New("rate limited"))
 			}
 			return trigger.Result{Data: []byte("done")}, nil
 		})
