@@ -35,7 +35,7 @@ var benchPayload = []byte(`{"id":"o-12345","customer":"c-42","amount":99.5,"item
 // the medians and Tether's median per-round ratio to raw. Run with
 // -benchtime 20000x (b.N is the rows per run).
 func BenchmarkTrigger(b *testing.B) {
-	const rounds = 5
+	const rounds = 7
 	var raw, driver, tether, ratio []float64
 	for range rounds {
 		// Each sub-benchmark runs twice: once with b.N = 1 to probe, then
