@@ -368,9 +368,16 @@ func (w *worker) attempt(m *bindings.Message) (Result, error) {
 		w.leaseT.Stop()
 	}
 	w.current.Store(nil)
-	if err != nil && errors.Is(context.Cause(hc), errShutdown) || hc.Err() == errShutdown {
+	// A failed attempt that the end of the grace period cut short goes back
+	// to the broker; it is no failure (Retry already says so for the
+	// runtime's chain). A success, or a dead letter already sent, stands.
+	if err != nil && hc.cancelledBy(errShutdown) && Decide(err).Action != DeadLettered {
 		err = errShutdown
 	}
+	// The attempt is over: end its context, as a deferred cancel would, so
+	// that what the handler hung on it (AfterFunc, derived contexts,
+	// goroutines waiting on Done) is released.
+	hc.cancel(context.Canceled)
 	return res, err
 }
 

@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -25,7 +26,8 @@ type handlerContext struct {
 	mu       sync.Mutex
 	deadline time.Time
 	done     chan struct{} // nil until Done is called
-	err      error
+	err      error         // context.Canceled or context.DeadlineExceeded, as Err must be
+	cause    error         // why it ended: err, or errShutdown
 	afters   map[*afterFunc]struct{}
 }
 
@@ -103,15 +105,20 @@ func (c *handlerContext) AfterFunc(f func()) (stop func() bool) {
 	}
 }
 
-// cancel ends the context with err (context.DeadlineExceeded or
-// context.Canceled); only the first call has an effect.
-func (c *handlerContext) cancel(err error) {
+// cancel ends the context for cause; only the first call has an effect.
+// Err then reports context.DeadlineExceeded when cause is (or wraps) it and
+// context.Canceled otherwise, as the context.Context contract requires: a
+// cause of our own (errShutdown) is kept apart, for the runtime.
+func (c *handlerContext) cancel(cause error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
 		return
 	}
-	c.err = err
+	c.err, c.cause = context.Canceled, cause
+	if errors.Is(cause, context.DeadlineExceeded) {
+		c.err = context.DeadlineExceeded
+	}
 	if c.done != nil {
 		close(c.done)
 	} else {
@@ -121,6 +128,13 @@ func (c *handlerContext) cancel(err error) {
 		go a.f()
 	}
 	c.afters = nil
+}
+
+// cancelledBy reports whether the context ended for cause.
+func (c *handlerContext) cancelledBy(cause error) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cause == cause
 }
 
 // expireIfDue cancels the context with DeadlineExceeded when its deadline has

@@ -3,6 +3,7 @@ package trigger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -20,6 +21,11 @@ func Retry(policy bindings.Delivery) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m *bindings.Message) (Result, error) {
 			res, err := next(ctx, m)
+			if err != nil && !errors.Is(err, errShutdown) && cancelledByShutdown(ctx) {
+				// Whatever the handler made of the cancellation, the
+				// attempt did not fail: it was cut short.
+				err = fmt.Errorf("%w: %w", errShutdown, err)
+			}
 			if err == nil || functions.IsPermanent(err) || errors.Is(err, errShutdown) {
 				return res, err
 			}
@@ -37,6 +43,13 @@ func Retry(policy bindings.Delivery) Middleware {
 			return res, &retryError{delay: delay, err: err}
 		}
 	}
+}
+
+// cancelledByShutdown reports whether ctx is the runtime's handler context
+// and the end of the shutdown grace period cancelled it.
+func cancelledByShutdown(ctx context.Context) bool {
+	hc, ok := ctx.(*handlerContext)
+	return ok && hc.cancelledBy(errShutdown)
 }
 
 // jitter spreads d uniformly over d·(1±f), so that messages that failed
