@@ -339,12 +339,37 @@ func (w *worker) handle(m *bindings.Message) {
 			return
 		}
 		// Ordered trigger: retry in place, holding only this lane.
-		select {
-		case <-time.After(delay):
-			m.DeliveryCount++
-		case <-w.d.stopped:
+		if !w.wait(m, delay) {
 			w.d.nack(m, 0)
 			return
+		}
+		m.DeliveryCount++
+	}
+}
+
+// wait holds m for an in-place retry delay, extending its lease meanwhile:
+// otherwise the broker would give m to another consumer while this one still
+// retries it. False when stopping begins first.
+func (w *worker) wait(m *bindings.Message, delay time.Duration) bool {
+	if w.d.stopping.Load() {
+		return false
+	}
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	var renew <-chan time.Time
+	if w.d.lease > 0 {
+		ticker := time.NewTicker(w.d.lease)
+		defer ticker.Stop()
+		renew = ticker.C
+	}
+	for {
+		select {
+		case <-timer.C:
+			return true
+		case <-renew:
+			w.d.extendLease(m)
+		case <-w.d.stopped:
+			return false
 		}
 	}
 }
@@ -392,11 +417,17 @@ func (w *worker) extendLease() {
 	if c == nil {
 		return
 	}
-	ext := w.d.in.(bindings.LeaseExtender)
-	if err := ext.ExtendLease(context.WithoutCancel(w.d.base), c.delivery.Message, 2*w.d.lease); err != nil {
-		w.d.logger.Warn("lease extension failed", "id", c.delivery.Message.ID, "error", err)
-	}
+	w.d.extendLease(c.delivery.Message)
 	if w.current.Load() == c {
 		w.leaseT.Reset(w.d.lease)
+	}
+}
+
+// extendLease extends the lease of m, which this consumer holds, by two
+// extension intervals.
+func (d *dispatcher) extendLease(m *bindings.Message) {
+	ext := d.in.(bindings.LeaseExtender)
+	if err := ext.ExtendLease(d.settleCtx, m, 2*d.lease); err != nil {
+		d.logger.Warn("lease extension failed", "id", m.ID, "error", err)
 	}
 }
