@@ -1,0 +1,30 @@
+// Package trigger is Tether's runtime: it opens a function's bindings from
+// loaded components, runs one receive loop per trigger feeding a bounded
+// pool of workers, passes every message through the delivery middleware
+// (metrics, logging, dead letter, retry, recover, timeout), acks or nacks it
+// from the outcome, drains on shutdown, and serves HTTP: /healthz, /readyz,
+// /metrics, /v1.0/status, webhook routes and Dapr's bindings API.
+//
+// Generated code calls Main; a hand-written program can do the same:
+//
+//	func main() {
+//		trigger.Main(trigger.Function{
+//			Name:    "greet",
+//			Trigger: "names",
+//			Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
+//				return trigger.Result{Data: append([]byte("hello "), m.Data...)}, nil
+//			},
+//			Return: "greetings",
+//		})
+//	}
+//
+// The delivery contract: a message is acked only after its handler returned
+// nil, or after it was dead-lettered. A failed attempt (error, panic,
+// timeout) is delivered again after a backoff without holding up the other
+// messages — through the broker's delayed nack where it has one, otherwise
+// held here, unsettled — until maxAttempts; then it goes to the trigger's
+// deadLetter binding in a functions.DeadLetter envelope, or, without one, to
+// the broker's native dead letter or back to the broker to keep. On
+// shutdown, intake stops, in-flight handlers finish within the grace period,
+// and every message not handled is nacked for redelivery.
+package trigger
