@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
@@ -87,6 +88,7 @@ type failureLog struct {
 	mu    sync.Mutex
 	max   int
 	first map[string]time.Time
+	size  atomic.Int64 // len(first), readable without the lock
 }
 
 func newFailureLog(max int) *failureLog {
@@ -106,13 +108,18 @@ func (l *failureLog) record(id string, now time.Time) time.Time {
 		}
 	}
 	l.first[id] = now
+	l.size.Store(int64(len(l.first)))
 	return now
 }
 
+// forget drops id. It is called for every message that succeeds, so it
+// skips the lock while nothing is failing.
 func (l *failureLog) forget(id string) {
-	l.mu.Lock()
-	if len(l.first) > 0 {
-		delete(l.first, id)
+	if l.size.Load() == 0 {
+		return
 	}
+	l.mu.Lock()
+	delete(l.first, id)
+	l.size.Store(int64(len(l.first)))
 	l.mu.Unlock()
 }

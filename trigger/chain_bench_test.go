@@ -1,0 +1,46 @@
+package trigger
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/functions"
+)
+
+// BenchmarkChain measures the delivery middleware around a no-op handler, on
+// the runtime's own handler context, against calling the handler directly.
+func BenchmarkChain(b *testing.B) {
+	noop := func(context.Context, *bindings.Message) (Result, error) { return Result{}, nil }
+	policy := bindings.DefaultDelivery()
+	m := &bindings.Message{ID: "1", DeliveryCount: 1}
+	w := &worker{}
+	w.timer = time.AfterFunc(time.Hour, w.expire)
+	w.timer.Stop()
+	run := func(b *testing.B, h Handler) {
+		b.ReportAllocs()
+		for range b.N {
+			hc := &handlerContext{parent: context.Background(), timer: w.timer,
+				delivery: functions.Delivery{Function: "f", Binding: "b", Attempt: 1, Message: m}}
+			w.current.Store(hc)
+			if _, err := h(hc, m); err != nil {
+				b.Fatal(err)
+			}
+			w.current.Store(nil)
+		}
+	}
+	b.Run("direct", func(b *testing.B) { run(b, noop) })
+	b.Run("chain", func(b *testing.B) {
+		run(b, Chain(noop, ChainOptions{Function: "f", Binding: "b", Policy: policy,
+			Metrics: NewMetrics(prometheus.NewRegistry()).Middleware("f", "b")}))
+	})
+	b.Run("chain-no-timeout", func(b *testing.B) {
+		p := policy
+		p.HandlerTimeout = 0
+		run(b, Chain(noop, ChainOptions{Function: "f", Binding: "b", Policy: p,
+			Metrics: NewMetrics(prometheus.NewRegistry()).Middleware("f", "b")}))
+	})
+}
