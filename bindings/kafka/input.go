@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -47,8 +48,13 @@ type input struct {
 	log *slog.Logger
 	s   settings
 
+	// Flow control. Unordered, every partition's queue drains at once, so
+	// one budget over all of them is enough. Ordered, a partition drains
+	// one record at a time, at its handler's pace: each is paused on its
+	// own when its queue is full, so that a slow or failing partition
+	// neither starves the others nor fills memory.
 	queueLimit   int // records queued in unpaused partitions before the pump waits
-	partQueueMax int // records queued in one partition before it is paused
+	partQueueMax int // ordered: records queued in one partition before it is paused
 	revokeGrace  time.Duration
 
 	mu      sync.Mutex
@@ -56,8 +62,11 @@ type input struct {
 	order   []*partition // round-robin order of hand-out
 	rr      int
 	queued  int                     // records queued in unpaused partitions
+	full    bool                    // the pump filled the budget and waits for half of it
 	seeds   map[topicPartition]seed // commit metadata of partitions just assigned
-	changed chan struct{}           // closed when something changes; nil when nobody waits
+	ready   signal // something may be handed out: Receive waits for it
+	room    signal // the queues drained to half the budget: the pump waits for it
+	settled signal // a record out was acked or nacked: revocations wait for it
 	closed  bool
 
 	closing   atomic.Bool // Close started: revocations do not wait
@@ -91,8 +100,8 @@ func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 	in := &input{
 		log:          cfg.Logger,
 		s:            s,
-		queueLimit:   max(256, 4*s.batchSize),
-		partQueueMax: max(128, 2*s.batchSize),
+		queueLimit:   max(4096, 4*s.batchSize),
+		partQueueMax: max(512, 4*s.batchSize),
 		revokeGrace:  revokeGrace,
 		parts:        map[topicPartition]*partition{},
 		seeds:        map[topicPartition]seed{},
@@ -129,6 +138,10 @@ func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		// state in its metadata.
 		kgo.WithContext(kgo.PreCommitFnContext(context.Background(), in.preCommit)),
 	)
+	if s.ordered {
+		// Partitions pause one by one; the total is bounded by them.
+		in.queueLimit = math.MaxInt
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
@@ -174,8 +187,9 @@ func (in *input) pump(ctx context.Context) {
 	var lastErr string
 	for {
 		in.mu.Lock()
-		for in.queued >= in.queueLimit && !in.closed {
-			ch := in.waitLocked()
+		// Full: wait until half is taken, not for every Receive.
+		for in.queued >= in.queueLimit/2 && in.queued > 0 && in.full && !in.closed {
+			ch := in.room.wait()
 			in.mu.Unlock()
 			select {
 			case <-ch:
@@ -184,7 +198,8 @@ func (in *input) pump(ctx context.Context) {
 			}
 			in.mu.Lock()
 		}
-		room := in.queueLimit - in.queued
+		in.full = false
+		room := min(in.queueLimit-in.queued, 1<<16)
 		in.mu.Unlock()
 
 		fetches := in.cl.PollRecords(ctx, room)
@@ -198,7 +213,8 @@ func (in *input) pump(ctx context.Context) {
 				in.enqueueLocked(fp.Records)
 			}
 		})
-		in.broadcastLocked()
+		in.full = in.queued >= in.queueLimit
+		in.ready.fire()
 		in.mu.Unlock()
 		// Only now may a revocation run: the records are tracked.
 		in.cl.AllowRebalance()
@@ -226,7 +242,7 @@ func (in *input) enqueueLocked(recs []*kgo.Record) {
 	p.queue = append(p.queue, recs...)
 	if !p.paused {
 		in.queued += len(recs)
-		if len(p.queue) >= in.partQueueMax {
+		if in.s.ordered && len(p.queue) >= in.partQueueMax {
 			in.pauseLocked(p)
 		}
 	}
@@ -234,7 +250,8 @@ func (in *input) enqueueLocked(recs []*kgo.Record) {
 
 // pauseLocked stops fetching p: its queue or window is full. kgo drops what
 // it buffered for p and, on resume, fetches from after the last record it
-// returned, so nothing is skipped.
+// returned, so nothing is skipped; what it dropped is fetched again, which
+// is why pausing is kept for partitions that cannot keep up.
 func (in *input) pauseLocked(p *partition) {
 	p.paused = true
 	in.queued -= len(p.queue)
@@ -243,7 +260,7 @@ func (in *input) pauseLocked(p *partition) {
 
 // maybeResumeLocked fetches p again once its queue and window have room.
 func (in *input) maybeResumeLocked(p *partition) {
-	if !p.paused || p.revoked || len(p.queue) > in.partQueueMax/4 || len(p.window) >= windowMax/2 {
+	if !p.paused || p.revoked || (in.s.ordered && len(p.queue) > in.partQueueMax/4) || len(p.window) >= windowMax/2 {
 		return
 	}
 	p.paused = false
@@ -251,18 +268,22 @@ func (in *input) maybeResumeLocked(p *partition) {
 	in.cl.ResumeFetchPartitions(map[string][]int32{p.topic: {p.partition}})
 }
 
-// waitLocked returns a channel closed at the next change.
-func (in *input) waitLocked() <-chan struct{} {
-	if in.changed == nil {
-		in.changed = make(chan struct{})
+// signal wakes the goroutines waiting for one kind of change. Guarded by
+// input.mu; firing it costs nothing when nobody waits.
+type signal struct{ ch chan struct{} }
+
+// wait returns a channel closed at the next fire.
+func (s *signal) wait() <-chan struct{} {
+	if s.ch == nil {
+		s.ch = make(chan struct{})
 	}
-	return in.changed
+	return s.ch
 }
 
-func (in *input) broadcastLocked() {
-	if in.changed != nil {
-		close(in.changed)
-		in.changed = nil
+func (s *signal) fire() {
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
 	}
 }
 
@@ -287,10 +308,11 @@ func (in *input) Receive(ctx context.Context, limit int) ([]*bindings.Message, e
 		msgs, moved, wake := in.takeLocked(limit, time.Now())
 		marks := in.marksLocked(moved)
 		var ch <-chan struct{}
-		if len(msgs) > 0 {
-			in.broadcastLocked() // room for the pump
-		} else {
-			ch = in.waitLocked()
+		if len(msgs) == 0 {
+			ch = in.ready.wait()
+		}
+		if in.queued <= in.queueLimit/2 {
+			in.room.fire()
 		}
 		in.mu.Unlock()
 		in.markCommit(marks)
@@ -407,7 +429,8 @@ func (in *input) deliverLocked(p *partition, r *kgo.Record) *bindings.Message {
 	if len(p.window) >= windowMax && !p.paused {
 		in.pauseLocked(p)
 	}
-	d.msg = in.message(p, d)
+	in.message(&d.first, p, d)
+	d.msg = &d.first
 	return d.msg
 }
 
@@ -422,7 +445,7 @@ func (in *input) redeliverLocked(d *delivery) *bindings.Message {
 	return d.msg
 }
 
-func (in *input) message(p *partition, d *delivery) *bindings.Message {
+func (in *input) message(m *bindings.Message, p *partition, d *delivery) {
 	r := d.rec
 	md := make(map[string]string, len(r.Headers)+5)
 	var contentType string
@@ -435,13 +458,13 @@ func (in *input) message(p *partition, d *delivery) *bindings.Message {
 	}
 	offset := strconv.FormatInt(r.Offset, 10)
 	md[InTopic] = r.Topic
-	md[InPartition] = itoa32(r.Partition)
+	md[InPartition] = p.partStr
 	md[InOffset] = offset
 	md[InTimestamp] = strconv.FormatInt(r.Timestamp.UnixMilli(), 10)
 	if r.Key != nil {
 		md[InKey] = in.escape(r.Key)
 	}
-	return &bindings.Message{
+	*m = bindings.Message{
 		ID:            p.key + "/" + offset,
 		Data:          r.Value,
 		ContentType:   contentType,
@@ -490,14 +513,19 @@ func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 		return nil
 	}
 	p.outstanding--
-	var marks map[topicPartition]kgo.EpochOffset
-	if p.done(d) {
-		marks = map[topicPartition]kgo.EpochOffset{p.topicPartition: p.mark()}
+	moved := p.done(d)
+	mark := p.mark()
+	if moved {
 		in.maybeResumeLocked(p)
 	}
-	in.broadcastLocked()
+	in.settled.fire()
+	if in.s.ordered {
+		in.ready.fire() // the partition's next record may go
+	}
 	in.mu.Unlock()
-	in.markCommit(marks)
+	if moved {
+		in.markOne(p.topicPartition, mark)
+	}
 	return nil
 }
 
@@ -523,7 +551,8 @@ func (in *input) Nack(_ context.Context, m *bindings.Message, delay time.Duratio
 	d.due = time.Now().Add(max(delay, 0))
 	p.outstanding--
 	p.addRetry(d)
-	in.broadcastLocked()
+	in.settled.fire()
+	in.ready.fire()
 	return nil
 }
 
@@ -542,23 +571,23 @@ func (in *input) marksLocked(moved []*partition) map[topicPartition]kgo.EpochOff
 // markCommit hands commit points to kgo's autocommit. kgo never moves a mark
 // backwards, so calls racing each other are safe.
 func (in *input) markCommit(marks map[topicPartition]kgo.EpochOffset) {
-	if len(marks) == 0 {
-		return
+	for tp, eo := range marks {
+		in.markOne(tp, eo)
 	}
+}
+
+// markOne marks one commit point, with a map reused from call to call.
+func (in *input) markOne(tp topicPartition, eo kgo.EpochOffset) {
 	in.markMu.Lock()
 	defer in.markMu.Unlock()
-	for tp, eo := range marks {
-		ps := in.marks[tp.topic]
-		if ps == nil {
-			ps = map[int32]kgo.EpochOffset{}
-			in.marks[tp.topic] = ps
-		}
-		ps[tp.partition] = eo
+	ps := in.marks[tp.topic]
+	if ps == nil {
+		ps = map[int32]kgo.EpochOffset{}
+		in.marks[tp.topic] = ps
 	}
+	ps[tp.partition] = eo
 	in.cl.MarkCommitOffsets(in.marks)
-	for _, ps := range in.marks {
-		clear(ps)
-	}
+	delete(ps, tp.partition)
 }
 
 // preCommit adds the window's state to every commit kgo makes on its own.
@@ -664,7 +693,7 @@ func (in *input) drain(tps map[string][]int32) []*partition {
 			delete(in.seeds, tp)
 		}
 	}
-	in.broadcastLocked()
+	in.room.fire()
 	return parts
 }
 
@@ -682,7 +711,7 @@ func (in *input) awaitSettled(parts []*partition) {
 			in.mu.Unlock()
 			return
 		}
-		ch := in.waitLocked()
+		ch := in.settled.wait()
 		in.mu.Unlock()
 		select {
 		case <-ch:
@@ -716,7 +745,6 @@ func (in *input) forget(parts []*partition) (map[string]map[int32]kgo.EpochOffse
 		p.window = nil
 		delete(in.parts, p.topicPartition)
 	}
-	in.broadcastLocked()
 	in.mu.Unlock()
 	if len(resume) > 0 {
 		// Paused partitions stay paused across assignments otherwise.
@@ -771,7 +799,6 @@ func (in *input) Close() error {
 		in.closing.Store(true)
 		in.mu.Lock()
 		in.closed = true
-		in.broadcastLocked()
 		in.mu.Unlock()
 		close(in.done)
 		in.pumpStop()

@@ -32,7 +32,8 @@ type topicPartition struct {
 // slots: a restart redelivers the failing record, never skips it.
 type partition struct {
 	topicPartition
-	key string // Message.Key: "<topic>/<partition>"
+	key     string // Message.Key: "<topic>/<partition>"
+	partStr string // the partition number, for message metadata
 
 	queue []*kgo.Record // polled, not handed out yet, in offset order
 
@@ -68,13 +69,15 @@ type delivery struct {
 	seq   uint64 // its slot's sequence number
 	rec   *kgo.Record
 	msg   *bindings.Message // the Message of the latest delivery
+	first bindings.Message  // the first delivery's, allocated with it
 	count int               // deliveries so far
 	state uint8             // stateOut, stateRetry or stateDone
 	due   time.Time         // when nacked: when it may be handed out again
 }
 
 func newPartition(tp topicPartition) *partition {
-	return &partition{topicPartition: tp, key: tp.topic + "/" + itoa32(tp.partition)}
+	n := itoa32(tp.partition)
+	return &partition{topicPartition: tp, key: tp.topic + "/" + n, partStr: n}
 }
 
 // push adds a handed-out record to the window.
@@ -115,9 +118,6 @@ func (p *partition) advance() bool {
 	clear(p.window[:n]) // let the deliveries go
 	p.window = p.window[n:]
 	p.base += uint64(n)
-	if len(p.window) == 0 {
-		p.window = p.window[:0:0] // drop the backing array's used front
-	}
 	return true
 }
 
