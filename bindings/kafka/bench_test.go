@@ -141,4 +141,3 @@ func benchTrigger(b *testing.B, delivery map[string]string) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
-

@@ -64,9 +64,9 @@ type input struct {
 	queued  int                     // records queued in unpaused partitions
 	full    bool                    // the pump filled the budget and waits for half of it
 	seeds   map[topicPartition]seed // commit metadata of partitions just assigned
-	ready   signal // something may be handed out: Receive waits for it
-	room    signal // the queues drained to half the budget: the pump waits for it
-	settled signal // a record out was acked or nacked: revocations wait for it
+	ready   signal                  // something may be handed out: Receive waits for it
+	room    signal                  // the queues drained to half the budget: the pump waits for it
+	settled signal                  // a record out was acked or nacked: revocations wait for it
 	closed  bool
 
 	closing   atomic.Bool // Close started: revocations do not wait
