@@ -57,6 +57,9 @@ type Runtime struct {
 	outputOrder []string
 	dispatchers []*dispatcher
 	started     bool
+	running     bool          // Start succeeded
+	stopped     chan struct{} // closed when Shutdown is done
+	stopErr     error         // what Shutdown returned
 	ready       atomic.Bool
 	shutdown    atomic.Bool
 	base        context.Context
@@ -89,6 +92,7 @@ func New(opts Options) (*Runtime, error) {
 		metrics: NewMetrics(opts.Registry),
 		outputs: map[string]functions.OutputBinding{},
 		funcs:   slices.Clone(opts.Functions),
+		stopped: make(chan struct{}),
 	}
 	var errs []error
 	names := map[string]bool{}
@@ -160,6 +164,10 @@ func (r *Runtime) Start(ctx context.Context) (err error) {
 	if r.started {
 		return errors.New("trigger: runtime already started")
 	}
+	if r.shutdown.Load() {
+		// Shutdown ran, or runs, once: nothing could stop this start.
+		return errors.New("trigger: runtime already shut down")
+	}
 	r.started = true
 	// Handlers must survive the cancellation of the caller's context (that
 	// is what starts shutdown), yet see its values.
@@ -221,6 +229,7 @@ func (r *Runtime) Start(ctx context.Context) (err error) {
 		d.start()
 	}
 	r.ready.Store(true)
+	r.running = true
 	r.logger.Info("runtime started", "functions", len(r.funcs), "outputs", len(r.outputs), "addr", r.Addr())
 	return nil
 }
@@ -359,10 +368,28 @@ func (r *Runtime) Output(name string) (functions.OutputBinding, bool) {
 
 // Shutdown stops intake (readiness goes false), lets in-flight handlers
 // finish until ctx ends or the grace period passes, nacks whatever is left,
-// then closes inputs, outputs and the HTTP server. Outputs work until the
-// handlers are done.
+// then closes inputs, the HTTP server and outputs. Outputs work until the
+// handlers and the HTTP requests in flight are done. A second call returns
+// when the first is done (or its own ctx ends); a call before Start, or
+// after a failed one, does nothing, and Start refuses to run after it.
 func (r *Runtime) Shutdown(ctx context.Context) error {
 	if !r.shutdown.CompareAndSwap(false, true) {
+		// Another call shuts down: return when it is done, as it does.
+		select {
+		case <-r.stopped:
+			return r.stopErr
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	defer close(r.stopped)
+	// Wait for a Start in progress. Start refuses to begin from now on, so
+	// what it set up is settled and read below without the lock, which the
+	// HTTP API (Output, Status) takes while the server drains.
+	r.mu.Lock()
+	running := r.running
+	r.mu.Unlock()
+	if !running { // never started, or Start failed and closed what it opened
 		return nil
 	}
 	r.logger.Info("shutting down", "grace", r.opts.ShutdownGrace)
@@ -374,11 +401,14 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 		go func() { defer wg.Done(); d.stop(ctx) }()
 	}
 	wg.Wait()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.closeAll()
+	r.stopErr = r.closeAll()
+	return r.stopErr
 }
 
+// closeAll closes the inputs first (a webhook waiting for a receiver is
+// answered 503), then the HTTP server, which waits for the requests in
+// flight (an app's /v1.0/bindings calls among them), and the outputs last,
+// so that no call finds its output closed.
 func (r *Runtime) closeAll() error {
 	var errs []error
 	for _, d := range r.dispatchers {
@@ -386,15 +416,15 @@ func (r *Runtime) closeAll() error {
 			errs = append(errs, err)
 		}
 	}
-	for _, name := range r.outputOrder {
-		if err := r.outputs[name].Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	if r.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := r.server.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, name := range r.outputOrder {
+		if err := r.outputs[name].Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
