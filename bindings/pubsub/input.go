@@ -1,0 +1,298 @@
+package pubsub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	gpubsub "cloud.google.com/go/pubsub/v2"
+
+	"github.com/tetherfn/tether/bindings"
+)
+
+// ErrNotInFlight: the message was settled already, or was not received by
+// this input.
+var ErrNotInFlight = errors.New("message not in flight on this input")
+
+// input reads one subscription. The client library's Receive runs in the
+// background from open to Close; its callback hands each message over an
+// unbuffered channel to the next Receive call, so the library's flow control
+// (maxOutstandingMessages) counts every message from delivery to settlement.
+type input struct {
+	client *gpubsub.Client
+	sub    *gpubsub.Subscriber
+	name   string
+	log    *slog.Logger
+
+	handoff chan *gpubsub.Message
+
+	ctx    context.Context // of the library's Receive; cancelled by Close
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	closed    bool
+	inFlight  map[*delivery]struct{}
+	run       *receiver // the library's Receive under way
+	receiving sync.WaitGroup
+	closeErr  error
+	closeOnce sync.Once
+}
+
+// receiver is one run of the library's Receive, which returns only on Close
+// or on an error it does not retry (the subscription was deleted, access
+// was revoked...). The next Receive call after such an error starts a new
+// run, so that the runtime's receive backoff paces the attempts.
+type receiver struct {
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+// delivery is Message.Handle.
+type delivery struct {
+	in  *input
+	msg *gpubsub.Message
+}
+
+func newInput(ctx context.Context, cfg bindings.Config) (*input, error) {
+	s, err := parse(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if s.subscription == "" {
+		return nil, &bindings.KeyError{Key: "subscription", Msg: "is required for an input"}
+	}
+	client, err := connect(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	name := fullName(client.Project(), "subscriptions", s.subscription)
+	log := cfg.Logger.With("subscription", name)
+	topic := ""
+	if s.topic != "" {
+		topic = fullName(client.Project(), "topics", s.topic)
+	}
+	if err := ensureSubscription(ctx, client, log, s, name, topic); err != nil {
+		client.Close()
+		return nil, err
+	}
+	sub := client.Subscriber(name)
+	sub.ReceiveSettings.MaxOutstandingMessages = s.receive.MaxOutstandingMessages
+	sub.ReceiveSettings.MaxOutstandingBytes = s.receive.MaxOutstandingBytes
+	sub.ReceiveSettings.NumGoroutines = s.receive.NumGoroutines
+	sub.ReceiveSettings.MaxExtension = s.receive.MaxExtension
+	sub.ReceiveSettings.MaxDurationPerAckExtension = s.receive.MaxDurationPerAckExtension
+	sub.ReceiveSettings.MinDurationPerAckExtension = s.receive.MinDurationPerAckExtension
+	// ShutdownOptions stay nil: Receive returns on Close only once every
+	// message is settled and the last acks are sent, so Close loses none.
+	in := &input{
+		client:   client,
+		sub:      sub,
+		name:     name,
+		log:      log,
+		handoff:  make(chan *gpubsub.Message),
+		inFlight: map[*delivery]struct{}{},
+	}
+	in.ctx, in.cancel = context.WithCancel(context.Background())
+	in.run = in.start()
+	return in, nil
+}
+
+// start runs the library's Receive in the background.
+func (in *input) start() *receiver {
+	r := &receiver{done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.err = in.sub.Receive(in.ctx, func(ctx context.Context, m *gpubsub.Message) {
+			select {
+			case in.handoff <- m:
+			case <-ctx.Done(): // closing: give it back at once
+				m.Nack()
+			}
+		})
+	}()
+	return r
+}
+
+// Receive waits for at least one message and returns those the library
+// holds ready, up to limit.
+func (in *input) Receive(ctx context.Context, limit int) ([]*bindings.Message, error) {
+	limit = max(limit, 1)
+	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
+		return nil, fmt.Errorf("receive from %s: %w", in.name, bindings.ErrClosed)
+	}
+	in.receiving.Add(1)
+	run := in.run
+	in.mu.Unlock()
+	defer in.receiving.Done()
+
+	var got []*gpubsub.Message
+	select {
+	case m := <-in.handoff:
+		got = append(got, m)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-in.ctx.Done():
+		return nil, fmt.Errorf("receive from %s: %w", in.name, bindings.ErrClosed)
+	case <-run.done:
+		return nil, in.restart(run)
+	}
+more:
+	for len(got) < limit {
+		select {
+		case m := <-in.handoff:
+			got = append(got, m)
+		default:
+			break more
+		}
+	}
+	msgs, ok := in.deliver(ctx, got)
+	if !ok {
+		for _, m := range got {
+			m.Nack()
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("receive from %s: %w", in.name, bindings.ErrClosed)
+	}
+	return msgs, nil
+}
+
+// restart reports why the library's Receive stopped and starts a new run
+// for the next call.
+func (in *input) restart(run *receiver) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed {
+		return fmt.Errorf("receive from %s: %w", in.name, bindings.ErrClosed)
+	}
+	if in.run == run {
+		in.run = in.start()
+	}
+	if run.err == nil {
+		return fmt.Errorf("receive from %s: the subscriber stopped; restarted", in.name)
+	}
+	return fmt.Errorf("receive from %s: %w (restarted)", in.name, run.err)
+}
+
+func (in *input) deliver(ctx context.Context, got []*gpubsub.Message) ([]*bindings.Message, bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed || ctx.Err() != nil {
+		return nil, false
+	}
+	msgs := make([]*bindings.Message, len(got))
+	for i, pm := range got {
+		d := &delivery{in: in, msg: pm}
+		in.inFlight[d] = struct{}{}
+		msgs[i] = message(pm, d)
+	}
+	return msgs, true
+}
+
+// message turns a Pub/Sub message into a bindings.Message.
+func message(pm *gpubsub.Message, d *delivery) *bindings.Message {
+	m := &bindings.Message{
+		ID:            pm.ID,
+		Data:          pm.Data,
+		Key:           pm.OrderingKey,
+		Time:          pm.PublishTime,
+		DeliveryCount: 1,
+		Handle:        d,
+		Metadata:      make(map[string]string, len(pm.Attributes)+4),
+	}
+	for k, v := range pm.Attributes {
+		if k == attrContentType {
+			m.ContentType = v
+			continue
+		}
+		m.Metadata[k] = v
+	}
+	m.Metadata[metaID] = pm.ID
+	if !pm.PublishTime.IsZero() {
+		m.Metadata[metaPublishTime] = pm.PublishTime.UTC().Format(time.RFC3339Nano)
+	}
+	if pm.OrderingKey != "" {
+		m.Metadata[MetaOrderingKey] = pm.OrderingKey
+	}
+	if pm.DeliveryAttempt != nil && *pm.DeliveryAttempt > 0 {
+		m.DeliveryCount = *pm.DeliveryAttempt
+		m.Metadata[metaDeliveryAttempt] = strconv.Itoa(*pm.DeliveryAttempt)
+	}
+	return m
+}
+
+// take removes m from the messages in flight.
+func (in *input) take(m *bindings.Message, op string) (*gpubsub.Message, error) {
+	d, ok := m.Handle.(*delivery)
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed {
+		return nil, fmt.Errorf("%s %s: %w", op, m.ID, bindings.ErrClosed)
+	}
+	if !ok || d.in != in {
+		return nil, fmt.Errorf("%s %s: %w", op, m.ID, ErrNotInFlight)
+	}
+	if _, held := in.inFlight[d]; !held {
+		return nil, fmt.Errorf("%s %s: %w", op, m.ID, ErrNotInFlight)
+	}
+	delete(in.inFlight, d)
+	return d.msg, nil
+}
+
+// Ack acknowledges the message. The library sends acks in batches, in the
+// background; Close waits for them.
+func (in *input) Ack(_ context.Context, m *bindings.Message) error {
+	pm, err := in.take(m, "ack")
+	if err != nil {
+		return err
+	}
+	pm.Ack()
+	return nil
+}
+
+// Nack gives the message back for immediate redelivery: Pub/Sub cannot delay
+// one, so the runtime holds a message for its retry delay itself (the
+// library keeps extending its deadline meanwhile) and nacks only to give it
+// away.
+func (in *input) Nack(_ context.Context, m *bindings.Message, _ time.Duration) error {
+	pm, err := in.take(m, "nack")
+	if err != nil {
+		return err
+	}
+	pm.Nack()
+	return nil
+}
+
+// Close stops receiving: messages in flight are nacked, so Pub/Sub
+// redelivers them at once, and Close returns when the library has sent
+// every ack and nack.
+func (in *input) Close() error {
+	in.closeOnce.Do(func() {
+		in.mu.Lock()
+		in.closed = true
+		held := in.inFlight
+		in.inFlight = nil
+		run := in.run
+		in.mu.Unlock()
+		for d := range held {
+			d.msg.Nack()
+		}
+		in.cancel()
+		in.receiving.Wait()
+		<-run.done
+		if run.err != nil && !errors.Is(run.err, context.Canceled) {
+			in.log.Warn("subscriber stopped with an error", "error", run.err)
+		}
+		if err := in.client.Close(); err != nil {
+			in.closeErr = fmt.Errorf("close Pub/Sub client: %w", err)
+		}
+	})
+	return in.closeErr
+}
