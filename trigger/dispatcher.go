@@ -216,12 +216,19 @@ func (d *dispatcher) reply(rp bindings.Replier, m *bindings.Message, res Result,
 // when it can delay redelivery itself, otherwise by holding m here (unsettled,
 // so still owned by this consumer) and handing it to a worker again later.
 func (d *dispatcher) redeliver(m *bindings.Message, delay time.Duration) {
-	if delay <= 0 || d.typ.Capabilities.DelayedNack || d.stopping.Load() {
+	if delay <= 0 || d.typ.Capabilities.DelayedNack {
 		d.nack(m, delay)
 		return
 	}
 	d.heldMu.Lock()
 	defer d.heldMu.Unlock()
+	// Checked under heldMu: stop sets stopping before it takes heldMu to
+	// give back the held messages, so a message held after that sweep
+	// would never be given back.
+	if d.stopping.Load() {
+		d.nack(m, 0)
+		return
+	}
 	d.heldWG.Add(1)
 	d.held[m] = time.AfterFunc(delay, func() {
 		defer d.heldWG.Done()
