@@ -23,9 +23,14 @@ func (r *Runtime) routes() http.Handler {
 	m.HandleFunc("/readyz", r.serveReady).Methods(http.MethodGet)
 	m.Handle("/metrics", promhttp.HandlerFor(r.registry, promhttp.HandlerOpts{})).Methods(http.MethodGet)
 
+	// Dapr's health endpoints, outside the token check as in Dapr (probes
+	// carry no token); Dapr's SDKs poll healthz/outbound before their first
+	// call.
+	m.HandleFunc("/v1.0/healthz", r.serveReady).Methods(http.MethodGet)
+	m.HandleFunc("/v1.0/healthz/outbound", r.serveOutbound).Methods(http.MethodGet)
+
 	api := m.PathPrefix("/v1.0").Subrouter()
 	api.Use(r.requireToken)
-	api.HandleFunc("/healthz", r.serveReady).Methods(http.MethodGet)
 	api.HandleFunc("/status", r.serveStatus).Methods(http.MethodGet)
 	api.HandleFunc("/bindings/{name}", r.serveInvoke).Methods(http.MethodPost, http.MethodPut)
 	r.router = m
@@ -50,6 +55,16 @@ func (r *Runtime) mountRouters() {
 
 func (r *Runtime) serveReady(w http.ResponseWriter, _ *http.Request) {
 	if !r.Ready() {
+		http.Error(w, "not ready\n", http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// serveOutbound is Dapr's healthz/outbound: the output bindings are open
+// (once Start succeeded), whether or not the inputs receive yet.
+func (r *Runtime) serveOutbound(w http.ResponseWriter, _ *http.Request) {
+	if !r.ready.Load() || r.shutdown.Load() {
 		http.Error(w, "not ready\n", http.StatusServiceUnavailable)
 		return
 	}
