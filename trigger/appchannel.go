@@ -31,7 +31,8 @@ type AppOptions struct {
 // does not exclude, each delivering its messages to the app: at start-up an
 // OPTIONS /<route> probe (2xx or 405 subscribes, anything else leaves the
 // binding alone, as in Dapr), then for each message POST /<route> with the
-// raw payload, its content type, and its metadata as headers. A 2xx answer
+// raw payload, its content type, and its metadata as headers (the entries
+// that can be headers). A 2xx answer
 // acks; anything else is a failed attempt that goes through the trigger's
 // retry and dead-letter policy. A 2xx answer's body is the function's
 // result, so a webhook trigger answers the caller with it.
@@ -90,7 +91,12 @@ func postToApp(client *http.Client, url, token string) Handler {
 			return Result{}, functions.Permanent(err)
 		}
 		for k, v := range m.Metadata {
-			req.Header.Set(k, v)
+			// An entry that cannot be a header (a Redis field name with a
+			// space, a value with a newline) stays out rather than fail
+			// every attempt: the app gets the message and the rest.
+			if validHeader(k, v) {
+				req.Header.Set(k, v)
+			}
 		}
 		if m.ContentType != "" {
 			req.Header.Set("Content-Type", m.ContentType)
@@ -115,4 +121,23 @@ func postToApp(client *http.Client, url, token string) Handler {
 		}
 		return Result{Data: body, ContentType: resp.Header.Get("Content-Type")}, nil
 	}
+}
+
+// validHeader reports whether name and value make an HTTP header field that
+// net/http sends (RFC 9110 token, no control characters but tab).
+func validHeader(name, value string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
