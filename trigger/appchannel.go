@@ -32,9 +32,8 @@ type AppOptions struct {
 // OPTIONS /<route> probe (2xx or 405 subscribes, anything else leaves the
 // binding alone, as in Dapr), then for each message POST /<route> with the
 // raw payload, its content type, and its metadata as headers (the entries
-// that can be headers). A 2xx answer
-// acks; anything else is a failed attempt that goes through the trigger's
-// retry and dead-letter policy. A 2xx answer's body is the function's
+// that can be headers). A 2xx answer acks; anything else is a failed
+// attempt that goes through the trigger's retry and dead-letter policy. A 2xx answer's body is the function's
 // result, so a webhook trigger answers the caller with it.
 func AppFunctions(ctx context.Context, set *component.Set, app AppOptions, skip func(component string) bool) ([]Function, error) {
 	client := app.Client
