@@ -1,0 +1,266 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/component"
+)
+
+func init() { register(newComponentsCommand) }
+
+func newComponentsCommand(env *Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "components",
+		Short: "List or validate folders of component files",
+		Long: `components loads folders of Dapr component files as a function would (every
+*.yaml and *.yml file directly in them), checking each binding against its
+type's declaration and resolving secrets from the environment and the
+secret stores defined alongside.`,
+		Example: `  tether components validate components/local
+  tether components list components --output json`,
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(newComponentsListCommand(env), newComponentsValidateCommand(env))
+	withUsageHint(cmd)
+	return cmd
+}
+
+func newComponentsListCommand(env *Env) *cobra.Command {
+	var output, appID string
+	cmd := &cobra.Command{
+		Use:   "list [folder]...",
+		Short: "Print the bindings of component folders, with their effective settings",
+		Long: `list loads the folders (default: components) and prints each binding: its
+type, directions, file and line, its metadata with defaults applied, and for
+inputs the effective delivery settings. Secret values are shown as ***.
+
+With --output json it prints an array of objects with the fields name, type,
+version, directions, file, line, metadata, secrets (the keys shown as ***),
+route, scopes and, for inputs, delivery (durations in nanoseconds, as the
+runtime's /v1.0/status shows them).`,
+		Example: `  tether components list
+  tether components list components/local
+  tether components list components --output json | jq '.[].name'`,
+		ValidArgsFunction: completeDirs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "text" && output != "json" {
+				return usageError(cmd, fmt.Sprintf("--output %q: want text or json", output))
+			}
+			set, err := loadComponents(env, args, appID)
+			if err != nil {
+				return err
+			}
+			wd, err := env.workDir()
+			if err != nil {
+				return err
+			}
+			views := []componentView{}
+			for _, c := range set.Components() {
+				v := viewComponent(c)
+				v.File = relative(wd, v.File)
+				views = append(views, v)
+			}
+			if output == "json" {
+				return writeJSON(env.Stdout, views)
+			}
+			writeComponentsText(env.Stdout, views)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVar(&appID, "app-id", "", "load only the components whose scopes include this app id (as TETHER_APP_ID does)")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	withUsageHint(cmd)
+	return cmd
+}
+
+func newComponentsValidateCommand(env *Env) *cobra.Command {
+	var appID string
+	cmd := &cobra.Command{
+		Use:   "validate [folder]...",
+		Short: "Check component folders and report every problem as file:line",
+		Long: `validate loads the folders (default: components) as a function does at
+start-up and reports every problem of every file, one per line as
+file:line: message: YAML errors, unknown fields, unknown binding types and
+metadata keys (with a suggestion), missing required keys, values of the
+wrong kind, bad delivery settings, duplicate names, dead-letter bindings
+that do not exist, secrets that cannot be resolved.
+
+Exit status: 0 when the folders are valid, 1 when there are problems.`,
+		Example: `  tether components validate
+  tether components validate components/local components/prod`,
+		ValidArgsFunction: completeDirs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			set, err := loadComponents(env, args, appID)
+			if err != nil {
+				return err
+			}
+			n := len(set.Components())
+			fmt.Fprintf(env.Stdout, "%s: %s, no problems\n", strings.Join(componentDirs(args), ", "), plural(n, "component"))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&appID, "app-id", "", "load only the components whose scopes include this app id (as TETHER_APP_ID does)")
+	withUsageHint(cmd)
+	return cmd
+}
+
+func componentDirs(args []string) []string {
+	if len(args) == 0 {
+		return []string{"components"}
+	}
+	return args
+}
+
+// loadComponents loads the folders; its error, for invalid components,
+// has already printed every problem on stderr.
+func loadComponents(env *Env, args []string, appID string) (*component.Set, error) {
+	wd, err := env.workDir()
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	for _, d := range componentDirs(args) {
+		dirs = append(dirs, absIn(wd, d))
+	}
+	set, err := component.Load(dirs, &component.Options{AppID: appID})
+	var diags component.Diagnostics
+	if errors.As(err, &diags) {
+		for _, d := range diags {
+			d.File = relative(wd, d.File)
+			fmt.Fprintln(env.Stderr, d.Error())
+		}
+		return nil, &ExitError{Code: 1, Err: fmt.Errorf("%s in %s\nfix them and validate again; tether bindings <type> lists the keys of a type", plural(len(diags), "problem"), strings.Join(componentDirs(args), ", "))}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
+// componentView is one component in tether components list --output json.
+type componentView struct {
+	Name         string             `json:"name"`
+	Type         string             `json:"type"`
+	Version      string             `json:"version,omitempty"`
+	Directions   []string           `json:"directions"`
+	File         string             `json:"file"`
+	Line         int                `json:"line"`
+	Metadata     map[string]string  `json:"metadata"`
+	Secrets      []string           `json:"secrets,omitempty"`
+	Route        string             `json:"route,omitempty"`
+	Scopes       []string           `json:"scopes,omitempty"`
+	Delivery     *bindings.Delivery `json:"delivery,omitempty"`
+	InitTimeout  string             `json:"initTimeout,omitempty"`
+	IgnoreErrors bool               `json:"ignoreErrors,omitempty"`
+}
+
+func viewComponent(c *component.Component) componentView {
+	v := componentView{
+		Name: c.Name, Type: c.Type, Version: c.Version, Directions: directions(c.Direction),
+		File: c.File, Line: c.Line, Metadata: c.Redacted(), Route: c.Route, Scopes: c.Scopes,
+		IgnoreErrors: c.IgnoreErrors,
+	}
+	for k, secret := range c.SecretKeys {
+		if secret {
+			v.Secrets = append(v.Secrets, k)
+		}
+	}
+	slices.Sort(v.Secrets)
+	if c.Direction.Has(bindings.DirInput) {
+		d := c.Delivery
+		v.Delivery = &d
+	}
+	if c.InitTimeout > 0 {
+		v.InitTimeout = c.InitTimeout.String()
+	}
+	return v
+}
+
+func directions(d bindings.Direction) []string {
+	var out []string
+	if d.Has(bindings.DirInput) {
+		out = append(out, "input")
+	}
+	if d.Has(bindings.DirOutput) {
+		out = append(out, "output")
+	}
+	return out
+}
+
+// writeJSON writes v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func writeComponentsText(w io.Writer, views []componentView) {
+	if len(views) == 0 {
+		fmt.Fprintln(w, "no components")
+		return
+	}
+	for i, v := range views {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		typ := v.Type
+		if v.Version != "" {
+			typ += " " + v.Version
+		}
+		fmt.Fprintf(w, "%s  %s  %s  %s:%d\n", v.Name, typ, strings.Join(v.Directions, ", "), v.File, v.Line)
+		keys := slices.Sorted(maps.Keys(v.Metadata))
+		if len(keys) > 0 {
+			fmt.Fprintln(w, "  metadata:")
+			width := maxLen(keys)
+			for _, k := range keys {
+				fmt.Fprintf(w, "    %-*s  %s\n", width, k, v.Metadata[k])
+			}
+		}
+		if d := v.Delivery; d != nil {
+			deadLetter := d.DeadLetter
+			if deadLetter == "" {
+				deadLetter = "(none: the broker keeps failed messages)"
+			}
+			fmt.Fprintln(w, "  delivery:")
+			rows := [][2]string{
+				{"maxConcurrency", fmt.Sprint(d.MaxConcurrency)},
+				{"ordered", fmt.Sprint(d.Ordered)},
+				{"batchSize", fmt.Sprint(d.BatchSize)},
+				{"handlerTimeout", d.HandlerTimeout.String()},
+				{"maxAttempts", fmt.Sprint(d.MaxAttempts)},
+				{"retry backoff", fmt.Sprintf("%s, ×%g per attempt up to %s, jitter %g", d.InitialInterval, d.Multiplier, d.MaxInterval, d.Jitter)},
+				{"deadLetter", deadLetter},
+				{"leaseExtension", d.LeaseExtension.String()},
+			}
+			for _, r := range rows {
+				fmt.Fprintf(w, "    %-14s  %s\n", r[0], r[1])
+			}
+		}
+		if len(v.Scopes) > 0 {
+			fmt.Fprintf(w, "  scopes: %s\n", strings.Join(v.Scopes, ", "))
+		}
+	}
+}
+
+func maxLen(ss []string) int {
+	n := 0
+	for _, s := range ss {
+		n = max(n, len(s))
+	}
+	return n
+}
+
+// completeDirs completes folder names.
+func completeDirs(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return nil, cobra.ShellCompDirectiveFilterDirs
+}

@@ -1,0 +1,164 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tetherfn/tether/cmd/tether/cli"
+)
+
+// execCLI runs the command line in dir, as tether would from there.
+func execCLI(t *testing.T, dir string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = cli.Run(context.Background(), &cli.Env{Stdout: &out, Stderr: &errOut, Dir: dir}, args)
+	return code, out.String(), errOut.String()
+}
+
+// writeFiles writes files (path: content) under dir.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+const componentHeader = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: %s\nspec:\n"
+
+// TestComponentsValidateReportsEveryMistake: five kinds of mistakes in five
+// files, each reported with its file and line, and exit status 1.
+func TestComponentsValidateReportsEveryMistake(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"bad/types.yaml": "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: orders\nspec:\n  type: bindings.memroy\n",
+		"bad/keys.yaml": "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: shipped\nspec:\n  type: bindings.memory\n  metadata:\n" +
+			"  - name: queu\n    value: shipped\n  - name: maxAttempts\n    value: many\n",
+		"bad/required.yaml": "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: files\nspec:\n  type: bindings.localstorage\n",
+		"bad/fields.yaml":   "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: audit\nspec:\n  type: bindings.memory\n  metdata: []\n",
+		"bad/refs.yaml": "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: payments\nspec:\n  type: bindings.memory\n  metadata:\n" +
+			"  - name: deadLetter\n    value: payment-failures\n",
+	})
+	code, stdout, stderr := execCLI(t, dir, "components", "validate", "bad")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if stdout != "" {
+		t.Errorf("stdout %q, want nothing", stdout)
+	}
+	for _, want := range []string{
+		filepath.Join("bad", "types.yaml") + `:6: unknown binding type "bindings.memroy"; did you mean "bindings.memory"?`,
+		filepath.Join("bad", "keys.yaml") + `:8: metadata "queu": unknown key for bindings.memory; did you mean "queue"?`,
+		filepath.Join("bad", "keys.yaml") + `:11: metadata "maxAttempts": "many" is not an integer`,
+		filepath.Join("bad", "required.yaml") + `:5: missing required metadata "rootPath"`,
+		filepath.Join("bad", "fields.yaml") + `:7: unknown field "metdata" in spec; did you mean "metadata"?`,
+		filepath.Join("bad", "refs.yaml") + `:9: metadata "deadLetter": no component named "payment-failures"`,
+		"6 problems in bad",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+
+	writeFiles(t, dir, map[string]string{
+		"good/orders.yaml": "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: orders\nspec:\n  type: bindings.memory\n",
+	})
+	code, stdout, stderr = execCLI(t, dir, "components", "validate", "good")
+	if code != 0 || stdout != "good: 1 component, no problems\n" || stderr != "" {
+		t.Errorf("a good folder: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, _, stderr = execCLI(t, dir, "components", "validate", "missing")
+	if code != 1 || !strings.Contains(stderr, "missing") {
+		t.Errorf("a missing folder: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestComponentsListRedactsSecrets(t *testing.T) {
+	t.Setenv("TEST_NATS_URL", "nats://user:hunter2@127.0.0.1:4222")
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"components/c.yaml": `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: orders
+spec:
+  type: bindings.nats
+  version: v1
+  metadata:
+  - name: natsURL
+    envRef: TEST_NATS_URL
+  - name: stream
+    value: ORDERS
+  - name: maxAttempts
+    value: "3"
+  - name: deadLetter
+    value: failed
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: failed
+spec:
+  type: bindings.memory
+  metadata:
+  - name: direction
+    value: output
+`})
+	code, stdout, stderr := execCLI(t, dir, "components", "list")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"orders  bindings.nats v1  input, output  " + filepath.Join("components", "c.yaml") + ":1\n",
+		"    natsURL ", "***\n", "    stream ", "ORDERS\n",
+		"    maxAttempts     3\n", "    deadLetter      failed\n", "    handlerTimeout  5m0s\n",
+		"failed  bindings.memory  output  ",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("list lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "hunter2") {
+		t.Errorf("list shows the secret:\n%s", stdout)
+	}
+
+	code, stdout, stderr = execCLI(t, dir, "components", "list", "components", "--output", "json")
+	if code != 0 {
+		t.Fatalf("json: exit %d: %s", code, stderr)
+	}
+	if strings.Contains(stdout, "hunter2") {
+		t.Errorf("json shows the secret:\n%s", stdout)
+	}
+	var got []struct {
+		Name       string            `json:"name"`
+		Directions []string          `json:"directions"`
+		Metadata   map[string]string `json:"metadata"`
+		Secrets    []string          `json:"secrets"`
+		Delivery   *struct {
+			MaxAttempts int    `json:"maxAttempts"`
+			DeadLetter  string `json:"deadLetter"`
+		} `json:"delivery"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("%v:\n%s", err, stdout)
+	}
+	if len(got) != 2 || got[0].Name != "orders" || got[0].Metadata["natsURL"] != "***" || len(got[0].Secrets) != 1 ||
+		got[0].Delivery == nil || got[0].Delivery.MaxAttempts != 3 || got[0].Delivery.DeadLetter != "failed" ||
+		got[1].Delivery != nil || strings.Join(got[1].Directions, ",") != "output" {
+		t.Errorf("json = %+v", got)
+	}
+
+	code, _, stderr = execCLI(t, dir, "components", "list", "--output", "yaml")
+	if code == 0 || !strings.Contains(stderr, `--output "yaml": want text or json`) || !strings.Contains(stderr, "--help") {
+		t.Errorf("--output yaml: exit %d, %q", code, stderr)
+	}
+}
