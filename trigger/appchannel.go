@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/tetherfn/tether/bindings"
@@ -42,6 +43,7 @@ func AppFunctions(ctx context.Context, set *component.Set, app AppOptions, skip 
 	}
 	base := strings.TrimRight(app.URL, "/")
 	var fns []Function
+	taken := map[string]bool{}
 	for _, c := range set.Components() {
 		if !c.Direction.Has(bindings.DirInput) || (skip != nil && skip(c.Name)) {
 			continue
@@ -58,9 +60,38 @@ func AppFunctions(ctx context.Context, set *component.Set, app AppOptions, skip 
 		if !subscribed {
 			continue
 		}
-		fns = append(fns, Function{Name: "app-" + c.Name, Trigger: c.Name, Handler: postToApp(client, url, app.Token)})
+		fns = append(fns, Function{Name: appFunctionName(c.Name, taken), Trigger: c.Name, Handler: postToApp(client, url, app.Token)})
 	}
 	return fns, nil
+}
+
+// appFunctionName names the function delivering component to the app:
+// "app-" and the component name made a DNS label (a component may be named
+// "Orders.v1"), unique among those already taken.
+func appFunctionName(component string, taken map[string]bool) string {
+	var b strings.Builder
+	b.WriteString("app-")
+	dash := true
+	for _, r := range strings.ToLower(component) {
+		switch {
+		case 'a' <= r && r <= 'z', '0' <= r && r <= '9':
+			b.WriteRune(r)
+			dash = false
+		case !dash:
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	name := strings.TrimRight(b.String(), "-")
+	const maxLabel = 63
+	base := name[:min(len(name), maxLabel)]
+	name = strings.TrimRight(base, "-")
+	for n := 2; taken[name]; n++ {
+		suffix := "-" + strconv.Itoa(n)
+		name = strings.TrimRight(base[:min(len(base), maxLabel-len(suffix))], "-") + suffix
+	}
+	taken[name] = true
+	return name
 }
 
 func probe(ctx context.Context, client *http.Client, url, token string) (bool, error) {
