@@ -26,5 +26,10 @@
 // deadLetter binding in a functions.DeadLetter envelope, or, without one, to
 // the broker's native dead letter or back to the broker to keep. On
 // shutdown, intake stops, in-flight handlers finish within the grace period,
-// and every message not handled is nacked for redelivery.
+// and every message not handled is nacked for redelivery. At the end of the
+// grace period the handlers still running see their context cancelled
+// (context.Canceled); their messages are nacked without counting as failed
+// attempts, unless the handler still returned nil.
+//
+// A handler's context ends with its attempt, as a request's context does.
 package trigger
