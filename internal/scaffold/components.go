@@ -74,6 +74,16 @@ type Key struct {
 	Entry []string
 }
 
+// Set returns the key made active with value v, for a type's own template
+// that sets a key the generic one leaves to its default:
+//
+//	{{define "key"}}{{if eq .Name "stream"}}{{template "entry" (.Set .Component)}}{{else}}{{template "entry" .}}{{end}}{{end}}
+func (k Key) Set(v string) Key {
+	k.Active, k.Value, k.Env = true, v, ""
+	k.Entry = []string{"- name: " + k.Name, "  value: " + yamlString(v)}
+	return k
+}
+
 // commentWidth is how long a comment line's text gets.
 const commentWidth = 74
 

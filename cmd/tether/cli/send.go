@@ -110,9 +110,15 @@ func send(ctx context.Context, env *Env, binding string, o sendOptions) error {
 			body.Data = s
 		}
 	}
+	// The data is spliced in by hand: json.Marshal would compact it, and
+	// the API delivers its JSON text byte for byte.
+	data, body.Data = body.Data, nil
 	payload, err := json.Marshal(body)
 	if err != nil {
 		return err
+	}
+	if data != nil {
+		payload = append(append(append(payload[:len(payload)-1], `,"data":`...), data...), '}')
 	}
 
 	base := o.addr

@@ -1,0 +1,104 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// daprAPI records the invocations it receives and answers as the runtime
+// does.
+type daprAPI struct {
+	mu    sync.Mutex
+	calls []apiCall
+}
+
+type apiCall struct {
+	path, token string
+	body        map[string]json.RawMessage
+}
+
+func (a *daprAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(r.Body)
+	var body map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &body)
+	a.mu.Lock()
+	a.calls = append(a.calls, apiCall{path: r.URL.Path, token: r.Header.Get("dapr-api-token"), body: body})
+	a.mu.Unlock()
+	switch r.URL.Path {
+	case "/v1.0/bindings/orders":
+		w.WriteHeader(http.StatusNoContent)
+	case "/v1.0/bindings/files":
+		w.Header().Set("metadata.size", "5")
+		w.Write([]byte("hello"))
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte(`{"errorCode":"ERR_INVOKE_OUTPUT_BINDING","message":"output binding nope not found"}`))
+	}
+}
+
+func (a *daprAPI) last() apiCall {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.calls[len(a.calls)-1]
+}
+
+func TestSend(t *testing.T) {
+	api := &daprAPI{}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"order.json": `{"id": "o-1"}`})
+
+	code, stdout, stderr := execCLI(t, dir, "send", "orders", "--addr", addr, "--data", "@order.json", "--metadata", "partitionKey=c-7", "--token", "s3cret")
+	if code != 0 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	c := api.last()
+	// The data arrives byte for byte, its spaces too.
+	if c.path != "/v1.0/bindings/orders" || c.token != "s3cret" || string(c.body["operation"]) != `"create"` ||
+		string(c.body["data"]) != `{"id": "o-1"}` || string(c.body["metadata"]) != `{"contentType":"application/json","partitionKey":"c-7"}` {
+		t.Errorf("the API got %s %q %s", c.path, c.token, c.body)
+	}
+
+	// Text is sent as a JSON string, which the API delivers as it is; the
+	// answer goes to stdout, its metadata to stderr.
+	code, stdout, stderr = execCLI(t, dir, "send", "files", "--addr", addr, "--data", "plain text", "--operation", "get")
+	if code != 0 || stdout != "hello\n" || !strings.Contains(stderr, "Metadata.size: 5") {
+		t.Errorf("get: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if c := api.last(); string(c.body["data"]) != `"plain text"` || string(c.body["operation"]) != `"get"` || c.body["metadata"] != nil {
+		t.Errorf("the API got %s", c.body)
+	}
+
+	code, _, stderr = execCLI(t, dir, "send", "nope", "--addr", addr, "--data", "{}")
+	if code != 1 || !strings.Contains(stderr, "nope answered 404 Not Found: ERR_INVOKE_OUTPUT_BINDING: output binding nope not found") ||
+		!strings.Contains(stderr, "/v1.0/status") {
+		t.Errorf("unknown binding: exit %d, stderr %q", code, stderr)
+	}
+
+	code, _, stderr = execCLI(t, dir, "send", "orders", "--addr", addr, "--metadata", "novalue")
+	if code != 1 || !strings.Contains(stderr, `--metadata "novalue": want key=value`) {
+		t.Errorf("bad metadata: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestSendToNothing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there any more
+	code, _, stderr := execCLI(t, t.TempDir(), "send", "orders", "--addr", addr, "--data", "{}")
+	if code != 1 || !strings.Contains(stderr, "nothing listens on "+addr) || !strings.Contains(stderr, "tether run") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
