@@ -100,7 +100,7 @@ func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 	in := &input{
 		log:          cfg.Logger,
 		s:            s,
-		queueLimit:   max(4096, 4*s.batchSize),
+		queueLimit:   max(1024, 4*s.batchSize),
 		partQueueMax: max(512, 4*s.batchSize),
 		revokeGrace:  revokeGrace,
 		parts:        map[topicPartition]*partition{},
@@ -185,6 +185,7 @@ func ping(ctx context.Context, cl *kgo.Client) error {
 func (in *input) pump(ctx context.Context) {
 	defer close(in.pumpDone)
 	var lastErr string
+	backoff := 50 * time.Millisecond
 	for {
 		in.mu.Lock()
 		// Full: wait until half is taken, not for every Receive.
@@ -219,12 +220,26 @@ func (in *input) pump(ctx context.Context) {
 		// Only now may a revocation run: the records are tracked.
 		in.cl.AllowRebalance()
 
+		failed := false
 		fetches.EachError(func(topic string, p int32, err error) {
+			failed = true
 			if msg := err.Error(); msg != lastErr { // franz-go retries; say it once
 				lastErr = msg
 				in.log.Warn("kafka: fetch", "topic", topic, "partition", p, "error", err)
 			}
 		})
+		if !failed || fetches.NumRecords() > 0 {
+			backoff = 50 * time.Millisecond
+			continue
+		}
+		// Errors only (authorization, a deleted topic...): franz-go
+		// retries them itself; do not spin on them.
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
