@@ -16,32 +16,29 @@ import (
 	"github.com/tetherfn/tether/bindings"
 )
 
-// input is a durable JetStream pull consumer. One goroutine (pump) pulls
-// messages with the library's Messages iterator, which keeps overlapping pull
-// requests open, and hands them to Receive through a small channel; the
-// channel is the back-pressure, so no more than about batchSize+maxConcurrency
-// messages wait on this side, each with its AckWait running.
+// input is a durable JetStream pull consumer read through the library's
+// Messages iterator, which keeps overlapping pull requests open (up to
+// batchSize+maxConcurrency messages ahead, each with its AckWait running) and
+// survives reconnects. Receive takes from the iterator itself: no goroutine
+// or channel of ours stands between the connection and the runtime.
 type input struct {
 	nc       *natsgo.Conn
 	js       jetstream.JetStream
 	settings settings
 	consumer jetstream.ConsumerConfig
 	log      *slog.Logger
-
-	pullMax int
-	msgs    chan jetstream.Msg
+	pullMax  int
 
 	mu   sync.Mutex // guards iter
 	iter jetstream.MessagesContext
 
 	// held are the messages Receive returned and nobody settled yet; Close
-	// gives them back at once rather than after their AckWait.
+	// gives them back sooner than their AckWait would.
 	heldMu sync.Mutex
 	held   map[jetstream.Msg]struct{}
 
 	done      chan struct{}
 	closeOnce sync.Once
-	pumpDone  chan struct{}
 }
 
 func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
@@ -50,19 +47,15 @@ func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 	if err != nil {
 		return nil, err
 	}
-	batch := max(1, md.Int("batchSize"))
-	conc := max(1, md.Int("maxConcurrency"))
 	nc, js, err := connect(cfg, "input")
 	if err != nil {
 		return nil, err
 	}
 	in := &input{
 		nc: nc, js: js, settings: s, consumer: s.consumer, log: cfg.Logger,
-		pullMax:  batch + conc,
-		msgs:     make(chan jetstream.Msg, batch),
-		held:     map[jetstream.Msg]struct{}{},
-		done:     make(chan struct{}),
-		pumpDone: make(chan struct{}),
+		pullMax: max(1, md.Int("batchSize")) + max(1, md.Int("maxConcurrency")),
+		held:    map[jetstream.Msg]struct{}{},
+		done:    make(chan struct{}),
 	}
 	iter, err := in.subscribe(ctx)
 	if err != nil {
@@ -70,7 +63,6 @@ func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		return nil, err
 	}
 	in.iter = iter
-	go in.pump()
 	return in, nil
 }
 
@@ -178,70 +170,15 @@ func (in *input) subscribe(ctx context.Context) (jetstream.MessagesContext, erro
 	return iter, nil
 }
 
-// pump moves messages from the iterator to the channel until Close. The
-// iterator survives reconnects by itself; when it ends (consumer deleted,
-// stream recreated), the pump makes the consumer again.
-func (in *input) pump() {
-	defer close(in.pumpDone)
-	backoff := 100 * time.Millisecond
-	for {
-		in.mu.Lock()
-		iter := in.iter
-		in.mu.Unlock()
-		m, err := iter.Next()
-		if err == nil {
-			backoff = 100 * time.Millisecond
-			select {
-			case in.msgs <- m:
-				continue
-			case <-in.done:
-				return // m is redelivered after AckWait
-			}
-		}
-		if in.closed() {
-			return
-		}
-		if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-			// A missed heartbeat or a server-side status: the iterator
-			// goes on pulling.
-			in.log.Debug("nats: pull", "err", err)
-			if !in.sleep(backoff) {
-				return
-			}
-			backoff = min(2*backoff, 5*time.Second)
-			continue
-		}
-		in.log.Warn("nats: consumer iterator ended; resubscribing", "err", err)
-		iter.Stop()
-		for {
-			if !in.sleep(backoff) {
-				return
-			}
-			backoff = min(2*backoff, 5*time.Second)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			next, err := in.subscribe(ctx)
-			cancel()
-			if err == nil {
-				in.mu.Lock()
-				in.iter = next
-				in.mu.Unlock()
-				if in.closed() { // Close may have stopped the old iterator only
-					next.Stop()
-					return
-				}
-				break
-			}
-			in.log.Warn("nats: resubscribe", "err", err)
-		}
-	}
-}
-
-func (in *input) sleep(d time.Duration) bool {
+// sleep waits d, or less when ctx ends or the input closes.
+func (in *input) sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
+	case <-ctx.Done():
+		return false
 	case <-in.done:
 		return false
 	}
@@ -256,51 +193,69 @@ func (in *input) closed() bool {
 	}
 }
 
-// Receive implements bindings.Input.
-func (in *input) Receive(ctx context.Context, max int) ([]*bindings.Message, error) {
-	var first jetstream.Msg
-	for first == nil {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-in.done:
+// Receive implements bindings.Input. It returns one message per call: the
+// iterator cannot tell whether more are buffered without waiting, and the
+// runtime calls Receive again at once.
+func (in *input) Receive(ctx context.Context, _ int) ([]*bindings.Message, error) {
+	backoff := 100 * time.Millisecond
+	for {
+		if in.closed() {
 			return nil, bindings.ErrClosed
-		case m := <-in.msgs:
-			if in.accept(m) {
-				first = m
-			}
 		}
-	}
-	out := make([]*bindings.Message, 0, min(max, 1+len(in.msgs)))
-	out = append(out, toMessage(first))
-more:
-	for len(out) < max {
-		select {
-		case m := <-in.msgs:
-			if in.accept(m) {
-				out = append(out, toMessage(m))
+		in.mu.Lock()
+		iter := in.iter
+		in.mu.Unlock()
+		jm, err := iter.Next(jetstream.NextContext(ctx))
+		if err == nil {
+			meta, err := jm.Metadata()
+			if err != nil {
+				// Not a JetStream delivery (nothing to settle it with):
+				// only a misconfigured publisher replying into the
+				// consumer's inbox makes one.
+				in.log.Warn("nats: dropping a message that is not a JetStream delivery", "subject", jm.Subject(), "err", err)
+				continue
 			}
+			in.heldMu.Lock()
+			in.held[jm] = struct{}{}
+			in.heldMu.Unlock()
+			return []*bindings.Message{toMessage(jm, meta)}, nil
+		}
+		switch {
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case in.closed():
+			return nil, bindings.ErrClosed
+		case !errors.Is(err, jetstream.ErrMsgIteratorClosed) && !errors.Is(err, jetstream.ErrConsumerDeleted):
+			// A missed heartbeat or a server-side status: the iterator
+			// goes on pulling.
+			in.log.Debug("nats: pull", "err", err)
 		default:
-			break more
+			// The iterator ended (consumer or stream deleted): make them
+			// again.
+			in.log.Warn("nats: consumer iterator ended; resubscribing", "err", err)
+			iter.Stop()
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			next, err := in.subscribe(sctx)
+			cancel()
+			if err != nil {
+				in.log.Warn("nats: resubscribe", "err", err)
+				break
+			}
+			in.mu.Lock()
+			in.iter = next
+			in.mu.Unlock()
+			if in.closed() { // Close may have stopped the old iterator only
+				next.Stop()
+				return nil, bindings.ErrClosed
+			}
+			backoff = 100 * time.Millisecond
+			continue
 		}
+		if !in.sleep(ctx, backoff) {
+			continue // the loop reports why
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
-	in.heldMu.Lock()
-	for _, m := range out {
-		in.held[m.Handle.(jetstream.Msg)] = struct{}{}
-	}
-	in.heldMu.Unlock()
-	return out, nil
-}
-
-// accept drops what is not a JetStream message (no ack subject to settle it
-// with), which only a misconfigured publisher replying into the consumer's
-// inbox could produce.
-func (in *input) accept(m jetstream.Msg) bool {
-	if _, err := m.Metadata(); err != nil {
-		in.log.Warn("nats: dropping a message that is not a JetStream delivery", "subject", m.Subject(), "err", err)
-		return false
-	}
-	return true
 }
 
 // headerPartitionKey names the header that, when set, is the message's
@@ -308,10 +263,9 @@ func (in *input) accept(m jetstream.Msg) bool {
 // partitionKey metadata sets it.
 const headerPartitionKey = "partitionKey"
 
-func toMessage(m jetstream.Msg) *bindings.Message {
-	meta, _ := m.Metadata() // checked by accept
+func toMessage(m jetstream.Msg, meta *jetstream.MsgMetadata) *bindings.Message {
 	h := m.Headers()
-	md := make(map[string]string, len(h)+5)
+	md := make(map[string]string, len(h)+4)
 	for k, v := range h {
 		if len(v) > 0 {
 			md[k] = v[0]
@@ -321,7 +275,6 @@ func toMessage(m jetstream.Msg) *bindings.Message {
 	md["subject"] = m.Subject()
 	md["stream"] = meta.Stream
 	md["streamSequence"] = seq
-	md["consumerSequence"] = strconv.FormatUint(meta.Sequence.Consumer, 10)
 	md["numDelivered"] = strconv.FormatUint(meta.NumDelivered, 10)
 	key := h.Get(headerPartitionKey)
 	if key == "" {
@@ -360,7 +313,7 @@ func (in *input) settle(m *bindings.Message) (jetstream.Msg, error) {
 }
 
 // Ack implements bindings.Input. The ack is not confirmed by the server (as
-// with every JetStream client's default); a lost ack means one redelivery.
+// with every JetStream client's default): a lost ack means one redelivery.
 func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 	jm, err := in.settle(m)
 	if err != nil {
@@ -409,17 +362,16 @@ func (in *input) ExtendLease(_ context.Context, m *bindings.Message, _ time.Dura
 }
 
 // Close implements bindings.Input. It gives back (naks) the messages it
-// handed out and nobody settled, and those waiting in its buffer, so that
-// another consumer gets them once this one's pull requests have expired
-// (pullExpiry) rather than after their AckWait; the few the library had
-// pulled ahead come back when their AckWait has passed.
+// handed out and nobody settled, so that another consumer gets them once this
+// one's pull requests have expired (pullExpiry) rather than after their
+// AckWait; the few the library had pulled ahead come back when their AckWait
+// has passed.
 func (in *input) Close() error {
 	in.closeOnce.Do(func() {
 		close(in.done)
 		in.mu.Lock()
 		in.iter.Stop()
 		in.mu.Unlock()
-		<-in.pumpDone
 		in.heldMu.Lock()
 		giveBack := pullExpiry + time.Second
 		for m := range in.held {
@@ -427,9 +379,6 @@ func (in *input) Close() error {
 		}
 		clear(in.held)
 		in.heldMu.Unlock()
-		for len(in.msgs) > 0 {
-			_ = (<-in.msgs).NakWithDelay(giveBack)
-		}
 		// Flush so the naks leave before the connection closes.
 		_ = in.nc.FlushTimeout(5 * time.Second)
 		in.nc.Close()

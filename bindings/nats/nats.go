@@ -67,7 +67,6 @@ var Type = bindings.Type{
 	Directions: bindings.DirBoth,
 	Operations: []bindings.Operation{bindings.OpCreate},
 	Capabilities: bindings.Capabilities{
-		BatchReceive:  true,
 		Ordering:      true,
 		Lease:         true,
 		DelayedNack:   true,
@@ -116,7 +115,6 @@ var Type = bindings.Type{
 		{Name: "subject", Description: "The subject the message was published to; the message's ordering key unless it has a partitionKey header."},
 		{Name: "stream", Description: "The stream name."},
 		{Name: "streamSequence", Description: "The message's sequence in the stream (also Message.ID)."},
-		{Name: "consumerSequence", Description: "The delivery's sequence in the consumer."},
 		{Name: "numDelivered", Description: "How many times JetStream delivered the message (also Message.DeliveryCount)."},
 		{Name: "<header>", Description: "Every message header, first value, under its own name (Nats-Msg-Id included)."},
 	},
