@@ -3,7 +3,6 @@ package trigger
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -18,12 +17,14 @@ func BenchmarkChain(b *testing.B) {
 	policy := bindings.DefaultDelivery()
 	m := &bindings.Message{ID: "1", DeliveryCount: 1}
 	w := &worker{}
-	w.timer = time.AfterFunc(time.Hour, w.expire)
-	w.timer.Stop()
+	wd := newWatchdog(policy.HandlerTimeout)
+	wd.workers = []*worker{w}
+	go wd.run()
+	defer wd.close()
 	run := func(b *testing.B, h Handler) {
 		b.ReportAllocs()
 		for range b.N {
-			hc := &handlerContext{parent: context.Background(), timer: w.timer,
+			hc := &handlerContext{parent: context.Background(), clock: wd,
 				delivery: functions.Delivery{Function: "f", Binding: "b", Attempt: 1, Message: m}}
 			w.current.Store(hc)
 			if _, err := h(hc, m); err != nil {

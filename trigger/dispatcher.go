@@ -47,7 +47,8 @@ type dispatcher struct {
 	held   map[*bindings.Message]*time.Timer // runtime-delayed redeliveries
 	heldWG sync.WaitGroup
 
-	lease time.Duration // 0: no lease extension
+	lease    time.Duration // 0: no lease extension
+	watchdog *watchdog     // enforces handlerTimeout; nil without one
 }
 
 func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Input, policy bindings.Delivery, h Handler, base context.Context, logger *slog.Logger) *dispatcher {
@@ -77,8 +78,14 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 	} else {
 		d.lanes = []chan *bindings.Message{make(chan *bindings.Message, max(n, policy.BatchSize))}
 	}
+	if policy.HandlerTimeout > 0 {
+		d.watchdog = newWatchdog(policy.HandlerTimeout)
+	}
 	for i := range n {
 		d.workers = append(d.workers, newWorker(d, d.lanes[i%len(d.lanes)]))
+	}
+	if d.watchdog != nil {
+		d.watchdog.workers = d.workers
 	}
 	return d
 }
@@ -89,6 +96,9 @@ func (d *dispatcher) ordered() bool { return d.policy.Ordered && d.typ.Capabilit
 func (d *dispatcher) start() {
 	ctx, cancel := context.WithCancel(d.base)
 	d.recvCancel = cancel
+	if d.watchdog != nil {
+		go d.watchdog.run()
+	}
 	for _, w := range d.workers {
 		d.workersWG.Add(1)
 		go w.run()
@@ -257,6 +267,9 @@ func (d *dispatcher) nack(m *bindings.Message, delay time.Duration) {
 // stop stops intake, drains in-flight handlers until ctx ends, then cancels
 // what still runs, and gives every unhandled message back to the broker.
 func (d *dispatcher) stop(ctx context.Context) {
+	if d.watchdog != nil {
+		defer d.watchdog.close() // deadlines hold through the drain
+	}
 	d.stopping.Store(true)
 	close(d.stopped)
 	d.recvCancel()
@@ -294,20 +307,17 @@ func (d *dispatcher) stop(ctx context.Context) {
 	}
 }
 
-// worker handles messages from one lane, one at a time. It owns the timers
-// used for handler deadlines and lease extension, reused across messages.
+// worker handles messages from one lane, one at a time. It owns the timer
+// used for lease extension, reused across messages.
 type worker struct {
 	d       *dispatcher
 	lane    chan *bindings.Message
 	current atomic.Pointer[handlerContext]
-	timer   *time.Timer
 	leaseT  *time.Timer
 }
 
 func newWorker(d *dispatcher, lane chan *bindings.Message) *worker {
 	w := &worker{d: d, lane: lane}
-	w.timer = time.AfterFunc(time.Hour, w.expire)
-	w.timer.Stop()
 	if d.lease > 0 {
 		w.leaseT = time.AfterFunc(time.Hour, w.extendLease)
 		w.leaseT.Stop()
@@ -385,7 +395,7 @@ func (w *worker) attempt(m *bindings.Message) (Result, error) {
 	d := w.d
 	hc := &handlerContext{
 		parent: d.base,
-		timer:  w.timer,
+		clock:  d.watchdog,
 		delivery: functions.Delivery{
 			Function: d.function, Binding: d.binding, BindingType: d.typ.Name,
 			Attempt: max(m.DeliveryCount, 1), Message: m, Logger: d.logger,
@@ -411,12 +421,6 @@ func (w *worker) attempt(m *bindings.Message) (Result, error) {
 	// goroutines waiting on Done) is released.
 	hc.cancel(context.Canceled)
 	return res, err
-}
-
-func (w *worker) expire() {
-	if c := w.current.Load(); c != nil {
-		c.expireIfDue(time.Now())
-	}
 }
 
 func (w *worker) extendLease() {

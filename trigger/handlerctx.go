@@ -13,7 +13,7 @@ import (
 // (answering Value(functions.DeliveryKey{})) and the handler's deadline in one
 // allocation: the hot path would otherwise pay for context.WithValue,
 // context.WithDeadline, its timer and its cancel closure on every message.
-// The deadline is enforced by the worker's reusable timer, which calls cancel.
+// The deadline is enforced by the trigger's watchdog, which calls cancel.
 //
 // It is a complete context.Context: Done's channel is made only when someone
 // asks for it, and AfterFunc lets context.WithCancel(ctx) and friends attach
@@ -21,14 +21,16 @@ import (
 type handlerContext struct {
 	parent   context.Context
 	delivery functions.Delivery
-	timer    *time.Timer // the worker's; fires expireCurrent
+	clock    *watchdog // the trigger's; nil when it has no handlerTimeout
 
-	mu       sync.Mutex
-	deadline time.Time
-	done     chan struct{} // nil until Done is called
-	err      error         // context.Canceled or context.DeadlineExceeded, as Err must be
-	cause    error         // why it ended: err, or errShutdown
-	afters   map[*afterFunc]struct{}
+	mu        sync.Mutex
+	startTick int64         // the clock's tick when the deadline was armed
+	limit     int64         // ticks after startTick at which it expires; 0: none
+	timeout   time.Duration // as armed, for Deadline
+	done      chan struct{} // nil until Done is called
+	err       error         // context.Canceled or context.DeadlineExceeded, as Err must be
+	cause     error         // why it ended: err, or errShutdown
+	afters    map[*afterFunc]struct{}
 }
 
 type afterFunc struct{ f func() }
@@ -37,24 +39,13 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 
 func (c *handlerContext) Deadline() (time.Time, bool) {
 	c.mu.Lock()
-	d := c.deadline
+	limit, start, timeout := c.limit, c.startTick, c.timeout
 	c.mu.Unlock()
-	if d.IsZero() {
+	if limit == 0 {
 		return c.parent.Deadline()
 	}
-	return d, true
+	return c.clock.at(start).Add(timeout), true
 }
-
-// arm sets the deadline d from now and starts the worker's timer.
-func (c *handlerContext) arm(d time.Duration) {
-	c.mu.Lock()
-	c.deadline = time.Now().Add(d)
-	c.mu.Unlock()
-	c.timer.Reset(d)
-}
-
-// disarm stops the timer once the handler returned.
-func (c *handlerContext) disarm() { c.timer.Stop() }
 
 func (c *handlerContext) Done() <-chan struct{} {
 	c.mu.Lock()
@@ -135,16 +126,4 @@ func (c *handlerContext) cancelledBy(cause error) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.cause == cause
-}
-
-// expireIfDue cancels the context with DeadlineExceeded when its deadline has
-// passed. The timer may fire late, for a handler that already returned, so
-// the deadline is checked rather than trusted.
-func (c *handlerContext) expireIfDue(now time.Time) {
-	c.mu.Lock()
-	due := !c.deadline.IsZero() && !now.Before(c.deadline)
-	c.mu.Unlock()
-	if due {
-		c.cancel(context.DeadlineExceeded)
-	}
 }

@@ -50,19 +50,33 @@ func TestHandlerContext(t *testing.T) {
 	<-ran
 }
 
-func TestExpireIfDueChecksTheDeadline(t *testing.T) {
-	hc := &handlerContext{parent: context.Background()}
-	hc.expireIfDue(time.Now()) // no deadline: nothing happens
+func TestWatchdogExpiresOnlyAfterTheDeadline(t *testing.T) {
+	wd := newWatchdog(80 * time.Millisecond) // ticks of 10ms
+	hc := &handlerContext{parent: context.Background(), clock: wd}
+	hc.expireAt(100) // not armed: nothing happens
 	if hc.Err() != nil {
 		t.Fatal("expired without a deadline")
 	}
-	hc.deadline = time.Now().Add(time.Hour)
-	hc.expireIfDue(time.Now()) // a late timer from an earlier message
+	wd.now.Store(5)
+	hc.arm(80 * time.Millisecond)
+	if dl, ok := hc.Deadline(); !ok || !dl.Equal(wd.at(5).Add(80*time.Millisecond)) {
+		t.Errorf("Deadline() = %v, %v", dl, ok)
+	}
+	// Started somewhere within tick 5: 8 ticks later may be less than 80ms.
+	hc.expireAt(5 + 8)
 	if hc.Err() != nil {
 		t.Fatal("expired before its deadline")
 	}
-	hc.expireIfDue(time.Now().Add(2 * time.Hour))
+	hc.expireAt(5 + 9)
 	if !errors.Is(hc.Err(), context.DeadlineExceeded) {
 		t.Fatalf("Err = %v", hc.Err())
+	}
+	// Disarmed, a late tick changes nothing.
+	hc2 := &handlerContext{parent: context.Background(), clock: wd}
+	hc2.arm(80 * time.Millisecond)
+	hc2.disarm()
+	hc2.expireAt(1000)
+	if hc2.Err() != nil {
+		t.Fatal("expired after disarm")
 	}
 }

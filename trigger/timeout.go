@@ -22,9 +22,10 @@ func Timeout(d time.Duration) Middleware {
 		return func(ctx context.Context, m *bindings.Message) (Result, error) {
 			var err error
 			var res Result
-			if hc, ok := ctx.(*handlerContext); ok && hc.timer != nil {
-				// The runtime's own context: arm the worker's reusable
-				// timer instead of allocating a context and a timer.
+			if hc, ok := ctx.(*handlerContext); ok && hc.clock != nil {
+				// The runtime's own context: the trigger's watchdog
+				// enforces the deadline, with no context or timer to
+				// allocate.
 				hc.arm(d)
 				res, err = next(ctx, m)
 				hc.disarm()

@@ -22,18 +22,21 @@ func TestTimeoutFailsSlowHandler(t *testing.T) {
 }
 
 func TestTimeoutOnWorkerContext(t *testing.T) {
-	// The runtime's own context uses the worker's reusable timer.
+	// The runtime's own context: the trigger's watchdog enforces it.
+	wd := newWatchdog(10 * time.Millisecond)
 	w := &worker{}
-	w.timer = time.AfterFunc(time.Hour, w.expire)
-	w.timer.Stop()
-	hc := &handlerContext{parent: context.Background(), timer: w.timer}
+	wd.workers = []*worker{w}
+	go wd.run()
+	defer wd.close()
+	hc := &handlerContext{parent: context.Background(), clock: wd}
 	w.current.Store(hc)
+	start := time.Now()
 	_, err := Timeout(10*time.Millisecond)(blockUntilDone)(hc, &bindings.Message{})
 	if !errors.Is(err, ErrHandlerTimeout) {
 		t.Fatalf("err = %v, want ErrHandlerTimeout", err)
 	}
-	if dl, ok := hc.Deadline(); !ok || dl.IsZero() {
-		t.Errorf("Deadline() = %v, %v; want the armed deadline", dl, ok)
+	if elapsed := time.Since(start); elapsed < 10*time.Millisecond {
+		t.Errorf("cancelled after %s, before the 10ms timeout", elapsed)
 	}
 }
 
