@@ -13,6 +13,7 @@ import (
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/component"
+	"github.com/tetherfn/tether/internal/suggest"
 )
 
 func init() { register(newComponentsCommand) }
@@ -27,7 +28,19 @@ type's declaration and resolving secrets from the environment and the
 secret stores defined alongside.`,
 		Example: `  tether components validate components/local
   tether components list components --output json`,
-		Args: cobra.NoArgs,
+		Args: cobra.ArbitraryArgs,
+		// Without a Run, cobra would answer a misspelt subcommand with
+		// the help and exit status 0.
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			var names []string
+			for _, c := range cmd.Commands() {
+				names = append(names, c.Name())
+			}
+			return usageError(cmd, fmt.Sprintf("unknown command %q%s", args[0], suggest.Hint(args[0], names)))
+		},
 	}
 	cmd.AddCommand(newComponentsListCommand(env), newComponentsValidateCommand(env))
 	withUsageHint(cmd)

@@ -162,3 +162,10 @@ spec:
 		t.Errorf("--output yaml: exit %d, %q", code, stderr)
 	}
 }
+
+func TestComponentsMisspeltCommand(t *testing.T) {
+	code, _, stderr := execCLI(t, t.TempDir(), "components", "valdate")
+	if code != 1 || !strings.Contains(stderr, `unknown command "valdate"; did you mean "validate"?`) {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -64,7 +65,9 @@ func newUser() []string {
 		}
 		env = append(env, kv)
 	}
-	return append(env, "GOPROXY=off", "GOFLAGS=-mod=readonly", "GOWORK=off", "GOTOOLCHAIN=local")
+	env = append(env, "GOPROXY=off", "GOFLAGS=-mod=readonly", "GOWORK=off", "GOTOOLCHAIN=local")
+	// Clipped: the parallel subtests each append to it, which must copy.
+	return slices.Clip(env)
 }
 
 type scaffoldCase struct {
@@ -148,7 +151,7 @@ func since(t time.Time) string { return time.Since(t).Round(100 * time.Milliseco
 // succeeds.
 func tether(t *testing.T, dir string, env []string, args ...string) string {
 	t.Helper()
-	return command(t, dir, append(env, asCLI+"=1"), os.Args[0], args...)
+	return command(t, dir, slices.Concat(env, []string{asCLI + "=1"}), os.Args[0], args...)
 }
 
 func goCmd(t *testing.T, dir string, env []string, args ...string) string {
@@ -193,7 +196,7 @@ func runAndSend(t *testing.T, dir string, env []string, name string) {
 	defer cancel()
 	run := exec.CommandContext(ctx, os.Args[0], "run", ".", "--addr", "127.0.0.1:0")
 	run.Dir = dir
-	run.Env = append(env, asCLI+"=1", "TETHER_LOG_FORMAT=json")
+	run.Env = slices.Concat(env, []string{asCLI + "=1", "TETHER_LOG_FORMAT=json"})
 	stderr, err := run.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
