@@ -3,11 +3,14 @@ package trigger
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/component"
@@ -26,6 +29,10 @@ type AppOptions struct {
 	// Client; nil uses a client without a timeout (handlerTimeout bounds each
 	// delivery).
 	Client *http.Client
+	// StartTimeout bounds how long start-up waits for the app to accept
+	// connections (it usually starts beside the runtime, in the same pod).
+	// Default 60s.
+	StartTimeout time.Duration
 }
 
 // AppFunctions returns one function per input component of set that skip
@@ -42,6 +49,10 @@ func AppFunctions(ctx context.Context, set *component.Set, app AppOptions, skip 
 		client = &http.Client{}
 	}
 	base := strings.TrimRight(app.URL, "/")
+	wait := app.StartTimeout
+	if wait <= 0 {
+		wait = 60 * time.Second
+	}
 	var fns []Function
 	taken := map[string]bool{}
 	for _, c := range set.Components() {
@@ -53,7 +64,7 @@ func AppFunctions(ctx context.Context, set *component.Set, app AppOptions, skip 
 			route = "/" + c.Name
 		}
 		url := base + route
-		subscribed, err := probe(ctx, client, url, app.Token)
+		subscribed, err := probe(ctx, client, url, app.Token, wait)
 		if err != nil {
 			return nil, fmt.Errorf("polyglot mode: probe %s for input %q: %w", url, c.Name, err)
 		}
@@ -94,7 +105,26 @@ func appFunctionName(component string, taken map[string]bool) string {
 	return name
 }
 
-func probe(ctx context.Context, client *http.Client, url, token string) (bool, error) {
+// probe asks the app whether it takes an input, waiting for the app to
+// listen: until ctx ends or wait has passed, a refused connection is tried
+// again.
+func probe(ctx context.Context, client *http.Client, url, token string, wait time.Duration) (bool, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		ok, err := probeOnce(ctx, client, url, token)
+		var op *net.OpError
+		if err == nil || !errors.As(err, &op) || time.Now().After(deadline) {
+			return ok, err
+		}
+		select {
+		case <-time.After(250 * time.Millisecond):
+		case <-ctx.Done():
+			return false, err
+		}
+	}
+}
+
+func probeOnce(ctx context.Context, client *http.Client, url, token string) (bool, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodOptions, url, nil)
 	if err != nil {
 		return false, err

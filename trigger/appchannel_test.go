@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -106,5 +107,46 @@ func TestPolyglotApp(t *testing.T) {
 	}
 	if memory.Len(ignored) != 0 {
 		t.Error("something was published to the ignored input")
+	}
+}
+
+// TestPolyglotWaitsForTheApp: the app starts after the runtime, as it does
+// beside it in a pod; start-up waits for it instead of failing.
+func TestPolyglotWaitsForTheApp(t *testing.T) {
+	set := loadComponents(t, memoryComponent("orders", unique(t, "orders"), nil))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens until the app starts below
+	probed := make(chan struct{})
+	type result struct {
+		fns []trigger.Function
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		fns, err := trigger.AppFunctions(context.Background(), set, trigger.AppOptions{URL: "http://" + addr}, nil)
+		got <- result{fns, err}
+	}()
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("port %s was taken meanwhile: %v", addr, err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions {
+			select {
+			case <-probed:
+			default:
+				close(probed)
+			}
+		}
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	r := <-got
+	if r.err != nil || len(r.fns) != 1 {
+		t.Fatalf("AppFunctions = %v, %v; want one function once the app listens", r.fns, r.err)
 	}
 }
