@@ -95,13 +95,9 @@ func runNew(ctx context.Context, env *Env, name string, o newOptions) error {
 	}
 	dir = absIn(wd, dir)
 
-	tether, err := findTether(wd, o.tetherPath)
-	if err != nil {
-		return err
-	}
 	opts := scaffold.Options{
 		Name: name, Package: o.pkg, Module: o.module,
-		Trigger: o.trigger, Outputs: o.outputs, Tether: tether,
+		Trigger: o.trigger, Outputs: o.outputs,
 	}
 	if o.templates != "" {
 		tdir := absIn(wd, o.templates)
@@ -110,9 +106,19 @@ func runNew(ctx context.Context, env *Env, name string, o newOptions) error {
 		}
 		opts.Templates = os.DirFS(tdir)
 	}
+	tether, tetherErr := findTether(wd, o.tetherPath)
+	opts.Tether = tether
+	if tetherErr != nil {
+		// Mistakes in the name and types come first: they are the
+		// user's to fix whichever Tether is used.
+		opts.Tether = scaffold.Tether{Version: "v0.0.0"}
+	}
 	files, err := scaffold.Render(opts)
 	if err != nil {
 		return fmt.Errorf("%w\n(tether bindings lists the binding types; tether new --help the flags)", err)
+	}
+	if tetherErr != nil {
+		return tetherErr
 	}
 	if err := scaffold.Write(dir, files); err != nil {
 		var exists *scaffold.ExistsError
