@@ -3,7 +3,6 @@ package trigger
 import (
 	"context"
 	"errors"
-	"hash/maphash"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -26,10 +25,17 @@ type dispatcher struct {
 	base     context.Context
 	logger   *slog.Logger
 
-	lanes   []chan *bindings.Message // one shared lane, or one per worker when ordered
+	lane    chan *bindings.Message // received messages, to any free worker
 	workers []*worker
-	seed    maphash.Seed
-	next    atomic.Uint64 // round robin for keyless messages in ordered mode
+
+	// Ordered triggers: each key a worker is busy with maps to the messages
+	// of that key that arrived meanwhile, in order; that worker handles them
+	// next. So one key's messages run one at a time while other keys run in
+	// parallel, and a key whose message is retrying in place holds up only
+	// itself. parked bounds how many messages wait there.
+	keyMu  sync.Mutex
+	keys   map[string][]*bindings.Message
+	parked chan struct{}
 
 	receiving atomic.Bool   // the receive loop has started
 	stopping  atomic.Bool   // intake stopped: nack instead of handling
@@ -55,7 +61,6 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 	d := &dispatcher{
 		function: function, binding: binding, typ: typ, in: in, policy: policy,
 		handler: h, base: base, logger: logger,
-		seed:    maphash.MakeSeed(),
 		stopped: make(chan struct{}), quit: make(chan struct{}), recvDone: make(chan struct{}),
 		held:      make(map[*bindings.Message]*time.Timer),
 		settleCtx: context.WithoutCancel(base),
@@ -70,19 +75,16 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 		}
 	}
 	n := policy.MaxConcurrency
+	d.lane = make(chan *bindings.Message, max(n, policy.BatchSize))
 	if d.ordered() {
-		d.lanes = make([]chan *bindings.Message, n)
-		for i := range d.lanes {
-			d.lanes[i] = make(chan *bindings.Message, 1)
-		}
-	} else {
-		d.lanes = []chan *bindings.Message{make(chan *bindings.Message, max(n, policy.BatchSize))}
+		d.keys = make(map[string][]*bindings.Message)
+		d.parked = make(chan struct{}, 4*max(n, policy.BatchSize))
 	}
 	if policy.HandlerTimeout > 0 {
 		d.watchdog = newWatchdog(policy.HandlerTimeout)
 	}
-	for i := range n {
-		d.workers = append(d.workers, newWorker(d, d.lanes[i%len(d.lanes)]))
+	for range n {
+		d.workers = append(d.workers, newWorker(d, d.lane))
 	}
 	if d.watchdog != nil {
 		d.watchdog.workers = d.workers
@@ -138,20 +140,83 @@ func (d *dispatcher) receiveLoop(ctx context.Context) {
 	d.receiving.Store(false)
 }
 
-// dispatch hands m to a worker; false when ctx ended first.
+// dispatch hands m to a worker, or parks it behind the message of the same
+// key a worker is busy with; false when ctx ended first.
 func (d *dispatcher) dispatch(ctx context.Context, m *bindings.Message) bool {
-	lane := d.lanes[0]
-	if len(d.lanes) > 1 {
-		var i uint64
-		if m.Key != "" {
-			i = maphash.String(d.seed, m.Key)
-		} else {
-			i = d.next.Add(1)
-		}
-		lane = d.lanes[i%uint64(len(d.lanes))]
+	if d.keys == nil || m.Key == "" {
+		return d.send(ctx, m)
 	}
+	if d.park(m) {
+		return true
+	}
+	if d.send(ctx, m) {
+		return true
+	}
+	d.keyMu.Lock()
+	delete(d.keys, m.Key) // only this loop parks, so nothing waits behind it yet
+	d.keyMu.Unlock()
+	return false
+}
+
+// park queues m behind its key when a worker is busy with that key and
+// returns true; otherwise it marks the key busy and returns false, and m is
+// for a free worker. Parking waits for room (ctx cannot end it: the caller
+// checked it; room comes as workers take parked messages).
+func (d *dispatcher) park(m *bindings.Message) bool {
+	d.keyMu.Lock()
+	_, busy := d.keys[m.Key]
+	if !busy {
+		d.keys[m.Key] = nil
+		d.keyMu.Unlock()
+		return false
+	}
+	d.keyMu.Unlock()
 	select {
-	case lane <- m:
+	case d.parked <- struct{}{}:
+	case <-d.stopped:
+		// Stopping: park without room; the worker busy with the key nacks
+		// what is parked behind it.
+	}
+	d.keyMu.Lock()
+	defer d.keyMu.Unlock()
+	if q, busy := d.keys[m.Key]; busy {
+		d.keys[m.Key] = append(q, m)
+		return true
+	}
+	// The key became free meanwhile: m goes to a free worker after all.
+	d.keys[m.Key] = nil
+	d.release()
+	return false
+}
+
+// release gives back one slot of parking room, if one was taken.
+func (d *dispatcher) release() {
+	select {
+	case <-d.parked:
+	default:
+	}
+}
+
+// nextOf returns the next message parked behind key, or nil after marking
+// the key free. Called by the worker that is busy with key.
+func (d *dispatcher) nextOf(key string) *bindings.Message {
+	d.keyMu.Lock()
+	defer d.keyMu.Unlock()
+	q := d.keys[key]
+	if len(q) == 0 {
+		delete(d.keys, key)
+		return nil
+	}
+	next := q[0]
+	q[0] = nil
+	d.keys[key] = q[1:]
+	d.release()
+	return next
+}
+
+func (d *dispatcher) send(ctx context.Context, m *bindings.Message) bool {
+	select {
+	case d.lane <- m:
 		return true
 	case <-ctx.Done():
 		return false
@@ -251,7 +316,7 @@ func (d *dispatcher) redeliver(m *bindings.Message, delay time.Duration) {
 		}
 		m.DeliveryCount++ // the broker did not see this redelivery; count it here
 		select {
-		case d.lanes[0] <- m:
+		case d.lane <- m:
 		case <-d.stopped:
 			d.nack(m, 0)
 		}
@@ -330,16 +395,12 @@ func (w *worker) run() {
 	for {
 		select {
 		case m := <-w.lane:
-			if w.d.stopping.Load() {
-				w.d.nack(m, 0)
-				continue
-			}
 			w.handle(m)
 		case <-w.d.quit:
 			for {
 				select {
 				case m := <-w.lane:
-					w.d.nack(m, 0)
+					w.handle(m) // stopping: nacks m and what is parked behind it
 				default:
 					return
 				}
@@ -348,14 +409,32 @@ func (w *worker) run() {
 	}
 }
 
+// handle handles m and, in an ordered trigger, the messages parked behind
+// its key meanwhile.
 func (w *worker) handle(m *bindings.Message) {
+	w.handleOne(m)
+	if w.d.keys == nil || m.Key == "" {
+		return
+	}
+	for next := w.d.nextOf(m.Key); next != nil; next = w.d.nextOf(m.Key) {
+		w.handleOne(next)
+	}
+}
+
+// handleOne handles m until it is settled, retrying in place when the
+// trigger is ordered; once stopping has begun it only nacks m.
+func (w *worker) handleOne(m *bindings.Message) {
+	if w.d.stopping.Load() {
+		w.d.nack(m, 0)
+		return
+	}
 	for {
 		res, err := w.attempt(m)
 		delay := w.d.settle(m, res, err)
 		if delay < 0 {
 			return
 		}
-		// Ordered trigger: retry in place, holding only this lane.
+		// Ordered trigger: retry in place, holding up only this key.
 		if !w.wait(m, delay) {
 			w.d.nack(m, 0)
 			return

@@ -314,3 +314,49 @@ func TestOrderedRetriesInPlace(t *testing.T) {
 	memory.Publish(q, msgs...)
 	c.wait(t, time.Minute)
 }
+
+// TestOrderedPoisonHoldsOnlyItsKey: in an ordered trigger a message that
+// keeps failing (and waits an hour between attempts, in place) holds up the
+// messages of its own key and nothing else, even with fewer workers than
+// keys.
+func TestOrderedPoisonHoldsOnlyItsKey(t *testing.T) {
+	q := unique(t, "q")
+	set := loadComponents(t, memoryComponent("in", q, map[string]string{
+		"ordered": "true", "maxConcurrency": "2", "initialInterval": "1h", "maxInterval": "1h",
+	}))
+	const keys, perKey = 16, 20
+	c := newTally((keys - 1) * perKey)
+	poisonTried := make(chan struct{}, 1)
+	rt := startRuntime(t, set, trigger.Function{Name: "fn", Trigger: "in",
+		Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
+			if m.Key == "k0" {
+				if string(m.Data) != "k0 0" {
+					t.Errorf("%s handled while k0's first message is still failing", m.Data)
+				}
+				select {
+				case poisonTried <- struct{}{}:
+				default:
+				}
+				return trigger.Result{}, fmt.Errorf("poison")
+			}
+			c.add(c.handled, string(m.Data))
+			return trigger.Result{}, nil
+		}})
+	var msgs []*bindings.Message
+	for i := range perKey {
+		for k := range keys {
+			msgs = append(msgs, &bindings.Message{Data: fmt.Appendf(nil, "k%d %d", k, i), Key: fmt.Sprintf("k%d", k)})
+		}
+	}
+	memory.Publish(q, msgs...)
+	<-poisonTried
+	c.wait(t, time.Minute)
+	// Shutdown gives the poison message and the k0 messages parked behind it
+	// back to the queue.
+	if err := rt.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l := memory.Len(q); l != perKey {
+		t.Errorf("queue holds %d messages after shutdown, want k0's %d", l, perKey)
+	}
+}
