@@ -60,15 +60,6 @@ func startRuntime(t testing.TB, set *component.Set, fns ...trigger.Function) *tr
 func TestPoisonHoldsOnlyItsPartition(t *testing.T) {
 	for _, ordered := range []bool{true, false} {
 		t.Run(fmt.Sprintf("ordered=%v", ordered), func(t *testing.T) {
-			if ordered && os.Getenv("TETHER_TEST_ORDERED_POISON") == "" {
-				// The driver holds nothing (TestOrderedInputHandsOutOneRecordPerPartition):
-				// the runtime's ordered dispatcher hashes keys onto
-				// maxConcurrency lanes of one worker each, and a retry in
-				// place holds every partition on the poison's lane; with 4
-				// partitions and 16 lanes about one run in six. Set
-				// TETHER_TEST_ORDERED_POISON=1 to run it anyway.
-				t.Skip("trigger's ordered dispatcher shares lanes between keys: a retry in place holds the partitions hashed to the same lane")
-			}
 			ctx := testContext(t)
 			topic, deadTopic := newTopic(t, "poison", 4), newTopic(t, "poison-dead", 1)
 			group := topic
