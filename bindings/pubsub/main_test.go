@@ -61,7 +61,7 @@ func servePstest() int {
 
 // startPstestProcess runs pstest in a helper process for the test's
 // duration and returns its address.
-func startPstestProcess(t *testing.T) string {
+func startPstestProcess(t testing.TB) string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
@@ -75,7 +75,7 @@ func startPstestProcess(t *testing.T) string {
 // startServer starts cmd, waits for the line on its output that starts
 // with prefix and returns the rest of it, and stops the process when the
 // test ends. The process's standard input stays open until then.
-func startServer(t *testing.T, cmd *exec.Cmd, prefix string) (string, error) {
+func startServer(t testing.TB, cmd *exec.Cmd, prefix string) (string, error) {
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return "", err
@@ -163,7 +163,7 @@ func sdkEmulator() (string, error) {
 
 // startSDKEmulator starts the Google Cloud SDK's emulator on a free port for
 // the test's duration.
-func startSDKEmulator(t *testing.T, path string) string {
+func startSDKEmulator(t testing.TB, path string) string {
 	t.Helper()
 	port := freePort(t)
 	cmd := exec.Command(path, "--host=127.0.0.1", fmt.Sprintf("--port=%d", port))
@@ -173,7 +173,7 @@ func startSDKEmulator(t *testing.T, path string) string {
 	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,178 @@
+package pubsub_test
+
+import (
+	"context"
+	"os"
+	"slices"
+	"sync/atomic"
+	"testing"
+
+	gpubsub "cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+
+	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/pubsub"
+	"github.com/tetherfn/tether/trigger"
+)
+
+var benchPayload = []byte(`{"id":"o-12345","customer":"c-42","amount":99.5,"items":3}`)
+
+// BenchmarkTrigger compares, in one run, three consumers of a subscription
+// filled beforehand with b.N messages:
+//
+//   - raw: the client library's Receive with a callback that acks;
+//   - driver: the binding without the runtime, Receive(10) then Ack per
+//     message, one goroutine;
+//   - tether: the runtime (16 workers, batches of 10) running a no-op
+//     handler per message.
+//
+// Each reports msgs/s; the parent logs the others' rates as fractions of
+// raw. It runs against the Google Cloud SDK's emulator where it is
+// installed, else against pstest in this process, which hands each
+// streaming pull about one message per 10ms tick (so every consumer
+// measures pstest there); TETHER_BENCH_PUBSUB=pstest picks pstest anyway.
+// Run with -benchtime=5000x (-benchtime=1000x on pstest).
+func BenchmarkTrigger(b *testing.B) {
+	addr := pstestAddr()
+	if path, err := sdkEmulator(); err == nil && os.Getenv("TETHER_BENCH_PUBSUB") != "pstest" {
+		addr = startSDKEmulator(b, path)
+		b.Logf("against the Cloud SDK emulator")
+	} else {
+		b.Logf("against pstest")
+	}
+	var raw, driver, tether []float64
+	keep := func(rates *[]float64, b *testing.B, rate float64) {
+		if b.N >= 1000 { // drop the framework's probing runs
+			*rates = append(*rates, rate)
+		}
+	}
+	b.Run("raw", func(b *testing.B) { keep(&raw, b, benchRaw(b, addr)) })
+	b.Run("driver", func(b *testing.B) { keep(&driver, b, benchDriver(b, addr)) })
+	b.Run("tether", func(b *testing.B) { keep(&tether, b, benchTether(b, addr)) })
+	if len(raw) == 0 || len(driver) == 0 || len(tether) == 0 {
+		return
+	}
+	r, d, t := median(raw), median(driver), median(tether)
+	b.Logf("median msgs/s: raw %.0f, driver %.0f (%.2fx), tether %.0f (%.2fx)", r, d, d/r, t, t/r)
+}
+
+func median(rates []float64) float64 {
+	s := slices.Clone(rates)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// fill creates a topic and subscription and publishes n messages; it
+// returns the component metadata naming them.
+func fill(b *testing.B, addr string, n int) map[string]string {
+	b.Helper()
+	ctx := context.Background()
+	topic, sub := names()
+	c := clientAt(b, addr)
+	topicName, subName := "projects/"+project+"/topics/"+topic, "projects/"+project+"/subscriptions/"+sub
+	if _, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: topicName}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{Name: subName, Topic: topicName}); err != nil {
+		b.Fatal(err)
+	}
+	p := c.Publisher(topicName)
+	defer p.Stop()
+	results := make([]*gpubsub.PublishResult, n)
+	for i := range results {
+		results[i] = p.Publish(ctx, &gpubsub.Message{Data: benchPayload, Attributes: map[string]string{"contentType": "application/json"}})
+	}
+	for _, r := range results {
+		if _, err := r.Get(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return metadata(addr, topic, sub, nil)
+}
+
+func benchRaw(b *testing.B, addr string) float64 {
+	md := fill(b, addr, b.N)
+	c := clientAt(b, addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var handled atomic.Int64
+	n := int64(b.N)
+	b.ResetTimer()
+	err := c.Subscriber(md["subscription"]).Receive(ctx, func(_ context.Context, m *gpubsub.Message) {
+		m.Ack()
+		if handled.Add(1) == n {
+			cancel() // Receive returns once the acks are sent
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	rate := float64(b.N) / b.Elapsed().Seconds()
+	b.ReportMetric(rate, "msgs/s")
+	return rate
+}
+
+func benchDriver(b *testing.B, addr string) float64 {
+	md := fill(b, addr, b.N)
+	ctx := context.Background()
+	b.ResetTimer()
+	in, _, err := bindings.OpenInput(ctx, bindings.Config{Name: "in", Type: pubsub.TypeName, Metadata: md})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for handled := 0; handled < b.N; {
+		msgs, err := in.Receive(ctx, 10)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, m := range msgs {
+			if err := in.Ack(ctx, m); err != nil {
+				b.Fatal(err)
+			}
+		}
+		handled += len(msgs)
+	}
+	if err := in.Close(); err != nil { // sends the last acks
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	rate := float64(b.N) / b.Elapsed().Seconds()
+	b.ReportMetric(rate, "msgs/s")
+	return rate
+}
+
+func benchTether(b *testing.B, addr string) float64 {
+	md := fill(b, addr, b.N)
+	md["batchSize"], md["maxConcurrency"] = "10", "16"
+	set := loadComponents(b, componentYAML("in", md))
+	var handled atomic.Int64
+	done := make(chan struct{})
+	n := int64(b.N)
+	rt, err := trigger.New(trigger.Options{Components: set, Functions: []trigger.Function{{
+		Name: "bench", Trigger: "in",
+		Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
+			if handled.Add(1) == n {
+				close(done)
+			}
+			return trigger.Result{}, nil
+		},
+	}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	if err := rt.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	<-done
+	// Shutdown closes the input, which waits for the last acks: part of
+	// the work, as for the others.
+	if err := rt.Shutdown(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	rate := float64(b.N) / b.Elapsed().Seconds()
+	b.ReportMetric(rate, "msgs/s")
+	return rate
+}

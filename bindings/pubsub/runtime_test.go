@@ -1,0 +1,121 @@
+package pubsub_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/component"
+	"github.com/tetherfn/tether/functions"
+	"github.com/tetherfn/tether/trigger"
+)
+
+// componentYAML renders a Pub/Sub component.
+func componentYAML(name string, md map[string]string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: %s\nspec:\n  type: bindings.gcp.pubsub\n  version: v1\n  metadata:\n", name)
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  - name: %s\n    value: %q\n", k, md[k])
+	}
+	return b.String()
+}
+
+func loadComponents(t testing.TB, files ...string) *component.Set {
+	t.Helper()
+	dir := t.TempDir()
+	for i, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("c%d.yaml", i)), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set, err := component.Load([]string{dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// TestRuntimeHoldsRetries: Pub/Sub cannot delay a redelivery, so the
+// runtime holds a failed message for its retry delay; the client library
+// keeps extending its ack deadline meanwhile, so a delay longer than the
+// deadline does not make Pub/Sub deliver the message a second time.
+func TestRuntimeHoldsRetries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("holds a message for 12s, past the 10s ack deadline; not with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	topic, sub := names()
+	md := metadata(pstestAddr(), topic, sub, map[string]string{"ackDeadline": "10s"})
+	inMD := map[string]string{"maxConcurrency": "4"}
+	for k, v := range md {
+		inMD[k] = v
+	}
+	set := loadComponents(t, componentYAML("jobs", inMD))
+	var mu sync.Mutex
+	var attempts []string // payload/attempt of every handler call
+	handled := make(chan string, 10)
+	rt, err := trigger.New(trigger.Options{Components: set, Functions: []trigger.Function{{
+		Name: "retrying", Trigger: "jobs",
+		Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
+			attempt := functions.FromContext(ctx).Attempt
+			mu.Lock()
+			attempts = append(attempts, fmt.Sprintf("%s/%d", m.Data, attempt))
+			mu.Unlock()
+			if string(m.Data) == "flaky" && attempt == 1 {
+				return trigger.Result{}, functions.RetryAfter(12*time.Second, errors.New("not yet"))
+			}
+			handled <- string(m.Data)
+			return trigger.Result{}, nil
+		},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Shutdown(context.Background())
+	out := openOutput(t, ctx, md)
+	send := func(data string) {
+		if _, err := out.Invoke(ctx, &bindings.InvokeRequest{Operation: bindings.OpCreate, Data: []byte(data)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("flaky")
+	waitFor(t, ctx, handled, "flaky")
+	send("sentinel")
+	waitFor(t, ctx, handled, "sentinel")
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"flaky/1", "flaky/2", "sentinel/1"}; strings.Join(attempts, " ") != strings.Join(want, " ") {
+		t.Errorf("handler calls %v, want %v: one delivery, retried once by the runtime", attempts, want)
+	}
+}
+
+func waitFor(t *testing.T, ctx context.Context, handled <-chan string, want string) {
+	t.Helper()
+	for {
+		select {
+		case got := <-handled:
+			if got == want {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %q to be handled", want)
+		}
+	}
+}
