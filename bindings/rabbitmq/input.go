@@ -18,14 +18,17 @@ import (
 // broker has requeued it already.
 var errStale = errors.New("the connection the message came over was lost; the broker redelivers it")
 
-// input consumes the queue with manual acks. One goroutine (run) forwards
-// deliveries to Receive and, when the connection drops, connects again.
+// input consumes the queue with manual acks. Receive reads the current
+// consumer's deliveries itself; one goroutine (run) waits for the consumer
+// to end (the broker, the network or a channel error) and connects again.
 type input struct {
 	s        settings
 	prefetch int
+	batch    int
+	counts   *redeliveries
+	idPrefix string // for made-up message ids
 
-	deliveries chan delivery
-	counts     *redeliveries
+	cur atomic.Pointer[consumer]
 
 	mu   sync.Mutex // guards conn
 	conn *amqp.Connection
@@ -33,12 +36,15 @@ type input struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	runDone   chan struct{}
-	conns     atomic.Uint64 // connections made, for made-up message ids
 }
 
-type delivery struct {
-	d  amqp.Delivery
-	ch *amqp.Channel
+// consumer is one connection's consumer.
+type consumer struct {
+	deliveries <-chan amqp.Delivery
+	ch         *amqp.Channel
+	closed     chan *amqp.Error
+	gen        uint64        // connections made before, for made-up message ids
+	replaced   chan struct{} // closed once the next consumer is current
 }
 
 // handle is a Message's settlement state.
@@ -60,31 +66,33 @@ func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		prefetch = md.Int("prefetchCount")
 	}
 	in := &input{
-		s:          s,
-		prefetch:   prefetch,
-		deliveries: make(chan delivery, max(1, md.Int("batchSize"))),
-		counts:     newRedeliveries(),
-		done:       make(chan struct{}),
-		runDone:    make(chan struct{}),
+		s:        s,
+		prefetch: prefetch,
+		batch:    max(1, md.Int("batchSize")),
+		counts:   newRedeliveries(),
+		idPrefix: newID()[:8],
+		done:     make(chan struct{}),
+		runDone:  make(chan struct{}),
 	}
-	msgs, ch, err := in.start()
+	c, err := in.start(0)
 	if err != nil {
 		return nil, err
 	}
-	go in.run(msgs, ch)
+	in.cur.Store(c)
+	go in.run()
 	return in, nil
 }
 
 // start connects, declares the queue and starts consuming.
-func (in *input) start() (<-chan amqp.Delivery, *amqp.Channel, error) {
+func (in *input) start(gen uint64) (*consumer, error) {
 	conn, err := in.s.connect()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	msgs, ch, err := in.consume(conn)
 	if err != nil {
 		conn.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	in.mu.Lock()
 	old := in.conn
@@ -93,8 +101,7 @@ func (in *input) start() (<-chan amqp.Delivery, *amqp.Channel, error) {
 	if old != nil {
 		old.Close()
 	}
-	in.conns.Add(1)
-	return msgs, ch, nil
+	return &consumer{deliveries: msgs, ch: ch, closed: ch.NotifyClose(make(chan *amqp.Error, 1)), gen: gen, replaced: make(chan struct{})}, nil
 }
 
 func (in *input) consume(conn *amqp.Connection) (<-chan amqp.Delivery, *amqp.Channel, error) {
@@ -115,40 +122,36 @@ func (in *input) consume(conn *amqp.Connection) (<-chan amqp.Delivery, *amqp.Cha
 	return msgs, ch, nil
 }
 
-// run forwards deliveries until Close, reconnecting whenever the broker,
-// the network or a channel error ends the consumer.
-func (in *input) run(msgs <-chan amqp.Delivery, ch *amqp.Channel) {
+// run connects again whenever the consumer ends, until Close.
+func (in *input) run() {
 	defer close(in.runDone)
 	b := backoff{limit: in.s.reconnectWait}
 	for {
-		for d := range msgs {
-			select {
-			case in.deliveries <- delivery{d: d, ch: ch}:
-			case <-in.done:
-				return
-			}
+		c := in.cur.Load()
+		var reason error
+		select {
+		case <-in.done:
+			return
+		case reason = <-c.closed:
 		}
 		if in.closed() {
 			return
 		}
-		reason := "consumer channel closed"
-		if err := ch.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
-			reason = err.Error()
-		}
 		in.s.log.Warn("rabbitmq: consumer stopped; reconnecting", "reason", reason)
-		for {
+		var next *consumer
+		for next == nil {
 			if !in.sleep(b.delay()) {
 				return
 			}
 			var err error
-			msgs, ch, err = in.start()
-			if err == nil {
-				in.s.log.Info("rabbitmq: reconnected", "queue", in.s.queue)
-				b.reset()
-				break
+			if next, err = in.start(c.gen + 1); err != nil {
+				in.s.log.Warn("rabbitmq: reconnect", "err", err)
 			}
-			in.s.log.Warn("rabbitmq: reconnect", "err", err)
 		}
+		in.s.log.Info("rabbitmq: reconnected", "queue", in.s.queue)
+		b.reset()
+		in.cur.Store(next)
+		close(c.replaced)
 		if in.closed() { // Close may have run while start was connecting
 			in.mu.Lock()
 			in.conn.Close()
@@ -180,29 +183,49 @@ func (in *input) closed() bool {
 
 // Receive implements bindings.Input.
 func (in *input) Receive(ctx context.Context, max int) ([]*bindings.Message, error) {
-	var out []*bindings.Message
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-in.done:
-		return nil, bindings.ErrClosed
-	case d := <-in.deliveries:
-		out = make([]*bindings.Message, 0, min(max, 1+len(in.deliveries)))
-		out = append(out, in.toMessage(d))
-	}
-	for len(out) < max {
+	for {
+		if in.closed() {
+			return nil, bindings.ErrClosed
+		}
+		c := in.cur.Load()
 		select {
-		case d := <-in.deliveries:
-			out = append(out, in.toMessage(d))
-		default:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-in.done:
+			return nil, bindings.ErrClosed
+		case d, ok := <-c.deliveries:
+			if !ok {
+				// The consumer ended; its unacked messages are back in the
+				// queue. Wait for the next one.
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-in.done:
+					return nil, bindings.ErrClosed
+				case <-c.replaced:
+				}
+				continue
+			}
+			out := make([]*bindings.Message, 1, min(max, in.batch))
+			out[0] = in.toMessage(d, c)
+		more:
+			for len(out) < max {
+				select {
+				case d, ok := <-c.deliveries:
+					if !ok {
+						break more
+					}
+					out = append(out, in.toMessage(d, c))
+				default:
+					break more
+				}
+			}
 			return out, nil
 		}
 	}
-	return out, nil
 }
 
-func (in *input) toMessage(dl delivery) *bindings.Message {
-	d := dl.d
+func (in *input) toMessage(d amqp.Delivery, c *consumer) *bindings.Message {
 	md := make(map[string]string, len(d.Headers)+4)
 	for k, v := range d.Headers {
 		if s, ok := headerString(v); ok {
@@ -220,7 +243,7 @@ func (in *input) toMessage(dl delivery) *bindings.Message {
 		md["priority"] = strconv.Itoa(int(d.Priority))
 	}
 
-	h := &handle{ch: dl.ch, tag: d.DeliveryTag}
+	h := &handle{ch: c.ch, tag: d.DeliveryTag}
 	count := 1
 	if n, ok := brokerDeliveryCount(d.Headers); ok {
 		count = n + 1 // quorum queues count the deliveries that came back
@@ -234,7 +257,7 @@ func (in *input) toMessage(dl delivery) *bindings.Message {
 	}
 	id := d.MessageId
 	if id == "" {
-		id = fmt.Sprintf("delivery-%d-%d", in.conns.Load(), d.DeliveryTag)
+		id = fmt.Sprintf("%s-%d-%d", in.idPrefix, c.gen, d.DeliveryTag)
 	}
 	return &bindings.Message{
 		ID:            id,
