@@ -11,7 +11,14 @@ import "embed"
 //     type, from its declaration (internal/scaffold.Component).
 //   - components/<type>.yaml.tmpl and components/local/<type>.yaml.tmpl
 //     (type without "bindings."): a type's own component file and local
-//     variant, when the generic ones do not fit it.
+//     variant, when the generic ones do not fit it. They are parsed after
+//     the generic template, whose named templates ("key", "entry") and
+//     body ("component.yaml.tmpl") they may use or redefine.
+//
+// Besides text/template's own, templates may call yaml (a YAML string),
+// quote (a Go string), short (a type name without "bindings."), join,
+// modPath (a path quoted for go.mod), upper, minor (a Go version's
+// major.minor) and comment (text wrapped into YAML comment lines).
 //
 //go:embed all:scaffold all:components
 var Scaffold embed.FS

@@ -29,6 +29,7 @@ type runOptions struct {
 	addr       string
 	functions  []string
 	grace      time.Duration
+	logLevel   string
 }
 
 func newRunCommand(env *Env) *cobra.Command {
@@ -50,7 +51,7 @@ are not shared between functions.
 
 Run go generate ./... first: run does not generate code.`,
 		Example: `  tether run .
-  tether run ./examples/hello
+  tether run ./examples/hello --log-level debug
   tether run ./orders --env prod
   tether run . --components components --addr 127.0.0.1:8080`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -74,6 +75,8 @@ Run go generate ./... first: run does not generate code.`,
 	f.StringVar(&o.addr, "addr", "127.0.0.1:3500", "address of the first function's HTTP server (port 0: any free port)")
 	f.StringSliceVar(&o.functions, "function", nil, "run only these functions (default: every function of the package)")
 	f.DurationVar(&o.grace, "grace", 25*time.Second, "how long stopping functions may drain before they are killed")
+	f.StringVar(&o.logLevel, "log-level", "", "the functions' log level: debug (every message handled), info, warn or error (default: $TETHER_LOG_LEVEL, or info)")
+	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagDirname("components")
 	withUsageHint(cmd)
 	return cmd
@@ -147,6 +150,9 @@ func runFunctions(ctx context.Context, env *Env, dir string, o runOptions, envSe
 			"TETHER_COMPONENTS="+components,
 			"TETHER_HTTP_HOST="+host,
 			"TETHER_HTTP_PORT="+strconv.Itoa(p))
+		if o.logLevel != "" {
+			cmd.Env = append(cmd.Env, "TETHER_LOG_LEVEL="+o.logLevel)
+		}
 		// Stop as Kubernetes does: SIGTERM, then SIGKILL after the grace.
 		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 		cmd.WaitDelay = o.grace + 5*time.Second

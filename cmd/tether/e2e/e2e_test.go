@@ -263,9 +263,11 @@ func runAndSend(t *testing.T, dir string, env []string, name string) {
 	}
 
 	tether(t, dir, env, "send", name+"-in", "--addr", addr, "--data", `{"text":"no id"}`)
-	dead := wait("dead letter", func(l logLine) bool { return l.fields["level"] == "ERROR" || l.fields["level"] == "WARN" })
-	if !strings.Contains(fmt.Sprint(dead.fields["msg"]), "dead letter") || !strings.Contains(fmt.Sprint(dead.fields["error"]), "message has no id") {
-		t.Errorf("a message without id: %s; want it sent to the dead letter at once", dead.text)
+	failed := wait("the failure of the message without id", func(l logLine) bool {
+		return strings.Contains(fmt.Sprint(l.fields["error"]), "message has no id")
+	})
+	if failed.fields["level"] != "ERROR" || !strings.Contains(fmt.Sprint(failed.fields["msg"]), "sent to dead letter") || failed.fields["attempt"] != float64(1) {
+		t.Errorf("a message without id: %s; want it sent to the dead letter at its first attempt", failed.text)
 	}
 
 	if err := run.Process.Signal(syscall.SIGTERM); err != nil {
