@@ -21,7 +21,8 @@ func TestFault(t *testing.T) {
 	addr := startPstestProcess(t)
 	run := bindingtest.Unique("fault")
 	// The killed process's messages come back when their ack deadline (10s,
-	// the shortest Pub/Sub allows) runs out.
+	// the shortest Pub/Sub allows) runs out. pstest hands each stream about a
+	// message per 10ms: four streams per subscription keep the run short.
 	comp := func(name, extra string) string {
 		return fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
 kind: Component
@@ -36,6 +37,7 @@ spec:
   - {name: topic, value: "%[3]s-%[1]s"}
   - {name: subscription, value: "%[3]s-%[1]s-sub"}
   - {name: ackDeadline, value: 10s}
+  - {name: maxConcurrentConnections, value: "4"}
 %[5]s---
 `, name, addr, run, project, extra)
 	}
