@@ -102,14 +102,20 @@ func (in *input) Receive(ctx context.Context, limit int) ([]*bindings.Message, e
 		if err := in.interrupted(ctx); err != nil {
 			return nil, err
 		}
-		out, err := in.q.client.ReceiveMessage(pollCtx, &awssqs.ReceiveMessageInput{
+		req := &awssqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(in.q.url),
 			MaxNumberOfMessages:         int32(limit),
 			WaitTimeSeconds:             in.wait,
 			VisibilityTimeout:           in.visibility,
 			MessageAttributeNames:       []string{"All"},
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
-		})
+		}
+		if in.q.fifo {
+			// Should an answer be lost, the SDK's retry of this request
+			// gets the same messages back instead of leaving them hidden.
+			req.ReceiveRequestAttemptId = aws.String(randomID())
+		}
+		out, err := in.q.client.ReceiveMessage(pollCtx, req)
 		if err != nil {
 			if ierr := in.interrupted(ctx); ierr != nil {
 				return nil, ierr
