@@ -9,6 +9,9 @@ import "embed"
 //     becomes the package name.
 //   - components/component.yaml.tmpl: one component file, for any binding
 //     type, from its declaration (internal/scaffold.Component).
+//   - triggers/<type>/ (type without "bindings."): files that replace or
+//     add to scaffold/ for functions triggered by that type, such as a
+//     handler taking a schedule's tick.
 //   - components/<type>.yaml.tmpl and components/local/<type>.yaml.tmpl
 //     (type without "bindings."): a type's own component file and local
 //     variant, when the generic ones do not fit it. They are parsed after
@@ -20,5 +23,5 @@ import "embed"
 // modPath (a path quoted for go.mod), upper, minor (a Go version's
 // major.minor) and comment (text wrapped into YAML comment lines).
 //
-//go:embed all:scaffold all:components
+//go:embed all:scaffold all:components all:triggers
 var Scaffold embed.FS

@@ -13,6 +13,7 @@
 package all
 
 import (
+	_ "github.com/tetherfn/tether/bindings/cron"
 	_ "github.com/tetherfn/tether/bindings/http"
 	_ "github.com/tetherfn/tether/bindings/kafka"
 	_ "github.com/tetherfn/tether/bindings/localstorage"

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"go/format"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -355,30 +356,51 @@ func (r *renderer) execute(name string, data any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// scaffoldPaths lists the files under scaffold/, sorted.
+// scaffoldPaths lists the templates of the function's files: those under
+// scaffold/, each replaced by the file of the same path under
+// triggers/<trigger type>/ when there is one, and that folder's other
+// files. They are sorted by the path they are written to.
 func (r *renderer) scaffoldPaths() ([]string, error) {
-	var paths []string
-	err := fs.WalkDir(r.fsys, "scaffold", func(p string, e fs.DirEntry, err error) error {
+	byOut := map[string]string{}
+	for _, root := range []string{"scaffold", TriggerTemplates + "/" + ShortName(r.data.Trigger.Type.Name)} {
+		if _, err := fs.Stat(r.fsys, root); err != nil && root != "scaffold" {
+			continue // no templates of the trigger's own
+		}
+		err := fs.WalkDir(r.fsys, root, func(p string, e fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !e.IsDir() {
+				byOut[strings.TrimPrefix(p, root+"/")] = p
+			}
+			return nil
+		})
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("scaffold templates: %w", err)
 		}
-		if !e.IsDir() {
-			paths = append(paths, p)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("scaffold templates: %w", err)
+	}
+	var paths []string
+	for _, out := range slices.Sorted(maps.Keys(byOut)) {
+		paths = append(paths, byOut[out])
 	}
 	return paths, nil
 }
+
+// TriggerTemplates holds, per trigger type (short name), the templates
+// that replace or add to scaffold/ for functions that type triggers: a
+// handler that takes a schedule's tick rather than a message, say.
+const TriggerTemplates = "triggers"
 
 // scaffoldFile renders one file of scaffold/: *.tmpl files are templates
 // (a template that renders to nothing but space is left out), others are
 // copied. Go files are formatted, which also catches a template that
 // writes broken Go.
 func (r *renderer) scaffoldFile(p string) (*File, error) {
-	out := strings.ReplaceAll(strings.TrimPrefix(p, "scaffold/"), nameVar, r.data.Package)
+	rel := strings.TrimPrefix(p, "scaffold/")
+	if own := TriggerTemplates + "/" + ShortName(r.data.Trigger.Type.Name) + "/"; strings.HasPrefix(p, own) {
+		rel = strings.TrimPrefix(p, own)
+	}
+	out := strings.ReplaceAll(rel, nameVar, r.data.Package)
 	var content []byte
 	var err error
 	if strings.HasSuffix(p, ".tmpl") {

@@ -115,7 +115,7 @@ func TestEveryTypeScaffolds(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			files := render(t, scaffold.Options{Name: c.name, Trigger: c.trigger, Outputs: c.outputs})
 			pkg := scaffold.PackageName(c.name)
-			for _, want := range []string{"go.mod", "go.sum", pkg + ".go", pkg + "_test.go", "README.md", "Dockerfile",
+			for _, want := range []string{"go.mod", "go.sum", pkg + ".go", pkg + "_test.go", "README.md", "Dockerfile", "example.json",
 				"components/" + c.name + "-in.yaml", "components/local/" + c.name + "-in.yaml", "components/local/" + c.name + "-deadletter.yaml"} {
 				if _, ok := files[want]; !ok {
 					t.Errorf("no %s among %v", want, keys(files))
@@ -130,7 +130,7 @@ func TestEveryTypeScaffolds(t *testing.T) {
 					t.Errorf("%s.go lacks %q:\n%s", pkg, want, handler)
 				}
 			}
-			if typ, _ := scaffold.LookupType(c.trigger); typ.Name != "bindings.memory" && !strings.Contains(handler, `_ "github.com/tetherfn/tether/bindings/`) {
+			if typ, _ := scaffold.LookupType(c.trigger); typ.Name != "bindings.memory" && !strings.Contains(handler, `"github.com/tetherfn/tether/bindings/`) {
 				t.Errorf("%s.go does not link the trigger's driver:\n%s", pkg, handler)
 			}
 			if strings.Count(files[pkg+".go"], "functions.Output[Message]") != len(c.outputs) {
@@ -338,6 +338,21 @@ func TestTemplateOverlay(t *testing.T) {
 		t.Error("the built-in templates were not used for what the overlay does not replace")
 	}
 
+	// Templates of a trigger type's own replace scaffold/ files for the
+	// functions it triggers, and add to them.
+	files = render(t, scaffold.Options{Name: "orders", Trigger: "nats", Templates: fstest.MapFS{
+		"triggers/nats/__name__.go.tmpl": {Data: []byte("package {{.Package}}\n\n// own handler for {{.Trigger.Type.Name}}\n")},
+		"triggers/nats/EXTRA.md.tmpl":    {Data: []byte("extra\n")},
+	}})
+	if files["orders.go"] != "package orders\n\n// own handler for bindings.nats\n" || files["EXTRA.md"] != "extra\n" || files["orders_test.go"] == "" {
+		t.Errorf("trigger templates: orders.go %q, EXTRA.md %q", files["orders.go"], files["EXTRA.md"])
+	}
+	if other := render(t, scaffold.Options{Name: "orders", Trigger: "memory", Templates: fstest.MapFS{
+		"triggers/nats/__name__.go.tmpl": {Data: []byte("package x\n")},
+	}}); strings.Contains(other["orders.go"], "package x") {
+		t.Error("a nats trigger's template used for a memory trigger")
+	}
+
 	// A type's own template can redefine one of the generic template's
 	// parts and call the generic template for the rest.
 	files = render(t, scaffold.Options{Name: "orders", Trigger: "memory", Templates: fstest.MapFS{
@@ -407,5 +422,22 @@ func TestCheckout(t *testing.T) {
 	}
 	if got := scaffold.FindCheckout(other); got != "" {
 		t.Errorf("FindCheckout outside any checkout = %q", got)
+	}
+}
+
+// TestScheduleHandler checks the built-in templates of bindings.cron: the
+// handler takes the tick, and a function named like the package it imports
+// still compiles (the test names the import).
+func TestScheduleHandler(t *testing.T) {
+	files := render(t, scaffold.Options{Name: "cron", Trigger: "cron", Outputs: []string{"memory"}})
+	if !strings.Contains(files["cron.go"], "func Handle(ctx context.Context, tick cron.Tick, out Outputs) error {") {
+		t.Errorf("cron.go:\n%s", files["cron.go"])
+	}
+	if !strings.Contains(files["cron_test.go"], `croninput "github.com/tetherfn/tether/bindings/cron"`) ||
+		!strings.Contains(files["cron_test.go"], "croninput.Tick{") {
+		t.Errorf("cron_test.go:\n%s", files["cron_test.go"])
+	}
+	if !strings.Contains(files["example.json"], `"scheduledTime"`) {
+		t.Errorf("example.json = %s, want a tick", files["example.json"])
 	}
 }

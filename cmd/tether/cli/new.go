@@ -145,7 +145,7 @@ Next:
   go generate ./...
   go test ./...
   go tool tether run .
-  go tool tether send %s-in --data '{"id":"m-1","text":"hello"}'   # from another terminal
+  go tool tether send %s-in --data @example.json   # from another terminal
 `, shellQuote(rel), name)
 	return nil
 }

@@ -16,11 +16,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"syscall"
@@ -187,9 +187,10 @@ type logLine struct {
 }
 
 // runAndSend starts the function with tether run on components/local,
-// sends its trigger one event and one without an id, and checks what its
-// log says: the first handled, the second dead-lettered at once. Then it
-// stops it with SIGTERM, which must drain and exit cleanly.
+// sends its trigger the scaffold's example.json and a message that does not
+// decode, and checks what its log says: the first handled, the second
+// dead-lettered at once. Then it stops it with SIGTERM, which must drain
+// and exit cleanly.
 func runAndSend(t *testing.T, dir string, env []string, name string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
@@ -252,22 +253,29 @@ func runAndSend(t *testing.T, dir string, env []string, name string) {
 		t.Fatalf("the function listens on %q, want 127.0.0.1", addr)
 	}
 
-	id := fmt.Sprintf("e2e-%d", rand.Uint64())
-	tether(t, dir, env, "send", name+"-in", "--addr", addr, "--data", `{"id":"`+id+`","text":"first event"}`)
-	handled := wait("handled message "+id, func(l logLine) bool {
-		in, _ := l.fields["in"].(map[string]any)
-		return l.fields["msg"] == "handled message" && in["id"] == id
-	})
-	if handled.fields["function"] != name || handled.fields["binding"] != name+"-in" || handled.fields["attempt"] != float64(1) {
-		t.Errorf("handled on %v", handled.fields)
+	// The scaffold's example event: the handler logs what it decoded.
+	example, err := os.ReadFile(filepath.Join(dir, "example.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want any
+	if err := json.Unmarshal(example, &want); err != nil {
+		t.Fatalf("example.json: %v", err)
+	}
+	tether(t, dir, env, "send", name+"-in", "--addr", addr, "--data", "@example.json")
+	handled := wait("handled message", func(l logLine) bool { return l.fields["msg"] == "handled message" })
+	if !reflect.DeepEqual(handled.fields["in"], want) || handled.fields["function"] != name ||
+		handled.fields["binding"] != name+"-in" || handled.fields["attempt"] != float64(1) {
+		t.Errorf("handled %s; want the function %s to log example.json (%s) at attempt 1, from %s-in", handled.text, name, example, name)
 	}
 
-	tether(t, dir, env, "send", name+"-in", "--addr", addr, "--data", `{"text":"no id"}`)
-	failed := wait("the failure of the message without id", func(l logLine) bool {
-		return strings.Contains(fmt.Sprint(l.fields["error"]), "message has no id")
+	// What does not decode fails for good: dead-lettered at once.
+	tether(t, dir, env, "send", name+"-in", "--addr", addr, "--data", "[1, 2]")
+	failed := wait("the failure of the undecodable message", func(l logLine) bool {
+		return strings.Contains(fmt.Sprint(l.fields["error"]), "decode JSON payload")
 	})
 	if failed.fields["level"] != "ERROR" || !strings.Contains(fmt.Sprint(failed.fields["msg"]), "sent to dead letter") || failed.fields["attempt"] != float64(1) {
-		t.Errorf("a message without id: %s; want it sent to the dead letter at its first attempt", failed.text)
+		t.Errorf("an undecodable message: %s; want it sent to the dead letter at its first attempt", failed.text)
 	}
 
 	if err := run.Process.Signal(syscall.SIGTERM); err != nil {
