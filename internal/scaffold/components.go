@@ -55,8 +55,10 @@ func (c *Component) Secrets() []Key {
 // Key is one metadata key of a component file.
 type Key struct {
 	bindings.MetadataKey
-	// Component is the name of the component the key belongs to.
+	// Component is the name of the component the key belongs to;
+	// Function the name of the function.
 	Component string
+	Function  string
 	// Active keys are written as entries; the others are commented out,
 	// showing their default (or an example value).
 	Active bool
@@ -96,18 +98,18 @@ func newComponent(function, name, role string, typ, declared *bindings.Type, dir
 	}
 	for _, k := range typ.Metadata {
 		if k.Direction == 0 || k.Direction&dir != 0 {
-			c.Keys = append(c.Keys, makeKey(k, name, dir, set))
+			c.Keys = append(c.Keys, makeKey(k, function, name, dir, set))
 		}
 	}
 	for _, k := range bindings.GenericKeys {
 		if k.Name == "direction" || k.Direction != 0 && k.Direction&dir == 0 {
 			continue
 		}
-		c.Keys = append(c.Keys, makeKey(k, name, dir, set))
+		c.Keys = append(c.Keys, makeKey(k, function, name, dir, set))
 	}
 	if dir.Has(bindings.DirInput) {
 		for _, k := range bindings.DeliveryKeys {
-			c.Delivery = append(c.Delivery, makeKey(k, name, dir, set))
+			c.Delivery = append(c.Delivery, makeKey(k, function, name, dir, set))
 		}
 	}
 	return c
@@ -123,8 +125,8 @@ func dirValue(d bindings.Direction) string {
 	return "input, output"
 }
 
-func makeKey(k bindings.MetadataKey, component string, dir bindings.Direction, set map[string]string) Key {
-	key := Key{MetadataKey: k, Component: component}
+func makeKey(k bindings.MetadataKey, function, component string, dir bindings.Direction, set map[string]string) Key {
+	key := Key{MetadataKey: k, Component: component, Function: function}
 	v, isSet := set[k.Name]
 	key.Active = isSet || k.Required
 	switch {
