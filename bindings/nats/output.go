@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -41,6 +42,9 @@ func openOutput(ctx context.Context, cfg bindings.Config) (*output, error) {
 	}
 	return o, nil
 }
+
+// publishTimeout bounds one publish when the caller's context allows more.
+const publishTimeout = 10 * time.Second
 
 // publishRequest is one publish, from Invoke or from the typed client.
 type publishRequest struct {
@@ -97,6 +101,11 @@ func (o *output) publish(ctx context.Context, p publishRequest) (*jetstream.PubA
 	if p.msgID != "" {
 		opts = append(opts, jetstream.WithMsgID(p.msgID))
 	}
+	// A publish whose request went out just before the server went away
+	// never gets its acknowledgement: bound it, so the caller can retry
+	// (safely, with a message id).
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
 	ack, err := o.js.PublishMsg(ctx, msg, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("publish to %q: %w", p.subject, err)
