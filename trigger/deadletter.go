@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,11 +65,11 @@ func sendDeadLetter(ctx context.Context, out bindings.Output, env *functions.Dea
 	if err != nil {
 		return err
 	}
-	md := maps.Clone(env.Metadata)
-	if md == nil {
-		md = map[string]string{}
-	}
-	md[functions.DeadLetterMetadataKey] = "true"
+	// The original metadata travels inside the envelope only: as request
+	// metadata, keys such as "topic" or "subject" would be taken as routing
+	// overrides by the dead-letter output and send the message back where
+	// it came from.
+	md := map[string]string{functions.DeadLetterMetadataKey: "true"}
 	// The handler's context may be past its deadline; the dead letter must
 	// still go out.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)

@@ -52,8 +52,8 @@ func TestDeadLetterEnvelope(t *testing.T) {
 		t.Fatalf("%d dead letters sent, want 1", len(out.reqs))
 	}
 	req := out.reqs[0]
-	if req.Operation != bindings.OpCreate || req.Metadata[functions.DeadLetterMetadataKey] != "true" {
-		t.Errorf("request = %+v", req)
+	if req.Operation != bindings.OpCreate || req.Metadata[functions.DeadLetterMetadataKey] != "true" || len(req.Metadata) != 1 {
+		t.Errorf("request = %+v; want only the dead-letter marker as metadata (the original's is in the envelope)", req)
 	}
 	var env functions.DeadLetter
 	if err := json.Unmarshal(req.Data, &env); err != nil {
