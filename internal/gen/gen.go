@@ -56,9 +56,10 @@ const (
 )
 
 // DefaultDrivers are the binding drivers every generated main links in when
-// Options.Drivers is nil. Others are linked by importing them, as with
-// database/sql drivers: a blank import in the function's package, or a
-// typed client's package used in its Outputs.
+// Options.Drivers is nil. Besides them, a main links the drivers of every
+// binding type used by the component files under the package's components/
+// folder (all environments), and any driver the package itself imports (a
+// typed client's package, or a blank import).
 var DefaultDrivers = []string{bindingsPath + "/memory"}
 
 // Options tune Generate. A nil *Options is valid.

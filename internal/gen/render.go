@@ -221,7 +221,7 @@ func (a *analysis) renderMain(fn *function) ([]byte, error) {
 	data.Package = s.name(a.pkg.PkgPath, a.pkg.Name, a.pkg.Name)
 	s.byPath[triggerPath].used = true
 	s.byPath[a.pkg.PkgPath].used = true
-	for _, d := range a.g.opts.Drivers {
+	for _, d := range slices.Concat(a.g.opts.Drivers, componentDrivers(a.pkg.Dir)) {
 		if _, dup := s.byPath[d]; !dup && d != a.pkg.PkgPath {
 			s.byPath[d] = &importSpec{Name: "_", Path: d, Explicit: true, used: true}
 		}

@@ -8,7 +8,9 @@
 package main
 
 import (
+	_ "github.com/tetherfn/tether/bindings/http"
 	_ "github.com/tetherfn/tether/bindings/memory"
+	_ "github.com/tetherfn/tether/bindings/twilio"
 	smsreply "github.com/tetherfn/tether/examples/sms-reply"
 	"github.com/tetherfn/tether/trigger"
 )
