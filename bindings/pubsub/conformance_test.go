@@ -2,6 +2,7 @@ package pubsub_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/pubsub"
@@ -39,7 +40,15 @@ func conformance(addr string) bindingtest.Config {
 }
 
 func TestConformance(t *testing.T) {
-	bindingtest.Run(t, conformance(pstestAddr()))
+	c := conformance(pstestAddr())
+	// pstest hands each streaming pull about one message per 10ms, so the
+	// concurrency subtest runs fewer messages here, with room for a loaded
+	// machine; the SDK emulator below takes the full count.
+	if c.Messages == 0 {
+		c.Messages = 3000
+	}
+	c.Timeout = 3 * time.Minute
+	bindingtest.Run(t, c)
 }
 
 // TestConformanceSDKEmulator runs the suite against the Google Cloud SDK's
