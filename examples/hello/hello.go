@@ -49,5 +49,10 @@ func Greet(ctx context.Context, p Person, out Outputs) error {
 	if p.Name == "" {
 		return functions.Permanent(ErrNoName)
 	}
-	return out.Greetings.Send(ctx, Greeting{Message: out.Settings.Salutation + ", " + p.Name + "!"})
+	g := Greeting{Message: out.Settings.Salutation + ", " + p.Name + "!"}
+	if err := out.Greetings.Send(ctx, g); err != nil {
+		return err
+	}
+	functions.Logger(ctx).Info("greeted", "greeting", g.Message)
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +31,7 @@ type runOptions struct {
 	functions  []string
 	grace      time.Duration
 	logLevel   string
+	sends      []string // binding=data, sent once the first function is ready
 }
 
 func newRunCommand(env *Env) *cobra.Command {
@@ -53,7 +55,8 @@ Run go generate ./... first: run does not generate code.`,
 		Example: `  tether run .
   tether run ./examples/hello --log-level debug
   tether run ./orders --env prod
-  tether run . --components components --addr 127.0.0.1:8080`,
+  tether run . --components components --addr 127.0.0.1:8080
+  tether run ./examples/hello --send 'names={"name":"Ada"}'`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageError(cmd, "want at most one folder")
@@ -76,6 +79,7 @@ Run go generate ./... first: run does not generate code.`,
 	f.StringSliceVar(&o.functions, "function", nil, "run only these functions (default: every function of the package)")
 	f.DurationVar(&o.grace, "grace", 25*time.Second, "how long stopping functions may drain before they are killed")
 	f.StringVar(&o.logLevel, "log-level", "", "the functions' log level: debug (every message handled), info, warn or error (default: $TETHER_LOG_LEVEL, or info)")
+	f.StringArrayVar(&o.sends, "send", nil, "once the first function is ready, send it binding=data (as tether send does; data is JSON, text or @file); repeat for more")
 	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagDirname("components")
 	withUsageHint(cmd)
@@ -178,6 +182,11 @@ func runFunctions(ctx context.Context, env *Env, dir string, o runOptions, envSe
 		}()
 	}
 
+	if len(o.sends) > 0 {
+		addr := net.JoinHostPort(host, strconv.Itoa(port))
+		go sendWhenReady(ctx, env, addr, o.sends)
+	}
+
 	// The first to exit (or Ctrl-C) stops the others.
 	var failed error
 	for range procs {
@@ -203,6 +212,37 @@ func runFunctions(ctx context.Context, env *Env, dir string, o runOptions, envSe
 		return &ExitError{Code: 1, Err: failed}
 	}
 	return nil
+}
+
+// sendWhenReady waits for the function at addr to be ready, then sends it
+// each binding=data of --send, in order, reporting failures on stderr.
+func sendWhenReady(ctx context.Context, env *Env, addr string, sends []string) {
+	client := &http.Client{Timeout: time.Second}
+	for {
+		resp, err := client.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode/100 == 2 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	for _, s := range sends {
+		binding, data, ok := strings.Cut(s, "=")
+		if !ok || binding == "" {
+			fmt.Fprintf(env.Stderr, "tether: --send %q: want binding=data\n", s)
+			continue
+		}
+		fmt.Fprintf(env.Stderr, "tether: send %s %s\n", binding, data)
+		if err := send(ctx, env, binding, sendOptions{data: data, operation: "create", addr: addr, timeout: time.Minute}); err != nil {
+			fmt.Fprintf(env.Stderr, "tether: --send %s: %v\n", binding, err)
+		}
+	}
 }
 
 // runComponents picks the components folder of tether run.
