@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/internal/ackbatch"
 )
 
 // ErrLeaseLost: the row's lease ran out and another consumer claimed it, or
@@ -43,7 +44,7 @@ type input struct {
 	stop      context.CancelFunc // ends the listener
 	listening sync.WaitGroup
 
-	acks *acker
+	acks *ackbatch.Writer[int64]
 
 	mu       sync.Mutex
 	inFlight map[int64]int32 // id → attempts (the lease) of rows received here, not settled
@@ -84,7 +85,7 @@ func newInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		stop:          stop,
 		inFlight:      map[int64]int32{},
 	}
-	in.acks = newAcker(in.log, func(ctx context.Context, ids []int64) error {
+	in.acks = ackbatch.New(in.log, "delete acked rows", func(ctx context.Context, ids []int64) error {
 		ctx, cancel := context.WithTimeout(ctx, in.timeout)
 		defer cancel()
 		_, err := in.pool.Exec(ctx, in.table.ack, ids)
@@ -281,7 +282,7 @@ func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 	if err != nil {
 		return err
 	}
-	if !in.acks.ack(l.id) {
+	if !in.acks.Ack(l.id) {
 		return in.errorf("ack "+m.ID, bindings.ErrClosed)
 	}
 	return nil
@@ -343,7 +344,7 @@ func (in *input) Close() error {
 	in.claiming.Unlock()
 	in.stop()
 	in.listening.Wait()
-	in.acks.close()
+	in.acks.Close()
 
 	in.mu.Lock()
 	ids := make([]int64, 0, len(in.inFlight))

@@ -15,6 +15,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/internal/ackbatch"
 )
 
 // blockFor bounds one blocking XREADGROUP. A blocked read does not see its
@@ -88,7 +89,7 @@ type input struct {
 	closed  atomic.Bool
 	beating sync.WaitGroup // the heartbeat goroutine
 
-	acks *acker
+	acks *ackbatch.Writer[string]
 
 	// receiving lets one Receive at a time talk to the server, so that
 	// reclaim scans do not overlap and a blocked read holds one connection.
@@ -126,7 +127,7 @@ func newInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		done:              make(chan struct{}),
 		inFlight:          map[string]struct{}{},
 	}
-	in.acks = newAcker(in.log, func(ctx context.Context, ids []string) error {
+	in.acks = ackbatch.New(in.log, "acknowledge entries", func(ctx context.Context, ids []string) error {
 		return in.rdb.XAck(ctx, in.stream, in.group, ids...).Err()
 	})
 	if err := in.createGroup(ctx); err != nil {
@@ -391,7 +392,7 @@ func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 	if err := in.settle(m, "ack"); err != nil {
 		return err
 	}
-	if !in.acks.ack(m.ID) {
+	if !in.acks.Ack(m.ID) {
 		return in.errorf("ack "+m.ID, bindings.ErrClosed)
 	}
 	return nil
@@ -427,7 +428,7 @@ func (in *input) Close() error {
 	}
 	close(in.done)
 	in.beating.Wait()
-	in.acks.close()
+	in.acks.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	in.mu.Lock()
