@@ -6,7 +6,7 @@
 
 //go:build !race
 
-// Package fault checks the MQTT input end to end under faults, with
+// This checks the MQTT input end to end under faults, with
 // internal/faulttest: 10,000 messages through a function process that is
 // killed with SIGKILL and restarted mid-stream, while the private mosquitto
 // is restarted too.
