@@ -121,6 +121,13 @@ func runFunctions(ctx context.Context, env *Env, dir string, o runOptions, envSe
 		return usageErrorf("run", "--addr %q: %v", o.addr, err)
 	}
 
+	if port == 0 && len(o.sends) > 0 {
+		// --send must know where the first function listens.
+		if port, err = freePort(host); err != nil {
+			return err
+		}
+	}
+
 	bin, err := os.MkdirTemp("", "tether-run-")
 	if err != nil {
 		return err
@@ -212,6 +219,16 @@ func runFunctions(ctx context.Context, env *Env, dir string, o runOptions, envSe
 		return &ExitError{Code: 1, Err: failed}
 	}
 	return nil
+}
+
+// freePort asks the system for a port free on host.
+func freePort(host string) (int, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("find a free port for --send: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // sendWhenReady waits for the function at addr to be ready, then sends it
