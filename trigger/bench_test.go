@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/memory"
@@ -50,7 +52,7 @@ func BenchmarkChannelBaseline(b *testing.B) {
 // the runtime, passed through the whole delivery middleware chain to a
 // handler that decodes the JSON payload and returns nil, then acked.
 func BenchmarkMemoryTrigger(b *testing.B) {
-	for _, conc := range []int{1, 16} {
+	for _, conc := range []int{1, 2, 4, 16} {
 		b.Run(fmt.Sprintf("maxConcurrency=%d", conc), func(b *testing.B) {
 			q := unique(b, "bench")
 			set := loadComponents(b, memoryComponent("in", q, map[string]string{
@@ -82,4 +84,70 @@ func BenchmarkMemoryTrigger(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
+}
+
+// BenchmarkRatio alternates rounds of the channel baseline and the memory
+// trigger (maxConcurrency 16) in one run, so that both see the same machine,
+// and reports each one's events/s and their ratio (trigger ÷ baseline), the
+// median of the rounds' ratios. go test -bench Ratio -benchtime 5x.
+func BenchmarkRatio(b *testing.B) {
+	const perRound = 100000
+	q := unique(b, "ratio")
+	set := loadComponents(b, memoryComponent("in", q, map[string]string{"maxConcurrency": "16", "batchSize": "64"}))
+	var handled atomic.Int64
+	round := make(chan struct{}, 1)
+	var target atomic.Int64
+	startRuntime(b, set, trigger.Function{Name: "bench", Trigger: "in",
+		Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
+			var o benchOrder
+			if err := json.Unmarshal(m.Data, &o); err != nil {
+				return trigger.Result{}, err
+			}
+			if handled.Add(1) == target.Load() {
+				round <- struct{}{}
+			}
+			return trigger.Result{}, nil
+		}})
+	baseline := func() time.Duration {
+		ch := make(chan []byte, 64)
+		done := make(chan struct{})
+		start := time.Now()
+		go func() {
+			for data := range ch {
+				var o benchOrder
+				if err := json.Unmarshal(data, &o); err != nil {
+					panic(err)
+				}
+			}
+			close(done)
+		}()
+		for range perRound {
+			ch <- benchPayload
+		}
+		close(ch)
+		<-done
+		return time.Since(start)
+	}
+	tether := func() time.Duration {
+		target.Add(perRound)
+		start := time.Now()
+		for range perRound {
+			memory.Publish(q, &bindings.Message{Data: benchPayload, ContentType: "application/json"})
+		}
+		<-round
+		return time.Since(start)
+	}
+	target.Store(0)
+	var ratios []float64
+	var base, teth time.Duration
+	for range b.N {
+		bd, td := baseline(), tether()
+		base += bd
+		teth += td
+		ratios = append(ratios, bd.Seconds()/td.Seconds())
+	}
+	slices.Sort(ratios)
+	b.ReportMetric(float64(b.N*perRound)/base.Seconds(), "baseline-events/s")
+	b.ReportMetric(float64(b.N*perRound)/teth.Seconds(), "tether-events/s")
+	b.ReportMetric(ratios[len(ratios)/2], "ratio")
 }

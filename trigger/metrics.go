@@ -3,6 +3,7 @@ package trigger
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,8 +14,8 @@ import (
 // Metrics are the runtime's Prometheus collectors, labelled by function and
 // binding.
 type Metrics struct {
+	reg                                                prometheus.Registerer
 	received, succeeded, failed, retried, deadLettered *prometheus.CounterVec
-	inFlight                                           *prometheus.GaugeVec
 	duration                                           *prometheus.HistogramVec
 }
 
@@ -25,17 +26,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tether", Name: name, Help: help}, labels)
 	}
 	m := &Metrics{
+		reg:          reg,
 		received:     counter("messages_received_total", "Delivery attempts started."),
 		succeeded:    counter("messages_succeeded_total", "Attempts whose handler succeeded; the message was acked."),
 		failed:       counter("messages_failed_total", "Attempts that failed (error, panic or timeout)."),
 		retried:      counter("messages_retried_total", "Failed attempts scheduled for another attempt."),
 		deadLettered: counter("messages_dead_lettered_total", "Messages sent to the dead-letter binding."),
-		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "tether", Name: "messages_in_flight",
-			Help: "Handler calls running now."}, labels),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "tether", Name: "handler_duration_seconds",
 			Help: "Handler call duration.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)}, labels),
 	}
-	reg.MustRegister(m.received, m.succeeded, m.failed, m.retried, m.deadLettered, m.inFlight, m.duration)
+	reg.MustRegister(m.received, m.succeeded, m.failed, m.retried, m.deadLettered, m.duration)
 	return m
 }
 
@@ -47,16 +47,23 @@ func (m *Metrics) Middleware(function, binding string) Middleware {
 	failed := m.failed.WithLabelValues(function, binding)
 	retried := m.retried.WithLabelValues(function, binding)
 	deadLettered := m.deadLettered.WithLabelValues(function, binding)
-	inFlight := m.inFlight.WithLabelValues(function, binding)
 	duration := m.duration.WithLabelValues(function, binding)
+	// In flight is read when scraped: an integer add per message instead of
+	// a Prometheus gauge's compare-and-swap loop, which the workers of a
+	// busy trigger contend on.
+	var inFlight atomic.Int64
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "tether", Name: "messages_in_flight", Help: "Handler calls running now.",
+		ConstLabels: prometheus.Labels{"function": function, "binding": binding},
+	}, func() float64 { return float64(inFlight.Load()) }))
 	return func(next Handler) Handler {
 		return func(ctx context.Context, msg *bindings.Message) (Result, error) {
 			received.Inc()
-			inFlight.Inc()
+			inFlight.Add(1)
 			start := time.Now()
 			res, err := next(ctx, msg)
 			duration.Observe(time.Since(start).Seconds())
-			inFlight.Dec()
+			inFlight.Add(-1)
 			if err == nil {
 				succeeded.Inc()
 				return res, nil

@@ -1,6 +1,7 @@
 package trigger
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -11,7 +12,8 @@ import (
 )
 
 func TestMetricsCountOutcomes(t *testing.T) {
-	m := NewMetrics(prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
 	mw := m.Middleware("fn", "in")
 	msg := &bindings.Message{ID: "1"}
 	ctx := deliveryCtx(1, msg)
@@ -36,10 +38,34 @@ func TestMetricsCountOutcomes(t *testing.T) {
 			t.Errorf("%s = %v, want %v", c.name, got, c.want)
 		}
 	}
-	if got := testutil.ToFloat64(m.inFlight.WithLabelValues("fn", "in")); got != 0 {
-		t.Errorf("in flight = %v after all returned", got)
+	blocked, release := make(chan struct{}), make(chan struct{})
+	go mw(func(context.Context, *bindings.Message) (Result, error) {
+		close(blocked)
+		<-release
+		return Result{}, nil
+	})(ctx, msg)
+	<-blocked
+	if got := gatherValue(t, reg, "tether_messages_in_flight"); got != 1 {
+		t.Errorf("in flight = %v while one handler runs, want 1", got)
 	}
+	close(release)
 	if n := testutil.CollectAndCount(m.duration); n != 1 {
 		t.Errorf("duration series = %d, want 1", n)
 	}
+}
+
+// gatherValue reads the single value of a gauge from the registry.
+func gatherValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.Metric) == 1 {
+			return mf.Metric[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no single %s", name)
+	return 0
 }
