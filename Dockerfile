@@ -1,7 +1,7 @@
 # Builds one Tether function into a small image, for those who prefer Docker
 # to `tether build` (which needs no daemon):
 #
-#   docker build --build-arg FUNCTION=./examples/hello/cmd/say-hello -t hello .
+#   docker build --build-arg FUNCTION=./examples/hello/cmd/greet -t hello .
 #   docker run -p 3500:3500 -v "$PWD/examples/hello/components:/components:ro" hello
 #
 # FUNCTION is the package of the function's generated main. The image holds
