@@ -52,6 +52,12 @@ type Config struct {
 	// names, instead of the suite invoking the output's create. Input-only
 	// types need it. req.Metadata may hold "partitionKey" (the ordering key).
 	Send func(ctx context.Context, metadata map[string]string, req *bindings.InvokeRequest) error
+	// Replica, when set, returns the metadata of the i-th of several inputs
+	// that consume one destination side by side (replicas of a function),
+	// from the destination's metadata: brokers that identify each consumer
+	// (an MQTT client id on a shared subscription) need one per replica.
+	// Nil opens every replica with the same metadata.
+	Replica func(metadata map[string]string, i int) map[string]string
 	// Timeout bounds each subtest; default 1 minute.
 	Timeout time.Duration
 	// Skip names subtests the driver cannot run, each with the reason that

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -522,7 +523,11 @@ func (s *suite) testConcurrentConsumers(t *testing.T, ctx context.Context) {
 	md := s.metadata(t)
 	ins := make([]bindings.Input, inputs)
 	for i := range ins {
-		ins[i] = s.openInput(t, ctx, md)
+		replica := md
+		if s.c.Replica != nil {
+			replica = s.c.Replica(maps.Clone(md), i)
+		}
+		ins[i] = s.openInput(t, ctx, replica)
 	}
 	sendTo := s.sender(t, ctx, md)
 	run := Unique("concurrent")

@@ -1,6 +1,7 @@
 package mqtt_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/tetherfn/tether/bindings/bindingtest"
@@ -22,9 +23,13 @@ func TestConformance(t *testing.T) {
 			{"consumerID": ""},
 			{"caCert": "not a certificate"},
 		},
-		Skip: map[string]string{
-			bindingtest.TestConcurrentConsumers: "MQTT allows one connection per client id and the suite opens its 4 inputs from one metadata; " +
-				"replicas need distinct consumerIDs on a $share/<group>/ topic, which TestSharedSubscriptionSplitsWork covers",
+		// Replicas of an MQTT function have their own client ids and share
+		// the topic through a $share/<group>/ subscription.
+		Replica: func(md map[string]string, i int) map[string]string {
+			md["consumerID"] = fmt.Sprintf("%s-r%d", md["consumerID"], i)
+			md["topic"] = "$share/conformance/" + md["topic"]
+			t.Cleanup(func() { forgetSessions(md["consumerID"]) })
+			return md
 		},
 	})
 }
