@@ -2,21 +2,15 @@ package postgres_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"slices"
-	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tetherfn/tether/bindings"
-	components "github.com/tetherfn/tether/bindings/component"
 	"github.com/tetherfn/tether/bindings/postgres"
-	"github.com/tetherfn/tether/trigger"
+	"github.com/tetherfn/tether/internal/benchtest"
 )
 
 // benchBatch is the batch both consumers claim at once.
@@ -35,26 +29,7 @@ var benchPayload = []byte(`{"id":"o-12345","customer":"c-42","amount":99.5,"item
 // the medians and Tether's median per-round ratio to raw. Run with
 // -benchtime 20000x (b.N is the rows per run).
 func BenchmarkTrigger(b *testing.B) {
-	const rounds = 7
-	var raw, driver, tether, ratio []float64
-	for range rounds {
-		// Each sub-benchmark runs twice: once with b.N = 1 to probe, then
-		// with the -benchtime count; the last run's rate is the one kept.
-		var r, d, t float64
-		b.Run("raw", func(b *testing.B) { r = benchRaw(b) })
-		b.Run("driver", func(b *testing.B) { d = benchDriver(b) })
-		b.Run("tether", func(b *testing.B) { t = benchTether(b) })
-		raw, driver, tether = append(raw, r), append(driver, d), append(tether, t)
-		ratio = append(ratio, t/r)
-	}
-	b.Logf("median msgs/s over %d rounds: raw %.0f, driver %.0f, tether %.0f; tether/raw per round: median %.2fx (%.2f)",
-		rounds, median(raw), median(driver), median(tether), median(ratio), ratio)
-}
-
-func median(rates []float64) float64 {
-	s := slices.Clone(rates)
-	slices.Sort(s)
-	return s[len(s)/2]
+	benchtest.Rounds(b, 7, benchRaw, benchDriver, benchTether)
 }
 
 // fill makes a queue table (as the binding does) holding n rows as create
@@ -142,39 +117,18 @@ RETURNING q.id, q.key, q.data, q.content_type, q.metadata, q.attempts, q.created
 		handled += len(ids)
 	}
 	b.StopTimer()
-	return rate(b)
+	return benchtest.Rate(b)
 }
 
 func benchDriver(b *testing.B) float64 {
 	table := fill(b, b.N)
-	ctx := context.Background()
-	b.ResetTimer()
-	in, _, err := bindings.OpenInput(ctx, bindings.Config{Name: "in", Type: postgres.TypeName,
-		Metadata: map[string]string{"connectionString": connString, "table": table}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for handled := 0; handled < b.N; {
-		msgs, err := in.Receive(ctx, benchBatch)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, m := range msgs {
-			if err := in.Ack(ctx, m); err != nil {
-				b.Fatal(err)
-			}
-		}
-		handled += len(msgs)
-	}
-	b.StopTimer()
-	in.Close()
-	return rate(b)
+	return benchtest.Driver(b, bindings.Config{Name: "in", Type: postgres.TypeName,
+		Metadata: map[string]string{"connectionString": connString, "table": table}}, benchBatch)
 }
 
 func benchTether(b *testing.B) float64 {
 	table := fill(b, b.N)
-	dir := b.TempDir()
-	yaml := fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
+	set := benchtest.Components(b, fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
 kind: Component
 metadata:
   name: in
@@ -186,46 +140,6 @@ spec:
   - {name: table, value: %q}
   - {name: batchSize, value: "%d"}
   - {name: maxConcurrency, value: "16"}
-`, connString, table, benchBatch)
-	if err := os.WriteFile(filepath.Join(dir, "in.yaml"), []byte(yaml), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	set, err := components.Load([]string{dir}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var handled atomic.Int64
-	done := make(chan struct{})
-	n := int64(b.N)
-	rt, err := trigger.New(trigger.Options{Components: set, Functions: []trigger.Function{{
-		Name: "bench", Trigger: "in",
-		Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
-			if handled.Add(1) == n {
-				close(done)
-			}
-			return trigger.Result{}, nil
-		},
-	}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	if err := rt.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	<-done
-	b.StopTimer()
-	r := rate(b)
-	// The last acks run after the last handler returned: wait for them
-	// before the table is dropped.
-	if err := rt.Shutdown(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
-		b.Fatal(err)
-	}
-	return r
-}
-
-func rate(b *testing.B) float64 {
-	r := float64(b.N) / b.Elapsed().Seconds()
-	b.ReportMetric(r, "msgs/s")
-	return r
+`, connString, table, benchBatch))
+	return benchtest.Trigger(b, set)
 }

@@ -1,22 +1,15 @@
 package rabbitmq_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"slices"
-	"sync/atomic"
 	"testing"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/bindingtest"
-	components "github.com/tetherfn/tether/bindings/component"
 	"github.com/tetherfn/tether/bindings/rabbitmq"
-	"github.com/tetherfn/tether/trigger"
+	"github.com/tetherfn/tether/internal/benchtest"
 )
 
 // Both consumers get the same prefetch: the driver's default,
@@ -40,26 +33,7 @@ var benchPayload = []byte(`{"id":"o-12345","customer":"c-42","amount":99.5,"item
 // the medians and Tether's median per-round ratio to raw. Run with
 // -benchtime 50000x (b.N is the messages per run).
 func BenchmarkTrigger(b *testing.B) {
-	const rounds = 7
-	var raw, driver, tether, ratio []float64
-	for range rounds {
-		// Each sub-benchmark runs twice: once with b.N = 1 to probe, then
-		// with the -benchtime count; the last run's rate is the one kept.
-		var r, d, t float64
-		b.Run("raw", func(b *testing.B) { r = benchRaw(b) })
-		b.Run("driver", func(b *testing.B) { d = benchDriver(b) })
-		b.Run("tether", func(b *testing.B) { t = benchTether(b) })
-		raw, driver, tether = append(raw, r), append(driver, d), append(tether, t)
-		ratio = append(ratio, t/r)
-	}
-	b.Logf("median msgs/s over %d rounds: raw %.0f, driver %.0f, tether %.0f; tether/raw per round: median %.2fx (%.2f)",
-		rounds, median(raw), median(driver), median(tether), median(ratio), ratio)
-}
-
-func median(rates []float64) float64 {
-	s := slices.Clone(rates)
-	slices.Sort(s)
-	return s[len(s)/2]
+	benchtest.Rounds(b, 7, benchRaw, benchDriver, benchTether)
 }
 
 // fill declares a queue (as the binding does with its defaults) holding n
@@ -129,41 +103,20 @@ func benchRaw(b *testing.B) float64 {
 		}
 	}
 	b.StopTimer()
-	return report(b)
+	return benchtest.Rate(b)
 }
 
 func benchDriver(b *testing.B) float64 {
 	queue := fill(b, b.N)
-	ctx := context.Background()
-	b.ResetTimer()
-	in, _, err := bindings.OpenInput(ctx, bindings.Config{Name: "driver", Type: rabbitmq.TypeName, Metadata: map[string]string{
+	return benchtest.Driver(b, bindings.Config{Name: "driver", Type: rabbitmq.TypeName, Metadata: map[string]string{
 		"host": brokerURL(), "queueName": queue,
 		"batchSize": fmt.Sprint(benchBatch), "maxConcurrency": fmt.Sprint(benchConcurrency),
-	}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for handled := 0; handled < b.N; {
-		msgs, err := in.Receive(ctx, benchBatch)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, m := range msgs {
-			if err := in.Ack(ctx, m); err != nil {
-				b.Fatal(err)
-			}
-		}
-		handled += len(msgs)
-	}
-	b.StopTimer()
-	rate := report(b)
-	in.Close()
-	return rate
+	}}, benchBatch)
 }
 
 func benchTether(b *testing.B) float64 {
 	queue := fill(b, b.N)
-	set := benchComponents(b, fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
+	set := benchtest.Components(b, fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
 kind: Component
 metadata:
   name: in
@@ -176,49 +129,5 @@ spec:
   - {name: batchSize, value: "%d"}
   - {name: maxConcurrency, value: "%d"}
 `, brokerURL(), queue, benchBatch, benchConcurrency))
-	var handled atomic.Int64
-	done := make(chan struct{})
-	n := int64(b.N)
-	rt, err := trigger.New(trigger.Options{Components: set, Functions: []trigger.Function{{
-		Name: "bench", Trigger: "in",
-		Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
-			if handled.Add(1) == n {
-				close(done)
-			}
-			return trigger.Result{}, nil
-		},
-	}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	if err := rt.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	<-done
-	b.StopTimer()
-	rate := report(b)
-	if err := rt.Shutdown(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
-		b.Fatal(err)
-	}
-	return rate
-}
-
-func report(b *testing.B) float64 {
-	rate := float64(b.N) / b.Elapsed().Seconds()
-	b.ReportMetric(rate, "msgs/s")
-	return rate
-}
-
-func benchComponents(b *testing.B, yaml string) *components.Set {
-	b.Helper()
-	dir := b.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "in.yaml"), []byte(yaml), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	set, err := components.Load([]string{dir}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return set
+	return benchtest.Trigger(b, set)
 }
