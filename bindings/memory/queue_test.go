@@ -111,6 +111,9 @@ func TestWaitingReceiversAllWake(t *testing.T) {
 		if n == receivers {
 			break
 		}
+		if ctx.Err() != nil {
+			t.Fatalf("%d of %d receivers waiting", n, receivers)
+		}
 		runtime.Gosched()
 	}
 	Publish(q.name, &bindings.Message{Data: []byte("a")}, &bindings.Message{Data: []byte("b")},
