@@ -2,9 +2,6 @@ package scaffold
 
 import (
 	"testing"
-
-	"github.com/tetherfn/tether/bindings"
-	_ "github.com/tetherfn/tether/bindings/all"
 )
 
 func TestUpperSnake(t *testing.T) {
@@ -19,23 +16,6 @@ func TestUpperSnake(t *testing.T) {
 	} {
 		if got := upperSnake(in); got != want {
 			t.Errorf("upperSnake(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestDriverPackage(t *testing.T) {
-	for name, want := range map[string]string{
-		"bindings.memory":  "github.com/tetherfn/tether/bindings/memory",
-		"bindings.nats":    "github.com/tetherfn/tether/bindings/nats",
-		"bindings.aws.sqs": "github.com/tetherfn/tether/bindings/sqs",
-	} {
-		typ, ok := bindings.Lookup(name)
-		if !ok {
-			t.Errorf("%s is not registered", name)
-			continue
-		}
-		if got := driverPackage(typ); got != want {
-			t.Errorf("driverPackage(%s) = %q, want %q", name, got, want)
 		}
 	}
 }

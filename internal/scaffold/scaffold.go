@@ -52,10 +52,6 @@ const GoVersion = "1.26.0"
 // directive points at a folder, as go mod uses for such modules.
 const replacedVersion = "v0.0.0-00010101000000-000000000000"
 
-// linkedDrivers are the drivers every generated main links in (the
-// generator's default): scaffolded packages need not import them.
-var linkedDrivers = []string{TetherModule + "/bindings/memory"}
-
 // Options say what to scaffold.
 type Options struct {
 	// Name is the function's name, a DNS-1123 label.
@@ -114,10 +110,7 @@ type Data struct {
 	Local      []*Component
 	// DeadLetter is the local dead-letter component.
 	DeadLetter *Component
-	// Drivers are the packages the function imports for their binding
-	// types, besides those every generated main links in.
-	Drivers []string
-	Tether  Tether
+	Tether     Tether
 	// TetherModule is Tether's module path.
 	TetherModule string
 	GoVersion    string
@@ -287,10 +280,6 @@ func prepare(o Options) (*Data, error) {
 	}
 	d.DeadLetter = newComponent(o.Name, dlName, "dead letter", memory, memory, bindings.DirOutput, true, map[string]string{"queue": dlName})
 	d.Local = append(d.Local, d.DeadLetter)
-
-	types := []*bindings.Type{trig}
-	types = append(types, outs...)
-	d.Drivers = drivers(types, linkedDrivers)
 	return d, nil
 }
 

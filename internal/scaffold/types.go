@@ -2,9 +2,6 @@ package scaffold
 
 import (
 	"fmt"
-	"reflect"
-	"runtime"
-	"slices"
 	"strings"
 
 	"github.com/tetherfn/tether/bindings"
@@ -75,42 +72,4 @@ func resolveType(name string, dir bindings.Direction) (*bindings.Type, error) {
 		return nil, fmt.Errorf("%s: %s has no create operation, which functions.Output[T] uses; add it to Outputs by hand with its own client", flag, t.Name)
 	}
 	return t, nil
-}
-
-// driverPackage returns the import path of the package that registered t,
-// found from its constructor's symbol: generated mains link in the driver
-// of every type a function's components use by importing it.
-func driverPackage(t *bindings.Type) string {
-	var fn any = t.NewInput
-	if t.NewInput == nil {
-		fn = t.NewOutput
-	}
-	f := runtime.FuncForPC(reflect.ValueOf(fn).Pointer())
-	if f == nil {
-		return ""
-	}
-	// A symbol is <import path>.<name>, with the dots of the path's last
-	// element escaped as %2e: the package ends at the first dot after the
-	// last slash.
-	sym := f.Name()
-	slash := strings.LastIndex(sym, "/")
-	dot := strings.Index(sym[slash+1:], ".")
-	if dot < 0 {
-		return ""
-	}
-	return strings.ReplaceAll(sym[:slash+1+dot], "%2e", ".")
-}
-
-// drivers returns the packages to import for the types, without those
-// the generated mains link anyway, sorted.
-func drivers(types []*bindings.Type, linked []string) []string {
-	var out []string
-	for _, t := range types {
-		p := driverPackage(t)
-		if p != "" && !slices.Contains(linked, p) && !slices.Contains(out, p) {
-			out = append(out, p)
-		}
-	}
-	slices.Sort(out)
-	return out
 }

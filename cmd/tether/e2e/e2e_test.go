@@ -135,6 +135,15 @@ func TestFirstTenMinutes(t *testing.T) {
 				steps = append(steps, fmt.Sprintf("%s %s", step[0], since(s)))
 			}
 			tether(t, dir, env, "components", "validate", "components/local")
+			// The binary links the driver of every type its components
+			// use, so components/ (not only components/local) can run.
+			if typ, ok := scaffold.LookupType(c.trigger); !ok {
+				t.Errorf("no trigger type %q", c.trigger)
+			} else if main, err := os.ReadFile(filepath.Join(dir, "cmd", c.name, "main_gen.go")); err != nil {
+				t.Error(err)
+			} else if !strings.Contains(string(main), driverOf(typ.Name)) {
+				t.Errorf("cmd/%s/main_gen.go does not link %s's driver (%s):\n%s", c.name, typ.Name, driverOf(typ.Name), main)
+			}
 			if c.run {
 				s := time.Now()
 				runAndSend(t, dir, env, c.name)
@@ -289,4 +298,15 @@ func runAndSend(t *testing.T, dir string, env []string, name string) {
 	if err := run.Wait(); err != nil {
 		t.Errorf("tether run after SIGTERM: %v\n%s", err, strings.Join(seen, "\n"))
 	}
+}
+
+// driverOf names the driver package of a binding type by the folder
+// convention of bindings/.
+func driverOf(typ string) string {
+	dir := map[string]string{"bindings.aws.sqs": "sqs", "bindings.gcp.pubsub": "pubsub", "bindings.mqtt3": "mqtt",
+		"bindings.postgresql": "postgres", "bindings.twilio.sms": "twilio"}[typ]
+	if dir == "" {
+		dir = strings.TrimPrefix(typ, "bindings.")
+	}
+	return `_ "github.com/tetherfn/tether/bindings/` + dir + `"`
 }
