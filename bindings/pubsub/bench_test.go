@@ -3,7 +3,6 @@ package pubsub_test
 import (
 	"context"
 	"os"
-	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -12,7 +11,7 @@ import (
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/pubsub"
-	"github.com/tetherfn/tether/trigger"
+	"github.com/tetherfn/tether/internal/benchtest"
 )
 
 var benchPayload = []byte(`{"id":"o-12345","customer":"c-42","amount":99.5,"items":3}`)
@@ -40,26 +39,10 @@ func BenchmarkTrigger(b *testing.B) {
 	} else {
 		b.Logf("against pstest")
 	}
-	var raw, driver, tether []float64
-	keep := func(rates *[]float64, b *testing.B, rate float64) {
-		if b.N >= 1000 { // drop the framework's probing runs
-			*rates = append(*rates, rate)
-		}
-	}
-	b.Run("raw", func(b *testing.B) { keep(&raw, b, benchRaw(b, addr)) })
-	b.Run("driver", func(b *testing.B) { keep(&driver, b, benchDriver(b, addr)) })
-	b.Run("tether", func(b *testing.B) { keep(&tether, b, benchTether(b, addr)) })
-	if len(raw) == 0 || len(driver) == 0 || len(tether) == 0 {
-		return
-	}
-	r, d, t := median(raw), median(driver), median(tether)
-	b.Logf("median msgs/s: raw %.0f, driver %.0f (%.2fx), tether %.0f (%.2fx)", r, d, d/r, t, t/r)
-}
-
-func median(rates []float64) float64 {
-	s := slices.Clone(rates)
-	slices.Sort(s)
-	return s[len(s)/2]
+	benchtest.Once(b,
+		func(b *testing.B) float64 { return benchRaw(b, addr) },
+		func(b *testing.B) float64 { return benchDriver(b, addr) },
+		func(b *testing.B) float64 { return benchTether(b, addr) })
 }
 
 // fill creates a topic and subscription and publishes n messages; it
@@ -108,71 +91,17 @@ func benchRaw(b *testing.B, addr string) float64 {
 		b.Fatal(err)
 	}
 	b.StopTimer()
-	rate := float64(b.N) / b.Elapsed().Seconds()
-	b.ReportMetric(rate, "msgs/s")
-	return rate
+	return benchtest.Rate(b)
 }
 
 func benchDriver(b *testing.B, addr string) float64 {
 	md := fill(b, addr, b.N)
-	ctx := context.Background()
-	b.ResetTimer()
-	in, _, err := bindings.OpenInput(ctx, bindings.Config{Name: "in", Type: pubsub.TypeName, Metadata: md})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for handled := 0; handled < b.N; {
-		msgs, err := in.Receive(ctx, 10)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, m := range msgs {
-			if err := in.Ack(ctx, m); err != nil {
-				b.Fatal(err)
-			}
-		}
-		handled += len(msgs)
-	}
-	if err := in.Close(); err != nil { // sends the last acks
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	rate := float64(b.N) / b.Elapsed().Seconds()
-	b.ReportMetric(rate, "msgs/s")
-	return rate
+	return benchtest.Driver(b, bindings.Config{Name: "in", Type: pubsub.TypeName, Metadata: md}, 10, benchtest.TimeClose)
 }
 
 func benchTether(b *testing.B, addr string) float64 {
 	md := fill(b, addr, b.N)
 	md["batchSize"], md["maxConcurrency"] = "10", "16"
 	set := loadComponents(b, componentYAML("in", md))
-	var handled atomic.Int64
-	done := make(chan struct{})
-	n := int64(b.N)
-	rt, err := trigger.New(trigger.Options{Components: set, Functions: []trigger.Function{{
-		Name: "bench", Trigger: "in",
-		Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
-			if handled.Add(1) == n {
-				close(done)
-			}
-			return trigger.Result{}, nil
-		},
-	}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	if err := rt.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	<-done
-	// Shutdown closes the input, which waits for the last acks: part of
-	// the work, as for the others.
-	if err := rt.Shutdown(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	rate := float64(b.N) / b.Elapsed().Seconds()
-	b.ReportMetric(rate, "msgs/s")
-	return rate
+	return benchtest.Trigger(b, set, benchtest.TimeClose)
 }

@@ -2,9 +2,7 @@ package sqs_test
 
 import (
 	"context"
-	"slices"
 	"strconv"
-	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,7 +11,7 @@ import (
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/sqs"
-	"github.com/tetherfn/tether/trigger"
+	"github.com/tetherfn/tether/internal/benchtest"
 )
 
 var benchPayload = `{"id":"o-12345","customer":"c-42","amount":99.5,"items":3}`
@@ -30,26 +28,7 @@ var benchPayload = `{"id":"o-12345","customer":"c-42","amount":99.5,"items":3}`
 // Each reports msgs/s; the parent logs the others' rates as fractions of
 // raw. Run with -benchtime=5000x or more: the emulator is the bottleneck.
 func BenchmarkTrigger(b *testing.B) {
-	var raw, driver, tether []float64
-	keep := func(rates *[]float64, b *testing.B, rate float64) {
-		if b.N >= 1000 { // drop the framework's probing runs
-			*rates = append(*rates, rate)
-		}
-	}
-	b.Run("raw", func(b *testing.B) { keep(&raw, b, benchRaw(b)) })
-	b.Run("driver", func(b *testing.B) { keep(&driver, b, benchDriver(b)) })
-	b.Run("tether", func(b *testing.B) { keep(&tether, b, benchTether(b)) })
-	if len(raw) == 0 || len(driver) == 0 || len(tether) == 0 {
-		return
-	}
-	r, d, t := median(raw), median(driver), median(tether)
-	b.Logf("median msgs/s: raw %.0f, driver %.0f (%.2fx), tether %.0f (%.2fx)", r, d, d/r, t, t/r)
-}
-
-func median(rates []float64) float64 {
-	s := slices.Clone(rates)
-	slices.Sort(s)
-	return s[len(s)/2]
+	benchtest.Once(b, benchRaw, benchDriver, benchTether)
 }
 
 // fill creates a queue holding n messages and returns its name.
@@ -106,71 +85,18 @@ func benchRaw(b *testing.B) float64 {
 		handled += len(out.Messages)
 	}
 	b.StopTimer()
-	rate := float64(b.N) / b.Elapsed().Seconds()
-	b.ReportMetric(rate, "msgs/s")
-	return rate
+	return benchtest.Rate(b)
 }
 
 func benchDriver(b *testing.B) float64 {
 	queue := fill(b, b.N)
-	ctx := context.Background()
-	b.ResetTimer()
-	in, _, err := bindings.OpenInput(ctx, bindings.Config{Name: "in", Type: sqs.TypeName, Metadata: metadata(b, queue, nil)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for handled := 0; handled < b.N; {
-		msgs, err := in.Receive(ctx, 10)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, m := range msgs {
-			if err := in.Ack(ctx, m); err != nil {
-				b.Fatal(err)
-			}
-		}
-		handled += len(msgs)
-	}
-	if err := in.Close(); err != nil { // sends the last deletes
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	rate := float64(b.N) / b.Elapsed().Seconds()
-	b.ReportMetric(rate, "msgs/s")
-	return rate
+	return benchtest.Driver(b, bindings.Config{Name: "in", Type: sqs.TypeName, Metadata: metadata(b, queue, nil)}, 10, benchtest.TimeClose)
 }
 
 func benchTether(b *testing.B) float64 {
 	queue := fill(b, b.N)
 	set := loadComponents(b, componentYAML(b, "in", queue, map[string]string{"batchSize": "10", "maxConcurrency": "16"}))
-	var handled atomic.Int64
-	done := make(chan struct{})
-	n := int64(b.N)
-	rt, err := trigger.New(trigger.Options{Components: set, Functions: []trigger.Function{{
-		Name: "bench", Trigger: "in",
-		Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
-			if handled.Add(1) == n {
-				close(done)
-			}
-			return trigger.Result{}, nil
-		},
-	}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	if err := rt.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	<-done
-	// Shutdown closes the input, which sends the last deletes: part of the
-	// work, as for the others.
-	if err := rt.Shutdown(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	rate := float64(b.N) / b.Elapsed().Seconds()
-	b.ReportMetric(rate, "msgs/s")
+	rate := benchtest.Trigger(b, set, benchtest.TimeClose)
 	if d := queueDepth(b, context.Background(), queue); d != 0 {
 		b.Fatalf("after the run the queue holds %d messages", d)
 	}

@@ -47,6 +47,49 @@ func Rounds(b *testing.B, rounds int, raw, driver, tether func(*testing.B) float
 		rounds, Median(raws), Median(drivers), Median(tethers), Median(ratios), ratios)
 }
 
+// Once runs raw, driver and tether as sub-benchmarks of those names, once
+// each, for brokers too slow for rounds (emulators). It logs the median of
+// each one's runs with b.N >= 1000 (dropping the framework's probing runs),
+// and driver's and tether's rates as fractions of raw; nothing when a
+// sub-benchmark has no such run.
+func Once(b *testing.B, raw, driver, tether func(*testing.B) float64) {
+	b.Helper()
+	var raws, drivers, tethers []float64
+	keep := func(rates *[]float64, run func(*testing.B) float64) func(*testing.B) {
+		return func(b *testing.B) {
+			if rate := run(b); b.N >= 1000 {
+				*rates = append(*rates, rate)
+			}
+		}
+	}
+	b.Run("raw", keep(&raws, raw))
+	b.Run("driver", keep(&drivers, driver))
+	b.Run("tether", keep(&tethers, tether))
+	if len(raws) == 0 || len(drivers) == 0 || len(tethers) == 0 {
+		return
+	}
+	r, d, t := Median(raws), Median(drivers), Median(tethers)
+	b.Logf("median msgs/s: raw %.0f, driver %.0f (%.2fx), tether %.0f (%.2fx)", r, d, d/r, t, t/r)
+}
+
+// Option changes how Driver and Trigger measure.
+type Option func(*options)
+
+type options struct{ timeClose bool }
+
+// TimeClose counts closing the input (Driver) or shutting the runtime down
+// (Trigger) in the run, for inputs whose Close sends the last acks or
+// deletes: that is part of the work, as it is for the raw loop.
+func TimeClose(o *options) { o.timeClose = true }
+
+func apply(opts []Option) options {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
 // Median of rates; 0 when there are none.
 func Median(rates []float64) float64 {
 	if len(rates) == 0 {
@@ -81,9 +124,11 @@ func Components(b *testing.B, yaml string) *component.Set {
 
 // Driver measures the binding without the runtime: from opening cfg's input,
 // one goroutine calls Receive(batch), then Ack for each message, until b.N
-// are acked. It closes the input after the timer stops and returns the rate.
-func Driver(b *testing.B, cfg bindings.Config, batch int) float64 {
+// are acked. It closes the input after the timer stops (before it with
+// TimeClose) and returns the rate.
+func Driver(b *testing.B, cfg bindings.Config, batch int, opts ...Option) float64 {
 	b.Helper()
+	o := apply(opts)
 	ctx := context.Background()
 	b.ResetTimer()
 	in, _, err := bindings.OpenInput(ctx, cfg)
@@ -102,18 +147,27 @@ func Driver(b *testing.B, cfg bindings.Config, batch int) float64 {
 		}
 		handled += len(msgs)
 	}
+	if o.timeClose {
+		if err := in.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 	b.StopTimer()
 	rate := Rate(b)
-	in.Close()
+	if !o.timeClose {
+		in.Close()
+	}
 	return rate
 }
 
 // Trigger measures the Tether runtime: from Start, a no-op handler triggered
 // by set's component "in" runs until b.N messages are handled. It shuts the
-// runtime down after the timer stops (so the last acks are done before the
-// caller's cleanup removes the queue) and returns the rate.
-func Trigger(b *testing.B, set *component.Set) float64 {
+// runtime down after the timer stops (before it with TimeClose), so that the
+// last acks are done before the caller's cleanup removes the queue, and
+// returns the rate.
+func Trigger(b *testing.B, set *component.Set, opts ...Option) float64 {
 	b.Helper()
+	o := apply(opts)
 	var handled atomic.Int64
 	done := make(chan struct{})
 	n := int64(b.N)
@@ -134,10 +188,12 @@ func Trigger(b *testing.B, set *component.Set) float64 {
 		b.Fatal(err)
 	}
 	<-done
-	b.StopTimer()
-	rate := Rate(b)
+	if !o.timeClose {
+		b.StopTimer()
+	}
 	if err := rt.Shutdown(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
 		b.Fatal(err)
 	}
-	return rate
+	b.StopTimer()
+	return Rate(b)
 }
