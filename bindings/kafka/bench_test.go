@@ -9,6 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/kafka"
+	"github.com/tetherfn/tether/internal/benchtest"
 	"github.com/tetherfn/tether/trigger"
 )
 
@@ -86,7 +88,7 @@ func benchRawLoop(b *testing.B) {
 		cl.AllowRebalance()
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	benchtest.Rate(b)
 }
 
 // benchDriverLoop is the binding without the runtime: Receive, Ack.
@@ -94,23 +96,9 @@ func benchDriverLoop(b *testing.B) {
 	topic := newTopic(b, "bench", benchPartitions)
 	fill(b, topic, b.N)
 	b.ReportAllocs()
-	b.ResetTimer()
-	in := openInput(b, map[string]string{"brokers": brokers(b), "topics": topic, "consumerGroup": topic, "initialOffset": "oldest", "batchSize": "64"})
-	ctx := context.Background()
-	for seen := 0; seen < b.N; {
-		msgs, err := in.Receive(ctx, 64)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, m := range msgs {
-			seen++
-			if err := in.Ack(ctx, m); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	benchtest.Driver(b, bindings.Config{Name: "in", Type: kafka.TypeName, Metadata: map[string]string{
+		"brokers": brokers(b), "topics": topic, "consumerGroup": topic, "initialOffset": "oldest", "batchSize": "64",
+	}}, 64)
 }
 
 func benchTrigger(b *testing.B, delivery map[string]string) {
@@ -139,5 +127,5 @@ func benchTrigger(b *testing.B, delivery map[string]string) {
 		b.Fatalf("handled %d of %d", handled.Load(), b.N)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	benchtest.Rate(b)
 }
