@@ -42,8 +42,8 @@ type dispatcher struct {
 	stopped   chan struct{} // closed when stopping starts
 	quit      chan struct{} // closed when workers should drain and exit
 
-	settleCtx context.Context // for acks and nacks: outlives shutdown's cancellations
-	replier   bool            // the input implements bindings.Replier
+	settleCtx context.Context  // for acks and nacks: outlives shutdown's cancellations
+	replier   bindings.Replier // the input, when its sender waits for an answer
 
 	recvCancel context.CancelFunc
 	recvDone   chan struct{}
@@ -65,7 +65,7 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 		held:      make(map[*bindings.Message]*time.Timer),
 		settleCtx: context.WithoutCancel(base),
 	}
-	_, d.replier = in.(bindings.Replier)
+	d.replier, _ = in.(bindings.Replier)
 	if _, ok := in.(bindings.LeaseExtender); ok {
 		d.lease = policy.LeaseExtension
 		if d.lease == 0 {
@@ -227,15 +227,15 @@ func (d *dispatcher) send(ctx context.Context, m *bindings.Message) bool {
 // an ordered worker must retry m in place, or -1 when m is settled.
 func (d *dispatcher) settle(m *bindings.Message, res Result, err error) time.Duration {
 	ctx := d.settleCtx
-	if err == nil && !d.replier { // the hot path: allocate nothing
+	if err == nil && d.replier == nil { // the hot path: allocate nothing
 		if aerr := d.in.Ack(ctx, m); aerr != nil {
 			d.logger.Error("ack failed; the broker will redeliver", "id", m.ID, "error", aerr)
 		}
 		return -1
 	}
 	dec := Decide(err)
-	if rp, ok := d.in.(bindings.Replier); ok && dec.Action != Abandoned && dec.Action != RetryLater {
-		d.reply(rp, m, res, err)
+	if d.replier != nil && dec.Action != Abandoned && dec.Action != RetryLater {
+		d.reply(m, res, err)
 	}
 	switch dec.Action {
 	case Acked, DeadLettered:
@@ -271,7 +271,8 @@ func (d *dispatcher) settle(m *bindings.Message, res Result, err error) time.Dur
 	return -1
 }
 
-func (d *dispatcher) reply(rp bindings.Replier, m *bindings.Message, res Result, err error) {
+func (d *dispatcher) reply(m *bindings.Message, res Result, err error) {
+	rp := d.replier
 	if err == nil {
 		status := 200
 		if res.Data == nil {

@@ -95,7 +95,7 @@ func (o *Outputs) find(name string) (functions.OutputBinding, error) {
 	}
 	ob, ok := o.rt.outputs[name]
 	if !ok {
-		return functions.OutputBinding{}, fmt.Errorf("no output component named %q%s", name, o.rt.outputHint(name))
+		return functions.OutputBinding{}, fmt.Errorf("no output component named %q%s", name, o.rt.componentHint(name))
 	}
 	return ob, nil
 }

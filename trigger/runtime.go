@@ -153,8 +153,6 @@ func (r *Runtime) componentHint(name string) string {
 	return suggest.Hint(name, names)
 }
 
-func (r *Runtime) outputHint(name string) string { return r.componentHint(name) }
-
 // Start opens the bindings, binds each function's outputs, starts the
 // receive loops and the HTTP server, and returns. Errors stop start-up with
 // everything opened so far closed again.
