@@ -27,6 +27,10 @@ import (
 // StopTimeout is how long Stop waits after SIGTERM before it kills the process.
 const StopTimeout = time.Minute
 
+// StartTimeout is how long Start waits for the ready line before it kills
+// the process and fails, so that a server that hangs cannot hang the test.
+const StartTimeout = 2 * time.Minute
+
 // maxLog bounds the output kept for a start failure's error.
 const maxLog = 64 << 10
 
@@ -71,29 +75,46 @@ func (p *Process) start() error {
 		r.Close()
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
-	ready := make(chan bool, 1)
-	var log strings.Builder
+	ready, isReady := make(chan bool, 1), p.ready
+	var (
+		logMu sync.Mutex
+		log   strings.Builder
+	)
 	go func() {
 		defer r.Close()
 		sc := bufio.NewScanner(r)
 		ok := false
 		for !ok && sc.Scan() {
+			logMu.Lock()
 			if log.Len() < maxLog {
 				log.WriteString(sc.Text() + "\n")
 			}
-			ok = p.ready(sc.Text())
+			logMu.Unlock()
+			ok = isReady(sc.Text())
 		}
 		ready <- ok
 		// Keep draining, so that the server never blocks on a full pipe.
 		_, _ = io.Copy(io.Discard, r)
 	}()
-	if !<-ready {
-		err := cmd.Wait()
-		return fmt.Errorf("%s did not start (%v):\n%s", p.name, err, log.String())
+	exit := make(chan error, 1)
+	go func() { exit <- cmd.Wait() }()
+	failed := func(why string) error {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return fmt.Errorf("%s did not start (%s):\n%s", p.name, why, log.String())
 	}
-	p.cmd = cmd
-	p.exit = make(chan error, 1)
-	go func() { p.exit <- cmd.Wait() }()
+	select {
+	case ok := <-ready:
+		if !ok { // it exited, or closed its output: make sure it is gone
+			_ = cmd.Process.Kill()
+			return failed(fmt.Sprint(<-exit))
+		}
+	case <-time.After(StartTimeout):
+		_ = cmd.Process.Kill()
+		<-exit
+		return failed(fmt.Sprintf("no ready line within %v", StartTimeout))
+	}
+	p.cmd, p.exit = cmd, exit
 	return nil
 }
 
