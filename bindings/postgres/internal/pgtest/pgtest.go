@@ -7,7 +7,6 @@ package pgtest
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -15,6 +14,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tetherfn/tether/internal/servertest"
 )
 
 // Cluster is one private cluster.
@@ -45,7 +46,7 @@ func Start() (*Cluster, error) {
 		return nil, err
 	}
 	for range 5 { // a free port may be taken between finding and binding it
-		if c.Port, err = freePort(); err != nil {
+		if c.Port, err = servertest.FreePort(); err != nil {
 			break
 		}
 		c.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.Port)
@@ -146,13 +147,4 @@ func binDir() (string, error) {
 		return filepath.Dir(p), nil
 	}
 	return "", errors.New("no PostgreSQL server installed (looked for /usr/lib/postgresql/*/bin/initdb and initdb on PATH)")
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
