@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tetherfn/tether/internal/servertest"
 )
 
 // Server is one private RabbitMQ node.
@@ -55,8 +57,8 @@ func Start(dir string) (*Server, error) {
 	}
 	var last error
 	for range 3 { // a free port may be taken between finding and binding it
-		port, err1 := freePort()
-		dist, err2 := freePort()
+		port, err1 := servertest.FreePort()
+		dist, err2 := servertest.FreePort()
 		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("free ports: %v %v", err1, err2)
 		}
@@ -176,13 +178,4 @@ func tail(path string) string {
 	b, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	return strings.Join(lines[max(0, len(lines)-20):], "\n")
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
