@@ -55,7 +55,7 @@ func fill(b *testing.B, n int) (stream, subject string) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{subject}}); err != nil {
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{subject}, Storage: jetstream.MemoryStorage}); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { deleteStream(stream) })

@@ -14,28 +14,38 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/internal/ackbatch"
 )
 
 // input is a durable JetStream pull consumer read through the library's
-// Messages iterator, which keeps overlapping pull requests open (up to
-// batchSize+maxConcurrency messages ahead, each with its AckWait running) and
-// survives reconnects. Receive takes from the iterator itself: no goroutine
-// or channel of ours stands between the connection and the runtime.
+// Consume, which keeps overlapping pull requests open and survives
+// reconnects. Its callback hands each message to a channel that Receive
+// drains: a Receive returns every message already delivered (up to its max),
+// so the runtime's workers find work queued instead of waking one by one, and
+// their acks leave the connection in bursts.
 type input struct {
 	nc       *natsgo.Conn
 	js       jetstream.JetStream
 	settings settings
 	consumer jetstream.ConsumerConfig
 	log      *slog.Logger
-	pullMax  int
+	pullMax  int // messages the library pulls ahead, besides those in msgs
 
-	mu   sync.Mutex // guards iter
-	iter jetstream.MessagesContext
+	// msgs holds the messages the library delivered and Receive has not yet
+	// taken; its capacity (batchSize) is how far the callback runs ahead.
+	msgs chan jetstream.Msg
+
+	mu      sync.Mutex // guards consume
+	consume jetstream.ConsumeContext
 
 	// held are the messages Receive returned and nobody settled yet; Close
 	// gives them back sooner than their AckWait would.
 	heldMu sync.Mutex
 	held   map[jetstream.Msg]struct{}
+
+	// acks are sent by one goroutine in bursts, so that they leave the
+	// connection in few writes however many workers ack.
+	acks *ackbatch.Writer[jetstream.Msg]
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -54,15 +64,25 @@ func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 	in := &input{
 		nc: nc, js: js, settings: s, consumer: s.consumer, log: cfg.Logger,
 		pullMax: max(1, md.Int("batchSize")) + max(1, md.Int("maxConcurrency")),
+		msgs:    make(chan jetstream.Msg, max(1, md.Int("batchSize"))),
 		held:    map[jetstream.Msg]struct{}{},
 		done:    make(chan struct{}),
 	}
-	iter, err := in.subscribe(ctx)
+	cc, err := in.subscribe(ctx)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	in.iter = iter
+	in.consume = cc
+	in.acks = ackbatch.New(in.log, "ack messages", func(_ context.Context, msgs []jetstream.Msg) error {
+		var errs []error
+		for _, m := range msgs {
+			if err := m.Ack(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	})
 	return in, nil
 }
 
@@ -155,7 +175,7 @@ func consumerName(s string) string {
 }
 
 // subscribe makes sure the stream and the consumer exist and starts pulling.
-func (in *input) subscribe(ctx context.Context) (jetstream.MessagesContext, error) {
+func (in *input) subscribe(ctx context.Context) (jetstream.ConsumeContext, error) {
 	if err := ensureStream(ctx, in.js, in.settings); err != nil {
 		return nil, err
 	}
@@ -163,11 +183,28 @@ func (in *input) subscribe(ctx context.Context) (jetstream.MessagesContext, erro
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %q on stream %q: %w", in.consumer.Durable, in.settings.stream, err)
 	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(in.pullMax), jetstream.PullExpiry(pullExpiry))
+	cc, err := cons.Consume(in.deliver,
+		jetstream.PullMaxMessages(in.pullMax), jetstream.PullExpiry(pullExpiry),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			// Missed heartbeats and server statuses: the library goes on
+			// pulling; an ending shows as Closed.
+			in.log.Debug("nats: pull", "err", err)
+		}))
 	if err != nil {
 		return nil, fmt.Errorf("pull from consumer %q: %w", in.consumer.Durable, err)
 	}
-	return iter, nil
+	return cc, nil
+}
+
+// deliver is Consume's callback: it queues jm for Receive, waiting while
+// the queue is full (the library pulls no further meanwhile). Once the input
+// is closing it gives jm back instead.
+func (in *input) deliver(jm jetstream.Msg) {
+	select {
+	case in.msgs <- jm:
+	case <-in.done:
+		_ = jm.NakWithDelay(pullExpiry + time.Second)
+	}
 }
 
 // sleep waits d, or less when ctx ends or the input closes.
@@ -193,66 +230,90 @@ func (in *input) closed() bool {
 	}
 }
 
-// Receive implements bindings.Input. It returns one message per call: the
-// iterator cannot tell whether more are buffered without waiting, and the
-// runtime calls Receive again at once.
-func (in *input) Receive(ctx context.Context, _ int) ([]*bindings.Message, error) {
-	backoff := 100 * time.Millisecond
+// Receive implements bindings.Input. It waits for one message, then takes
+// the ones delivered meanwhile, up to max.
+func (in *input) Receive(ctx context.Context, max int) ([]*bindings.Message, error) {
 	for {
-		if in.closed() {
-			return nil, bindings.ErrClosed
-		}
 		in.mu.Lock()
-		iter := in.iter
+		ended := in.consume.Closed()
 		in.mu.Unlock()
-		jm, err := iter.Next(jetstream.NextContext(ctx))
-		if err == nil {
-			meta, err := jm.Metadata()
-			if err != nil {
-				// Not a JetStream delivery (nothing to settle it with):
-				// only a misconfigured publisher replying into the
-				// consumer's inbox makes one.
-				in.log.Warn("nats: dropping a message that is not a JetStream delivery", "subject", jm.Subject(), "err", err)
-				continue
-			}
-			in.heldMu.Lock()
-			in.held[jm] = struct{}{}
-			in.heldMu.Unlock()
-			return []*bindings.Message{toMessage(jm, meta)}, nil
-		}
-		switch {
-		case ctx.Err() != nil:
+		var first jetstream.Msg
+		select {
+		case first = <-in.msgs:
+		case <-ctx.Done():
 			return nil, ctx.Err()
-		case in.closed():
+		case <-in.done:
 			return nil, bindings.ErrClosed
-		case !errors.Is(err, jetstream.ErrMsgIteratorClosed) && !errors.Is(err, jetstream.ErrConsumerDeleted):
-			// A missed heartbeat or a server-side status: the iterator
-			// goes on pulling.
-			in.log.Debug("nats: pull", "err", err)
-		default:
-			// The iterator ended (consumer or stream deleted): make them
+		case <-ended:
+			// Consuming ended (consumer or stream deleted): make them
 			// again.
-			in.log.Warn("nats: consumer iterator ended; resubscribing", "err", err)
-			iter.Stop()
-			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			next, err := in.subscribe(sctx)
-			cancel()
-			if err != nil {
-				in.log.Warn("nats: resubscribe", "err", err)
-				break
+			if err := in.resubscribe(ctx); err != nil {
+				return nil, err
 			}
-			in.mu.Lock()
-			in.iter = next
-			in.mu.Unlock()
-			if in.closed() { // Close may have stopped the old iterator only
-				next.Stop()
-				return nil, bindings.ErrClosed
-			}
-			backoff = 100 * time.Millisecond
 			continue
 		}
+		msgs := make([]*bindings.Message, 0, min(max, 1+len(in.msgs)))
+		for jm := first; ; {
+			if m := in.take(jm); m != nil {
+				msgs = append(msgs, m)
+			}
+			if len(msgs) >= max {
+				break
+			}
+			select {
+			case jm = <-in.msgs:
+				continue
+			default:
+			}
+			break
+		}
+		if len(msgs) > 0 {
+			return msgs, nil
+		}
+	}
+}
+
+// take turns jm into a message and holds it until it is settled; nil when
+// jm is not a JetStream delivery (nothing to settle it with: only a
+// misconfigured publisher replying into the consumer's inbox makes one).
+func (in *input) take(jm jetstream.Msg) *bindings.Message {
+	meta, err := jm.Metadata()
+	if err != nil {
+		in.log.Warn("nats: dropping a message that is not a JetStream delivery", "subject", jm.Subject(), "err", err)
+		return nil
+	}
+	in.heldMu.Lock()
+	in.held[jm] = struct{}{}
+	in.heldMu.Unlock()
+	return toMessage(jm, meta)
+}
+
+// resubscribe makes the consumer again after consuming ended, retrying with
+// a growing pause until it succeeds, ctx ends or the input closes.
+func (in *input) resubscribe(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		in.log.Warn("nats: consuming ended; resubscribing")
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		next, err := in.subscribe(sctx)
+		cancel()
+		if err == nil {
+			in.mu.Lock()
+			in.consume.Stop()
+			in.consume = next
+			in.mu.Unlock()
+			if in.closed() { // Close may have stopped the old one only
+				next.Stop()
+				return bindings.ErrClosed
+			}
+			return nil
+		}
+		in.log.Warn("nats: resubscribe", "err", err)
 		if !in.sleep(ctx, backoff) {
-			continue // the loop reports why
+			if in.closed() {
+				return bindings.ErrClosed
+			}
+			return ctx.Err()
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
@@ -319,8 +380,8 @@ func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 	if err != nil {
 		return err
 	}
-	if err := jm.Ack(); err != nil {
-		return fmt.Errorf("ack stream sequence %s: %w", m.ID, err)
+	if !in.acks.Ack(jm) {
+		return fmt.Errorf("ack stream sequence %s: %w", m.ID, bindings.ErrClosed)
 	}
 	return nil
 }
@@ -370,10 +431,20 @@ func (in *input) Close() error {
 	in.closeOnce.Do(func() {
 		close(in.done)
 		in.mu.Lock()
-		in.iter.Stop()
+		in.consume.Stop()
 		in.mu.Unlock()
-		in.heldMu.Lock()
+		in.acks.Close()
 		giveBack := pullExpiry + time.Second
+		for {
+			select {
+			case m := <-in.msgs:
+				_ = m.NakWithDelay(giveBack)
+				continue
+			default:
+			}
+			break
+		}
+		in.heldMu.Lock()
 		for m := range in.held {
 			_ = m.NakWithDelay(giveBack) // best effort: AckWait brings it back anyway
 		}

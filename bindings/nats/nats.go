@@ -68,6 +68,7 @@ var Type = bindings.Type{
 	Operations: []bindings.Operation{bindings.OpCreate},
 	Capabilities: bindings.Capabilities{
 		Ordering:      true,
+		BatchReceive:  true,
 		Lease:         true,
 		DelayedNack:   true,
 		Metadata:      true,

@@ -275,3 +275,50 @@ func TestDeadLetterGoesToTheComponentSubject(t *testing.T) {
 		t.Errorf("dead letter arrived as %q on %q with %v", m.Data, m.Metadata["subject"], m.Metadata)
 	}
 }
+
+// TestConsumerDeletedIsMadeAgain: when an operator deletes the durable
+// consumer under a running input, the input makes it again and goes on
+// receiving; nothing published meanwhile is lost (a new durable starts at the
+// stream's first message, so it redelivers the acked one too).
+func TestConsumerDeletedIsMadeAgain(t *testing.T) {
+	md := component(t, nil)
+	in, out := open(t, md)
+	ctx := context.Background()
+	publish := func(data string) {
+		t.Helper()
+		if _, err := out.Invoke(ctx, &bindings.InvokeRequest{Operation: bindings.OpCreate, Data: []byte(data)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("before")
+	if m := receiveOne(t, in); string(m.Data) != "before" {
+		t.Fatalf("received %q, want before", m.Data)
+	} else if err := in.Ack(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+
+	nc, err := natsgo.Connect(serverURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteConsumer(ctx, md["stream"], "in"); err != nil {
+		t.Fatalf("delete the consumer: %v", err)
+	}
+	publish("after")
+	seen := map[string]bool{}
+	for !seen["after"] {
+		m := receiveOne(t, in)
+		seen[string(m.Data)] = true
+		if err := in.Ack(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := js.Consumer(ctx, md["stream"], "in"); err != nil {
+		t.Errorf("the consumer was not made again: %v", err)
+	}
+}

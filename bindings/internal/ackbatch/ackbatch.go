@@ -16,6 +16,7 @@ package ackbatch
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -65,6 +66,7 @@ func (w *Writer[ID]) run() {
 	var batch []ID
 	for {
 		<-w.kick
+		runtime.Gosched()
 		w.mu.Lock()
 		batch, w.queued = w.queued, batch[:0]
 		closed := w.closed
