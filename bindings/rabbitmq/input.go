@@ -42,6 +42,7 @@ type input struct {
 type consumer struct {
 	deliveries <-chan amqp.Delivery
 	ch         *amqp.Channel
+	acks       *acks
 	closed     chan *amqp.Error
 	gen        uint64        // connections made before, for made-up message ids
 	replaced   chan struct{} // closed once the next consumer is current
@@ -50,6 +51,7 @@ type consumer struct {
 // handle is a Message's settlement state.
 type handle struct {
 	ch      *amqp.Channel
+	acks    *acks
 	tag     uint64
 	key     string // redelivery-count key for classic queues; "" when untracked
 	settled atomic.Bool
@@ -101,7 +103,10 @@ func (in *input) start(gen uint64) (*consumer, error) {
 	if old != nil {
 		old.Close()
 	}
-	return &consumer{deliveries: msgs, ch: ch, closed: ch.NotifyClose(make(chan *amqp.Error, 1)), gen: gen, replaced: make(chan struct{})}, nil
+	return &consumer{
+		deliveries: msgs, ch: ch, acks: newAcks(ch, in.s.log), closed: ch.NotifyClose(make(chan *amqp.Error, 1)),
+		gen: gen, replaced: make(chan struct{}),
+	}, nil
 }
 
 func (in *input) consume(conn *amqp.Connection) (<-chan amqp.Delivery, *amqp.Channel, error) {
@@ -152,7 +157,9 @@ func (in *input) run() {
 		b.reset()
 		in.cur.Store(next)
 		close(c.replaced)
+		c.acks.close() // its channel is gone: the broker requeued what it held
 		if in.closed() { // Close may have run while start was connecting
+			next.acks.close()
 			in.mu.Lock()
 			in.conn.Close()
 			in.mu.Unlock()
@@ -243,7 +250,7 @@ func (in *input) toMessage(d amqp.Delivery, c *consumer) *bindings.Message {
 		md["priority"] = strconv.Itoa(int(d.Priority))
 	}
 
-	h := &handle{ch: c.ch, tag: d.DeliveryTag}
+	h := &handle{ch: c.ch, acks: c.acks, tag: d.DeliveryTag}
 	count := 1
 	if n, ok := brokerDeliveryCount(d.Headers); ok {
 		count = n + 1 // quorum queues count the deliveries that came back
@@ -328,11 +335,8 @@ func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 		return err
 	}
 	in.counts.forget(h.key)
-	if err := h.ch.Ack(h.tag, false); err != nil {
-		if errors.Is(err, amqp.ErrClosed) {
-			return fmt.Errorf("ack message %q: %w", m.ID, errStale)
-		}
-		return fmt.Errorf("ack message %q: %w", m.ID, err)
+	if !h.acks.ack(h.tag) {
+		return fmt.Errorf("ack message %q: %w", m.ID, errStale)
 	}
 	return nil
 }
@@ -352,6 +356,7 @@ func (in *input) Nack(_ context.Context, m *bindings.Message, _ time.Duration) e
 		}
 		return fmt.Errorf("nack message %q: %w", m.ID, err)
 	}
+	h.acks.settled(h.tag)
 	return nil
 }
 
@@ -372,14 +377,16 @@ func (in *input) DeadLetter(_ context.Context, m *bindings.Message, _ error) (bo
 		}
 		return false, fmt.Errorf("reject message %q into %q: %w", m.ID, in.s.dlx, err)
 	}
+	h.acks.settled(h.tag)
 	return true, nil
 }
 
-// Close implements bindings.Input. Unacked messages go back to the queue
-// when the connection closes.
+// Close implements bindings.Input. It sends the acks still queued; unacked
+// messages go back to the queue when the connection closes.
 func (in *input) Close() error {
 	in.closeOnce.Do(func() {
 		close(in.done)
+		in.cur.Load().acks.close()
 		in.mu.Lock()
 		conn := in.conn
 		in.mu.Unlock()
