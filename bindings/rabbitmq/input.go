@@ -157,7 +157,7 @@ func (in *input) run() {
 		b.reset()
 		in.cur.Store(next)
 		close(c.replaced)
-		c.acks.close() // its channel is gone: the broker requeued what it held
+		c.acks.close()   // its channel is gone: the broker requeued what it held
 		if in.closed() { // Close may have run while start was connecting
 			next.acks.close()
 			in.mu.Lock()
