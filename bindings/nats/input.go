@@ -422,11 +422,12 @@ func (in *input) ExtendLease(_ context.Context, m *bindings.Message, _ time.Dura
 	return nil
 }
 
-// Close implements bindings.Input. It gives back (naks) the messages it
-// handed out and nobody settled, so that another consumer gets them once this
-// one's pull requests have expired (pullExpiry) rather than after their
-// AckWait; the few the library had pulled ahead come back when their AckWait
-// has passed.
+// Close implements bindings.Input. It sends the queued acks, then gives back
+// (naks) the messages it handed out and nobody settled, and those delivered
+// and not yet received, so that another consumer gets them once this one's
+// pull requests have expired (pullExpiry) rather than after their AckWait;
+// the few the library had pulled ahead come back when their AckWait has
+// passed.
 func (in *input) Close() error {
 	in.closeOnce.Do(func() {
 		close(in.done)
