@@ -75,9 +75,18 @@ type input struct {
 	pumpDone  chan struct{}
 	closeOnce sync.Once
 
-	markMu sync.Mutex
-	marks  map[string]map[int32]kgo.EpochOffset // reused by markCommit
+	// Partitions whose commit point moved since kgo last heard of it.
+	// Marking a point for kgo's autocommit takes kgo's lock and walks its
+	// marks, so it is done for all of them once per markDelay, not per
+	// ack. Guarded by mu; markTimer is armed while dirty is not empty.
+	dirty     []*partition
+	markTimer *time.Timer
 }
+
+// markDelay bounds how long a moved commit point waits to be marked for
+// kgo's autocommit (every second): a crash so redelivers at most about
+// 1.1 seconds of acked records.
+const markDelay = 100 * time.Millisecond
 
 // delivery states, in delivery.state.
 const (
@@ -107,8 +116,9 @@ func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		seeds:        map[topicPartition]seed{},
 		done:         make(chan struct{}),
 		pumpDone:     make(chan struct{}),
-		marks:        map[string]map[int32]kgo.EpochOffset{},
 	}
+	in.markTimer = time.AfterFunc(time.Hour, in.flushMarks)
+	in.markTimer.Stop()
 	reset := kgo.NewOffset().AtEnd()
 	if s.oldest {
 		reset = kgo.NewOffset().AtStart()
@@ -320,8 +330,7 @@ func (in *input) Receive(ctx context.Context, limit int) ([]*bindings.Message, e
 			in.mu.Unlock()
 			return nil, fmt.Errorf("kafka input: %w", bindings.ErrClosed)
 		}
-		msgs, moved, wake := in.takeLocked(limit, time.Now())
-		marks := in.marksLocked(moved)
+		msgs, wake := in.takeLocked(limit, time.Now())
 		var ch <-chan struct{}
 		if len(msgs) == 0 {
 			ch = in.ready.wait()
@@ -330,7 +339,6 @@ func (in *input) Receive(ctx context.Context, limit int) ([]*bindings.Message, e
 			in.room.fire()
 		}
 		in.mu.Unlock()
-		in.markCommit(marks)
 		if len(msgs) > 0 {
 			return msgs, nil
 		}
@@ -356,13 +364,12 @@ func (in *input) Receive(ctx context.Context, limit int) ([]*bindings.Message, e
 }
 
 // takeLocked hands out up to max messages, round robin over the partitions:
-// due redeliveries first, then queued records. It returns the partitions whose
-// commit point moved (records acked by a previous owner were skipped) and,
-// when a nacked message is not due yet, when to look again.
-func (in *input) takeLocked(limit int, now time.Time) (msgs []*bindings.Message, moved []*partition, wake time.Time) {
+// due redeliveries first, then queued records. When a nacked message is not
+// due yet it returns when to look again.
+func (in *input) takeLocked(limit int, now time.Time) (msgs []*bindings.Message, wake time.Time) {
 	n := len(in.order)
 	if n == 0 {
-		return nil, nil, wake
+		return nil, wake
 	}
 	start := in.rr % n
 	in.rr = start + 1
@@ -399,30 +406,26 @@ func (in *input) takeLocked(limit int, now time.Time) (msgs []*bindings.Message,
 			clear(p.retries[len(kept):])
 			p.retries = kept
 		}
+		// Ordered, one record at a time: the first not skipped (acked by a
+		// previous owner) is the only one out.
 		for len(p.queue) > 0 && len(msgs) < limit && (!in.s.ordered || p.outstanding == 0) {
-			r := p.queue[0]
-			p.queue[0] = nil
-			p.queue = p.queue[1:]
+			take := min(len(p.queue), limit-len(msgs))
+			if in.s.ordered {
+				take = 1
+			}
+			msgs = in.deliverLocked(p, p.queue[:take], msgs)
+			clear(p.queue[:take])
+			p.queue = p.queue[take:]
 			if !p.paused {
-				in.queued--
+				in.queued -= take
 			}
-			if p.seed.ackedAt(r.Offset) {
-				// Acked by the previous owner after a record it could not
-				// settle: handling it again would be a duplicate.
-				p.pushDone(r)
-				if p.advance() {
-					moved = append(moved, p)
-				}
-				continue
-			}
-			msgs = append(msgs, in.deliverLocked(p, r))
 		}
 		if len(p.queue) == 0 {
 			p.queue = nil // let the backing array go
 		}
 		in.maybeResumeLocked(p)
 	}
-	return msgs, moved, wake
+	return msgs, wake
 }
 
 func earliest(a, b time.Time) time.Time {
@@ -432,21 +435,56 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-// deliverLocked hands out a record for the first time (for this owner).
-func (in *input) deliverLocked(p *partition, r *kgo.Record) *bindings.Message {
-	d := &delivery{rec: r, count: 1}
-	if c, ok := p.seed.deliveries[r.Offset]; ok {
-		d.count = c + 1
-		delete(p.seed.deliveries, r.Offset)
+// deliverLocked hands out records of p for the first time (for this owner),
+// appending their messages to msgs. The records' deliveries, and the strings
+// of their messages (ids, offsets, timestamps), are allocated once for all of
+// them: per record that would be most of the driver's cost.
+func (in *input) deliverLocked(p *partition, recs []*kgo.Record, msgs []*bindings.Message) []*bindings.Message {
+	deliveries := make([]delivery, len(recs))
+	// Each record's "<topic>/<partition>/<offset>" (its id, ending in its
+	// offset) then its timestamp, in one string; ends[2i] and ends[2i+1]
+	// are where they end.
+	buf := make([]byte, 0, len(recs)*(len(p.key)+1+20+14))
+	ends := make([]int, 2*len(recs))
+	for i, r := range recs {
+		buf = append(buf, p.key...)
+		buf = append(buf, '/')
+		buf = strconv.AppendInt(buf, r.Offset, 10)
+		ends[2*i] = len(buf)
+		buf = strconv.AppendInt(buf, r.Timestamp.UnixMilli(), 10)
+		ends[2*i+1] = len(buf)
 	}
-	p.push(d)
-	p.outstanding++
-	if len(p.window) >= windowMax && !p.paused {
-		in.pauseLocked(p)
+	strs := string(buf)
+	start := 0
+	for i, r := range recs {
+		id := strs[start:ends[2*i]]
+		ts := strs[ends[2*i]:ends[2*i+1]]
+		start = ends[2*i+1]
+		if p.seed.ackedAt(r.Offset) {
+			// Acked by the previous owner after a record it could not
+			// settle: handling it again would be a duplicate.
+			p.pushDone(r)
+			if p.advance() {
+				in.markLaterLocked(p)
+			}
+			continue
+		}
+		d := &deliveries[i]
+		d.rec, d.count = r, 1
+		if c, ok := p.seed.deliveries[r.Offset]; ok {
+			d.count = c + 1
+			delete(p.seed.deliveries, r.Offset)
+		}
+		p.push(d)
+		p.outstanding++
+		if len(p.window) >= windowMax && !p.paused {
+			in.pauseLocked(p)
+		}
+		in.message(&d.first, d, id, id[len(p.key)+1:], ts)
+		d.msg = &d.first
+		msgs = append(msgs, d.msg)
 	}
-	in.message(&d.first, p, d)
-	d.msg = &d.first
-	return d.msg
+	return msgs
 }
 
 // redeliverLocked hands out a nacked record again.
@@ -460,8 +498,9 @@ func (in *input) redeliverLocked(d *delivery) *bindings.Message {
 	return d.msg
 }
 
-func (in *input) message(m *bindings.Message, p *partition, d *delivery) {
-	r := d.rec
+// message makes d's first message; id, offset and ts are its strings.
+func (in *input) message(m *bindings.Message, d *delivery, id, offset, ts string) {
+	r, p := d.rec, d.p
 	md := make(map[string]string, len(r.Headers)+5)
 	var contentType string
 	for _, h := range r.Headers {
@@ -471,16 +510,15 @@ func (in *input) message(m *bindings.Message, p *partition, d *delivery) {
 		}
 		md[h.Key] = in.escape(h.Value)
 	}
-	offset := strconv.FormatInt(r.Offset, 10)
 	md[InTopic] = r.Topic
 	md[InPartition] = p.partStr
 	md[InOffset] = offset
-	md[InTimestamp] = strconv.FormatInt(r.Timestamp.UnixMilli(), 10)
+	md[InTimestamp] = ts
 	if r.Key != nil {
 		md[InKey] = in.escape(r.Key)
 	}
 	*m = bindings.Message{
-		ID:            p.key + "/" + offset,
+		ID:            id,
 		Data:          r.Value,
 		ContentType:   contentType,
 		Metadata:      md,
@@ -528,9 +566,8 @@ func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 		return nil
 	}
 	p.outstanding--
-	moved := p.done(d)
-	mark := p.mark()
-	if moved {
+	if p.done(d) {
+		in.markLaterLocked(p)
 		in.maybeResumeLocked(p)
 	}
 	in.settled.fire()
@@ -538,9 +575,6 @@ func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 		in.ready.fire() // the partition's next record may go
 	}
 	in.mu.Unlock()
-	if moved {
-		in.markOne(p.topicPartition, mark)
-	}
 	return nil
 }
 
@@ -571,38 +605,39 @@ func (in *input) Nack(_ context.Context, m *bindings.Message, delay time.Duratio
 	return nil
 }
 
-// marksLocked returns the commit points of partitions whose point moved.
-func (in *input) marksLocked(moved []*partition) map[topicPartition]kgo.EpochOffset {
-	if len(moved) == 0 {
-		return nil
+// markLaterLocked has p's commit point marked within markDelay.
+func (in *input) markLaterLocked(p *partition) {
+	if p.dirty {
+		return
 	}
-	marks := make(map[topicPartition]kgo.EpochOffset, len(moved))
-	for _, p := range moved {
-		marks[p.topicPartition] = p.mark()
+	p.dirty = true
+	if len(in.dirty) == 0 {
+		in.markTimer.Reset(markDelay)
 	}
-	return marks
+	in.dirty = append(in.dirty, p)
 }
 
-// markCommit hands commit points to kgo's autocommit. kgo never moves a mark
-// backwards, so calls racing each other are safe.
-func (in *input) markCommit(marks map[topicPartition]kgo.EpochOffset) {
-	for tp, eo := range marks {
-		in.markOne(tp, eo)
+// flushMarks hands the moved commit points to kgo's autocommit. kgo never
+// moves a mark backwards, so racing a revocation's commit is safe.
+func (in *input) flushMarks() {
+	in.mu.Lock()
+	marks := map[string]map[int32]kgo.EpochOffset{}
+	for _, p := range in.dirty {
+		p.dirty = false
+		if p.revoked || in.closed {
+			continue // its commit was made when it was given up
+		}
+		if marks[p.topic] == nil {
+			marks[p.topic] = map[int32]kgo.EpochOffset{}
+		}
+		marks[p.topic][p.partition] = p.mark()
 	}
-}
-
-// markOne marks one commit point, with a map reused from call to call.
-func (in *input) markOne(tp topicPartition, eo kgo.EpochOffset) {
-	in.markMu.Lock()
-	defer in.markMu.Unlock()
-	ps := in.marks[tp.topic]
-	if ps == nil {
-		ps = map[int32]kgo.EpochOffset{}
-		in.marks[tp.topic] = ps
+	clear(in.dirty)
+	in.dirty = in.dirty[:0]
+	in.mu.Unlock()
+	if len(marks) > 0 {
+		in.cl.MarkCommitOffsets(marks)
 	}
-	ps[tp.partition] = eo
-	in.cl.MarkCommitOffsets(in.marks)
-	delete(ps, tp.partition)
 }
 
 // preCommit adds the window's state to every commit kgo makes on its own.
@@ -815,6 +850,7 @@ func (in *input) Close() error {
 		in.mu.Lock()
 		in.closed = true
 		in.mu.Unlock()
+		in.markTimer.Stop() // the revocations below commit
 		close(in.done)
 		in.pumpStop()
 		<-in.pumpDone

@@ -93,7 +93,16 @@ func untilSentinel(t testing.TB, ctx context.Context, in bindings.Input, sentine
 	}
 }
 
+// TestCommitStopsAtTheFirstUnackedRecord, and the next member skips the
+// records acked after it, ordered or not (ordered, it hands out one record at
+// a time, and a skipped one must not end its turn).
 func TestCommitStopsAtTheFirstUnackedRecord(t *testing.T) {
+	for _, ordered := range []string{"false", "true"} {
+		t.Run("ordered="+ordered, func(t *testing.T) { commitStopsAtTheFirstUnackedRecord(t, ordered) })
+	}
+}
+
+func commitStopsAtTheFirstUnackedRecord(t *testing.T, ordered string) {
 	ctx := testContext(t)
 	topic := newTopic(t, "commit", 1)
 	produce(t, topic, records(0, "r", 10)...)
@@ -115,7 +124,7 @@ func TestCommitStopsAtTheFirstUnackedRecord(t *testing.T) {
 
 	// The next member gets offset 4 again, counted, and skips 5..9, which
 	// the commit metadata says were acked.
-	again := openInput(t, inputMetadata(t, topic, topic))
+	again := openInput(t, inputMetadata(t, topic, topic, "ordered", ordered))
 	produce(t, topic, &kgo.Record{Partition: 0, Value: []byte("sentinel")})
 	got := untilSentinel(t, ctx, again, "sentinel")
 	if len(got) != 2 || string(got[0].Data) != "r-4" || got[0].DeliveryCount != 2 {

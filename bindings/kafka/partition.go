@@ -51,6 +51,7 @@ type partition struct {
 	retries     []*delivery // nacked, waiting to be handed out again, by offset
 
 	paused  bool // fetching stopped: too much queued or in the window
+	dirty   bool // the commit point moved and is not marked for kgo yet
 	revoked bool // no longer ours: acks are ignored, nothing is handed out
 
 	seed seed // from the commit metadata of the previous owner
