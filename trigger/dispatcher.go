@@ -55,6 +55,13 @@ type dispatcher struct {
 
 	lease    time.Duration // 0: no lease extension
 	watchdog *watchdog     // enforces handlerTimeout; nil without one
+
+	// With leases: the messages received and not yet taken by a worker (in
+	// the receive loop's hand, the lane, or parked behind their key). When
+	// every worker is busy they wait there, maybe longer than the broker's
+	// lease; sweepLeases extends theirs.
+	waitMu  sync.Mutex
+	waiting map[*bindings.Message]struct{}
 }
 
 func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Input, policy bindings.Delivery, h Handler, base context.Context, logger *slog.Logger) *dispatcher {
@@ -73,6 +80,9 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 				d.lease = li.LeaseInterval()
 			}
 		}
+	}
+	if d.lease > 0 {
+		d.waiting = make(map[*bindings.Message]struct{})
 	}
 	n := policy.MaxConcurrency
 	d.lane = make(chan *bindings.Message, max(n, policy.BatchSize))
@@ -105,7 +115,67 @@ func (d *dispatcher) start() {
 		d.workersWG.Add(1)
 		go w.run()
 	}
+	if d.waiting != nil {
+		go d.sweepLeases()
+	}
 	go d.receiveLoop(ctx)
+}
+
+// sweepLeases extends the leases of the waiting messages every half lease
+// interval, each for two intervals, until intake stops (the waiting
+// messages are then given back). So a message is extended within half an
+// interval of its receipt, and a worker that takes it extends it within an
+// interval of the last sweep: the lease never runs short by less than half
+// an interval. Each extension is made under waitMu, so that a worker cannot
+// take the message, handle and settle it meanwhile: brokers refuse to
+// extend a settled message.
+func (d *dispatcher) sweepLeases() {
+	t := time.NewTicker(d.lease / 2)
+	defer t.Stop()
+	var due []*bindings.Message
+	for {
+		select {
+		case <-t.C:
+		case <-d.stopped:
+			return
+		}
+		d.waitMu.Lock()
+		for m := range d.waiting {
+			due = append(due, m)
+		}
+		d.waitMu.Unlock()
+		for _, m := range due {
+			d.waitMu.Lock()
+			if _, ok := d.waiting[m]; ok {
+				d.extendLease(m)
+			}
+			d.waitMu.Unlock()
+		}
+		clear(due)
+		due = due[:0]
+	}
+}
+
+// addWaiting adds msgs to the waiting messages; taken takes m out, once a
+// worker has it or it is given back.
+func (d *dispatcher) addWaiting(msgs []*bindings.Message) {
+	if d.waiting == nil {
+		return
+	}
+	d.waitMu.Lock()
+	for _, m := range msgs {
+		d.waiting[m] = struct{}{}
+	}
+	d.waitMu.Unlock()
+}
+
+func (d *dispatcher) taken(m *bindings.Message) {
+	if d.waiting == nil {
+		return
+	}
+	d.waitMu.Lock()
+	delete(d.waiting, m)
+	d.waitMu.Unlock()
 }
 
 func (d *dispatcher) receiveLoop(ctx context.Context) {
@@ -127,10 +197,12 @@ func (d *dispatcher) receiveLoop(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		d.addWaiting(msgs)
 		for i, m := range msgs {
 			if !d.dispatch(ctx, m) {
 				// Stopping: give back what was received and not handed out.
 				for _, rest := range msgs[i:] {
+					d.taken(rest)
 					d.nack(rest, 0)
 				}
 				break
@@ -425,6 +497,7 @@ func (w *worker) handle(m *bindings.Message) {
 // handleOne handles m until it is settled, retrying in place when the
 // trigger is ordered; once stopping has begun it only nacks m.
 func (w *worker) handleOne(m *bindings.Message) {
+	w.d.taken(m)
 	if w.d.stopping.Load() {
 		w.d.nack(m, 0)
 		return

@@ -55,3 +55,62 @@ func TestOrderedRetryKeepsTheLease(t *testing.T) {
 		}
 	})
 }
+
+// TestWaitingMessagesKeepTheirLease: messages received while every worker is
+// busy wait in the dispatcher (in the lane, or parked behind their key when
+// ordered) and must keep their lease meanwhile, or the broker hands them to
+// another consumer and they are handled twice. With one worker held for two
+// minutes by the first message, the others wait those two minutes; no event
+// of any message may come after the lease it was known to hold.
+func TestWaitingMessagesKeepTheirLease(t *testing.T) {
+	for _, ordered := range []bool{false, true} {
+		t.Run(map[bool]string{false: "unordered", true: "ordered"}[ordered], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { waitingMessagesKeepTheirLease(t, ordered) })
+		})
+	}
+}
+
+func waitingMessagesKeepTheirLease(t *testing.T, ordered bool) {
+	const lease = 10 * time.Second // extensions every 10s, each for 20s
+	in := leaseInput{newFakeInput()}
+	typ := &bindings.Type{Name: "test.lease", Capabilities: bindings.Capabilities{Ordering: true, Lease: true, DelayedNack: true}}
+	policy := bindings.DefaultDelivery()
+	policy.Ordered, policy.MaxConcurrency, policy.LeaseExtension = ordered, 1, lease
+	h := Chain(func(ctx context.Context, m *bindings.Message) (Result, error) {
+		if m.ID == "m1" {
+			time.Sleep(2 * time.Minute)
+		}
+		return Result{}, nil
+	}, ChainOptions{Function: "fn", Binding: "in", Policy: policy})
+	d := newDispatcher("fn", "in", typ, in, policy, h, context.Background(), discardLogger)
+	d.start()
+	defer d.stop(context.Background())
+
+	start := time.Now()
+	ids := []string{"m1", "m2", "m3"}
+	held := map[string]time.Time{}
+	for _, id := range ids {
+		in.msgs <- &bindings.Message{ID: id, Key: "k", DeliveryCount: 1}
+		held[id] = start.Add(2 * lease) // the lease the runtime can count on at first
+	}
+	extended := map[string]int{}
+	for acked := 0; acked < len(ids); {
+		ev := <-in.events
+		if ev.at.After(held[ev.id]) {
+			t.Fatalf("%s of %s at +%s: its lease ran out at +%s", ev.op, ev.id, ev.at.Sub(start), held[ev.id].Sub(start))
+		}
+		switch ev.op {
+		case "extend":
+			held[ev.id] = ev.at.Add(ev.delay)
+			extended[ev.id]++
+		case "ack":
+			held[ev.id] = time.Time{} // nothing may follow
+			acked++
+		default:
+			t.Fatalf("unexpected %+v", ev)
+		}
+	}
+	if extended["m2"] == 0 || extended["m3"] == 0 {
+		t.Errorf("extensions %v: the waiting messages were not extended", extended)
+	}
+}
