@@ -49,9 +49,11 @@ type dispatcher struct {
 	recvDone   chan struct{}
 	workersWG  sync.WaitGroup
 
-	heldMu sync.Mutex
-	held   map[*bindings.Message]*time.Timer // runtime-delayed redeliveries
-	heldWG sync.WaitGroup
+	heldMu   sync.Mutex
+	held     map[*bindings.Message]*time.Timer // runtime-delayed redeliveries
+	heldWG   sync.WaitGroup
+	heldMax  int    // intake waits while this many are held
+	heldRoom wakeup // fired when a held message leaves held
 
 	lease    time.Duration // 0: no lease extension
 	watchdog *watchdog     // enforces handlerTimeout; nil without one
@@ -85,6 +87,10 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 		d.waiting = make(map[*bindings.Message]struct{})
 	}
 	n := policy.MaxConcurrency
+	// Held retries stay unsettled in memory; a broker that bounds what a
+	// consumer holds (a prefetch) bounds them, one that does not (Redis
+	// streams) would not, so intake waits while this many are held.
+	d.heldMax = 4 * (n + policy.BatchSize)
 	d.lane = make(chan *bindings.Message, max(n, policy.BatchSize))
 	if d.ordered() {
 		d.keys = make(map[string][]*bindings.Message)
@@ -183,6 +189,9 @@ func (d *dispatcher) receiveLoop(ctx context.Context) {
 	d.receiving.Store(true)
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
+		if !d.awaitHeldRoom(ctx) {
+			break
+		}
 		msgs, err := d.in.Receive(ctx, d.policy.BatchSize)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, bindings.ErrClosed) {
@@ -382,6 +391,7 @@ func (d *dispatcher) redeliver(m *bindings.Message, delay time.Duration) {
 		defer d.heldWG.Done()
 		d.heldMu.Lock()
 		delete(d.held, m)
+		d.heldRoom.fire()
 		d.heldMu.Unlock()
 		if d.stopping.Load() {
 			d.nack(m, 0)
@@ -394,6 +404,44 @@ func (d *dispatcher) redeliver(m *bindings.Message, delay time.Duration) {
 			d.nack(m, 0)
 		}
 	})
+}
+
+// awaitHeldRoom waits while heldMax messages are held for a retry; false
+// when ctx ended first.
+func (d *dispatcher) awaitHeldRoom(ctx context.Context) bool {
+	for {
+		d.heldMu.Lock()
+		if len(d.held) < d.heldMax {
+			d.heldMu.Unlock()
+			return true
+		}
+		room := d.heldRoom.wait()
+		d.heldMu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// wakeup wakes the goroutines waiting for a change, from under the lock
+// that guards it; firing it costs nothing when nobody waits.
+type wakeup struct{ ch chan struct{} }
+
+// wait returns a channel closed at the next fire.
+func (s *wakeup) wait() <-chan struct{} {
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *wakeup) fire() {
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
 }
 
 func (d *dispatcher) nack(m *bindings.Message, delay time.Duration) {

@@ -3,6 +3,7 @@ package trigger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -113,4 +114,56 @@ func waitingMessagesKeepTheirLease(t *testing.T, ordered bool) {
 	if extended["m2"] == 0 || extended["m3"] == 0 {
 		t.Errorf("extensions %v: the waiting messages were not extended", extended)
 	}
+}
+
+// TestHeldRetriesBoundIntake: on a broker without delayed nacks the runtime
+// holds a failed message, unsettled, for its retry delay. A broker that does
+// not bound what a consumer holds (Redis streams) would otherwise go on
+// delivering while failures pile up in memory: once 4 × (maxConcurrency +
+// batchSize) are held, intake waits until one is redelivered.
+func TestHeldRetriesBoundIntake(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		in := newFakeInput()
+		typ := &bindings.Type{Name: "test.nodelay"}
+		policy := bindings.DefaultDelivery()
+		policy.MaxConcurrency, policy.BatchSize, policy.InitialInterval, policy.Jitter = 1, 1, time.Hour, 0
+		limit := 4 * (policy.MaxConcurrency + policy.BatchSize)
+		h := Chain(func(ctx context.Context, _ *bindings.Message) (Result, error) {
+			if functions.FromContext(ctx).Attempt == 1 {
+				return Result{}, errors.New("not yet")
+			}
+			return Result{}, nil
+		}, ChainOptions{Function: "fn", Binding: "in", Policy: policy})
+		d := newDispatcher("fn", "in", typ, in, policy, h, context.Background(), discardLogger)
+		d.start()
+		defer d.stop(context.Background())
+
+		offer := func(id string) bool {
+			synctest.Wait() // the runtime has done what it can
+			select {
+			case in.msgs <- &bindings.Message{ID: id, DeliveryCount: 1}:
+				return true
+			default:
+				return false
+			}
+		}
+		// The receive under way when the limit is reached still completes.
+		accepted := 0
+		for accepted <= limit+policy.BatchSize && offer(fmt.Sprint("m", accepted)) {
+			accepted++
+		}
+		if accepted < limit || accepted > limit+policy.BatchSize {
+			t.Fatalf("intake stopped after %d messages, all failed and held; want %d to %d", accepted, limit, limit+policy.BatchSize)
+		}
+		time.Sleep(time.Hour) // the retries are due, and succeed
+		if !offer("after") {
+			t.Fatal("intake did not resume once the held messages were redelivered")
+		}
+		acked := 0
+		for acked < accepted+1 {
+			if ev := <-in.events; ev.op == "ack" {
+				acked++
+			}
+		}
+	})
 }
