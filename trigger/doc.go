@@ -22,9 +22,12 @@
 // nil, or after it was dead-lettered. A failed attempt (error, panic,
 // timeout) is delivered again after a backoff without holding up the other
 // messages — through the broker's delayed nack where it has one, otherwise
-// held here, unsettled — until maxAttempts; then it goes to the trigger's
-// deadLetter binding in a functions.DeadLetter envelope, or, without one, to
-// the broker's native dead letter or back to the broker to keep. On
+// held here, unsettled (intake waits while 4 × (maxConcurrency + batchSize)
+// are held) — until maxAttempts; then it goes to the trigger's deadLetter
+// binding in a functions.DeadLetter envelope, or, without one, to the
+// broker's native dead letter or back to the broker to keep. On brokers with
+// leases, the lease of a message is extended while its handler runs and while
+// it waits for a free worker. On
 // shutdown, intake stops, in-flight handlers finish within the grace period,
 // and every message not handled is nacked for redelivery. At the end of the
 // grace period the handlers still running see their context cancelled
