@@ -10,6 +10,7 @@ import (
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/functions"
+	"github.com/tetherfn/tether/internal/wake"
 )
 
 // dispatcher runs one trigger: a receive loop feeding a bounded pool of
@@ -52,8 +53,8 @@ type dispatcher struct {
 	heldMu   sync.Mutex
 	held     map[*bindings.Message]*time.Timer // runtime-delayed redeliveries
 	heldWG   sync.WaitGroup
-	heldMax  int    // intake waits while this many are held
-	heldRoom wakeup // fired when a held message leaves held
+	heldMax  int         // intake waits while this many are held
+	heldRoom wake.Signal // fired when a held message leaves held
 
 	lease    time.Duration // 0: no lease extension
 	watchdog *watchdog     // enforces handlerTimeout; nil without one
@@ -391,7 +392,7 @@ func (d *dispatcher) redeliver(m *bindings.Message, delay time.Duration) {
 		defer d.heldWG.Done()
 		d.heldMu.Lock()
 		delete(d.held, m)
-		d.heldRoom.fire()
+		d.heldRoom.Fire()
 		d.heldMu.Unlock()
 		if d.stopping.Load() {
 			d.nack(m, 0)
@@ -415,32 +416,13 @@ func (d *dispatcher) awaitHeldRoom(ctx context.Context) bool {
 			d.heldMu.Unlock()
 			return true
 		}
-		room := d.heldRoom.wait()
+		room := d.heldRoom.Wait()
 		d.heldMu.Unlock()
 		select {
 		case <-room:
 		case <-ctx.Done():
 			return false
 		}
-	}
-}
-
-// wakeup wakes the goroutines waiting for a change, from under the lock
-// that guards it; firing it costs nothing when nobody waits.
-type wakeup struct{ ch chan struct{} }
-
-// wait returns a channel closed at the next fire.
-func (s *wakeup) wait() <-chan struct{} {
-	if s.ch == nil {
-		s.ch = make(chan struct{})
-	}
-	return s.ch
-}
-
-func (s *wakeup) fire() {
-	if s.ch != nil {
-		close(s.ch)
-		s.ch = nil
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/internal/wake"
 )
 
 // lockTimeout bounds one call to the lock store.
@@ -31,7 +32,7 @@ type input struct {
 	ready     []*tick // fired or due again, not handed out
 	retries   []*tick // nacked, waiting for their delay
 	unsettled int
-	wake      signal
+	wake      wake.Signal
 	closed    bool
 
 	// leaseMu orders taking and giving back the lease that keeps ticks from
@@ -162,7 +163,7 @@ func (in *input) fire(at time.Time) {
 	}
 	in.unsettled++
 	in.ready = append(in.ready, t)
-	in.wake.fire()
+	in.wake.Fire()
 	in.mu.Unlock()
 	log.Debug("cron: tick fired")
 }
@@ -214,23 +215,6 @@ func (in *input) releaseIfSettled() {
 	in.leased = false
 }
 
-// signal wakes the goroutines waiting for a change. Guarded by input.mu.
-type signal struct{ ch chan struct{} }
-
-func (s *signal) wait() <-chan struct{} {
-	if s.ch == nil {
-		s.ch = make(chan struct{})
-	}
-	return s.ch
-}
-
-func (s *signal) fire() {
-	if s.ch != nil {
-		close(s.ch)
-		s.ch = nil
-	}
-}
-
 // Receive implements bindings.Input: one tick at a time.
 func (in *input) Receive(ctx context.Context, _ int) ([]*bindings.Message, error) {
 	var timer *time.Timer
@@ -270,7 +254,7 @@ func (in *input) Receive(ctx context.Context, _ int) ([]*bindings.Message, error
 			}
 			due = timer.C
 		}
-		ch := in.wake.wait()
+		ch := in.wake.Wait()
 		in.mu.Unlock()
 		select {
 		case <-ch:
@@ -351,7 +335,7 @@ func (in *input) Nack(_ context.Context, m *bindings.Message, delay time.Duratio
 	t.due = time.Now().Add(max(delay, 0))
 	i, _ := slices.BinarySearchFunc(in.retries, t.due, func(x *tick, due time.Time) int { return x.due.Compare(due) })
 	in.retries = slices.Insert(in.retries, i, t)
-	in.wake.fire()
+	in.wake.Fire()
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/internal/wake"
 )
 
 // revokeGrace bounds how long a revocation waits for the handlers of the
@@ -64,9 +65,9 @@ type input struct {
 	queued  int                     // records queued in unpaused partitions
 	full    bool                    // the pump filled the budget and waits for half of it
 	seeds   map[topicPartition]seed // commit metadata of partitions just assigned
-	ready   signal                  // something may be handed out: Receive waits for it
-	room    signal                  // the queues drained to half the budget: the pump waits for it
-	settled signal                  // a record out was acked or nacked: revocations wait for it
+	ready   wake.Signal             // something may be handed out: Receive waits for it
+	room    wake.Signal             // the queues drained to half the budget: the pump waits for it
+	settled wake.Signal             // a record out was acked or nacked: revocations wait for it
 	closed  bool
 
 	closing   atomic.Bool // Close started: revocations do not wait
@@ -200,7 +201,7 @@ func (in *input) pump(ctx context.Context) {
 		in.mu.Lock()
 		// Full: wait until half is taken, not for every Receive.
 		for in.queued >= in.queueLimit/2 && in.queued > 0 && in.full && !in.closed {
-			ch := in.room.wait()
+			ch := in.room.Wait()
 			in.mu.Unlock()
 			select {
 			case <-ch:
@@ -225,7 +226,7 @@ func (in *input) pump(ctx context.Context) {
 			}
 		})
 		in.full = in.queued >= in.queueLimit
-		in.ready.fire()
+		in.ready.Fire()
 		in.mu.Unlock()
 		// Only now may a revocation run: the records are tracked.
 		in.cl.AllowRebalance()
@@ -293,25 +294,6 @@ func (in *input) maybeResumeLocked(p *partition) {
 	in.cl.ResumeFetchPartitions(map[string][]int32{p.topic: {p.partition}})
 }
 
-// signal wakes the goroutines waiting for one kind of change. Guarded by
-// input.mu; firing it costs nothing when nobody waits.
-type signal struct{ ch chan struct{} }
-
-// wait returns a channel closed at the next fire.
-func (s *signal) wait() <-chan struct{} {
-	if s.ch == nil {
-		s.ch = make(chan struct{})
-	}
-	return s.ch
-}
-
-func (s *signal) fire() {
-	if s.ch != nil {
-		close(s.ch)
-		s.ch = nil
-	}
-}
-
 // Receive implements bindings.Input.
 func (in *input) Receive(ctx context.Context, limit int) ([]*bindings.Message, error) {
 	limit = max(limit, 1)
@@ -333,10 +315,10 @@ func (in *input) Receive(ctx context.Context, limit int) ([]*bindings.Message, e
 		msgs, wake := in.takeLocked(limit, time.Now())
 		var ch <-chan struct{}
 		if len(msgs) == 0 {
-			ch = in.ready.wait()
+			ch = in.ready.Wait()
 		}
 		if in.queued <= in.queueLimit/2 {
-			in.room.fire()
+			in.room.Fire()
 		}
 		in.mu.Unlock()
 		if len(msgs) > 0 {
@@ -570,9 +552,9 @@ func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 		in.markLaterLocked(p)
 		in.maybeResumeLocked(p)
 	}
-	in.settled.fire()
+	in.settled.Fire()
 	if in.s.ordered {
-		in.ready.fire() // the partition's next record may go
+		in.ready.Fire() // the partition's next record may go
 	}
 	in.mu.Unlock()
 	return nil
@@ -600,8 +582,8 @@ func (in *input) Nack(_ context.Context, m *bindings.Message, delay time.Duratio
 	d.due = time.Now().Add(max(delay, 0))
 	p.outstanding--
 	p.addRetry(d)
-	in.settled.fire()
-	in.ready.fire()
+	in.settled.Fire()
+	in.ready.Fire()
 	return nil
 }
 
@@ -743,7 +725,7 @@ func (in *input) drain(tps map[string][]int32) []*partition {
 			delete(in.seeds, tp)
 		}
 	}
-	in.room.fire()
+	in.room.Fire()
 	return parts
 }
 
@@ -761,7 +743,7 @@ func (in *input) awaitSettled(parts []*partition) {
 			in.mu.Unlock()
 			return
 		}
-		ch := in.settled.wait()
+		ch := in.settled.Wait()
 		in.mu.Unlock()
 		select {
 		case <-ch:
