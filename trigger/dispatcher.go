@@ -63,15 +63,17 @@ type dispatcher struct {
 	// the receive loop's hand, the lane, or parked behind their key). When
 	// every worker is busy they wait there, maybe longer than the broker's
 	// lease; sweepLeases extends theirs.
-	waitMu  sync.Mutex
-	waiting map[*bindings.Message]struct{}
+	waitMu   sync.Mutex
+	waiting  map[*bindings.Message]bool // true while its lease is being extended
+	extended wake.Signal                // fired when an extension ends
+	finished chan struct{}              // closed when stop returns
 }
 
 func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Input, policy bindings.Delivery, h Handler, base context.Context, logger *slog.Logger) *dispatcher {
 	d := &dispatcher{
 		function: function, binding: binding, typ: typ, in: in, policy: policy,
 		handler: h, base: base, logger: logger,
-		stopped: make(chan struct{}), quit: make(chan struct{}), recvDone: make(chan struct{}),
+		stopped: make(chan struct{}), quit: make(chan struct{}), recvDone: make(chan struct{}), finished: make(chan struct{}),
 		held:      make(map[*bindings.Message]*time.Timer),
 		settleCtx: context.WithoutCancel(base),
 	}
@@ -85,7 +87,7 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 		}
 	}
 	if d.lease > 0 {
-		d.waiting = make(map[*bindings.Message]struct{})
+		d.waiting = make(map[*bindings.Message]bool)
 	}
 	n := policy.MaxConcurrency
 	// Held retries stay unsettled in memory; a broker that bounds what a
@@ -129,21 +131,21 @@ func (d *dispatcher) start() {
 }
 
 // sweepLeases extends the leases of the waiting messages every half lease
-// interval, each for two intervals, until intake stops (the waiting
-// messages are then given back). So a message is extended within half an
-// interval of its receipt, and a worker that takes it extends it within an
-// interval of the last sweep: the lease never runs short by less than half
-// an interval. Each extension is made under waitMu, so that a worker cannot
-// take the message, handle and settle it meanwhile: brokers refuse to
-// extend a settled message.
+// interval, each for two intervals, until the dispatcher has stopped (while
+// stopping, messages still wait for a worker to give them back). So a
+// message is extended within half an interval of its receipt, and a worker
+// that takes it extends it within an interval of the last sweep: the lease
+// never runs short by less than half an interval. A message is marked while
+// its extension runs, and a worker taking it waits for that one call
+// (bounded by half an interval): brokers refuse to extend a settled message.
 func (d *dispatcher) sweepLeases() {
-	t := time.NewTicker(d.lease / 2)
+	t := time.NewTicker(max(d.lease/2, time.Millisecond))
 	defer t.Stop()
 	var due []*bindings.Message
 	for {
 		select {
 		case <-t.C:
-		case <-d.stopped:
+		case <-d.finished:
 			return
 		}
 		d.waitMu.Lock()
@@ -153,9 +155,18 @@ func (d *dispatcher) sweepLeases() {
 		d.waitMu.Unlock()
 		for _, m := range due {
 			d.waitMu.Lock()
-			if _, ok := d.waiting[m]; ok {
-				d.extendLease(m)
+			_, ok := d.waiting[m]
+			if ok {
+				d.waiting[m] = true
 			}
+			d.waitMu.Unlock()
+			if !ok {
+				continue // taken meanwhile
+			}
+			d.extendLease(m)
+			d.waitMu.Lock()
+			d.waiting[m] = false
+			d.extended.Fire()
 			d.waitMu.Unlock()
 		}
 		clear(due)
@@ -171,7 +182,7 @@ func (d *dispatcher) addWaiting(msgs []*bindings.Message) {
 	}
 	d.waitMu.Lock()
 	for _, m := range msgs {
-		d.waiting[m] = struct{}{}
+		d.waiting[m] = false
 	}
 	d.waitMu.Unlock()
 }
@@ -181,6 +192,12 @@ func (d *dispatcher) taken(m *bindings.Message) {
 		return
 	}
 	d.waitMu.Lock()
+	for d.waiting[m] { // its extension is under way
+		ch := d.extended.Wait()
+		d.waitMu.Unlock()
+		<-ch
+		d.waitMu.Lock()
+	}
 	delete(d.waiting, m)
 	d.waitMu.Unlock()
 }
@@ -435,6 +452,7 @@ func (d *dispatcher) nack(m *bindings.Message, delay time.Duration) {
 // stop stops intake, drains in-flight handlers until ctx ends, then cancels
 // what still runs, and gives every unhandled message back to the broker.
 func (d *dispatcher) stop(ctx context.Context) {
+	defer close(d.finished)
 	if d.watchdog != nil {
 		defer d.watchdog.close() // deadlines hold through the drain
 	}
@@ -618,10 +636,14 @@ func (w *worker) extendLease() {
 }
 
 // extendLease extends the lease of m, which this consumer holds, by two
-// extension intervals.
+// extension intervals. The call may take half an interval: a broker that
+// stopped answering must not hold the sweep, a worker waiting for it, or
+// the timer's goroutine past the next extension.
 func (d *dispatcher) extendLease(m *bindings.Message) {
+	ctx, cancel := context.WithTimeout(d.settleCtx, max(d.lease/2, time.Millisecond))
+	defer cancel()
 	ext := d.in.(bindings.LeaseExtender)
-	if err := ext.ExtendLease(d.settleCtx, m, 2*d.lease); err != nil {
+	if err := ext.ExtendLease(ctx, m, 2*d.lease); err != nil {
 		d.logger.Warn("lease extension failed", "id", m.ID, "error", err)
 	}
 }

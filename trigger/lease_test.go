@@ -167,3 +167,43 @@ func TestHeldRetriesBoundIntake(t *testing.T) {
 		}
 	})
 }
+
+// hungLeaseInput is a fakeInput whose lease extensions hang until their
+// context ends, as a call to a broker that stopped answering does.
+type hungLeaseInput struct{ *fakeInput }
+
+func (h hungLeaseInput) ExtendLease(ctx context.Context, m *bindings.Message, _ time.Duration) error {
+	<-ctx.Done()
+	h.events <- fakeEvent{op: "extend-failed", id: m.ID, at: time.Now()}
+	return ctx.Err()
+}
+
+// TestHungLeaseExtensionHoldsNothing: an extension of a waiting message's
+// lease that never returns must hold up neither the worker that takes the
+// message next, nor intake, nor shutdown.
+func TestHungLeaseExtensionHoldsNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		in := hungLeaseInput{newFakeInput()}
+		typ := &bindings.Type{Name: "test.lease", Capabilities: bindings.Capabilities{Lease: true, DelayedNack: true}}
+		policy := bindings.DefaultDelivery()
+		policy.MaxConcurrency, policy.LeaseExtension, policy.HandlerTimeout = 1, 10*time.Second, 0
+		h := Chain(func(ctx context.Context, m *bindings.Message) (Result, error) {
+			if m.ID == "m1" {
+				time.Sleep(time.Minute)
+			}
+			return Result{}, nil
+		}, ChainOptions{Function: "fn", Binding: "in", Policy: policy})
+		d := newDispatcher("fn", "in", typ, in, policy, h, context.Background(), discardLogger)
+		d.start()
+		for _, id := range []string{"m1", "m2", "m3"} {
+			in.msgs <- &bindings.Message{ID: id, DeliveryCount: 1}
+		}
+		acked := map[string]bool{}
+		for len(acked) < 3 {
+			if ev := <-in.events; ev.op == "ack" {
+				acked[ev.id] = true
+			}
+		}
+		d.stop(context.Background()) // synctest reports a deadlock if it hangs
+	})
+}
