@@ -251,6 +251,7 @@ func (in *input) toMessage(d amqp.Delivery, c *consumer) *bindings.Message {
 	}
 
 	h := &handle{ch: c.ch, acks: c.acks, tag: d.DeliveryTag}
+	c.acks.delivered(d.DeliveryTag)
 	count := 1
 	if n, ok := brokerDeliveryCount(d.Headers); ok {
 		count = n + 1 // quorum queues count the deliveries that came back
