@@ -420,7 +420,9 @@ func earliest(a, b time.Time) time.Time {
 // deliverLocked hands out records of p for the first time (for this owner),
 // appending their messages to msgs. The records' deliveries, and the strings
 // of their messages (ids, offsets, timestamps), are allocated once for all of
-// them: per record that would be most of the driver's cost.
+// them: per record that would be most of the driver's cost. The price: a
+// record held for long (failing, without a dead letter) keeps its batch's
+// deliveries, and so their records, in memory until it settles.
 func (in *input) deliverLocked(p *partition, recs []*kgo.Record, msgs []*bindings.Message) []*bindings.Message {
 	deliveries := make([]delivery, len(recs))
 	// Each record's "<topic>/<partition>/<offset>" (its id, ending in its

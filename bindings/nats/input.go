@@ -200,6 +200,10 @@ func (in *input) subscribe(ctx context.Context) (jetstream.ConsumeContext, error
 // the queue is full (the library pulls no further meanwhile). Once the input
 // is closing it gives jm back instead.
 func (in *input) deliver(jm jetstream.Msg) {
+	if in.closed() { // not left to select's choice: Close may have made room
+		_ = jm.NakWithDelay(pullExpiry + time.Second)
+		return
+	}
 	select {
 	case in.msgs <- jm:
 	case <-in.done:
@@ -432,8 +436,15 @@ func (in *input) Close() error {
 	in.closeOnce.Do(func() {
 		close(in.done)
 		in.mu.Lock()
-		in.consume.Stop()
+		cc := in.consume
 		in.mu.Unlock()
+		cc.Stop()
+		// A callback under way may still queue its message: drain msgs
+		// only once consuming has stopped.
+		select {
+		case <-cc.Closed():
+		case <-time.After(5 * time.Second):
+		}
 		in.acks.Close()
 		giveBack := pullExpiry + time.Second
 		for {
