@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -101,7 +102,14 @@ func (r *Runtime) serveInvoke(w http.ResponseWriter, req *http.Request) {
 	name := mux.Vars(req)["name"]
 	ob, ok := r.Output(name)
 	if !ok {
-		writeAPIError(w, http.StatusNotFound, "ERR_INVOKE_OUTPUT_BINDING", "output binding "+name+" not found")
+		msg := "output binding " + name + " not found"
+		if c, ok := r.opts.Components.Get(name); ok && !c.Direction.Has(bindings.DirOutput) && c.Binding.Directions.Has(bindings.DirOutput) {
+			// Most often a trigger on a real broker that someone wants to
+			// put a message on: say how.
+			msg = fmt.Sprintf("%s is not opened as an output: its direction is %s; add output to the direction key of %s to send to it from here",
+				name, c.Direction, c.File)
+		}
+		writeAPIError(w, http.StatusNotFound, "ERR_INVOKE_OUTPUT_BINDING", msg)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxInvokeBody))

@@ -98,15 +98,18 @@ func TestHTTPAPI(t *testing.T) {
 		path, body string
 		code       int
 		errCode    string
+		message    string // a part of the message, when it matters
 	}{
-		{"/v1.0/bindings/nope", `{"operation":"create"}`, 404, "ERR_INVOKE_OUTPUT_BINDING"},
-		{"/v1.0/bindings/shipments", `{"operation":"delete"}`, 400, "ERR_INVOKE_OUTPUT_BINDING"},
-		{"/v1.0/bindings/shipments", `not json`, 400, "ERR_MALFORMED_REQUEST"},
+		{"/v1.0/bindings/nope", `{"operation":"create"}`, 404, "ERR_INVOKE_OUTPUT_BINDING", ""},
+		// The trigger is input-only: the answer says how to send to it.
+		{"/v1.0/bindings/orders", `{"operation":"create"}`, 404, "ERR_INVOKE_OUTPUT_BINDING", "add output to the direction key of"},
+		{"/v1.0/bindings/shipments", `{"operation":"delete"}`, 400, "ERR_INVOKE_OUTPUT_BINDING", ""},
+		{"/v1.0/bindings/shipments", `not json`, 400, "ERR_MALFORMED_REQUEST", ""},
 	} {
 		rec := do(t, h, "POST", tc.path, tc.body, "dapr-api-token", "s3cret")
 		var e struct{ ErrorCode, Message string }
 		_ = json.Unmarshal(rec.Body.Bytes(), &e)
-		if rec.Code != tc.code || e.ErrorCode != tc.errCode || e.Message == "" {
+		if rec.Code != tc.code || e.ErrorCode != tc.errCode || e.Message == "" || !strings.Contains(e.Message, tc.message) {
 			t.Errorf("%s %s = %d %s, want %d %s", tc.path, tc.body, rec.Code, rec.Body, tc.code, tc.errCode)
 		}
 	}
