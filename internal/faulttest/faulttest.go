@@ -21,17 +21,21 @@ package faulttest
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -438,4 +442,31 @@ func (c *child) terminate(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Errorf("function process ignored SIGTERM; its log:\n%s", c.log)
 	}
+}
+
+// Components is the YAML of a fault test's three components, of binding type
+// typ: "in", whose failed attempts (a return publish cut off by the broker's
+// restart, say) are retried for about half a minute before they go to
+// "dead"; "done"; and "dead". metadata gives the keys of the component of
+// that name; run is fresh for each call, for naming queues and topics that
+// no other run uses.
+func Components(typ string, metadata func(name, run string) map[string]string) string {
+	var b [6]byte
+	_, _ = crand.Read(b[:])
+	run := hex.EncodeToString(b[:])
+	retry := map[string]string{"deadLetter": "dead", "initialInterval": "100ms", "maxInterval": "2s", "maxAttempts": "20"}
+	var out strings.Builder
+	for _, name := range []string{"in", "done", "dead"} {
+		md := metadata(name, run)
+		if name == "in" {
+			md = maps.Clone(md)
+			maps.Copy(md, retry)
+		}
+		fmt.Fprintf(&out, "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: %s\nspec:\n  type: %s\n  version: v1\n  metadata:\n", name, typ)
+		for _, k := range slices.Sorted(maps.Keys(md)) {
+			fmt.Fprintf(&out, "  - {name: %s, value: %q}\n", k, md[k])
+		}
+		out.WriteString("---\n")
+	}
+	return out.String()
 }

@@ -13,9 +13,6 @@
 package fault
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"testing"
 
 	_ "github.com/tetherfn/tether/bindings/mqtt"
@@ -35,31 +32,12 @@ func TestFault(t *testing.T) {
 	}
 	t.Cleanup(srv.Stop)
 
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	run := hex.EncodeToString(b[:])
 	// Each component has its own client ids: the function subscribes to
 	// "in" and publishes to "done" and "dead"; the test publishes to "in"
-	// and subscribes to "done" and "dead". The retry keys let a handler whose
-	// return publish fails while the broker restarts retry for about half a
-	// minute.
-	comp := func(name, extra string) string {
-		return fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: %[1]s
-spec:
-  type: bindings.mqtt3
-  version: v1
-  metadata:
-  - {name: url, value: %[2]q}
-  - {name: topic, value: "fault/%[1]s/%[3]s"}
-  - {name: consumerID, value: "fault-%[1]s-%[3]s"}
-%[4]s---
-`, name, srv.URL, run, extra)
-	}
-	retry := "  - {name: deadLetter, value: dead}\n  - {name: initialInterval, value: 100ms}\n  - {name: maxInterval, value: 2s}\n  - {name: maxAttempts, value: \"20\"}\n"
-	yaml := comp("in", retry) + comp("done", "") + comp("dead", "")
+	// and subscribes to "done" and "dead".
+	yaml := faulttest.Components("bindings.mqtt3", func(name, run string) map[string]string {
+		return map[string]string{"url": srv.URL, "topic": "fault/" + name + "/" + run, "consumerID": "fault-" + name + "-" + run}
+	})
 	faulttest.Run(t, faulttest.Config{
 		Components: yaml,
 		Restart: func(t *testing.T) {

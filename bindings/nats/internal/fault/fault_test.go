@@ -5,9 +5,6 @@
 package fault
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"testing"
 
 	_ "github.com/tetherfn/tether/bindings/nats"
@@ -27,31 +24,11 @@ func TestFault(t *testing.T) {
 	}
 	t.Cleanup(srv.Stop)
 
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	run := hex.EncodeToString(b[:])
 	// ackWait bounds how long the messages the killed process held wait
-	// before JetStream gives them to the restarted one. The retry keys let a
-	// handler whose return publish fails while the server restarts retry
-	// for about half a minute.
-	comp := func(name, extra string) string {
-		return fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: %[1]s
-spec:
-  type: bindings.nats
-  version: v1
-  metadata:
-  - {name: natsURL, value: %[2]q}
-  - {name: stream, value: "FAULT_%[1]s_%[3]s"}
-  - {name: subject, value: "fault.%[1]s.%[3]s"}
-  - {name: ackWait, value: 3s}
-%[4]s---
-`, name, srv.URL, run, extra)
-	}
-	retry := "  - {name: deadLetter, value: dead}\n  - {name: initialInterval, value: 100ms}\n  - {name: maxInterval, value: 2s}\n  - {name: maxAttempts, value: \"20\"}\n"
-	yaml := comp("in", retry) + comp("done", "") + comp("dead", "")
+	// before JetStream gives them to the restarted one.
+	yaml := faulttest.Components("bindings.nats", func(name, run string) map[string]string {
+		return map[string]string{"natsURL": srv.URL, "stream": "FAULT_" + name + "_" + run, "subject": "fault." + name + "." + run, "ackWait": "3s"}
+	})
 	faulttest.Run(t, faulttest.Config{
 		Components: yaml,
 		Restart: func(t *testing.T) {

@@ -5,7 +5,6 @@
 package fault
 
 import (
-	"fmt"
 	"testing"
 
 	_ "github.com/tetherfn/tether/bindings/postgres"
@@ -33,23 +32,9 @@ func TestFault(t *testing.T) {
 	})
 	// leaseDuration bounds how long the rows the killed process held wait
 	// before the restarted one claims them again.
-	comp := func(name, extra string) string {
-		return fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: %[1]s
-spec:
-  type: bindings.postgresql
-  version: v1
-  metadata:
-  - {name: connectionString, value: %[2]q}
-  - {name: table, value: "fault_%[1]s"}
-  - {name: leaseDuration, value: 3s}
-  - {name: pollInterval, value: 1s}
-%[3]s---
-`, name, cluster.URL, extra)
-	}
-	yaml := comp("in", "  - {name: deadLetter, value: dead}\n  - {name: initialInterval, value: 10ms}\n") + comp("done", "") + comp("dead", "")
+	yaml := faulttest.Components("bindings.postgresql", func(name, run string) map[string]string {
+		return map[string]string{"connectionString": cluster.URL, "table": "fault_" + name + "_" + run, "leaseDuration": "3s", "pollInterval": "1s"}
+	})
 	faulttest.Run(t, faulttest.Config{
 		Components: yaml,
 		Restart: func(t *testing.T) {

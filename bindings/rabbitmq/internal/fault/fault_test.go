@@ -5,9 +5,6 @@
 package fault
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"testing"
 
 	_ "github.com/tetherfn/tether/bindings/rabbitmq"
@@ -30,30 +27,10 @@ func TestFault(t *testing.T) {
 	}
 	t.Cleanup(srv.Stop)
 
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	run := hex.EncodeToString(b[:])
 	// Durable queues and persistent messages survive the node's restart.
-	// The retry keys let a handler whose return publish fails while the
-	// node restarts retry for about half a minute.
-	comp := func(name, extra string) string {
-		return fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: %[1]s
-spec:
-  type: bindings.rabbitmq
-  version: v1
-  metadata:
-  - {name: host, value: %[2]q}
-  - {name: queueName, value: "fault-%[1]s-%[3]s"}
-  - {name: durable, value: "true"}
-  - {name: reconnectWaitInSeconds, value: "1"}
-%[4]s---
-`, name, srv.URL, run, extra)
-	}
-	retry := "  - {name: deadLetter, value: dead}\n  - {name: initialInterval, value: 100ms}\n  - {name: maxInterval, value: 2s}\n  - {name: maxAttempts, value: \"20\"}\n"
-	yaml := comp("in", retry) + comp("done", "") + comp("dead", "")
+	yaml := faulttest.Components("bindings.rabbitmq", func(name, run string) map[string]string {
+		return map[string]string{"host": srv.URL, "queueName": "fault-" + name + "-" + run, "durable": "true", "reconnectWaitInSeconds": "1"}
+	})
 	faulttest.Run(t, faulttest.Config{
 		Components: yaml,
 		Restart: func(t *testing.T) {

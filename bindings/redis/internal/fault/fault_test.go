@@ -5,9 +5,6 @@
 package fault
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"testing"
 
 	_ "github.com/tetherfn/tether/bindings/redis"
@@ -27,29 +24,12 @@ func TestFault(t *testing.T) {
 	}
 	t.Cleanup(srv.Stop)
 
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	run := hex.EncodeToString(b[:])
 	// processingTimeout bounds how long the entries the killed process held
 	// wait before the restarted one claims them.
-	comp := func(name, extra string) string {
-		return fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: %[1]s
-spec:
-  type: bindings.redis
-  version: v1
-  metadata:
-  - {name: redisHost, value: %[2]q}
-  - {name: stream, value: "fault-%[1]s-%[3]s"}
-  - {name: consumerGroup, value: fault}
-  - {name: processingTimeout, value: 3s}
-  - {name: redeliverInterval, value: 500ms}
-%[4]s---
-`, name, srv.Addr, run, extra)
-	}
-	yaml := comp("in", "  - {name: deadLetter, value: dead}\n  - {name: initialInterval, value: 10ms}\n") + comp("done", "") + comp("dead", "")
+	yaml := faulttest.Components("bindings.redis", func(name, run string) map[string]string {
+		return map[string]string{"redisHost": srv.Addr, "stream": "fault-" + name + "-" + run, "consumerGroup": "fault",
+			"processingTimeout": "3s", "redeliverInterval": "500ms"}
+	})
 	faulttest.Run(t, faulttest.Config{
 		Components: yaml,
 		Restart: func(t *testing.T) {
