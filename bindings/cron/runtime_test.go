@@ -5,14 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/bindingtest"
-	"github.com/tetherfn/tether/bindings/component"
 	_ "github.com/tetherfn/tether/bindings/memory"
 	"github.com/tetherfn/tether/functions"
 	"github.com/tetherfn/tether/trigger"
@@ -24,48 +21,11 @@ import (
 func TestRetriesAndDeadLetterThroughTheRuntime(t *testing.T) {
 	ctx := testContext(t)
 	dead := bindingtest.Unique("cron-dead")
-	dir := t.TempDir()
-	files := map[string]string{
-		"tick.yaml": `apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: tick
-spec:
-  type: bindings.cron
-  version: v1
-  metadata:
-  - name: schedule
-    value: "@every 1s"
-  - name: maxAttempts
-    value: "3"
-  - name: initialInterval
-    value: 100ms
-  - name: maxInterval
-    value: 200ms
-  - name: deadLetter
-    value: dead
-`,
-		"dead.yaml": fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: dead
-spec:
-  type: bindings.memory
-  version: v1
-  metadata:
-  - name: queue
-    value: %s
-`, dead),
-	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	set, err := component.Load([]string{dir}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := bindingtest.LoadComponents(t,
+		bindingtest.ComponentYAML("tick", "bindings.cron", map[string]string{
+			"schedule": "@every 1s", "maxAttempts": "3", "initialInterval": "100ms", "maxInterval": "200ms", "deadLetter": "dead",
+		}),
+		bindingtest.ComponentYAML("dead", "bindings.memory", map[string]string{"queue": dead}))
 
 	var mu sync.Mutex
 	attempts := map[string][]int{} // tick -> the attempts seen

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/bindingtest"
 	tetherhttp "github.com/tetherfn/tether/bindings/http"
 	"github.com/tetherfn/tether/trigger"
 )
@@ -55,7 +56,7 @@ func startNetHTTP(b *testing.B) string {
 // → dispatcher → delivery middleware → handler decoding the JSON → reply
 // 200 "ok".
 func startTether(b *testing.B) string {
-	set := loadComponents(b, componentFile("hook", tetherhttp.TypeName, map[string]string{"direction": "input", "maxConcurrency": "16"}))
+	set := bindingtest.LoadComponents(b, bindingtest.ComponentYAML("hook", tetherhttp.TypeName, map[string]string{"direction": "input", "maxConcurrency": "16"}))
 	base := startRuntime(b, set, trigger.Function{Name: "hook", Trigger: "hook",
 		Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
 			var o benchOrder

@@ -2,13 +2,10 @@ package http_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	nethttp "net/http"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -18,38 +15,6 @@ import (
 	"github.com/tetherfn/tether/bindings/component"
 	"github.com/tetherfn/tether/trigger"
 )
-
-// componentFile renders a component file of type typ.
-func componentFile(name, typ string, md map[string]string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: %s\nspec:\n  type: %s\n  version: v1\n  metadata:\n", name, typ)
-	keys := make([]string, 0, len(md))
-	for k := range md {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(&b, "  - name: %s\n    value: %q\n", k, md[k])
-	}
-	return b.String()
-}
-
-// loadComponents writes the files into a temporary folder and loads it, as
-// a function process does at start-up.
-func loadComponents(t testing.TB, files ...string) *component.Set {
-	t.Helper()
-	dir := t.TempDir()
-	for i, f := range files {
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("c%d.yaml", i)), []byte(f), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	set, err := component.Load([]string{dir}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return set
-}
 
 // startRuntime runs the functions on a real runtime listening on loopback
 // and returns its base URL.

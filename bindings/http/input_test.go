@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/bindingtest"
 	tetherhttp "github.com/tetherfn/tether/bindings/http"
 	"github.com/tetherfn/tether/functions"
 	"github.com/tetherfn/tether/trigger"
@@ -24,7 +25,7 @@ func webhook(t *testing.T, md map[string]string, h trigger.Handler) string {
 	if md["direction"] == "" {
 		md["direction"] = "input"
 	}
-	set := loadComponents(t, componentFile("hook", tetherhttp.TypeName, md))
+	set := bindingtest.LoadComponents(t, bindingtest.ComponentYAML("hook", tetherhttp.TypeName, md))
 	return startRuntime(t, set, trigger.Function{Name: "hook", Trigger: "hook", Handler: h})
 }
 

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/bindingtest"
 	tetherhttp "github.com/tetherfn/tether/bindings/http"
 	"github.com/tetherfn/tether/bindings/localstorage"
 	"github.com/tetherfn/tether/functions"
@@ -340,9 +341,9 @@ func TestClient(t *testing.T) {
 // API, as a polyglot app would call it.
 func TestDaprBindingsAPI(t *testing.T) {
 	srv := echoServer(t)
-	set := loadComponents(t,
-		componentFile("api", tetherhttp.TypeName, map[string]string{"url": srv.URL, "direction": "output"}),
-		componentFile("hook", tetherhttp.TypeName, map[string]string{"direction": "input"}))
+	set := bindingtest.LoadComponents(t,
+		bindingtest.ComponentYAML("api", tetherhttp.TypeName, map[string]string{"url": srv.URL, "direction": "output"}),
+		bindingtest.ComponentYAML("hook", tetherhttp.TypeName, map[string]string{"direction": "input"}))
 	base := startRuntime(t, set, trigger.Function{Name: "noop", Trigger: "hook",
 		Handler: func(context.Context, *bindings.Message) (trigger.Result, error) { return trigger.Result{}, nil }})
 	resp, body := post(t, base+"/v1.0/bindings/api", "application/json", `{"operation":"get","metadata":{"path":"/things/1","X-Tenant":"acme"}}`)

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/kafka"
 	"github.com/tetherfn/tether/internal/benchtest"
 	"github.com/tetherfn/tether/trigger"
@@ -108,7 +109,7 @@ func benchTrigger(b *testing.B, delivery map[string]string) {
 	for k, v := range delivery {
 		md[k] = v
 	}
-	set := loadComponents(b, kafkaComponent("in", md))
+	set := bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.kafka", md))
 	var handled atomic.Int64
 	done := make(chan struct{})
 	target := int64(b.N)

@@ -3,9 +3,7 @@ package kafka_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"maps"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,19 +11,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/functions"
 	"github.com/tetherfn/tether/internal/faulttest"
 )
-
-// kafkaComponent renders a bindings.kafka component file.
-func kafkaComponent(name string, md map[string]string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: %s\nspec:\n  type: bindings.kafka\n  version: v1\n  metadata:\n", name)
-	for _, k := range slices.Sorted(maps.Keys(md)) {
-		fmt.Fprintf(&b, "  - name: %s\n    value: %q\n", k, md[k])
-	}
-	return b.String()
-}
 
 // TestFaults runs the relay function in a child process on a Kafka trigger,
 // SIGKILLs it mid-stream and restarts it: every message must end delivered
@@ -47,10 +36,10 @@ func TestFaults(t *testing.T) {
 				return out
 			}
 			yaml := strings.Join([]string{
-				kafkaComponent("in", with(map[string]string{"topics": in, "publishTopic": in, "consumerGroup": group,
+				bindingtest.ComponentYAML("in", "bindings.kafka", with(map[string]string{"topics": in, "publishTopic": in, "consumerGroup": group,
 					"deadLetter": "dead", "ordered": ordered, "maxAttempts": "3", "initialInterval": "10ms", "maxInterval": "50ms"})),
-				kafkaComponent("done", with(map[string]string{"topics": done, "publishTopic": done, "consumerGroup": done})),
-				kafkaComponent("dead", with(map[string]string{"topics": dead, "publishTopic": dead, "consumerGroup": dead})),
+				bindingtest.ComponentYAML("done", "bindings.kafka", with(map[string]string{"topics": done, "publishTopic": done, "consumerGroup": done})),
+				bindingtest.ComponentYAML("dead", "bindings.kafka", with(map[string]string{"topics": dead, "publishTopic": dead, "consumerGroup": dead})),
 			}, "---\n")
 			faulttest.Run(t, faulttest.Config{
 				Components: yaml,

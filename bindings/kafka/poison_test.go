@@ -7,34 +7,17 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/component"
 	"github.com/tetherfn/tether/functions"
 	"github.com/tetherfn/tether/trigger"
 )
-
-// loadComponents writes component files into a folder and loads it, as a
-// function process does.
-func loadComponents(t testing.TB, files ...string) *component.Set {
-	t.Helper()
-	dir := t.TempDir()
-	for i, f := range files {
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("c%d.yaml", i)), []byte(f), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	set, err := component.Load([]string{dir}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return set
-}
 
 func startRuntime(t testing.TB, set *component.Set, fns ...trigger.Function) *trigger.Runtime {
 	t.Helper()
@@ -63,11 +46,11 @@ func TestPoisonHoldsOnlyItsPartition(t *testing.T) {
 			ctx := testContext(t)
 			topic, deadTopic := newTopic(t, "poison", 4), newTopic(t, "poison-dead", 1)
 			group := topic
-			set := loadComponents(t,
-				kafkaComponent("in", map[string]string{"brokers": brokers(t), "topics": topic, "consumerGroup": group,
+			set := bindingtest.LoadComponents(t,
+				bindingtest.ComponentYAML("in", "bindings.kafka", map[string]string{"brokers": brokers(t), "topics": topic, "consumerGroup": group,
 					"initialOffset": "oldest", "ordered": fmt.Sprint(ordered), "deadLetter": "dead",
 					"maxAttempts": "1000000", "initialInterval": "5ms", "maxInterval": "20ms", "direction": "input"}),
-				kafkaComponent("dead", map[string]string{"brokers": brokers(t), "publishTopic": deadTopic, "direction": "output"}),
+				bindingtest.ComponentYAML("dead", "bindings.kafka", map[string]string{"brokers": brokers(t), "publishTopic": deadTopic, "direction": "output"}),
 			)
 
 			const perPartition = 20

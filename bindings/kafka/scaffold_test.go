@@ -1,39 +1,17 @@
 package kafka_test
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/component"
-	_ "github.com/tetherfn/tether/bindings/memory" // the local stand-ins
-	"github.com/tetherfn/tether/internal/scaffold"
 )
 
 // TestScaffold renders a function with a Kafka trigger and a Kafka output
 // (template/components/kafka.yaml.tmpl): the topics are named after the
-// components, the consumer group after the function, and the files load.
+// components, the consumer group after the function.
 func TestScaffold(t *testing.T) {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := scaffold.Render(scaffold.Options{Name: "orders", Trigger: "kafka", Outputs: []string{"kafka"}, Tether: scaffold.Tether{Replace: root}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for _, f := range files {
-		if filepath.Dir(f.Path) == "components" {
-			if err := os.WriteFile(filepath.Join(dir, filepath.Base(f.Path)), f.Content, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	set, err := component.Load([]string{dir}, nil)
-	if err != nil {
-		t.Fatalf("the scaffolded components do not load:\n%v", err)
-	}
+	set := bindingtest.Scaffold(t, "kafka", "kafka")
 	var in, out *component.Component
 	for _, c := range set.Components() {
 		switch c.Metadata["direction"] {

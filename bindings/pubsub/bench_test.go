@@ -10,6 +10,7 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/pubsub"
 	"github.com/tetherfn/tether/internal/benchtest"
 )
@@ -102,6 +103,6 @@ func benchDriver(b *testing.B, addr string) float64 {
 func benchTether(b *testing.B, addr string) float64 {
 	md := fill(b, addr, b.N)
 	md["batchSize"], md["maxConcurrency"] = "10", "16"
-	set := loadComponents(b, componentYAML("in", md))
+	set := bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.gcp.pubsub", md))
 	return benchtest.Trigger(b, set, benchtest.TimeClose)
 }

@@ -4,49 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
-	"github.com/tetherfn/tether/bindings/component"
+	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/functions"
 	"github.com/tetherfn/tether/trigger"
 )
-
-// componentYAML renders a Pub/Sub component.
-func componentYAML(name string, md map[string]string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: %s\nspec:\n  type: bindings.gcp.pubsub\n  version: v1\n  metadata:\n", name)
-	keys := make([]string, 0, len(md))
-	for k := range md {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(&b, "  - name: %s\n    value: %q\n", k, md[k])
-	}
-	return b.String()
-}
-
-func loadComponents(t testing.TB, files ...string) *component.Set {
-	t.Helper()
-	dir := t.TempDir()
-	for i, f := range files {
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("c%d.yaml", i)), []byte(f), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	set, err := component.Load([]string{dir}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return set
-}
 
 // TestRuntimeHoldsRetries: Pub/Sub cannot delay a redelivery, so the
 // runtime holds a failed message for its retry delay; the client library
@@ -64,7 +31,7 @@ func TestRuntimeHoldsRetries(t *testing.T) {
 	for k, v := range md {
 		inMD[k] = v
 	}
-	set := loadComponents(t, componentYAML("jobs", inMD))
+	set := bindingtest.LoadComponents(t, bindingtest.ComponentYAML("jobs", "bindings.gcp.pubsub", inMD))
 	var mu sync.Mutex
 	var attempts []string // payload/attempt of every handler call
 	handled := make(chan string, 10)

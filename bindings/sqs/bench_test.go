@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/sqs"
 	"github.com/tetherfn/tether/internal/benchtest"
 )
@@ -95,7 +96,7 @@ func benchDriver(b *testing.B) float64 {
 
 func benchTether(b *testing.B) float64 {
 	queue := fill(b, b.N)
-	set := loadComponents(b, componentYAML(b, "in", queue, map[string]string{"batchSize": "10", "maxConcurrency": "16"}))
+	set := bindingtest.LoadComponents(b, componentYAML(b, "in", queue, map[string]string{"batchSize": "10", "maxConcurrency": "16"}))
 	rate := benchtest.Trigger(b, set, benchtest.TimeClose)
 	if d := queueDepth(b, context.Background(), queue); d != 0 {
 		b.Fatalf("after the run the queue holds %d messages", d)

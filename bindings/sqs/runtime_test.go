@@ -2,49 +2,18 @@ package sqs_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
-	"github.com/tetherfn/tether/bindings/component"
+	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/trigger"
 )
 
 // componentYAML renders an SQS component on the test endpoint.
 func componentYAML(t testing.TB, name, queue string, extra map[string]string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: %s\nspec:\n  type: bindings.aws.sqs\n  version: v1\n  metadata:\n", name)
-	md := metadata(t, queue, extra)
-	keys := make([]string, 0, len(md))
-	for k := range md {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(&b, "  - name: %s\n    value: %q\n", k, md[k])
-	}
-	return b.String()
-}
-
-func loadComponents(t testing.TB, files ...string) *component.Set {
-	t.Helper()
-	dir := t.TempDir()
-	for i, f := range files {
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("c%d.yaml", i)), []byte(f), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	set, err := component.Load([]string{dir}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return set
+	return bindingtest.ComponentYAML(name, "bindings.aws.sqs", metadata(t, queue, extra))
 }
 
 // TestRuntimeExtendsVisibility runs a handler three times as long as the
@@ -55,7 +24,7 @@ func TestRuntimeExtendsVisibility(t *testing.T) {
 	ctx := testContext(t)
 	queue := newQueue(t, false, nil)
 	const visibility = 2 * time.Second
-	set := loadComponents(t, componentYAML(t, "jobs", queue, map[string]string{
+	set := bindingtest.LoadComponents(t, componentYAML(t, "jobs", queue, map[string]string{
 		"messageVisibilityTimeout": "2", "messageWaitTimeSeconds": "1", "maxConcurrency": "2",
 	}))
 	var mu sync.Mutex

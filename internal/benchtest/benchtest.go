@@ -15,13 +15,12 @@ package benchtest
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/component"
 	"github.com/tetherfn/tether/trigger"
 )
@@ -111,15 +110,7 @@ func Rate(b *testing.B) float64 {
 // a components directory.
 func Components(b *testing.B, yaml string) *component.Set {
 	b.Helper()
-	dir := b.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "in.yaml"), []byte(yaml), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	set, err := component.Load([]string{dir}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return set
+	return bindingtest.LoadComponents(b, yaml)
 }
 
 // Driver measures the binding without the runtime: from opening cfg's input,
