@@ -35,7 +35,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +43,7 @@ import (
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/component"
 	"github.com/tetherfn/tether/functions"
 	"github.com/tetherfn/tether/trigger"
@@ -462,10 +462,7 @@ func Components(typ string, metadata func(name, run string) map[string]string) s
 			md = maps.Clone(md)
 			maps.Copy(md, retry)
 		}
-		fmt.Fprintf(&out, "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: %s\nspec:\n  type: %s\n  version: v1\n  metadata:\n", name, typ)
-		for _, k := range slices.Sorted(maps.Keys(md)) {
-			fmt.Fprintf(&out, "  - {name: %s, value: %q}\n", k, md[k])
-		}
+		out.WriteString(bindingtest.ComponentYAML(name, typ, md))
 		out.WriteString("---\n")
 	}
 	return out.String()

@@ -34,8 +34,6 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 	}
 }
 
-const componentHeader = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: %s\nspec:\n"
-
 // TestComponentsValidateReportsEveryMistake: five kinds of mistakes in five
 // files, each reported with its file and line, and exit status 1.
 func TestComponentsValidateReportsEveryMistake(t *testing.T) {
