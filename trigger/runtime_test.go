@@ -7,15 +7,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/component"
 	"github.com/tetherfn/tether/bindings/memory"
 	"github.com/tetherfn/tether/functions"
@@ -27,31 +28,20 @@ func unique(t testing.TB, base string) string {
 	return fmt.Sprintf("%s-%s-%d", base, strings.ReplaceAll(t.Name(), "/", "-"), rand.Uint64())
 }
 
-// memoryComponent renders a memory component file.
+// memoryComponent renders a memory component file on queue.
 func memoryComponent(name, queue string, md map[string]string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: %s\nspec:\n  type: bindings.memory\n  version: v1\n  metadata:\n  - name: queue\n    value: %q\n", name, queue)
-	for k, v := range md {
-		fmt.Fprintf(&b, "  - name: %s\n    value: %q\n", k, v)
+	md = maps.Clone(md)
+	if md == nil {
+		md = map[string]string{}
 	}
-	return b.String()
+	md["queue"] = queue
+	return bindingtest.ComponentYAML(name, "bindings.memory", md)
 }
 
-// loadComponents writes the files into a temporary folder and loads it, as a
-// function process does at start-up.
+// loadComponents loads the files as a function process does at start-up.
 func loadComponents(t testing.TB, files ...string) *component.Set {
 	t.Helper()
-	dir := t.TempDir()
-	for i, f := range files {
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("c%d.yaml", i)), []byte(f), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	set, err := component.Load([]string{dir}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return set
+	return bindingtest.LoadComponents(t, files...)
 }
 
 func startRuntime(t testing.TB, set *component.Set, fns ...trigger.Function) *trigger.Runtime {
