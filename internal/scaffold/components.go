@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/internal/textwrap"
 )
 
 // Component is one component file of the new function, as the component
@@ -171,7 +172,7 @@ func makeKey(k bindings.MetadataKey, function, component string, dir bindings.Di
 	if text != "" && !strings.HasSuffix(text, ".") {
 		text += "."
 	}
-	key.Comment = wrap(k.Name+": "+text+" ("+strings.Join(facts, "; ")+")", commentWidth)
+	key.Comment = textwrap.Lines(k.Name+": "+text+" ("+strings.Join(facts, "; ")+")", commentWidth)
 	return key
 }
 
@@ -186,26 +187,4 @@ func yamlString(s string) string {
 		return fmt.Sprintf("%q", s)
 	}
 	return strings.TrimSuffix(b.String(), "\n")
-}
-
-// wrap breaks text into lines of at most width bytes, at spaces; a longer
-// word gets a line of its own.
-func wrap(text string, width int) []string {
-	var lines []string
-	line := ""
-	for _, w := range strings.Fields(text) {
-		switch {
-		case line == "":
-			line = w
-		case len(line)+1+len(w) <= width:
-			line += " " + w
-		default:
-			lines = append(lines, line)
-			line = w
-		}
-	}
-	if line != "" {
-		lines = append(lines, line)
-	}
-	return lines
 }

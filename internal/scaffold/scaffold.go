@@ -39,6 +39,7 @@ import (
 	"golang.org/x/mod/modfile"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/internal/textwrap"
 	tmpl "github.com/tetherfn/tether/template"
 )
 
@@ -310,7 +311,7 @@ var funcs = template.FuncMap{
 	"upper":   strings.ToUpper,
 	// comment wraps text into YAML comment lines.
 	"comment": func(text string) string {
-		return "# " + strings.Join(wrap(text, commentWidth+2), "\n# ")
+		return "# " + strings.Join(textwrap.Lines(text, commentWidth+2), "\n# ")
 	},
 	// minor is a Go version's major.minor: "1.26.0" is 1.26.
 	"minor": func(v string) string {

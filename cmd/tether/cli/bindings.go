@@ -13,6 +13,7 @@ import (
 	// new can scaffold any of them.
 	_ "github.com/tetherfn/tether/bindings/all"
 	"github.com/tetherfn/tether/internal/scaffold"
+	"github.com/tetherfn/tether/internal/textwrap"
 )
 
 func init() { register(newBindingsCommand) }
@@ -234,7 +235,7 @@ func describeType(w io.Writer, t *bindings.Type) {
 			fmt.Fprintln(w, "\nMetadata of each input message:")
 			for _, k := range t.InputMetadata {
 				fmt.Fprintf(w, "  %s\n", k.Name)
-				for _, l := range wrapText(k.Description, describeWidth) {
+				for _, l := range textwrap.Lines(k.Description, describeWidth) {
 					fmt.Fprintf(w, "      %s\n", l)
 				}
 			}
@@ -267,29 +268,8 @@ func writeKeys(w io.Writer, keys []bindings.MetadataKey, typeDirs bindings.Direc
 			facts = append(facts, "e.g. "+k.Example)
 		}
 		fmt.Fprintf(w, "  %s  %s\n", k.Name, strings.Join(facts, ", "))
-		for _, l := range wrapText(k.Description, describeWidth) {
+		for _, l := range textwrap.Lines(k.Description, describeWidth) {
 			fmt.Fprintf(w, "      %s\n", l)
 		}
 	}
-}
-
-// wrapText breaks text into lines of at most width bytes, at spaces.
-func wrapText(text string, width int) []string {
-	var lines []string
-	line := ""
-	for _, word := range strings.Fields(text) {
-		switch {
-		case line == "":
-			line = word
-		case len(line)+1+len(word) <= width:
-			line += " " + word
-		default:
-			lines = append(lines, line)
-			line = word
-		}
-	}
-	if line != "" {
-		lines = append(lines, line)
-	}
-	return lines
 }
