@@ -427,6 +427,9 @@ func (d *dispatcher) redeliver(m *bindings.Message, delay time.Duration) {
 // awaitHeldRoom waits while heldMax messages are held for a retry; false
 // when ctx ended first.
 func (d *dispatcher) awaitHeldRoom(ctx context.Context) bool {
+	if d.typ.Capabilities.DelayedNack {
+		return true // the broker holds retries; nothing is held here
+	}
 	for {
 		d.heldMu.Lock()
 		if len(d.held) < d.heldMax {
