@@ -149,3 +149,16 @@ func TestParseDirection(t *testing.T) {
 		t.Error("sideways parsed")
 	}
 }
+
+type lazyHandle struct{ md map[string]string }
+
+func (h *lazyHandle) Metadata() map[string]string { return h.md }
+
+func TestMetaReadsTheFieldOrTheHandle(t *testing.T) {
+	eager := &bindings.Message{Metadata: map[string]string{"a": "1"}, Handle: &lazyHandle{map[string]string{"a": "2"}}}
+	lazy := &bindings.Message{Handle: &lazyHandle{map[string]string{"a": "2"}}}
+	none := &bindings.Message{Handle: 42}
+	if eager.Meta()["a"] != "1" || lazy.Meta()["a"] != "2" || none.Meta() != nil {
+		t.Errorf("Meta: eager %v, lazy %v, none %v", eager.Meta(), lazy.Meta(), none.Meta())
+	}
+}

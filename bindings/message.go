@@ -14,6 +14,7 @@ type Message struct {
 	ContentType string
 	// Metadata holds the broker's attributes or headers and driver-specific
 	// delivery facts (partition, offset, subject...). Drivers document their keys.
+	// Read it with Meta: a driver may leave it nil and build it on first use.
 	Metadata map[string]string
 	// DeliveryCount is 1 on the first delivery and grows by one each time the
 	// message is redelivered.
@@ -26,4 +27,25 @@ type Message struct {
 	Time time.Time
 	// Handle is the driver's own acknowledgement state for this message.
 	Handle any
+}
+
+// Meta returns m's metadata: Metadata, or, when the driver left that nil to
+// build it on first use, what m's Handle builds (see LazyMetadata).
+func (m *Message) Meta() map[string]string {
+	if m.Metadata != nil {
+		return m.Metadata
+	}
+	if l, ok := m.Handle.(LazyMetadata); ok {
+		return l.Metadata()
+	}
+	return nil
+}
+
+// LazyMetadata is implemented by the Handle of a driver that builds a
+// message's metadata only when something reads it: for a broker delivering
+// hundreds of thousands of messages a second to handlers that take the
+// payload alone, the map is most of the cost of a message. Metadata builds the
+// map once and returns that same map on every call, from any goroutine.
+type LazyMetadata interface {
+	Metadata() map[string]string
 }

@@ -46,7 +46,7 @@ func FromContext(ctx context.Context) *Delivery {
 // headers), nil outside a handler.
 func Metadata(ctx context.Context) map[string]string {
 	if d := FromContext(ctx); d != nil && d.Message != nil {
-		return d.Message.Metadata
+		return d.Message.Meta()
 	}
 	return nil
 }

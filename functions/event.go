@@ -89,10 +89,11 @@ func ExtensionName(key string) string {
 // named binding, of type bindingType (e.g. "bindings.aws.sqs"), on the given
 // attempt.
 func NewEvent(binding, bindingType string, attempt int, m *bindings.Message) *Event {
+	md := m.Meta()
 	ev := &Event{
 		Event:    event.New(event.CloudEventsVersionV1),
 		Attempt:  attempt,
-		Metadata: m.Metadata,
+		Metadata: md,
 		Key:      m.Key,
 	}
 	ctx := &event.EventContextV1{
@@ -108,10 +109,10 @@ func NewEvent(binding, bindingType string, attempt int, m *bindings.Message) *Ev
 		ct := m.ContentType
 		ctx.DataContentType = &ct
 	}
-	ctx.Extensions = make(map[string]any, len(m.Metadata)+1)
+	ctx.Extensions = make(map[string]any, len(md)+1)
 	ctx.Extensions[AttemptExtension] = int32(min(attempt, 1<<31-1))
-	keys := make([]string, 0, len(m.Metadata))
-	for k := range m.Metadata {
+	keys := make([]string, 0, len(md))
+	for k := range md {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
@@ -125,7 +126,7 @@ func NewEvent(binding, bindingType string, attempt int, m *bindings.Message) *Ev
 				}
 			}
 		}
-		ctx.Extensions[name] = m.Metadata[k]
+		ctx.Extensions[name] = md[k]
 	}
 	ev.Context = ctx
 	ev.DataEncoded = m.Data

@@ -150,7 +150,7 @@ func postToApp(client *http.Client, url, token string) Handler {
 		if err != nil {
 			return Result{}, functions.Permanent(err)
 		}
-		for k, v := range m.Metadata {
+		for k, v := range m.Meta() {
 			// An entry that cannot be a header (a Redis field name with a
 			// space, a value with a newline) stays out rather than fail
 			// every attempt: the app gets the message and the rest.

@@ -49,7 +49,7 @@ func DeadLetter(function, binding string, out bindings.Output, keep time.Duratio
 				Function: function, Binding: binding, MessageID: m.ID,
 				Error: err.Error(), Permanent: functions.IsPermanent(err), Attempts: attempt,
 				FirstFailure: first, LastFailure: now,
-				ContentType: m.ContentType, Metadata: m.Metadata, Data: m.Data,
+				ContentType: m.ContentType, Metadata: m.Meta(), Data: m.Data,
 			}
 			if sendErr := sendDeadLetter(ctx, out, &env); sendErr != nil {
 				return res, &retryError{delay: keep, err: fmt.Errorf("dead-letter failed: %w (after: %w)", sendErr, err)}

@@ -418,32 +418,26 @@ func earliest(a, b time.Time) time.Time {
 }
 
 // deliverLocked hands out records of p for the first time (for this owner),
-// appending their messages to msgs. The records' deliveries, and the strings
-// of their messages (ids, offsets, timestamps), are allocated once for all of
-// them: per record that would be most of the driver's cost. The price: a
-// record held for long (failing, without a dead letter) keeps its batch's
-// deliveries, and so their records, in memory until it settles.
+// appending their messages to msgs. The records' deliveries, and their ids
+// ("<topic>/<partition>/<offset>"), are allocated once for all of them: per
+// record that would be most of the driver's cost. The price: a record held
+// for long (failing, without a dead letter) keeps its batch's deliveries, and
+// so their records, in memory until it settles.
 func (in *input) deliverLocked(p *partition, recs []*kgo.Record, msgs []*bindings.Message) []*bindings.Message {
 	deliveries := make([]delivery, len(recs))
-	// Each record's "<topic>/<partition>/<offset>" (its id, ending in its
-	// offset) then its timestamp, in one string; ends[2i] and ends[2i+1]
-	// are where they end.
-	buf := make([]byte, 0, len(recs)*(len(p.key)+1+20+14))
-	ends := make([]int, 2*len(recs))
+	buf := make([]byte, 0, len(recs)*(len(p.key)+1+20))
+	ends := make([]int, len(recs))
 	for i, r := range recs {
 		buf = append(buf, p.key...)
 		buf = append(buf, '/')
 		buf = strconv.AppendInt(buf, r.Offset, 10)
-		ends[2*i] = len(buf)
-		buf = strconv.AppendInt(buf, r.Timestamp.UnixMilli(), 10)
-		ends[2*i+1] = len(buf)
+		ends[i] = len(buf)
 	}
-	strs := string(buf)
+	ids := string(buf)
 	start := 0
 	for i, r := range recs {
-		id := strs[start:ends[2*i]]
-		ts := strs[ends[2*i]:ends[2*i+1]]
-		start = ends[2*i+1]
+		id := ids[start:ends[i]]
+		start = ends[i]
 		if p.seed.ackedAt(r.Offset) {
 			// Acked by the previous owner after a record it could not
 			// settle: handling it again would be a duplicate.
@@ -454,7 +448,7 @@ func (in *input) deliverLocked(p *partition, recs []*kgo.Record, msgs []*binding
 			continue
 		}
 		d := &deliveries[i]
-		d.rec, d.count = r, 1
+		d.rec, d.count, d.escape = r, 1, in.s.escapeHeaders
 		if c, ok := p.seed.deliveries[r.Offset]; ok {
 			d.count = c + 1
 			delete(p.seed.deliveries, r.Offset)
@@ -464,7 +458,15 @@ func (in *input) deliverLocked(p *partition, recs []*kgo.Record, msgs []*binding
 		if len(p.window) >= windowMax && !p.paused {
 			in.pauseLocked(p)
 		}
-		in.message(&d.first, d, id, id[len(p.key)+1:], ts)
+		d.first = bindings.Message{
+			ID:            id,
+			Data:          r.Value,
+			ContentType:   contentType(r.Headers),
+			DeliveryCount: d.count,
+			Key:           p.key,
+			Time:          r.Timestamp,
+			Handle:        d,
+		}
 		d.msg = &d.first
 		msgs = append(msgs, d.msg)
 	}
@@ -482,39 +484,42 @@ func (in *input) redeliverLocked(d *delivery) *bindings.Message {
 	return d.msg
 }
 
-// message makes d's first message; id, offset and ts are its strings.
-func (in *input) message(m *bindings.Message, d *delivery, id, offset, ts string) {
-	r, p := d.rec, d.p
-	md := make(map[string]string, len(r.Headers)+5)
-	var contentType string
-	for _, h := range r.Headers {
+func contentType(headers []kgo.RecordHeader) string {
+	for _, h := range headers {
 		if h.Key == contentTypeHeader {
-			contentType = string(h.Value)
-			continue
+			return string(h.Value)
 		}
-		md[h.Key] = in.escape(h.Value)
 	}
-	md[InTopic] = r.Topic
-	md[InPartition] = p.partStr
-	md[InOffset] = offset
-	md[InTimestamp] = ts
-	if r.Key != nil {
-		md[InKey] = in.escape(r.Key)
-	}
-	*m = bindings.Message{
-		ID:            id,
-		Data:          r.Value,
-		ContentType:   contentType,
-		Metadata:      md,
-		DeliveryCount: d.count,
-		Key:           p.key,
-		Time:          r.Timestamp,
-		Handle:        d,
-	}
+	return ""
 }
 
-func (in *input) escape(b []byte) string {
-	if in.s.escapeHeaders {
+// Metadata implements bindings.LazyMetadata: the record's headers (but the
+// content type's), its topic, partition, offset, timestamp and key, built on
+// first use. Building the map for every record halved the trigger's
+// throughput, and a handler that takes the payload never reads it.
+func (d *delivery) Metadata() map[string]string {
+	d.mdOnce.Do(func() {
+		r, p := d.rec, d.p
+		md := make(map[string]string, len(r.Headers)+5)
+		for _, h := range r.Headers {
+			if h.Key != contentTypeHeader {
+				md[h.Key] = escapeHeader(h.Value, d.escape)
+			}
+		}
+		md[InTopic] = r.Topic
+		md[InPartition] = p.partStr
+		md[InOffset] = strconv.FormatInt(r.Offset, 10)
+		md[InTimestamp] = strconv.FormatInt(r.Timestamp.UnixMilli(), 10)
+		if r.Key != nil {
+			md[InKey] = escapeHeader(r.Key, d.escape)
+		}
+		d.md = md
+	})
+	return d.md
+}
+
+func escapeHeader(b []byte, escape bool) string {
+	if escape {
 		return url.QueryEscape(string(b))
 	}
 	return string(b)

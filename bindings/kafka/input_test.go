@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -259,7 +260,7 @@ func TestOrderingPerPartition(t *testing.T) {
 			t.Errorf("key %s: records under Keys %s and %s", k, prev, m.Key)
 		}
 		keyOf[k] = m.Key
-		md := m.Metadata
+		md := m.Meta()
 		if m.Key != md[kafka.InTopic]+"/"+md[kafka.InPartition] || md[kafka.InTopic] != topic {
 			t.Errorf("Key %s, metadata topic %s partition %s", m.Key, md[kafka.InTopic], md[kafka.InPartition])
 		}
@@ -276,6 +277,34 @@ func TestOrderingPerPartition(t *testing.T) {
 			t.Errorf("the record key went out as a header too: %v", md)
 		}
 	}
+}
+
+// TestMetadataIsBuiltOnceOnDemand: the metadata map is left to the first
+// reader (the field stays nil), and readers on several goroutines at once
+// (run with -race) get one and the same map.
+func TestMetadataIsBuiltOnceOnDemand(t *testing.T) {
+	ctx := testContext(t)
+	topic := newTopic(t, "lazy", 1)
+	in := openInput(t, inputMetadata(t, topic, topic))
+	produce(t, topic, &kgo.Record{Partition: 0, Key: []byte("k"), Value: []byte("v"), Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("1")}}})
+	m := receive(t, ctx, in, 1)[0]
+	if m.Metadata != nil {
+		t.Fatalf("Metadata built with the message: %v", m.Metadata)
+	}
+	got := make(chan map[string]string, 4)
+	for range cap(got) {
+		go func() { got <- m.Meta() }()
+	}
+	first := <-got
+	for range cap(got) - 1 {
+		if md := <-got; reflect.ValueOf(md).UnsafePointer() != reflect.ValueOf(first).UnsafePointer() {
+			t.Fatal("concurrent readers got different maps")
+		}
+	}
+	if first["h"] != "1" || first[kafka.InKey] != "k" || first[kafka.InOffset] != "0" || first[kafka.InTopic] != topic {
+		t.Errorf("metadata %v", first)
+	}
+	ack(t, ctx, in, m)
 }
 
 // TestRevocationCountsAcksInGrace: a member that acks its records while a new
@@ -372,7 +401,7 @@ func TestLateAckAfterRevocationIsIgnored(t *testing.T) {
 	ack(t, ctx, a, held...)
 	for p, off := range committed(t, topic, topic) {
 		for _, m := range moved {
-			if m.Metadata[kafka.InPartition] == strconv.Itoa(int(p)) && off > 0 {
+			if m.Meta()[kafka.InPartition] == strconv.Itoa(int(p)) && off > 0 {
 				t.Errorf("partition %d committed at %d by late acks of its old owner, while %s is unsettled", p, off, m.Data)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -74,6 +75,10 @@ type delivery struct {
 	count int               // deliveries so far
 	state uint8             // stateOut, stateRetry or stateDone
 	due   time.Time         // when nacked: when it may be handed out again
+
+	escape bool              // settings.escapeHeaders, for Metadata
+	mdOnce sync.Once         // Metadata builds md once
+	md     map[string]string // built on first use: see Metadata
 }
 
 func newPartition(tp topicPartition) *partition {
