@@ -3,6 +3,7 @@ package mqtt_test
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -151,19 +152,6 @@ func benchDriver(b *testing.B) float64 {
 
 func benchTether(b *testing.B) float64 {
 	consumerID, topic := fill(b, b.N)
-	set := benchtest.Components(b, fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: in
-spec:
-  type: bindings.mqtt3
-  version: v1
-  metadata:
-  - {name: url, value: %q}
-  - {name: topic, value: %q}
-  - {name: consumerID, value: %q}
-  - {name: batchSize, value: "%d"}
-  - {name: maxConcurrency, value: "%d"}
-`, broker(b), topic, consumerID, benchBatch, benchConcurrency))
+	set := bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.mqtt3", map[string]string{"url": broker(b), "topic": topic, "consumerID": consumerID, "batchSize": strconv.Itoa(benchBatch), "maxConcurrency": strconv.Itoa(benchConcurrency)}))
 	return benchtest.Trigger(b, set)
 }

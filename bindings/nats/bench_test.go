@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -126,19 +127,6 @@ func benchDriver(b *testing.B) float64 {
 
 func benchTether(b *testing.B) float64 {
 	stream, subject := fill(b, b.N)
-	set := benchtest.Components(b, fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: in
-spec:
-  type: bindings.nats
-  version: v1
-  metadata:
-  - {name: natsURL, value: %q}
-  - {name: stream, value: %q}
-  - {name: subject, value: %q}
-  - {name: batchSize, value: "%d"}
-  - {name: maxConcurrency, value: "%d"}
-`, serverURL(), stream, subject, benchBatch, benchConcurrency))
+	set := bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.nats", map[string]string{"natsURL": serverURL(), "stream": stream, "subject": subject, "batchSize": strconv.Itoa(benchBatch), "maxConcurrency": strconv.Itoa(benchConcurrency)}))
 	return benchtest.Trigger(b, set)
 }

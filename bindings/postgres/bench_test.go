@@ -3,12 +3,14 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/postgres"
 	"github.com/tetherfn/tether/internal/benchtest"
 )
@@ -128,18 +130,6 @@ func benchDriver(b *testing.B) float64 {
 
 func benchTether(b *testing.B) float64 {
 	table := fill(b, b.N)
-	set := benchtest.Components(b, fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: in
-spec:
-  type: bindings.postgresql
-  version: v1
-  metadata:
-  - {name: connectionString, value: %q}
-  - {name: table, value: %q}
-  - {name: batchSize, value: "%d"}
-  - {name: maxConcurrency, value: "16"}
-`, connString, table, benchBatch))
+	set := bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.postgresql", map[string]string{"connectionString": connString, "table": table, "batchSize": strconv.Itoa(benchBatch), "maxConcurrency": "16"}))
 	return benchtest.Trigger(b, set)
 }

@@ -2,6 +2,7 @@ package rabbitmq_test
 
 import (
 	"fmt"
+	"strconv"
 	"testing"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -116,18 +117,6 @@ func benchDriver(b *testing.B) float64 {
 
 func benchTether(b *testing.B) float64 {
 	queue := fill(b, b.N)
-	set := benchtest.Components(b, fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: in
-spec:
-  type: bindings.rabbitmq
-  version: v1
-  metadata:
-  - {name: host, value: %q}
-  - {name: queueName, value: %q}
-  - {name: batchSize, value: "%d"}
-  - {name: maxConcurrency, value: "%d"}
-`, brokerURL(), queue, benchBatch, benchConcurrency))
+	set := bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.rabbitmq", map[string]string{"host": brokerURL(), "queueName": queue, "batchSize": strconv.Itoa(benchBatch), "maxConcurrency": strconv.Itoa(benchConcurrency)}))
 	return benchtest.Trigger(b, set)
 }

@@ -2,13 +2,14 @@ package redis_test
 
 import (
 	"context"
-	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/redis"
 	"github.com/tetherfn/tether/internal/benchtest"
 )
@@ -104,19 +105,6 @@ func benchRaw(b *testing.B) float64 {
 func benchTether(b *testing.B) float64 {
 	stream := unique("bench-tether")
 	fill(b, stream, b.N)
-	set := benchtest.Components(b, fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: in
-spec:
-  type: bindings.redis
-  version: v1
-  metadata:
-  - {name: redisHost, value: %q}
-  - {name: stream, value: %q}
-  - {name: consumerGroup, value: g}
-  - {name: batchSize, value: "%d"}
-  - {name: maxConcurrency, value: "16"}
-`, shared.Addr, stream, benchBatch))
+	set := bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.redis", map[string]string{"redisHost": shared.Addr, "stream": stream, "consumerGroup": "g", "batchSize": strconv.Itoa(benchBatch), "maxConcurrency": "16"}))
 	return benchtest.Trigger(b, set)
 }

@@ -7,7 +7,7 @@
 //		benchtest.Rounds(b, 7, benchRaw, func(b *testing.B) float64 {
 //			return benchtest.Driver(b, bindings.Config{...}, 64)
 //		}, func(b *testing.B) float64 {
-//			return benchtest.Trigger(b, benchtest.Components(b, yaml))
+//			return benchtest.Trigger(b, bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", typ, md)))
 //		})
 //	}
 package benchtest
@@ -20,7 +20,6 @@ import (
 	"testing"
 
 	"github.com/tetherfn/tether/bindings"
-	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/component"
 	"github.com/tetherfn/tether/trigger"
 )
@@ -104,13 +103,6 @@ func Rate(b *testing.B) float64 {
 	rate := float64(b.N) / b.Elapsed().Seconds()
 	b.ReportMetric(rate, "msgs/s")
 	return rate
-}
-
-// Components loads one component from its YAML, as the runtime would from
-// a components directory.
-func Components(b *testing.B, yaml string) *component.Set {
-	b.Helper()
-	return bindingtest.LoadComponents(b, yaml)
 }
 
 // Driver measures the binding without the runtime: from opening cfg's input,
