@@ -484,10 +484,12 @@ func (in *input) redeliverLocked(d *delivery) *bindings.Message {
 	return d.msg
 }
 
+// contentType is the record's content-type header: the last one, as a
+// header repeated in the metadata map is.
 func contentType(headers []kgo.RecordHeader) string {
-	for _, h := range headers {
-		if h.Key == contentTypeHeader {
-			return string(h.Value)
+	for i := len(headers) - 1; i >= 0; i-- {
+		if headers[i].Key == contentTypeHeader {
+			return string(headers[i].Value)
 		}
 	}
 	return ""

@@ -286,10 +286,15 @@ func TestMetadataIsBuiltOnceOnDemand(t *testing.T) {
 	ctx := testContext(t)
 	topic := newTopic(t, "lazy", 1)
 	in := openInput(t, inputMetadata(t, topic, topic))
-	produce(t, topic, &kgo.Record{Partition: 0, Key: []byte("k"), Value: []byte("v"), Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("1")}}})
+	produce(t, topic, &kgo.Record{Partition: 0, Key: []byte("k"), Value: []byte("v"), Headers: []kgo.RecordHeader{
+		{Key: "content-type", Value: []byte("text/plain")}, {Key: "h", Value: []byte("1")}, {Key: "content-type", Value: []byte("application/json")},
+	}})
 	m := receive(t, ctx, in, 1)[0]
 	if m.Metadata != nil {
 		t.Fatalf("Metadata built with the message: %v", m.Metadata)
+	}
+	if m.ContentType != "application/json" {
+		t.Errorf("ContentType %q, want the last content-type header's", m.ContentType)
 	}
 	got := make(chan map[string]string, 4)
 	for range cap(got) {
@@ -301,7 +306,7 @@ func TestMetadataIsBuiltOnceOnDemand(t *testing.T) {
 			t.Fatal("concurrent readers got different maps")
 		}
 	}
-	if first["h"] != "1" || first[kafka.InKey] != "k" || first[kafka.InOffset] != "0" || first[kafka.InTopic] != topic {
+	if _, ok := first["content-type"]; ok || first["h"] != "1" || first[kafka.InKey] != "k" || first[kafka.InOffset] != "0" || first[kafka.InTopic] != topic {
 		t.Errorf("metadata %v", first)
 	}
 	ack(t, ctx, in, m)
