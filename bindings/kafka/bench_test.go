@@ -83,7 +83,9 @@ func BenchmarkInput(b *testing.B) {
 
 const benchPartitions = 8
 
-func benchRawLoop(b *testing.B) float64 {
+// rawConsumer fills a new topic with b.N records, starts the timer and
+// returns a franz-go group consumer of it, configured as the driver's.
+func rawConsumer(b *testing.B) *kgo.Client {
 	topic := newTopic(b, "bench", benchPartitions)
 	fill(b, topic, b.N)
 	b.ReportAllocs()
@@ -94,6 +96,11 @@ func benchRawLoop(b *testing.B) float64 {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return cl
+}
+
+func benchRawLoop(b *testing.B) float64 {
+	cl := rawConsumer(b)
 	defer cl.Close()
 	ctx := context.Background()
 	for seen := 0; seen < b.N; {
@@ -115,16 +122,7 @@ func benchRawLoop(b *testing.B) float64 {
 // mark moves only over its contiguous prefix of acked records, so that a
 // commit never passes a record still being handled.
 func benchWorkersLoop(b *testing.B) float64 {
-	topic := newTopic(b, "bench", benchPartitions)
-	fill(b, topic, b.N)
-	b.ReportAllocs()
-	b.ResetTimer()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers(b)), kgo.ConsumeTopics(topic), kgo.ConsumerGroup(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.BlockRebalanceOnPoll(),
-		kgo.AutoCommitMarks(), kgo.AutoCommitInterval(time.Second), kgo.FetchMaxWait(250*time.Millisecond))
-	if err != nil {
-		b.Fatal(err)
-	}
+	cl := rawConsumer(b)
 	defer cl.Close()
 
 	type window struct {
