@@ -37,7 +37,7 @@ func TestFaults(t *testing.T) {
 			}
 			yaml := strings.Join([]string{
 				bindingtest.ComponentYAML("in", "bindings.kafka", with(map[string]string{"topics": in, "publishTopic": in, "consumerGroup": group,
-					"deadLetter": "dead", "ordered": ordered, "maxAttempts": "3", "initialInterval": "10ms", "maxInterval": "50ms"})),
+					"deadLetter": "dead", "ordered": ordered, "maxAttempts": "3", "initialInterval": "10ms", "maxInterval": "50ms", "handlerTimeout": "250ms"})),
 				bindingtest.ComponentYAML("done", "bindings.kafka", with(map[string]string{"topics": done, "publishTopic": done, "consumerGroup": done})),
 				bindingtest.ComponentYAML("dead", "bindings.kafka", with(map[string]string{"topics": dead, "publishTopic": dead, "consumerGroup": dead})),
 			}, "---\n")
@@ -75,7 +75,8 @@ func checkCommitsHandled(t *testing.T, group, in, done, dead string) int {
 	commits := committed(t, group, in)
 	handled := map[string]bool{}
 	for _, r := range readAll(t, ctx, done) {
-		handled[string(r.Value)] = true
+		id, _ := faulttest.Result(r.Value)
+		handled[id] = true
 	}
 	for _, r := range readAll(t, ctx, dead) {
 		var env functions.DeadLetter

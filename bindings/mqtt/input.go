@@ -14,24 +14,28 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/internal/wake"
 )
 
 // input holds one QoS 1 subscription on a persistent session. Paho calls
-// onMessage in order from its router goroutine; onMessage hands the message
-// to Receive through a channel. The broker's in-flight window (Mosquitto's
-// max_inflight_messages, 20 by default) bounds how many unacked messages
-// there are, so the channel, larger than that, does not block Paho.
+// onMessage in order from its router goroutine; onMessage queues the message
+// for Receive and never waits: while the router waits, Paho processes no
+// other packet, so a SUBACK never completes the subscription that opening
+// waits for, and PINGRESPs go unread until the keepalive drops the
+// connection. The queue is unbounded: what bounds it is what the broker
+// sends unacked, its in-flight window (mosquitto's max_inflight_messages)
+// in steady state, but at a reconnect mosquitto 2.0 sends a session's whole
+// backlog at once (the fault test sees hundreds).
 type input struct {
 	s        settings
 	log      *slog.Logger
 	clientID string
 	client   paho.Client
 
-	deliveries chan *delivery
-
-	mu       sync.Mutex // guards requeued
-	requeued []*delivery
-	wake     chan struct{} // a nack requeued something
+	mu       sync.Mutex  // guards the fields below
+	requeued []*delivery // nacked: handed out again first
+	arrived  []*delivery // from the broker, not handed out yet
+	ready    wake.Signal // fired when either grows
 
 	subscribed   chan error // result of the first subscription
 	subscribeOne sync.Once
@@ -68,8 +72,6 @@ func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		s:          s,
 		log:        cfg.Logger,
 		clientID:   s.consumerID + "-consumer",
-		deliveries: make(chan *delivery, max(256, cfg.Values().Int("batchSize"))),
-		wake:       make(chan struct{}, 1),
 		subscribed: make(chan error, 1),
 		idPrefix:   hex.EncodeToString(prefix),
 		done:       make(chan struct{}),
@@ -116,12 +118,13 @@ func (in *input) onMessage(_ paho.Client, m paho.Message) {
 	if m.Duplicate() {
 		d.count = 2 // sent before, to an earlier connection of this session
 	}
-	select {
-	case in.deliveries <- d:
-	case <-in.done:
-		// Not acked: the broker keeps it in the session for the next
-		// connection.
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed() {
+		return // not acked: the broker keeps it in the session for the next connection
 	}
+	in.arrived = append(in.arrived, d)
+	in.ready.Fire()
 }
 
 func (in *input) closed() bool {
@@ -142,46 +145,46 @@ func (in *input) Receive(ctx context.Context, max int) ([]*bindings.Message, err
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if out := in.takeRequeued(max); len(out) > 0 {
-			return in.fill(out, max), nil
+		in.mu.Lock()
+		out := in.takeLocked(max)
+		var ready <-chan struct{}
+		if len(out) == 0 {
+			ready = in.ready.Wait()
+		}
+		in.mu.Unlock()
+		if len(out) > 0 {
+			return out, nil
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-in.done:
 			return nil, bindings.ErrClosed
-		case d := <-in.deliveries:
-			return in.fill([]*bindings.Message{toMessage(d)}, max), nil
-		case <-in.wake:
+		case <-ready:
 		}
 	}
 }
 
-func (in *input) takeRequeued(max int) []*bindings.Message {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	n := min(max, len(in.requeued))
+// takeLocked hands out up to max messages: requeued ones, then arrived ones.
+func (in *input) takeLocked(max int) []*bindings.Message {
+	n := min(max, len(in.requeued)+len(in.arrived))
 	if n == 0 {
 		return nil
 	}
-	out := make([]*bindings.Message, n)
-	for i, d := range in.requeued[:n] {
-		out[i] = toMessage(d)
-	}
-	in.requeued = in.requeued[n:]
-	return out
-}
-
-// fill adds what is already waiting, up to max.
-func (in *input) fill(out []*bindings.Message, max int) []*bindings.Message {
-	for len(out) < max {
-		select {
-		case d := <-in.deliveries:
+	out := make([]*bindings.Message, 0, n)
+	take := func(q []*delivery) []*delivery {
+		k := min(n-len(out), len(q))
+		for _, d := range q[:k] {
 			out = append(out, toMessage(d))
-		default:
-			return out
 		}
+		clear(q[:k]) // let the taken ones go
+		if k == len(q) {
+			return nil
+		}
+		return q[k:]
 	}
+	in.requeued = take(in.requeued)
+	in.arrived = take(in.arrived)
 	return out
 }
 
@@ -240,11 +243,8 @@ func (in *input) Nack(_ context.Context, m *bindings.Message, _ time.Duration) e
 	d.count++
 	in.mu.Lock()
 	in.requeued = append(in.requeued, d)
+	in.ready.Fire()
 	in.mu.Unlock()
-	select {
-	case in.wake <- struct{}{}:
-	default: // a wake-up is pending already
-	}
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/mqtt"
+	"github.com/tetherfn/tether/bindings/mqtt/internal/mosquittotest"
 	"github.com/tetherfn/tether/functions"
 )
 
@@ -171,6 +172,34 @@ func TestMessagesPublishedWhileDownArrive(t *testing.T) {
 		if m := got[fmt.Sprint("while-down-", i)]; m.DeliveryCount != 1 && m.Metadata["duplicate"] != "true" {
 			t.Errorf("message %d: count %d, metadata %v", i, m.DeliveryCount, m.Metadata)
 		}
+	}
+}
+
+// TestABacklogLargerThanAnyBufferOpens: a function that was down while
+// messages piled up in its session starts again, on a broker that sends
+// without an in-flight limit (max_inflight_messages 0). The broker sends the
+// whole backlog the moment the input connects, before the input has renewed
+// its subscription; were the input to stop reading until something takes
+// them, the subscription (and so opening) would never complete.
+func TestABacklogLargerThanAnyBufferOpens(t *testing.T) {
+	srv, err := mosquittotest.Start(t.TempDir(), "max_inflight_messages 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	md := component(t, map[string]string{"url": srv.URL})
+	in := openInput(t, md)
+	out := openOutput(t, md)
+	if err := in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	const backlog = 2000
+	for i := range backlog {
+		send(t, out, fmt.Sprint("backlog-", i), nil)
+	}
+	got := receiveAll(t, openInput(t, md), backlog, false)
+	if len(got) != backlog {
+		t.Errorf("received %d of the %d waiting", len(got), backlog)
 	}
 }
 

@@ -41,6 +41,6 @@ spec:
 %[5]s---
 `, name, addr, run, project, extra)
 	}
-	yaml := comp("in", "  - {name: deadLetter, value: dead}\n  - {name: initialInterval, value: 10ms}\n") + comp("done", "") + comp("dead", "")
+	yaml := comp("in", "  - {name: deadLetter, value: dead}\n  - {name: initialInterval, value: 10ms}\n  - {name: handlerTimeout, value: 250ms}\n") + comp("done", "") + comp("dead", "")
 	faulttest.Run(t, faulttest.Config{Components: yaml})
 }

@@ -40,6 +40,6 @@ spec:
 %[5]s---
 `, name, endpoint(t), run, region, extra)
 	}
-	yaml := comp("in", "  - {name: deadLetter, value: dead}\n  - {name: initialInterval, value: 10ms}\n") + comp("done", "") + comp("dead", "")
+	yaml := comp("in", "  - {name: deadLetter, value: dead}\n  - {name: initialInterval, value: 10ms}\n  - {name: handlerTimeout, value: 250ms}\n") + comp("done", "") + comp("dead", "")
 	faulttest.Run(t, faulttest.Config{Components: yaml})
 }

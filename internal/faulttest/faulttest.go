@@ -1,8 +1,9 @@
 // Package faulttest checks a binding end to end under faults: it runs a real
 // function process (the test binary, re-executed) on the binding, kills it
 // with SIGKILL mid-stream and restarts it, optionally restarts the broker
-// too, and counts every message in and out. Delivered plus dead-lettered must
-// be exactly the number sent; duplicates are counted and reported.
+// too, later stops it with SIGTERM while messages flow and starts it again,
+// and counts every message in and out. Delivered plus dead-lettered must be
+// exactly the number sent; duplicates are counted and reported.
 //
 // A binding's test uses it like this:
 //
@@ -16,7 +17,9 @@
 // as an output by the test to publish; the function returns every payload it
 // handled to "done"; "in" dead-letters to "dead". The test reads "done" and
 // "dead" as inputs. Every hundredth message fails permanently, so the
-// dead-letter path carries real traffic.
+// dead-letter path carries real traffic; three more in a hundred fail their
+// first attempt, one each by an error, a panic and overrunning the trigger's
+// handlerTimeout, so the retry, recover and timeout paths do too.
 package faulttest
 
 import (
@@ -62,21 +65,70 @@ func Main(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// relay returns each payload to "done" after a little work; every
-// failEvery-th message (by its number) fails permanently.
+// relay returns each payload, with the attempt that handled it ("m00042/1",
+// see Result), to "done" after a little work. Every
+// failEvery-th message (by its number) fails permanently; three others in
+// every hundred fail their first attempt only (see transientFault), so they
+// are retried and must end delivered, not dead-lettered.
 func relay(failEvery int) trigger.Function {
 	return trigger.Function{Name: "relay", Trigger: "in", Return: "done",
 		Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
-			if n, err := strconv.Atoi(strings.TrimPrefix(string(m.Data), "m")); err == nil && failEvery > 0 && n%failEvery == 0 {
+			n, err := strconv.Atoi(strings.TrimPrefix(string(m.Data), "m"))
+			if err == nil && failEvery > 0 && n%failEvery == 0 {
 				return trigger.Result{}, functions.Permanent(fmt.Errorf("message %d is poison", n))
+			}
+			if d := functions.FromContext(ctx); d != nil && d.Attempt == 1 && err == nil {
+				switch transientFault(n) {
+				case faultError:
+					return trigger.Result{}, fmt.Errorf("message %d: first attempt fails", n)
+				case faultPanic:
+					panic(fmt.Sprintf("message %d: first attempt panics", n))
+				case faultTimeout:
+					<-ctx.Done() // the trigger's handlerTimeout ends the attempt
+					return trigger.Result{}, ctx.Err()
+				}
 			}
 			select {
 			case <-time.After(time.Duration(rand.IntN(1000)) * time.Microsecond):
 			case <-ctx.Done():
 				return trigger.Result{}, ctx.Err()
 			}
-			return trigger.Result{Data: m.Data, ContentType: "text/plain"}, nil
+			attempt := 0
+			if d := functions.FromContext(ctx); d != nil {
+				attempt = d.Attempt
+			}
+			return trigger.Result{Data: fmt.Appendf(nil, "%s/%d", m.Data, attempt), ContentType: "text/plain"}, nil
 		}}
+}
+
+// Result splits a payload the relay returned to "done" into the message it
+// was ("m00042") and the attempt that handled it.
+func Result(data []byte) (id string, attempt int) {
+	id, n, _ := strings.Cut(string(data), "/")
+	attempt, _ = strconv.Atoi(n)
+	return id, attempt
+}
+
+type fault int
+
+const (
+	faultNone fault = iota
+	faultError
+	faultPanic
+	faultTimeout
+)
+
+// transientFault is how message n's first attempt fails, if it does.
+func transientFault(n int) fault {
+	switch n % 100 {
+	case 13:
+		return faultError
+	case 37:
+		return faultPanic
+	case 71:
+		return faultTimeout
+	}
+	return faultNone
 }
 
 // Config describes one fault run.
@@ -101,6 +153,10 @@ type Report struct {
 	DuplicateDeliveries           int // deliveries to "done" beyond the first per message
 	DuplicateDeadLetters          int
 	Both                          int // messages both delivered and dead-lettered
+	// Faults is how many messages fail their first attempt (an error, a
+	// panic, a timeout); RetriedFaults how many of them were delivered,
+	// and only by a later attempt.
+	Faults, RetriedFaults int
 }
 
 // Run sends Messages through a function process, SIGKILLs and restarts it
@@ -139,6 +195,10 @@ func Run(t *testing.T, c Config) Report {
 	in, done, dead := get("in"), get("done"), get("dead")
 	if in.Delivery.DeadLetter != "dead" {
 		t.Fatalf(`component "in" must set deadLetter: dead (has %q)`, in.Delivery.DeadLetter)
+	}
+	if in.Delivery.HandlerTimeout > 5*time.Second || in.Delivery.MaxAttempts < 2 {
+		t.Fatalf(`component "in" must set a handlerTimeout of 5s at most and maxAttempts of 2 or more: some first attempts time out (has %v, %d)`,
+			in.Delivery.HandlerTimeout, in.Delivery.MaxAttempts)
 	}
 
 	// Count before anything is sent, so that brokers without retention
@@ -187,6 +247,14 @@ func Run(t *testing.T, c Config) Report {
 		t.Logf("%s: restarting the broker", tally.summary())
 		c.Restart(t)
 	}
+	// A rolling update: the process drains what it has in hand and exits
+	// cleanly while messages keep coming; its successor takes over.
+	tally.waitFor(ctx, t, 3*c.Messages/4)
+	t.Logf("%s: SIGTERM the function process", tally.summary())
+	proc.terminate(t)
+	proc = startChild(t, dir, c.FailEvery)
+	proc.waitReady(ctx, t)
+
 	if err := <-published; err != nil {
 		t.Fatal(err)
 	}
@@ -194,8 +262,8 @@ func Run(t *testing.T, c Config) Report {
 	proc.terminate(t)
 
 	r := tally.report()
-	t.Logf("sent %d: delivered %d + dead-lettered %d = %d; duplicates: %d deliveries, %d dead letters, %d both",
-		r.Sent, r.Delivered, r.DeadLettered, r.Delivered+r.DeadLettered-r.Both, r.DuplicateDeliveries, r.DuplicateDeadLetters, r.Both)
+	t.Logf("sent %d: delivered %d + dead-lettered %d = %d; duplicates: %d deliveries, %d dead letters, %d both; %d of %d failed first attempts delivered on a retry",
+		r.Sent, r.Delivered, r.DeadLettered, r.Delivered+r.DeadLettered-r.Both, r.DuplicateDeliveries, r.DuplicateDeadLetters, r.Both, r.RetriedFaults, r.Faults)
 	if r.Delivered+r.DeadLettered-r.Both != r.Sent {
 		t.Errorf("accounted for %d distinct messages, sent %d", r.Delivered+r.DeadLettered-r.Both, r.Sent)
 	}
@@ -204,6 +272,9 @@ func Run(t *testing.T, c Config) Report {
 	}
 	if r.Both != 0 {
 		t.Errorf("%d messages were both delivered and dead-lettered", r.Both)
+	}
+	if r.RetriedFaults != r.Faults {
+		t.Errorf("of the %d messages whose first attempt fails, %d were delivered by a later attempt, want all", r.Faults, r.RetriedFaults)
 	}
 	return r
 }
@@ -233,15 +304,16 @@ func isDeliveryKey(k string) bool {
 
 // tally counts distinct payloads seen on "done" and "dead".
 type tally struct {
-	mu          sync.Mutex
-	want        int
-	delivered   map[string]int
-	deadLetters map[string]int
-	changed     chan struct{}
+	mu           sync.Mutex
+	want         int
+	delivered    map[string]int
+	deadLetters  map[string]int
+	firstAttempt map[string]int // delivered: the lowest attempt that handled it
+	changed      chan struct{}
 }
 
 func newTally(want int) *tally {
-	return &tally{want: want, delivered: map[string]int{}, deadLetters: map[string]int{}, changed: make(chan struct{}, 1)}
+	return &tally{want: want, delivered: map[string]int{}, deadLetters: map[string]int{}, firstAttempt: map[string]int{}, changed: make(chan struct{}, 1)}
 }
 
 func (t *tally) distinct() int {
@@ -289,7 +361,7 @@ func (t *tally) count(ctx context.Context, tb *testing.T, c *component.Component
 				continue
 			}
 			for _, m := range msgs {
-				id := string(m.Data)
+				id, attempt := Result(m.Data)
 				if deadLetters {
 					var env functions.DeadLetter
 					if err := json.Unmarshal(m.Data, &env); err != nil {
@@ -302,6 +374,9 @@ func (t *tally) count(ctx context.Context, tb *testing.T, c *component.Component
 					t.deadLetters[id]++
 				} else {
 					t.delivered[id]++
+					if a, ok := t.firstAttempt[id]; !ok || attempt < a {
+						t.firstAttempt[id] = attempt
+					}
 				}
 				t.mu.Unlock()
 				select {
@@ -337,6 +412,14 @@ func (t *tally) report() Report {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	r := Report{Sent: t.want, Delivered: len(t.delivered), DeadLettered: len(t.deadLetters)}
+	for n := range t.want {
+		if transientFault(n) != faultNone {
+			r.Faults++
+			if a, ok := t.firstAttempt[fmt.Sprintf("m%05d", n)]; ok && a > 1 {
+				r.RetriedFaults++
+			}
+		}
+	}
 	for id, k := range t.delivered {
 		r.DuplicateDeliveries += k - 1
 		if t.deadLetters[id] > 0 {
@@ -444,6 +527,10 @@ func (c *child) terminate(t *testing.T) {
 	}
 }
 
+// handlerTimeout is the fault tests' handlerTimeout: short, as one message
+// in a hundred overruns it on its first attempt.
+const handlerTimeout = "250ms"
+
 // Components is the YAML of a fault test's three components, of binding type
 // typ: "in", whose failed attempts (a return publish cut off by the broker's
 // restart, say) are retried for about half a minute before they go to
@@ -454,13 +541,18 @@ func Components(typ string, metadata func(name, run string) map[string]string) s
 	var b [6]byte
 	_, _ = crand.Read(b[:])
 	run := hex.EncodeToString(b[:])
-	retry := map[string]string{"deadLetter": "dead", "initialInterval": "100ms", "maxInterval": "2s", "maxAttempts": "20"}
+	retry := map[string]string{"deadLetter": "dead", "initialInterval": "100ms", "maxInterval": "2s", "maxAttempts": "20", "handlerTimeout": handlerTimeout}
 	var out strings.Builder
 	for _, name := range []string{"in", "done", "dead"} {
-		md := metadata(name, run)
+		md := maps.Clone(metadata(name, run))
+		// As a deployment would: the function only consumes "in" and only
+		// writes "done" and "dead", so it opens nothing the test opens the
+		// other way (MQTT: no two clients with one id, pushing each other
+		// off the broker).
+		md["direction"] = "output"
 		if name == "in" {
-			md = maps.Clone(md)
 			maps.Copy(md, retry)
+			md["direction"] = "input"
 		}
 		out.WriteString(bindingtest.ComponentYAML(name, typ, md))
 		out.WriteString("---\n")

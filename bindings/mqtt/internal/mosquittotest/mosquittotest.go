@@ -25,8 +25,9 @@ type Server struct {
 // Start starts a broker with its persistence file in dir. Sessions and
 // their queued messages survive a Stop and Start: mosquitto writes them on
 // SIGTERM. The offline queue per client is unlimited (max_queued_messages
-// 0), so that a function down during a burst loses nothing.
-func Start(dir string) (*Server, error) {
+// 0), so that a function down during a burst loses nothing. Each of extra
+// is one more line of mosquitto.conf.
+func Start(dir string, extra ...string) (*Server, error) {
 	var s *Server
 	err := servertest.OnFreePort(func(port int) error {
 		s = &Server{Port: port, URL: "tcp://127.0.0.1:" + strconv.Itoa(port), conf: filepath.Join(dir, "mosquitto.conf")}
@@ -43,7 +44,8 @@ log_type warning
 log_type notice
 log_type information
 user root
-`, port, dir)
+%s
+`, port, dir, strings.Join(extra, "\n"))
 		if err := os.WriteFile(s.conf, []byte(conf), 0o644); err != nil {
 			return fmt.Errorf("mosquitto: write config: %w", err)
 		}
