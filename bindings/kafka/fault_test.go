@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tetherfn/tether/bindings/bindingtest"
@@ -17,19 +18,26 @@ import (
 )
 
 // TestFaults runs the relay function in a child process on a Kafka trigger,
-// SIGKILLs it mid-stream and restarts it: every message must end delivered
-// or dead-lettered. Mid-stream and at the end it checks the invariant the
-// binding is built for: no offset of "in" is committed past a record whose
-// result is not written yet.
+// on a cluster of its own that keeps its state on disk (kfake.DataDir). It
+// SIGKILLs the function mid-stream and restarts it, restarts the cluster,
+// and stops the function with SIGTERM (internal/faulttest): every message
+// must end delivered or dead-lettered. Before the cluster restart, after it
+// and at the end it checks the invariant the binding is built for: no
+// offset of "in" is committed past a record whose result is not written.
 func TestFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a function process through 10000 messages")
 	}
 	for _, ordered := range []string{"false", "true"} {
 		t.Run("ordered="+ordered, func(t *testing.T) {
-			in, done, dead := newTopic(t, "fault-in", 4), newTopic(t, "fault-done", 2), newTopic(t, "fault-dead", 1)
+			k, err := startCluster(kfake.DataDir(t.TempDir()), kfake.GroupMinSessionTimeout(500*time.Millisecond))
+			if err != nil {
+				t.Fatalf("kfake cluster: %v", err)
+			}
+			t.Cleanup(k.close)
+			in, done, dead := k.newTopic(t, "fault-in", 4), k.newTopic(t, "fault-done", 2), k.newTopic(t, "fault-dead", 1)
 			group := in
-			common := map[string]string{"brokers": brokers(t), "initialOffset": "oldest", "sessionTimeout": "2s", "heartbeatInterval": "500ms"}
+			common := map[string]string{"brokers": k.addr, "initialOffset": "oldest", "sessionTimeout": "2s", "heartbeatInterval": "500ms"}
 			with := func(md map[string]string) map[string]string {
 				out := maps.Clone(common)
 				maps.Copy(out, md)
@@ -44,17 +52,17 @@ func TestFaults(t *testing.T) {
 			faulttest.Run(t, faulttest.Config{
 				Components: yaml,
 				Messages:   10000,
-				// kfake lives in this process and is not restarted: the hook
-				// checks the commits mid-stream, with the restarted function
-				// process running.
 				Restart: func(t *testing.T) {
 					// Commits are a second apart: at this point there may be
 					// none yet; whatever there is must be handled.
-					n := checkCommitsHandled(t, group, in, done, dead)
-					t.Logf("mid-stream: %d records below the committed offsets, all handled", n)
+					n := k.checkCommitsHandled(t, group, in, done, dead)
+					t.Logf("before the restart: %d records below the committed offsets, all handled", n)
+					k.restart(t)
+					n = k.checkCommitsHandled(t, group, in, done, dead)
+					t.Logf("after the restart: %d records below the committed offsets, all handled", n)
 				},
 			})
-			n := checkCommitsHandled(t, group, in, done, dead)
+			n := k.checkCommitsHandled(t, group, in, done, dead)
 			t.Logf("at the end: %d records below the committed offsets, all handled", n)
 			if n != 10000 {
 				t.Errorf("at the end, %d records are committed, want all 10000", n)
@@ -68,17 +76,17 @@ func TestFaults(t *testing.T) {
 // function writes its result before the ack, and the ack comes before the
 // commit, so reading the commits first and the results after is sound. It
 // returns how many records it checked.
-func checkCommitsHandled(t *testing.T, group, in, done, dead string) int {
+func (k *cluster) checkCommitsHandled(t *testing.T, group, in, done, dead string) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	commits := committed(t, group, in)
+	commits := k.committed(t, group, in)
 	handled := map[string]bool{}
-	for _, r := range readAll(t, ctx, done) {
+	for _, r := range k.readAll(t, ctx, done) {
 		id, _ := faulttest.Result(r.Value)
 		handled[id] = true
 	}
-	for _, r := range readAll(t, ctx, dead) {
+	for _, r := range k.readAll(t, ctx, dead) {
 		var env functions.DeadLetter
 		if err := json.Unmarshal(r.Value, &env); err != nil {
 			t.Fatalf("dead letter %q: %v", r.Value, err)
@@ -86,7 +94,7 @@ func checkCommitsHandled(t *testing.T, group, in, done, dead string) int {
 		handled[string(env.Data)] = true
 	}
 	checked := 0
-	for _, r := range readUpTo(t, ctx, in, commits) {
+	for _, r := range k.readUpTo(t, ctx, in, commits) {
 		if !handled[string(r.Value)] {
 			t.Errorf("%s/%d: offset %d (%s) is below the committed offset %d, but was never handled",
 				in, r.Partition, r.Offset, r.Value, commits[r.Partition])
@@ -97,20 +105,20 @@ func checkCommitsHandled(t *testing.T, group, in, done, dead string) int {
 }
 
 // readAll reads every record topic holds now.
-func readAll(t *testing.T, ctx context.Context, topic string) []*kgo.Record {
+func (k *cluster) readAll(t *testing.T, ctx context.Context, topic string) []*kgo.Record {
 	t.Helper()
-	ends, err := shared.admin.ListEndOffsets(ctx, topic)
+	ends, err := k.admin.ListEndOffsets(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
 	upTo := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) { upTo[o.Partition] = o.Offset })
-	return readUpTo(t, ctx, topic, upTo)
+	return k.readUpTo(t, ctx, topic, upTo)
 }
 
 // readUpTo reads the records of topic below the given offset of each
 // partition.
-func readUpTo(t *testing.T, ctx context.Context, topic string, upTo map[int32]int64) []*kgo.Record {
+func (k *cluster) readUpTo(t *testing.T, ctx context.Context, topic string, upTo map[int32]int64) []*kgo.Record {
 	t.Helper()
 	start := map[string]map[int32]kgo.Offset{topic: {}}
 	left := 0
@@ -123,7 +131,7 @@ func readUpTo(t *testing.T, ctx context.Context, topic string, upTo map[int32]in
 	if left == 0 {
 		return nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers(t)), kgo.ConsumePartitions(start))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.addr), kgo.ConsumePartitions(start))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,48 +20,77 @@ import (
 // process (which reaches this process's kfake cluster over loopback).
 func TestMain(m *testing.M) { faulttest.Main(m) }
 
-// shared is the package's in-process Kafka cluster (franz-go's kfake, a real
-// Kafka-protocol broker), started by the first test that needs it, on a free
-// loopback port so that function processes the fault test starts can reach
-// it.
-var shared struct {
-	once  sync.Once
+// cluster is an in-process Kafka cluster (franz-go's kfake, a real
+// Kafka-protocol broker) on a fixed loopback port, so that function
+// processes the fault test starts can reach it, and so that a restart
+// (with kfake.DataDir) comes back where clients look for it.
+type cluster struct {
 	c     *kfake.Cluster
+	opts  []kfake.Opt
 	addr  string
 	admin *kadm.Client
-	err   error
 }
 
-func brokers(t testing.TB) string {
+func startCluster(opts ...kfake.Opt) (*cluster, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	k := &cluster{opts: append(opts, kfake.Ports(port))}
+	return k, k.start()
+}
+
+func (k *cluster) start() (err error) {
+	if k.c, err = kfake.NewCluster(k.opts...); err != nil {
+		return err
+	}
+	k.addr = k.c.ListenAddrs()[0]
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.addr))
+	if err != nil {
+		k.c.Close()
+		return err
+	}
+	k.admin = kadm.NewClient(cl)
+	return nil
+}
+
+func (k *cluster) close() {
+	k.admin.Close()
+	k.c.Close()
+}
+
+// restart stops the cluster and starts it again on the same port; with
+// kfake.DataDir it comes back with its topics, records and commits.
+func (k *cluster) restart(t testing.TB) {
+	t.Helper()
+	k.close()
+	if err := k.start(); err != nil {
+		t.Fatalf("restart kfake: %v", err)
+	}
+}
+
+// shared is the package's cluster, started by the first test that needs
+// it.
+var shared struct {
+	once sync.Once
+	k    *cluster
+	err  error
+}
+
+func sharedCluster(t testing.TB) *cluster {
 	t.Helper()
 	shared.once.Do(func() {
-		port, err := freePort()
-		if err != nil {
-			shared.err = err
-			return
-		}
-		shared.c, shared.err = kfake.NewCluster(
-			kfake.Ports(port),
-			// The fault test's function process uses a short session so
-			// that the group gets over a SIGKILLed member quickly.
-			kfake.GroupMinSessionTimeout(500*time.Millisecond),
-		)
-		if shared.err != nil {
-			return
-		}
-		shared.addr = shared.c.ListenAddrs()[0]
-		cl, err := kgo.NewClient(kgo.SeedBrokers(shared.addr))
-		if err != nil {
-			shared.err = err
-			return
-		}
-		shared.admin = kadm.NewClient(cl)
+		// The fault test's function process uses a short session so
+		// that the group gets over a SIGKILLed member quickly.
+		shared.k, shared.err = startCluster(kfake.GroupMinSessionTimeout(500 * time.Millisecond))
 	})
 	if shared.err != nil {
 		t.Fatalf("kfake cluster: %v", shared.err)
 	}
-	return shared.addr
+	return shared.k
 }
+
+func brokers(t testing.TB) string { return sharedCluster(t).addr }
 
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -74,23 +103,31 @@ func freePort() (int, error) {
 
 // newTopic creates a topic with a unique name on the shared cluster.
 func newTopic(t testing.TB, prefix string, partitions int32) string {
+	return sharedCluster(t).newTopic(t, prefix, partitions)
+}
+
+func (k *cluster) newTopic(t testing.TB, prefix string, partitions int32) string {
 	t.Helper()
-	brokers(t)
 	topic := bindingtest.Unique(prefix)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := shared.admin.CreateTopic(ctx, partitions, 1, nil, topic); err != nil {
+	if _, err := k.admin.CreateTopic(ctx, partitions, 1, nil, topic); err != nil {
 		t.Fatalf("create topic %s: %v", topic, err)
 	}
 	return topic
 }
 
-// committed returns the group's committed offsets of topic by partition.
+// committed returns the group's committed offsets of topic by partition, on
+// the shared cluster.
 func committed(t testing.TB, group, topic string) map[int32]int64 {
+	return sharedCluster(t).committed(t, group, topic)
+}
+
+func (k *cluster) committed(t testing.TB, group, topic string) map[int32]int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	offs, err := shared.admin.FetchOffsets(ctx, group)
+	offs, err := k.admin.FetchOffsets(ctx, group)
 	if err != nil {
 		t.Fatalf("fetch offsets of group %s: %v", group, err)
 	}
