@@ -6,9 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -21,6 +19,7 @@ import (
 	"github.com/tetherfn/tether/bindings/mqtt"
 	"github.com/tetherfn/tether/bindings/mqtt/internal/mosquittotest"
 	"github.com/tetherfn/tether/functions"
+	"github.com/tetherfn/tether/internal/servertest"
 )
 
 func brokerURL() string {
@@ -209,15 +208,19 @@ func TestABacklogLargerThanAnyBufferOpens(t *testing.T) {
 // Paho makes next.
 func TestUnackedMessagesComeBackAfterAReconnect(t *testing.T) {
 	md := component(t, nil)
-	p := startProxy(t, strings.TrimPrefix(brokerURL(), "tcp://"))
+	p, err := servertest.StartProxy(strings.TrimPrefix(brokerURL(), "tcp://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
 	viaProxy := maps.Clone(md)
-	viaProxy["url"] = "tcp://" + p.addr()
+	viaProxy["url"] = "tcp://" + p.Addr()
 	in := openInput(t, viaProxy)
 	out := openOutput(t, md)
 
 	send(t, out, "held", nil)
 	m := receive(t, in, 1)[0]
-	p.cut()
+	p.Cut()
 	again := receive(t, in, 1)[0]
 	if string(again.Data) != "held" || again.Metadata["duplicate"] != "true" || again.DeliveryCount != 2 {
 		t.Fatalf("after the cut: %q duplicate %s count %d; want held, true, 2", again.Data, again.Metadata["duplicate"], again.DeliveryCount)
@@ -230,54 +233,6 @@ func TestUnackedMessagesComeBackAfterAReconnect(t *testing.T) {
 	if m := receive(t, in, 1)[0]; string(m.Data) != "after" {
 		t.Fatalf("got %q, want after", m.Data)
 	}
-}
-
-// proxy forwards TCP connections to a target; cut drops them all, which the
-// client sees as the remote end going away.
-type proxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func startProxy(t testing.TB, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln}
-	t.Cleanup(func() { ln.Close(); p.cut() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
-		}
-	}()
-	return p
-}
-
-func (p *proxy) addr() string { return p.ln.Addr().String() }
-
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
 }
 
 // TestSharedSubscriptionSplitsWork runs two replicas (distinct consumerIDs)

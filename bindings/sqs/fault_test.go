@@ -1,45 +1,43 @@
 package sqs_test
 
 import (
-	"fmt"
+	"net/url"
 	"testing"
+	"time"
 
-	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/internal/faulttest"
+	"github.com/tetherfn/tether/internal/servertest"
 )
 
 // TestFault sends 10,000 messages through a function process on an SQS
 // queue, SIGKILLs it mid-stream and starts another: every message must end
-// delivered or dead-lettered. fauxqs keeps its queues in memory only, so the
-// broker is not restarted (a restart would lose the queues, which real SQS
-// never does).
+// delivered or dead-lettered. fauxqs keeps its queues in memory only, so
+// instead of restarting it (which would lose the queues, as real SQS never
+// does) the test makes it unreachable for a few seconds: every client
+// reaches it through a proxy that goes down.
 func TestFault(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10,000 messages through a killed function process; not with -short")
 	}
-	run := bindingtest.Unique("fault")
+	target, err := url.Parse(endpoint(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := servertest.StartProxy(target.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
 	// A short visibility timeout brings back soon what the killed process
 	// held; the runtime's lease extension keeps running handlers' messages.
-	comp := func(name, extra string) string {
-		return fmt.Sprintf(`apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: %[1]s
-spec:
-  type: bindings.aws.sqs
-  version: v1
-  metadata:
-  - {name: queueName, value: "%[3]s-%[1]s"}
-  - {name: region, value: %[4]s}
-  - {name: endpoint, value: %[2]q}
-  - {name: accessKey, value: test}
-  - {name: secretKey, value: test}
-  - {name: createQueue, value: "true"}
-  - {name: messageVisibilityTimeout, value: "5"}
-  - {name: messageWaitTimeSeconds, value: "2"}
-%[5]s---
-`, name, endpoint(t), run, region, extra)
-	}
-	yaml := comp("in", "  - {name: deadLetter, value: dead}\n  - {name: initialInterval, value: 10ms}\n  - {name: handlerTimeout, value: 250ms}\n") + comp("done", "") + comp("dead", "")
-	faulttest.Run(t, faulttest.Config{Components: yaml})
+	yaml := faulttest.Components("bindings.aws.sqs", func(name, run string) map[string]string {
+		return map[string]string{"queueName": "fault-" + run + "-" + name, "region": region,
+			"endpoint": target.Scheme + "://" + proxy.Addr(), "accessKey": "test", "secretKey": "test", "createQueue": "true",
+			"messageVisibilityTimeout": "5", "messageWaitTimeSeconds": "2"}
+	})
+	faulttest.Run(t, faulttest.Config{Components: yaml, Restart: func(t *testing.T) {
+		if err := proxy.Outage(3 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}})
 }

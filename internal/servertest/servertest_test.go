@@ -1,6 +1,8 @@
 package servertest
 
 import (
+	"io"
+	"net"
 	"strings"
 	"testing"
 )
@@ -65,3 +67,63 @@ type takenError struct{}
 func (takenError) Error() string { return "listen: address already in use" }
 
 var errTaken = takenError{}
+
+func TestProxyCutsAndGoesDown(t *testing.T) {
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c); c.Close() }()
+		}
+	}()
+	p, err := StartProxy(echo.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	roundTrip := func(c net.Conn) error {
+		if _, err := c.Write([]byte("ping")); err != nil {
+			return err
+		}
+		b := make([]byte, 4)
+		_, err := io.ReadFull(c, b)
+		return err
+	}
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := roundTrip(c); err != nil {
+		t.Fatalf("through the proxy: %v", err)
+	}
+	p.Cut()
+	if err := roundTrip(c); err == nil {
+		t.Fatal("a cut connection still carries data")
+	}
+	if err := p.Down(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.Dial("tcp", p.Addr()); err == nil {
+		c.Close()
+		t.Fatal("connected while the proxy is down")
+	}
+	if err := p.Up(); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatalf("after Up: %v", err)
+	}
+	defer c2.Close()
+	if err := roundTrip(c2); err != nil {
+		t.Fatalf("after Up: %v", err)
+	}
+}
