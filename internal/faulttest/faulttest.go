@@ -66,18 +66,19 @@ func Main(m *testing.M) {
 }
 
 // relay returns each payload, with the attempt that handled it ("m00042/1",
-// see Result), to "done" after a little work. Every
-// failEvery-th message (by its number) fails permanently; three others in
-// every hundred fail their first attempt only (see transientFault), so they
-// are retried and must end delivered, not dead-lettered.
+// see Result), to "done" after a little work. Every failEvery-th message (by
+// its number) fails permanently; three others in every hundred fail their
+// first attempt only (see transientFault), so they are retried and must end
+// delivered, not dead-lettered.
 func relay(failEvery int) trigger.Function {
 	return trigger.Function{Name: "relay", Trigger: "in", Return: "done",
 		Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
+			attempt := functions.FromContext(ctx).Attempt
 			n, err := strconv.Atoi(strings.TrimPrefix(string(m.Data), "m"))
 			if err == nil && failEvery > 0 && n%failEvery == 0 {
 				return trigger.Result{}, functions.Permanent(fmt.Errorf("message %d is poison", n))
 			}
-			if d := functions.FromContext(ctx); d != nil && d.Attempt == 1 && err == nil {
+			if err == nil && attempt == 1 {
 				switch transientFault(n) {
 				case faultError:
 					return trigger.Result{}, fmt.Errorf("message %d: first attempt fails", n)
@@ -92,10 +93,6 @@ func relay(failEvery int) trigger.Function {
 			case <-time.After(time.Duration(rand.IntN(1000)) * time.Microsecond):
 			case <-ctx.Done():
 				return trigger.Result{}, ctx.Err()
-			}
-			attempt := 0
-			if d := functions.FromContext(ctx); d != nil {
-				attempt = d.Attempt
 			}
 			return trigger.Result{Data: fmt.Appendf(nil, "%s/%d", m.Data, attempt), ContentType: "text/plain"}, nil
 		}}
@@ -160,9 +157,10 @@ type Report struct {
 }
 
 // Run sends Messages through a function process, SIGKILLs and restarts it
-// mid-stream (and restarts the broker when Config.Restart is set), and fails
-// t unless every message ends delivered or dead-lettered, exactly once as a
-// set.
+// at a quarter, restarts the broker at half when Config.Restart is set,
+// stops the process with SIGTERM at three quarters and starts another, and
+// fails t unless every message ends delivered or dead-lettered, exactly once
+// as a set.
 func Run(t *testing.T, c Config) Report {
 	t.Helper()
 	if c.Messages == 0 {
@@ -244,7 +242,7 @@ func Run(t *testing.T, c Config) Report {
 
 	if c.Restart != nil {
 		tally.waitFor(ctx, t, c.Messages/2)
-		t.Logf("%s: restarting the broker", tally.summary())
+		t.Logf("%s: restarting the broker (or cutting it off)", tally.summary())
 		c.Restart(t)
 	}
 	// A rolling update: the process drains what it has in hand and exits
