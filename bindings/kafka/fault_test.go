@@ -3,8 +3,6 @@ package kafka_test
 import (
 	"context"
 	"encoding/json"
-	"maps"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/functions"
 	"github.com/tetherfn/tether/internal/faulttest"
 )
@@ -37,18 +34,15 @@ func TestFaults(t *testing.T) {
 			t.Cleanup(k.close)
 			in, done, dead := k.newTopic(t, "fault-in", 4), k.newTopic(t, "fault-done", 2), k.newTopic(t, "fault-dead", 1)
 			group := in
-			common := map[string]string{"brokers": k.addr, "initialOffset": "oldest", "sessionTimeout": "2s", "heartbeatInterval": "500ms"}
-			with := func(md map[string]string) map[string]string {
-				out := maps.Clone(common)
-				maps.Copy(out, md)
-				return out
-			}
-			yaml := strings.Join([]string{
-				bindingtest.ComponentYAML("in", "bindings.kafka", with(map[string]string{"topics": in, "publishTopic": in, "consumerGroup": group,
-					"deadLetter": "dead", "ordered": ordered, "maxAttempts": "3", "initialInterval": "10ms", "maxInterval": "50ms", "handlerTimeout": "250ms"})),
-				bindingtest.ComponentYAML("done", "bindings.kafka", with(map[string]string{"topics": done, "publishTopic": done, "consumerGroup": done})),
-				bindingtest.ComponentYAML("dead", "bindings.kafka", with(map[string]string{"topics": dead, "publishTopic": dead, "consumerGroup": dead})),
-			}, "---\n")
+			topics := map[string]string{"in": in, "done": done, "dead": dead}
+			yaml := faulttest.Components("bindings.kafka", func(name, _ string) map[string]string {
+				md := map[string]string{"brokers": k.addr, "initialOffset": "oldest", "sessionTimeout": "2s", "heartbeatInterval": "500ms",
+					"topics": topics[name], "publishTopic": topics[name], "consumerGroup": topics[name]}
+				if name == "in" {
+					md["ordered"] = ordered
+				}
+				return md
+			})
 			faulttest.Run(t, faulttest.Config{
 				Components: yaml,
 				Messages:   10000,

@@ -40,23 +40,29 @@ func startCluster(opts ...kfake.Opt) (*cluster, error) {
 	return k, k.start()
 }
 
-func (k *cluster) start() (err error) {
-	if k.c, err = kfake.NewCluster(k.opts...); err != nil {
-		return err
-	}
-	k.addr = k.c.ListenAddrs()[0]
-	cl, err := kgo.NewClient(kgo.SeedBrokers(k.addr))
+func (k *cluster) start() error {
+	c, err := kfake.NewCluster(k.opts...)
 	if err != nil {
-		k.c.Close()
 		return err
 	}
-	k.admin = kadm.NewClient(cl)
+	addr := c.ListenAddrs()[0]
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		c.Close()
+		return err
+	}
+	k.c, k.addr, k.admin = c, addr, kadm.NewClient(cl)
 	return nil
 }
 
+// close stops the cluster; once is enough, as after a failed restart.
 func (k *cluster) close() {
+	if k.c == nil {
+		return
+	}
 	k.admin.Close()
 	k.c.Close()
+	k.c, k.admin = nil, nil
 }
 
 // restart stops the cluster and starts it again on the same port; with

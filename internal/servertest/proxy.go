@@ -1,7 +1,6 @@
 package servertest
 
 import (
-	"errors"
 	"io"
 	"net"
 	"sync"
@@ -12,14 +11,15 @@ import (
 // take the server away from its clients without stopping it (emulators that
 // keep everything in memory lose it all when stopped): Cut drops the
 // connections open now, which the clients see as the server going away;
-// Outage also refuses new ones for a while, as a server that is down does.
+// Down also turns new ones away until Up, as a server that is down does.
+// The proxy keeps its port throughout: nothing else can take it meanwhile.
 type Proxy struct {
 	target string
-	addr   string
+	ln     net.Listener
 
 	mu     sync.Mutex
-	ln     net.Listener // nil during an outage
 	conns  map[net.Conn]bool
+	down   bool
 	closed bool
 }
 
@@ -29,40 +29,52 @@ func StartProxy(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{target: target, addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
-	p.serve(ln)
+	p := &Proxy{target: target, ln: ln, conns: map[net.Conn]bool{}}
+	go p.serve()
 	return p, nil
 }
 
 // Addr is the proxy's host:port, for the clients.
-func (p *Proxy) Addr() string { return p.addr }
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
-func (p *Proxy) serve(ln net.Listener) {
-	p.ln = ln
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			if p.ln != ln { // an outage began meanwhile
-				p.mu.Unlock()
-				c.Close()
-				up.Close()
-				continue
-			}
-			p.conns[c], p.conns[up] = true, true
-			p.mu.Unlock()
-			go p.pipe(up, c)
-			go p.pipe(c, up)
+func (p *Proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return // closed
 		}
-	}()
+		p.mu.Lock()
+		down := p.down || p.closed
+		p.mu.Unlock()
+		if down {
+			reset(c)
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			reset(c)
+			continue
+		}
+		p.mu.Lock()
+		if p.down || p.closed { // it went down while dialling
+			p.mu.Unlock()
+			reset(c)
+			up.Close()
+			continue
+		}
+		p.conns[c], p.conns[up] = true, true
+		p.mu.Unlock()
+		go p.pipe(up, c)
+		go p.pipe(c, up)
+	}
+}
+
+// reset closes c with a TCP reset, as a host with nothing listening answers.
+func reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	c.Close()
 }
 
 func (p *Proxy) pipe(dst, src net.Conn) {
@@ -84,56 +96,32 @@ func (p *Proxy) Cut() {
 
 func (p *Proxy) cutLocked() {
 	for c := range p.conns {
-		c.Close()
+		reset(c)
 	}
 	clear(p.conns)
 }
 
-// Outage drops every connection and refuses new ones for d (Down, then
-// Up); it returns once the proxy listens again.
-func (p *Proxy) Outage(d time.Duration) error {
-	if err := p.Down(); err != nil {
-		return err
-	}
-	time.Sleep(d)
-	return p.Up()
-}
-
-// Down drops every connection and stops listening: clients are refused,
-// as by a server that is down.
-func (p *Proxy) Down() error {
+// Down drops every connection and turns new ones away (with a reset) until
+// Up.
+func (p *Proxy) Down() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ln == nil || p.closed {
-		return errors.New("servertest: proxy closed or already down")
-	}
-	p.ln.Close()
-	p.ln = nil
+	p.down = true
 	p.cutLocked()
-	return nil
 }
 
-// Up listens again, on the same address, after Down.
-func (p *Proxy) Up() error {
-	var ln net.Listener
-	var err error
-	for range 50 { // the port is free unless something took it meanwhile
-		if ln, err = net.Listen("tcp", p.addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		return err
-	}
+// Up forwards new connections again.
+func (p *Proxy) Up() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || p.ln != nil {
-		ln.Close()
-		return errors.New("servertest: proxy closed or not down")
-	}
-	p.serve(ln)
-	return nil
+	p.down = false
+}
+
+// Outage is Down for d, then Up.
+func (p *Proxy) Outage(d time.Duration) {
+	p.Down()
+	time.Sleep(d)
+	p.Up()
 }
 
 // Close stops forwarding and drops every connection.
@@ -141,8 +129,6 @@ func (p *Proxy) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
-	if p.ln != nil {
-		p.ln.Close()
-	}
+	p.ln.Close()
 	p.cutLocked()
 }
