@@ -24,14 +24,12 @@ func TestOrderedRetryKeepsTheLease(t *testing.T) {
 		typ := &bindings.Type{Name: "test.lease", Capabilities: bindings.Capabilities{Ordering: true, Lease: true, DelayedNack: true}}
 		policy := bindings.DefaultDelivery()
 		policy.Ordered, policy.MaxConcurrency, policy.LeaseExtension = true, 1, lease
-		h := Chain(func(ctx context.Context, _ *bindings.Message) (Result, error) {
+		d := startDispatcher(in, typ, policy, func(ctx context.Context, _ *bindings.Message) (Result, error) {
 			if functions.FromContext(ctx).Attempt == 1 {
 				return Result{}, functions.RetryAfter(time.Minute, errors.New("not yet"))
 			}
 			return Result{}, nil
-		}, ChainOptions{Function: "fn", Binding: "in", Policy: policy})
-		d := newDispatcher("fn", "in", typ, in, policy, h, context.Background(), discardLogger)
-		d.start()
+		})
 		defer d.stop(context.Background())
 
 		start := time.Now()
@@ -77,14 +75,12 @@ func waitingMessagesKeepTheirLease(t *testing.T, ordered bool) {
 	typ := &bindings.Type{Name: "test.lease", Capabilities: bindings.Capabilities{Ordering: true, Lease: true, DelayedNack: true}}
 	policy := bindings.DefaultDelivery()
 	policy.Ordered, policy.MaxConcurrency, policy.LeaseExtension = ordered, 1, lease
-	h := Chain(func(ctx context.Context, m *bindings.Message) (Result, error) {
+	d := startDispatcher(in, typ, policy, func(ctx context.Context, m *bindings.Message) (Result, error) {
 		if m.ID == "m1" {
 			time.Sleep(2 * time.Minute)
 		}
 		return Result{}, nil
-	}, ChainOptions{Function: "fn", Binding: "in", Policy: policy})
-	d := newDispatcher("fn", "in", typ, in, policy, h, context.Background(), discardLogger)
-	d.start()
+	})
 	defer d.stop(context.Background())
 
 	start := time.Now()
@@ -128,14 +124,12 @@ func TestHeldRetriesBoundIntake(t *testing.T) {
 		policy := bindings.DefaultDelivery()
 		policy.MaxConcurrency, policy.BatchSize, policy.InitialInterval, policy.Jitter = 1, 1, time.Hour, 0
 		limit := 4 * (policy.MaxConcurrency + policy.BatchSize)
-		h := Chain(func(ctx context.Context, _ *bindings.Message) (Result, error) {
+		d := startDispatcher(in, typ, policy, func(ctx context.Context, _ *bindings.Message) (Result, error) {
 			if functions.FromContext(ctx).Attempt == 1 {
 				return Result{}, errors.New("not yet")
 			}
 			return Result{}, nil
-		}, ChainOptions{Function: "fn", Binding: "in", Policy: policy})
-		d := newDispatcher("fn", "in", typ, in, policy, h, context.Background(), discardLogger)
-		d.start()
+		})
 		defer d.stop(context.Background())
 
 		offer := func(id string) bool {
@@ -187,14 +181,12 @@ func TestHungLeaseExtensionHoldsNothing(t *testing.T) {
 		typ := &bindings.Type{Name: "test.lease", Capabilities: bindings.Capabilities{Lease: true, DelayedNack: true}}
 		policy := bindings.DefaultDelivery()
 		policy.MaxConcurrency, policy.LeaseExtension, policy.HandlerTimeout = 1, 10*time.Second, 0
-		h := Chain(func(ctx context.Context, m *bindings.Message) (Result, error) {
+		d := startDispatcher(in, typ, policy, func(ctx context.Context, m *bindings.Message) (Result, error) {
 			if m.ID == "m1" {
 				time.Sleep(time.Minute)
 			}
 			return Result{}, nil
-		}, ChainOptions{Function: "fn", Binding: "in", Policy: policy})
-		d := newDispatcher("fn", "in", typ, in, policy, h, context.Background(), discardLogger)
-		d.start()
+		})
 		for _, id := range []string{"m1", "m2", "m3"} {
 			in.msgs <- &bindings.Message{ID: id, DeliveryCount: 1}
 		}
@@ -206,4 +198,12 @@ func TestHungLeaseExtensionHoldsNothing(t *testing.T) {
 		}
 		d.stop(context.Background()) // synctest reports a deadlock if it hangs
 	})
+}
+
+// startDispatcher starts a dispatcher of function "fn" on input "in", its
+// handler behind the runtime's whole middleware chain.
+func startDispatcher(in bindings.Input, typ *bindings.Type, policy bindings.Delivery, h Handler) *dispatcher {
+	d := newDispatcher("fn", "in", typ, in, policy, Chain(h, ChainOptions{Function: "fn", Binding: "in", Policy: policy}), context.Background(), discardLogger)
+	d.start()
+	return d
 }

@@ -7,8 +7,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/component"
 	"github.com/tetherfn/tether/bindings/memory"
 )
@@ -85,20 +84,13 @@ func (o *hookedOutput) Close() error {
 // entries) and loads them.
 func loadSet(t *testing.T, comps ...string) *component.Set {
 	t.Helper()
-	dir := t.TempDir()
+	docs := make([]string, len(comps))
 	for i, c := range comps {
 		name, rest, _ := strings.Cut(c, ":")
 		typ, md, _ := strings.Cut(rest, " ")
-		doc := fmt.Sprintf("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: %s\nspec:\n  type: %s\n  version: v1\n  metadata:\n%s", name, typ, md)
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("c%d.yaml", i)), []byte(doc), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		docs[i] = fmt.Sprintf("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: %s\nspec:\n  type: %s\n  version: v1\n  metadata:\n%s", name, typ, md)
 	}
-	set, err := component.Load([]string{dir}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return set
+	return bindingtest.LoadComponents(t, docs...)
 }
 
 func uniqueName(base string) string { return fmt.Sprintf("%s-%d", base, rand.Uint64()) }
