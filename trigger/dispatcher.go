@@ -59,14 +59,13 @@ type dispatcher struct {
 	lease    time.Duration // 0: no lease extension
 	watchdog *watchdog     // enforces handlerTimeout; nil without one
 
-	// With leases: the messages received and not yet taken by a worker (in
-	// the receive loop's hand, the lane, or parked behind their key). When
-	// every worker is busy they wait there, maybe longer than the broker's
-	// lease; sweepLeases extends theirs.
-	waitMu   sync.Mutex
-	waiting  map[*bindings.Message]bool // true while its lease is being extended
-	extended wake.Signal                // fired when an extension ends
-	finished chan struct{}              // closed when stop returns
+	// With leases: every message received and not settled yet, wherever it
+	// is (in the receive loop's hand, the lane, parked behind its key, with
+	// a worker, held for a retry); sweepLeases extends their leases.
+	leaseMu   sync.Mutex
+	unsettled map[*bindings.Message]bool // true while its lease is being extended
+	extended  wake.Signal                // fired when an extension ends
+	finished  chan struct{}              // closed when stop returns
 }
 
 func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Input, policy bindings.Delivery, h Handler, base context.Context, logger *slog.Logger) *dispatcher {
@@ -87,7 +86,7 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 		}
 	}
 	if d.lease > 0 {
-		d.waiting = make(map[*bindings.Message]bool)
+		d.unsettled = make(map[*bindings.Message]bool)
 	}
 	n := policy.MaxConcurrency
 	// Held retries stay unsettled in memory; a broker that bounds what a
@@ -124,20 +123,19 @@ func (d *dispatcher) start() {
 		d.workersWG.Add(1)
 		go w.run()
 	}
-	if d.waiting != nil {
+	if d.unsettled != nil {
 		go d.sweepLeases()
 	}
 	go d.receiveLoop(ctx)
 }
 
-// sweepLeases extends the leases of the waiting messages every half lease
-// interval, each for two intervals, until the dispatcher has stopped (while
-// stopping, messages still wait for a worker to give them back). So a
-// message is extended within half an interval of its receipt, and a worker
-// that takes it extends it within an interval of the last sweep: the lease
-// never runs short by less than half an interval. A message is marked while
-// its extension runs, and a worker taking it waits for that one call
-// (bounded by half an interval): brokers refuse to extend a settled message.
+// sweepLeases extends the leases of the unsettled messages every half lease
+// interval, each for two intervals, until the dispatcher has stopped: from
+// its receipt to its ack or nack, a message's lease never runs shorter than
+// an interval and a half, whether it waits for a worker, is being handled,
+// or is held for a retry. A message is marked while its extension runs, and
+// settling it waits for that one call (bounded by half an interval):
+// brokers refuse to extend a settled message.
 func (d *dispatcher) sweepLeases() {
 	t := time.NewTicker(max(d.lease/2, time.Millisecond))
 	defer t.Stop()
@@ -148,58 +146,58 @@ func (d *dispatcher) sweepLeases() {
 		case <-d.finished:
 			return
 		}
-		d.waitMu.Lock()
-		for m := range d.waiting {
+		d.leaseMu.Lock()
+		for m := range d.unsettled {
 			due = append(due, m)
 		}
-		d.waitMu.Unlock()
+		d.leaseMu.Unlock()
 		for _, m := range due {
-			d.waitMu.Lock()
-			_, ok := d.waiting[m]
+			d.leaseMu.Lock()
+			_, ok := d.unsettled[m]
 			if ok {
-				d.waiting[m] = true
+				d.unsettled[m] = true
 			}
-			d.waitMu.Unlock()
+			d.leaseMu.Unlock()
 			if !ok {
-				continue // taken meanwhile
+				continue // settled meanwhile
 			}
 			d.extendLease(m)
-			d.waitMu.Lock()
-			d.waiting[m] = false
+			d.leaseMu.Lock()
+			d.unsettled[m] = false
 			d.extended.Fire()
-			d.waitMu.Unlock()
+			d.leaseMu.Unlock()
 		}
 		clear(due)
 		due = due[:0]
 	}
 }
 
-// addWaiting adds msgs to the waiting messages; taken takes m out, once a
-// worker has it or it is given back.
-func (d *dispatcher) addWaiting(msgs []*bindings.Message) {
-	if d.waiting == nil {
+// track adds msgs, just received, to the unsettled messages; untrack takes
+// m out just before it is settled (see sweepLeases).
+func (d *dispatcher) track(msgs ...*bindings.Message) {
+	if d.unsettled == nil {
 		return
 	}
-	d.waitMu.Lock()
+	d.leaseMu.Lock()
 	for _, m := range msgs {
-		d.waiting[m] = false
+		d.unsettled[m] = false
 	}
-	d.waitMu.Unlock()
+	d.leaseMu.Unlock()
 }
 
-func (d *dispatcher) taken(m *bindings.Message) {
-	if d.waiting == nil {
+func (d *dispatcher) untrack(m *bindings.Message) {
+	if d.unsettled == nil {
 		return
 	}
-	d.waitMu.Lock()
-	for d.waiting[m] { // its extension is under way
+	d.leaseMu.Lock()
+	for d.unsettled[m] { // its extension is under way
 		ch := d.extended.Wait()
-		d.waitMu.Unlock()
+		d.leaseMu.Unlock()
 		<-ch
-		d.waitMu.Lock()
+		d.leaseMu.Lock()
 	}
-	delete(d.waiting, m)
-	d.waitMu.Unlock()
+	delete(d.unsettled, m)
+	d.leaseMu.Unlock()
 }
 
 func (d *dispatcher) receiveLoop(ctx context.Context) {
@@ -224,12 +222,11 @@ func (d *dispatcher) receiveLoop(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		d.addWaiting(msgs)
+		d.track(msgs...)
 		for i, m := range msgs {
 			if !d.dispatch(ctx, m) {
 				// Stopping: give back what was received and not handed out.
 				for _, rest := range msgs[i:] {
-					d.taken(rest)
 					d.nack(rest, 0)
 				}
 				break
@@ -327,9 +324,7 @@ func (d *dispatcher) send(ctx context.Context, m *bindings.Message) bool {
 func (d *dispatcher) settle(m *bindings.Message, res Result, err error) time.Duration {
 	ctx := d.settleCtx
 	if err == nil && d.replier == nil { // the hot path: allocate nothing
-		if aerr := d.in.Ack(ctx, m); aerr != nil {
-			d.logger.Error("ack failed; the broker will redeliver", "id", m.ID, "error", aerr)
-		}
+		d.ack(m)
 		return -1
 	}
 	dec := Decide(err)
@@ -338,9 +333,7 @@ func (d *dispatcher) settle(m *bindings.Message, res Result, err error) time.Dur
 	}
 	switch dec.Action {
 	case Acked, DeadLettered:
-		if aerr := d.in.Ack(ctx, m); aerr != nil {
-			d.logger.Error("ack failed; the broker will redeliver", "id", m.ID, "error", aerr)
-		}
+		d.ack(m)
 	case Abandoned:
 		d.nack(m, 0)
 	case RetryLater:
@@ -354,6 +347,7 @@ func (d *dispatcher) settle(m *bindings.Message, res Result, err error) time.Dur
 		d.redeliver(m, delay)
 	case Exhausted:
 		if nd, ok := d.in.(bindings.DeadLetterer); ok {
+			d.untrack(m)
 			done, derr := nd.DeadLetter(ctx, m, dec.Err)
 			if derr != nil {
 				d.logger.Error("native dead letter failed; nacking", "id", m.ID, "error", derr)
@@ -361,6 +355,7 @@ func (d *dispatcher) settle(m *bindings.Message, res Result, err error) time.Dur
 			if done && derr == nil {
 				return -1
 			}
+			d.track(m) // still ours
 		}
 		if d.ordered() {
 			return dec.Delay
@@ -446,7 +441,15 @@ func (d *dispatcher) awaitHeldRoom(ctx context.Context) bool {
 	}
 }
 
+func (d *dispatcher) ack(m *bindings.Message) {
+	d.untrack(m)
+	if err := d.in.Ack(d.settleCtx, m); err != nil {
+		d.logger.Error("ack failed; the broker will redeliver", "id", m.ID, "error", err)
+	}
+}
+
 func (d *dispatcher) nack(m *bindings.Message, delay time.Duration) {
+	d.untrack(m)
 	if err := d.in.Nack(d.settleCtx, m, delay); err != nil {
 		d.logger.Error("nack failed; the broker will redeliver when its lease ends", "id", m.ID, "error", err)
 	}
@@ -496,22 +499,15 @@ func (d *dispatcher) stop(ctx context.Context) {
 	}
 }
 
-// worker handles messages from one lane, one at a time. It owns the timer
-// used for lease extension, reused across messages.
+// worker handles messages from one lane, one at a time.
 type worker struct {
 	d       *dispatcher
 	lane    chan *bindings.Message
 	current atomic.Pointer[handlerContext]
-	leaseT  *time.Timer
 }
 
 func newWorker(d *dispatcher, lane chan *bindings.Message) *worker {
-	w := &worker{d: d, lane: lane}
-	if d.lease > 0 {
-		w.leaseT = time.AfterFunc(time.Hour, w.extendLease)
-		w.leaseT.Stop()
-	}
-	return w
+	return &worker{d: d, lane: lane}
 }
 
 func (w *worker) run() {
@@ -548,7 +544,6 @@ func (w *worker) handle(m *bindings.Message) {
 // handleOne handles m until it is settled, retrying in place when the
 // trigger is ordered; once stopping has begun it only nacks m.
 func (w *worker) handleOne(m *bindings.Message) {
-	w.d.taken(m)
 	if w.d.stopping.Load() {
 		w.d.nack(m, 0)
 		return
@@ -560,7 +555,7 @@ func (w *worker) handleOne(m *bindings.Message) {
 			return
 		}
 		// Ordered trigger: retry in place, holding up only this key.
-		if !w.wait(m, delay) {
+		if !w.wait(delay) {
 			w.d.nack(m, 0)
 			return
 		}
@@ -568,30 +563,19 @@ func (w *worker) handleOne(m *bindings.Message) {
 	}
 }
 
-// wait holds m for an in-place retry delay, extending its lease meanwhile:
-// otherwise the broker would give m to another consumer while this one still
-// retries it. False when stopping begins first.
-func (w *worker) wait(m *bindings.Message, delay time.Duration) bool {
+// wait holds m, unsettled (its lease goes on being extended), for an
+// in-place retry delay. False when stopping begins first.
+func (w *worker) wait(delay time.Duration) bool {
 	if w.d.stopping.Load() {
 		return false
 	}
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
-	var renew <-chan time.Time
-	if w.d.lease > 0 {
-		ticker := time.NewTicker(w.d.lease)
-		defer ticker.Stop()
-		renew = ticker.C
-	}
-	for {
-		select {
-		case <-timer.C:
-			return true
-		case <-renew:
-			w.d.extendLease(m)
-		case <-w.d.stopped:
-			return false
-		}
+	select {
+	case <-timer.C:
+		return true
+	case <-w.d.stopped:
+		return false
 	}
 }
 
@@ -606,13 +590,7 @@ func (w *worker) attempt(m *bindings.Message) (Result, error) {
 		},
 	}
 	w.current.Store(hc)
-	if w.leaseT != nil {
-		w.leaseT.Reset(d.lease)
-	}
 	res, err := d.handler(hc, m)
-	if w.leaseT != nil {
-		w.leaseT.Stop()
-	}
 	w.current.Store(nil)
 	// A failed attempt that the end of the grace period cut short goes back
 	// to the broker; it is no failure (Retry already says so for the
@@ -627,21 +605,10 @@ func (w *worker) attempt(m *bindings.Message) (Result, error) {
 	return res, err
 }
 
-func (w *worker) extendLease() {
-	c := w.current.Load()
-	if c == nil {
-		return
-	}
-	w.d.extendLease(c.delivery.Message)
-	if w.current.Load() == c {
-		w.leaseT.Reset(w.d.lease)
-	}
-}
-
 // extendLease extends the lease of m, which this consumer holds, by two
 // extension intervals. The call may take half an interval: a broker that
-// stopped answering must not hold the sweep, a worker waiting for it, or
-// the timer's goroutine past the next extension.
+// stopped answering must not hold the sweep, or a worker settling m, past
+// the next extension.
 func (d *dispatcher) extendLease(m *bindings.Message) {
 	ctx, cancel := context.WithTimeout(d.settleCtx, max(d.lease/2, time.Millisecond))
 	defer cancel()

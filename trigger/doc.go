@@ -26,9 +26,9 @@
 // are held) — until maxAttempts; then it goes to the trigger's deadLetter
 // binding in a functions.DeadLetter envelope, or, without one, to the
 // broker's native dead letter or back to the broker to keep. On brokers with
-// leases, the lease of a message is extended while its handler runs and while
-// it waits for a free worker. On
-// shutdown, intake stops, in-flight handlers finish within the grace period,
+// leases, the lease of a message is extended every half interval from its
+// receipt until it is settled: while it waits for a worker, while its handler
+// runs and while it is held for a retry. On shutdown, intake stops, in-flight handlers finish within the grace period,
 // and every message not handled is nacked for redelivery. At the end of the
 // grace period the handlers still running see their context cancelled
 // (context.Canceled); their messages are nacked without counting as failed
