@@ -82,8 +82,50 @@ func newOutput(cfg bindings.Config) (*output, error) {
 	transport.MaxIdleConnsPerHost = 64
 	return &output{
 		s: s, base: strings.TrimRight(s.url.String(), "/"),
-		client: &nethttp.Client{Transport: transport},
+		client: &nethttp.Client{Transport: transport, CheckRedirect: credentialsStayHome(s.tokenHeader)},
 	}, nil
+}
+
+// maxRedirects is net/http's own limit.
+const maxRedirects = 10
+
+// credentialsStayHome is the client's redirect policy: once a redirect
+// leaves the first request's origin (scheme, host and port), the
+// security token's header, Authorization, Proxy-Authorization and Cookie are
+// no longer sent, for the rest of the chain. net/http alone keeps a custom
+// header such as X-Api-Key on every redirect, and keeps Authorization and
+// Cookie when only the port changes (it compares host names); another port
+// is another server, and the token is for the component's url only.
+func credentialsStayHome(tokenHeader string) func(*nethttp.Request, []*nethttp.Request) error {
+	sensitive := []string{"Authorization", "Proxy-Authorization", "Cookie"}
+	if tokenHeader != "" {
+		sensitive = append(sensitive, tokenHeader)
+	}
+	return func(req *nethttp.Request, via []*nethttp.Request) error {
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		home := origin(via[0].URL)
+		left := origin(req.URL) != home
+		for _, r := range via[1:] {
+			left = left || origin(r.URL) != home
+		}
+		if left {
+			for _, h := range sensitive {
+				req.Header.Del(h)
+			}
+		}
+		return nil
+	}
+}
+
+// origin is a URL's scheme, host and port, the port made explicit.
+func origin(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Hostname()) + ":" + port
 }
 
 // Invoke sends one request; see docs/bindings/http.md.

@@ -353,3 +353,67 @@ func TestDaprBindingsAPI(t *testing.T) {
 		t.Errorf("Dapr API: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
 }
+
+// TestRedirectKeepsCredentialsHome: the token's header, Authorization and
+// Cookie go to the component's origin only. The other server is on the same
+// 127.0.0.1 but another port: net/http compares host names only and would
+// send Authorization and Cookie there, and sends a custom token header to
+// any host, so this fails without the output's own redirect policy.
+func TestRedirectKeepsCredentialsHome(t *testing.T) {
+	other := echoServer(t)
+	var back *httptest.Server // redirects home again
+	home := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		switch r.URL.Path {
+		case "/away":
+			nethttp.Redirect(w, r, other.URL+"/landed", nethttp.StatusFound)
+		case "/stay":
+			nethttp.Redirect(w, r, "/echo", nethttp.StatusFound)
+		case "/bounce": // away, then back home
+			nethttp.Redirect(w, r, back.URL, nethttp.StatusFound)
+		default:
+			json.NewEncoder(w).Encode(echoed{Path: r.URL.Path, Header: r.Header})
+		}
+	}))
+	t.Cleanup(home.Close)
+	back = httptest.NewServer(nethttp.RedirectHandler(home.URL+"/echo", nethttp.StatusFound))
+	t.Cleanup(back.Close)
+
+	for _, tokenHeader := range []string{"X-Api-Key", "Authorization"} {
+		out := openOutput(t, map[string]string{"url": home.URL, "securityToken": "s3cr3t", "securityTokenHeader": tokenHeader})
+		call := func(path string) echoed {
+			t.Helper()
+			resp, err := out.Invoke(context.Background(), &bindings.InvokeRequest{Operation: "get",
+				Metadata: map[string]string{"path": path, "Cookie": "session=abc", "Authorization": "Basic dTpw", "X-Tenant": "acme"}})
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			var e echoed
+			if err := json.Unmarshal(resp.Data, &e); err != nil {
+				t.Fatal(err)
+			}
+			return e
+		}
+		landed := call("/away")
+		if landed.Path != "/landed" {
+			t.Fatalf("the redirect was not followed: %+v", landed)
+		}
+		for _, h := range []string{tokenHeader, "Authorization", "Cookie"} {
+			if v := landed.Header.Get(h); v != "" {
+				t.Errorf("token header %s: redirected to another port, %s: %q was sent", tokenHeader, h, v)
+			}
+		}
+		if landed.Header.Get("X-Tenant") != "acme" {
+			t.Errorf("an ordinary header was dropped on the redirect: %v", landed.Header)
+		}
+		stayed := call("/stay")
+		if stayed.Path != "/echo" || stayed.Header.Get(tokenHeader) == "" || stayed.Header.Get("Cookie") != "session=abc" {
+			t.Errorf("token header %s: a redirect within the origin lost the credentials: %+v", tokenHeader, stayed)
+		}
+		// Once the chain has left, a server there chose where it goes next:
+		// the credentials stay dropped even back home.
+		bounced := call("/bounce")
+		if bounced.Path != "/echo" || bounced.Header.Get(tokenHeader) != "" || bounced.Header.Get("Cookie") != "" {
+			t.Errorf("token header %s: back home through another server: %+v", tokenHeader, bounced)
+		}
+	}
+}
