@@ -200,6 +200,7 @@ func (b *builder) binding(d *document, res resolver, store string) (c *Component
 		SecretStore:  d.secretStore.value,
 		File:         d.file,
 		Line:         d.line,
+		Source:       d.source,
 	}
 	if dir&bindings.DirInput != 0 {
 		c.Delivery = b.delivery(d, mv, values, store)
@@ -220,6 +221,10 @@ func (b *builder) binding(d *document, res resolver, store string) (c *Component
 		}
 		if e.source != fromValue {
 			c.SecretKeys[k.Name] = true
+			if c.Refs == nil {
+				c.Refs = map[string]Ref{}
+			}
+			c.Refs[k.Name] = Ref{Secret: e.secret.name, Key: e.secret.key, Env: e.env}
 		}
 		if mv.unresolved[name] {
 			values[k.Name] = "" // never show a placeholder as if it were the value
@@ -392,14 +397,22 @@ func (l *loader) load(docs []*document) *Set {
 		unique = append(unique, d)
 	}
 
+	set := &Set{byName: map[string]*Component{}, stores: map[string]*Store{}}
 	for _, d := range unique {
 		if d.class == classStore {
-			env := &storeEnv{file: d.file, lookupEnv: l.opts.LookupEnv}
+			var env *storeEnv
+			if !l.opts.Unresolved {
+				env = &storeEnv{file: d.file, lookupEnv: l.opts.LookupEnv}
+			}
 			l.stores[d.name.value] = &openedStore{doc: d, store: l.store(d, env)}
+			md := map[string]string{}
+			for _, e := range d.entries {
+				md[e.name] = e.value
+			}
+			set.stores[d.name.value] = &Store{Name: d.name.value, Type: d.typ.value, Metadata: md, File: d.file, Line: d.line, Source: d.source}
 		}
 	}
 
-	set := &Set{byName: map[string]*Component{}}
 	docOf := map[*Component]*document{}
 	for _, d := range unique {
 		if d.class != classBinding {
@@ -407,6 +420,9 @@ func (l *loader) load(docs []*document) *Set {
 		}
 		l.bindingDocs[d.name.value] = d
 		res, store := l.resolver(d)
+		if l.opts.Unresolved {
+			res = nil
+		}
 		l.storeDesc[d] = store
 		if c, ok := l.binding(d, res, store); ok {
 			set.components = append(set.components, c)

@@ -43,8 +43,36 @@ type Component struct {
 	Scopes       []string      // app ids that may use the component; empty means all
 	SecretStore  string        // auth.secretStore; "" means the environment
 
+	// Refs says where each metadata value that is not written in the file
+	// comes from, by key: a secretKeyRef or an envRef (never the value).
+	Refs map[string]Ref
+
 	File string // the file it was read from
 	Line int    // the line its document starts on
+	// Source is the component's document as written in File, secret
+	// references unresolved.
+	Source []byte
+}
+
+// Ref is where a metadata value comes from when it is not written in the
+// component file: a secret of the component's secret store, or an
+// environment variable. It holds names only.
+type Ref struct {
+	Secret string // secretKeyRef.name; "" for an envRef
+	Key    string // secretKeyRef.key as written; "" when not written
+	Env    string // envRef
+}
+
+// Store is a secret store component as written: the secret stores of a
+// folder are used while loading, and kept in the Set for tools that
+// describe an environment (such as tether deploy).
+type Store struct {
+	Name     string
+	Type     string            // secretstores.local.env, .file or .directory
+	Metadata map[string]string // as written; envRef values are not resolved
+	File     string
+	Line     int
+	Source   []byte // the document as written
 }
 
 // Redacted returns a copy of Metadata with every secret value replaced by
@@ -70,6 +98,7 @@ func (c *Component) Config(logger *slog.Logger) bindings.Config {
 type Set struct {
 	components []*Component
 	byName     map[string]*Component
+	stores     map[string]*Store
 }
 
 // Components returns the components in file, then line order.
@@ -81,6 +110,13 @@ func (s *Set) Get(name string) (*Component, bool) {
 	return c, ok
 }
 
+// Store returns the secret store called name, when the folders define one
+// Tether reads.
+func (s *Set) Store(name string) (*Store, bool) {
+	st, ok := s.stores[name]
+	return st, ok
+}
+
 // Options tune Load. A nil *Options is valid.
 type Options struct {
 	// AppID, when set, skips components whose scopes do not include it.
@@ -90,6 +126,11 @@ type Options struct {
 	// LookupEnv reads environment variables for envRef and the env secret
 	// store. Nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// Unresolved leaves secretKeyRef and envRef unresolved, as Parse does
+	// (their keys are in SecretKeys and Refs, with "" in Metadata), and opens
+	// no secret store: for tools that describe an environment whose secrets
+	// live elsewhere, such as tether deploy. Everything else is checked.
+	Unresolved bool
 }
 
 func (o *Options) withDefaults() Options {

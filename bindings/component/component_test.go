@@ -495,3 +495,48 @@ auth: {secretStore: files}
 	}
 	assertNoSecret(t, "the error", err.Error())
 }
+
+// Unresolved loads an environment without its secrets (as tether deploy
+// does): nothing is read from the environment or the stores, every
+// reference is kept by name, and documents keep their text.
+func TestLoadUnresolved(t *testing.T) {
+	lookups := 0
+	set, err := Load([]string{"testdata/valid", "testdata/extra"}, &Options{
+		AppID: "shop", Unresolved: true,
+		LookupEnv: func(string) (string, bool) { lookups++; return "", false },
+	})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if lookups > 0 {
+		t.Errorf("%d environment lookups; want none", lookups)
+	}
+	orders, _ := set.Get("orders")
+	if got, want := orders.Refs["password"], (Ref{Secret: "redis:password", Key: "redis:password"}); got != want {
+		t.Errorf("orders: password ref %+v, want %+v (refs %v)", got, want, orders.Refs)
+	}
+	if orders.Metadata["password"] != "" || !orders.SecretKeys["password"] {
+		t.Errorf("orders: unresolved secret is %q, secret %v", orders.Metadata["password"], orders.SecretKeys["password"])
+	}
+	if !bytes.HasPrefix(orders.Source, []byte("# The order queue")) || !bytes.Contains(orders.Source, []byte("  name: orders\n")) {
+		t.Errorf("orders: source starts %q", orders.Source[:min(80, len(orders.Source))])
+	}
+	failed, _ := set.Get("failed-orders")
+	if got := failed.Refs["password"]; got != (Ref{Env: "QUEUE_PASSWORD"}) {
+		t.Errorf("failed-orders: ref %+v, want envRef QUEUE_PASSWORD", got)
+	}
+	if bytes.HasPrefix(failed.Source, []byte("---")) || !bytes.Contains(failed.Source, []byte("name: failed-orders")) {
+		t.Errorf("failed-orders: source %q", failed.Source)
+	}
+	k8s, _ := set.Get("k8s-queue")
+	if got := k8s.Refs["password"]; got != (Ref{Secret: "db", Key: "password"}) {
+		t.Errorf("k8s-queue: ref %+v", got)
+	}
+	st, ok := set.Store(k8s.SecretStore)
+	if !ok || st.Type != StoreDirectory || st.Metadata["path"] == "" || !bytes.Contains(st.Source, []byte(StoreDirectory)) {
+		t.Errorf("store %q: %+v, found %v", k8s.SecretStore, st, ok)
+	}
+	if _, ok := set.Store("vault"); ok {
+		t.Error("a store Tether cannot read is listed")
+	}
+}

@@ -48,6 +48,8 @@ type document struct {
 	// diags are the structural problems of the document; they are dropped
 	// when the document turns out to be one Tether skips.
 	diags Diagnostics
+	// source is the document's text as written, without its "---" line.
+	source []byte
 }
 
 type docClass uint8
@@ -153,7 +155,7 @@ func parseFile(file string, data []byte) ([]*document, Diagnostics) {
 				fileDiags = append(fileDiags, yamlDiagnostic(file, c, err))
 				break // the decoder cannot go on; the next chunk can
 			}
-			d := &document{file: file}
+			d := &document{file: file, source: documentText(c.data)}
 			p := &fileParser{file: file, offset: c.line - 1, diags: &d.diags}
 			if !p.document(d, &root) {
 				continue
@@ -204,6 +206,18 @@ func splitDocuments(data []byte) []chunk {
 		chunks = append(chunks, chunk{line: startLine, data: data[start:]})
 	}
 	return chunks
+}
+
+// documentText is a chunk without its leading "---" line.
+func documentText(data []byte) []byte {
+	first, rest, found := bytes.Cut(data, []byte("\n"))
+	if isDocumentMarker(bytes.TrimRight(first, "\r")) {
+		if !found {
+			return nil
+		}
+		return rest
+	}
+	return data
 }
 
 func isDocumentMarker(l []byte) bool {

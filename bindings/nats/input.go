@@ -164,7 +164,13 @@ const pullExpiry = 5 * time.Second
 
 // consumerName turns a component name into a valid durable name (no dots,
 // wildcards, slashes or spaces).
-func consumerName(s string) string {
+func consumerName(s string) string { return ConsumerName(s) }
+
+// ConsumerName is the durable consumer an input component reads through
+// when it sets no durableName: the component's name with the characters
+// NATS refuses in consumer names (dots, wildcards, slashes, spaces) replaced
+// by "_". tether deploy names it to KEDA's scaler.
+func ConsumerName(s string) string {
 	return strings.Map(func(r rune) rune {
 		switch r {
 		case '.', '*', '>', '/', '\\', ' ', '\t':

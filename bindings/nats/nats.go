@@ -77,6 +77,8 @@ var Type = bindings.Type{
 		Duplicates:    true, // an ack is not confirmed by the server; AckWait can run out
 	},
 	Metadata: []bindings.MetadataKey{
+		{Name: "monitoringEndpoint", Kind: bindings.KindString, Direction: bindings.DirInput, Example: "nats.nats.svc:8222",
+			Description: "host:port of the NATS server's HTTP monitoring endpoint (nats-server -m 8222). The runtime does not use it: tether deploy gives it to KEDA's nats-jetstream scaler, which reads the consumer's lag there, and refuses to deploy a NATS trigger without it."},
 		{Name: "natsURL", Kind: bindings.KindString, Required: true, Secret: true, Example: "nats://127.0.0.1:4222",
 			Description: "Server URL(s), comma-separated; may carry user:password or a token. Use secretKeyRef when it does."},
 		{Name: "stream", Kind: bindings.KindString, Required: true, Example: "ORDERS",

@@ -148,3 +148,15 @@ func isUndefinedTable(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "42P01"
 }
+
+// CountQuery is the SQL that counts the messages of the queue table name
+// that wait for a consumer or are being handled: every row, since a row is
+// deleted when its message is acked. tether deploy gives it to KEDA's
+// postgresql scaler, so the queue's schema stays in this package.
+func CountQuery(name string) (string, error) {
+	t, err := parseTable(name)
+	if err != nil {
+		return "", err
+	}
+	return `SELECT count(*) FROM ` + t.ident.Sanitize(), nil
+}

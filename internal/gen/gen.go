@@ -109,6 +109,12 @@ const loadMode = packages.NeedName | packages.NeedFiles | packages.NeedSyntax | 
 // write and every problem found, sorted by position. When there are
 // diagnostics, the files of the packages they concern are left out.
 func Generate(patterns []string, opts *Options) ([]File, []Diagnostic) {
+	return generate(patterns, opts, nil)
+}
+
+// generate is Generate; analysed, when not nil, sees each package's analysis
+// that found no problem.
+func generate(patterns []string, opts *Options, analysed func(*analysis)) ([]File, []Diagnostic) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -133,7 +139,7 @@ func Generate(patterns []string, opts *Options) ([]File, []Diagnostic) {
 	}
 	slices.SortFunc(pkgs, func(a, b *packages.Package) int { return strings.Compare(a.PkgPath, b.PkgPath) })
 
-	g := &generator{opts: o, fset: fset, names: map[string]*function{}}
+	g := &generator{opts: o, fset: fset, names: map[string]*function{}, analysed: analysed}
 	var files []File
 	for _, p := range pkgs {
 		files = append(files, g.pkg(p)...)
@@ -162,6 +168,8 @@ type generator struct {
 	// names maps each function name to its first declaration: names are
 	// unique across one run, since each becomes a binary and a deployment.
 	names map[string]*function
+	// analysed, when not nil, sees each package analysed without problems.
+	analysed func(*analysis)
 }
 
 func (g *generator) report(pos token.Pos, format string, args ...any) {
@@ -189,6 +197,9 @@ func (g *generator) pkg(p *packages.Package) []File {
 	}
 	if len(g.diags) > before {
 		return nil
+	}
+	if g.analysed != nil {
+		g.analysed(a)
 	}
 	var files []File
 	wanted := map[string]bool{}
