@@ -3,6 +3,7 @@ package bindings
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,6 +39,21 @@ type MetadataKey struct {
 	Direction   Direction // where the key applies; 0 means both
 	Secret      bool      // should come from a secret store; never shown
 	Example     string    // a value for scaffolds when there is no default
+	// Aliases are other names Dapr accepts for the key, such as the
+	// deprecated "url" for PostgreSQL's "connectionString". A value written
+	// under an alias is stored under Name.
+	Aliases []string
+	// Ignored, when set, marks a key Dapr's component accepts and Tether
+	// does not use, and says why ("Azure AD authentication is not
+	// implemented"). Such a key is accepted with a warning and its value is
+	// dropped, so that Dapr's component files load unchanged.
+	Ignored string
+}
+
+// matches reports whether written names the key or one of its aliases, as
+// Dapr matches: case-insensitively.
+func (k MetadataKey) matches(written string) bool {
+	return strings.EqualFold(k.Name, written) || containsFold(k.Aliases, written)
 }
 
 func (k MetadataKey) appliesTo(d Direction) bool {
@@ -135,6 +151,9 @@ func (t *Type) Keys(dir Direction) []MetadataKey {
 // metadata (keys matched case-insensitively, as Dapr does, and defaults
 // applied).
 func Validate(t *Type, values map[string]string, dir Direction) (Metadata, []*KeyError) {
+	if t.Upgrade != nil {
+		values = t.Upgrade(maps.Clone(values))
+	}
 	keys := t.Keys(dir)
 	// A component used for one direction may still carry the other
 	// direction's keys (one file, "input, output"); accept them too.
@@ -152,13 +171,23 @@ func Validate(t *Type, values map[string]string, dir Direction) (Metadata, []*Ke
 
 	md := Metadata{values: make(map[string]string, len(keys)), keys: keys}
 	var problems []*KeyError
+	writtenAs := map[string]string{} // canonical name → name as written
 	for _, w := range written {
-		i := slices.IndexFunc(all, func(k MetadataKey) bool { return strings.EqualFold(k.Name, w) })
+		i := slices.IndexFunc(all, func(k MetadataKey) bool { return k.matches(w) })
 		if i < 0 {
 			problems = append(problems, &KeyError{Key: w, Msg: "unknown key for " + t.Name + suggest.Hint(w, names)})
 			continue
 		}
 		k := all[i]
+		if first, dup := writtenAs[k.Name]; dup {
+			problems = append(problems, &KeyError{Key: w, Msg: fmt.Sprintf("is another name for %q, already set as %q", k.Name, first)})
+			continue
+		}
+		writtenAs[k.Name] = w
+		if k.Ignored != "" {
+			md.ignored = append(md.ignored, &KeyError{Key: w, Msg: "accepted and ignored: " + k.Ignored})
+			continue
+		}
 		v := values[w]
 		if err := k.Check(v); err != nil {
 			problems = append(problems, &KeyError{Key: w, Msg: err.Error()})
@@ -171,7 +200,7 @@ func Validate(t *Type, values map[string]string, dir Direction) (Metadata, []*Ke
 			continue
 		}
 		if k.Required {
-			if !containsFold(written, k.Name) { // not merely invalid: missing
+			if _, set := writtenAs[k.Name]; !set { // not merely invalid: missing
 				problems = append(problems, &KeyError{Msg: fmt.Sprintf("missing required metadata %q (%s)", k.Name, k.Description)})
 			}
 			continue
@@ -183,6 +212,38 @@ func Validate(t *Type, values map[string]string, dir Direction) (Metadata, []*Ke
 	return md, problems
 }
 
+// MissingRequired reports whether values (names as written, matched as
+// Dapr matches) lack a key that direction dir of t requires.
+func MissingRequired(t *Type, values map[string]string, dir Direction) bool {
+	if t.Upgrade != nil {
+		values = t.Upgrade(maps.Clone(values))
+	}
+	for _, k := range t.Keys(dir) {
+		if !k.Required || k.Direction == 0 {
+			continue
+		}
+		if !slices.ContainsFunc(slices.Collect(maps.Keys(values)), k.matches) {
+			return true
+		}
+	}
+	return false
+}
+
+// LookupFold returns the entry of values whose name matches key
+// case-insensitively, as Dapr reads metadata: the name as written and its
+// value.
+func LookupFold(values map[string]string, key string) (name, value string, ok bool) {
+	if v, ok := values[key]; ok {
+		return key, v, true
+	}
+	for n, v := range values {
+		if strings.EqualFold(n, key) {
+			return n, v, true
+		}
+	}
+	return "", "", false
+}
+
 func containsFold(list []string, s string) bool {
 	return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, s) })
 }
@@ -191,9 +252,14 @@ func containsFold(list []string, s string) bool {
 // getters never fail: Validate already checked every value's kind, so a
 // getter called for a key of another kind returns the zero value.
 type Metadata struct {
-	values map[string]string
-	keys   []MetadataKey
+	values  map[string]string
+	keys    []MetadataKey
+	ignored []*KeyError
 }
+
+// Ignored lists the keys that were written, accepted and dropped because
+// Tether does not use them (MetadataKey.Ignored), each with the reason.
+func (m Metadata) Ignored() []*KeyError { return m.ignored }
 
 // NewMetadata builds Metadata from already-valid values, for tests and for
 // drivers that open sub-bindings.

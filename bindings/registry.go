@@ -74,6 +74,11 @@ type Type struct {
 	Capabilities Capabilities
 	// InputMetadata documents the Message.Metadata keys the input sets.
 	InputMetadata []MetadataKey
+	// Upgrade, when set, rewrites metadata keys Dapr deprecated into those
+	// that replace them, before validation, as Dapr's component does (Kafka's
+	// authRequired becomes authType). It gets a copy of the values with their
+	// names as written and returns the values to validate.
+	Upgrade func(values map[string]string) map[string]string
 
 	// NewInput opens an input; nil when Directions lacks DirInput. ctx
 	// bounds the opening only (spec.initTimeout): it is cancelled once

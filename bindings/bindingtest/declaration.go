@@ -38,6 +38,12 @@ func (s *suite) testDeclaration(t *testing.T, _ context.Context) {
 			t.Errorf("Type.Metadata declares %q twice (keys match case-insensitively)", k.Name)
 		}
 		seen[lower] = true
+		for _, a := range k.Aliases {
+			if seen[strings.ToLower(a)] {
+				t.Errorf("Type.Metadata: alias %q of %q is declared twice (keys match case-insensitively)", a, k.Name)
+			}
+			seen[strings.ToLower(a)] = true
+		}
 		if what, ok := reserved[lower]; ok {
 			t.Errorf("Type.Metadata declares %q, which is %s every component has", k.Name, what)
 		}
@@ -79,8 +85,8 @@ func checkKey(t *testing.T, where string, k bindings.MetadataKey) {
 		t.Errorf("%s: a key without a name", where)
 		return
 	}
-	if k.Description == "" {
-		t.Errorf("%s %q: no Description", where, k.Name)
+	if k.Description == "" && k.Ignored == "" {
+		t.Errorf("%s %q: no Description (nor Ignored reason)", where, k.Name)
 	}
 	if k.Kind == bindings.KindEnum && len(k.Enum) == 0 {
 		t.Errorf("%s %q: KindEnum without Enum values", where, k.Name)

@@ -16,6 +16,9 @@ import (
 // (Parse); loader adds what needs every file.
 type builder struct {
 	diags Diagnostics
+	// vars expands Dapr's template values in metadata; nil leaves them as
+	// written (Parse, which never reads the environment).
+	vars *templateVars
 }
 
 func (b *builder) add(file string, line int, format string, args ...any) {
@@ -57,6 +60,13 @@ func (b *builder) collect(d *document, keys []bindings.MetadataKey, res resolver
 				ok = false
 			} else {
 				v, ok = res(e)
+			}
+		}
+		if ok && b.vars != nil {
+			var err error
+			if v, err = b.vars.expand(v); err != nil {
+				b.add(d.file, e.line, "metadata %q: %v", e.name, err)
+				ok = false
 			}
 		}
 		if !ok {
@@ -169,7 +179,11 @@ func (b *builder) binding(d *document, res resolver, store string) (c *Component
 	mv := b.collect(d, keys, res)
 
 	dir := t.Directions
-	if e := mv.entryFold("direction"); e != nil && !mv.unresolved[e.name] {
+	e := mv.entryFold("direction")
+	if e == nil && dir == bindings.DirInput|bindings.DirOutput {
+		dir = inferDirection(t, mv.values)
+	}
+	if e != nil && !mv.unresolved[e.name] {
 		parsed, err := bindings.ParseDirection(mv.values[e.name])
 		switch {
 		case err != nil && e.source != fromValue:
@@ -189,6 +203,14 @@ func (b *builder) binding(d *document, res resolver, store string) (c *Component
 		b.keyProblem(d, keys, mv, p, store)
 	}
 	values := md.Map()
+	var warnings []Diagnostic
+	for _, p := range md.Ignored() {
+		line := d.line
+		if e := mv.written[p.Key]; e != nil {
+			line = e.nameLine
+		}
+		warnings = append(warnings, Diagnostic{File: d.file, Line: line, Msg: p.Error()})
+	}
 
 	c = &Component{
 		Name: d.name.value, Namespace: d.namespace.value, Type: d.typ.value, Version: d.version.value,
@@ -198,6 +220,7 @@ func (b *builder) binding(d *document, res resolver, store string) (c *Component
 		IgnoreErrors: d.ignoreErrors,
 		Scopes:       d.scopes,
 		SecretStore:  d.secretStore.value,
+		Warnings:     warnings,
 		File:         d.file,
 		Line:         d.line,
 		Source:       d.source,
@@ -425,6 +448,13 @@ func (l *loader) load(docs []*document) *Set {
 		}
 		l.storeDesc[d] = store
 		if c, ok := l.binding(d, res, store); ok {
+			for _, w := range c.Warnings {
+				l.opts.Logger.Warn(w.Msg, "component", c.Name, "file", w.File, "line", w.Line)
+			}
+			if c.Direction != c.Binding.Directions && !writesDirection(d) {
+				l.opts.Logger.Info("direction inferred as Dapr does: the keys of the other direction are not set",
+					"component", c.Name, "file", d.file, "line", d.line, "direction", c.Direction.String())
+			}
 			set.components = append(set.components, c)
 			set.byName[c.Name] = c
 			docOf[c] = d

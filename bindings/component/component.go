@@ -42,6 +42,9 @@ type Component struct {
 	IgnoreErrors bool          // spec.ignoreErrors: start even when the binding fails to open
 	Scopes       []string      // app ids that may use the component; empty means all
 	SecretStore  string        // auth.secretStore; "" means the environment
+	// Warnings are the metadata keys Dapr accepts that Tether ignores, each
+	// with why; Load logs them.
+	Warnings []Diagnostic
 
 	// Refs says where each metadata value that is not written in the file
 	// comes from, by key: a secretKeyRef or an envRef (never the value).
@@ -183,7 +186,8 @@ func Load(dirs []string, opts *Options) (*Set, error) {
 			docs = append(docs, ds...)
 		}
 	}
-	l := &loader{builder: builder{diags: diags}, opts: o}
+	vars := &templateVars{appID: o.AppID, lookupEnv: o.LookupEnv}
+	l := &loader{builder: builder{diags: diags, vars: vars}, opts: o}
 	set := l.load(docs)
 	if err := l.diags.err(); err != nil {
 		return nil, err

@@ -118,6 +118,7 @@ var Type = bindings.Type{
 		Duplicates: true,
 	},
 	Metadata: metadataKeys,
+	Upgrade:  upgrade,
 	InputMetadata: []bindings.MetadataKey{
 		{Name: InTopic, Kind: bindings.KindString, Description: "Topic the record was read from."},
 		{Name: InPartition, Kind: bindings.KindInt, Description: "Partition the record was read from."},
@@ -192,6 +193,51 @@ var metadataKeys = []bindings.MetadataKey{
 		Description: "Accepted for Dapr compatibility and not used: the trigger's retry policy (maxAttempts, initialInterval...) retries failed messages."},
 	{Name: "consumeRetryInterval", Kind: bindings.KindDuration,
 		Description: "Accepted for Dapr compatibility and not used: see consumeRetryEnabled."},
+	{Name: "authRequired", Kind: bindings.KindBool,
+		Description: `Dapr's deprecated switch, read when authType is not set: true means password authentication when saslPassword is set, else mtls; false means none.`},
+	{Name: "clientConnectionKeepAliveInterval", Ignored: "franz-go keeps connections alive itself"},
+	{Name: "clientConnectionTopicMetadataRefreshInterval", Ignored: "franz-go refreshes topic metadata itself, when a partition moves"},
+	{Name: "excludeHeaderMetaRegex", Ignored: "not implemented: every header is passed as metadata"},
+	{Name: "schemaRegistryURL", Ignored: "Avro schema registry validation is not implemented"},
+	{Name: "schemaRegistryAPIKey", Ignored: "Avro schema registry validation is not implemented"},
+	{Name: "schemaRegistryAPISecret", Ignored: "Avro schema registry validation is not implemented"},
+	{Name: "schemaCachingEnabled", Ignored: "Avro schema registry validation is not implemented"},
+	{Name: "schemaLatestVersionCacheTTL", Ignored: "Avro schema registry validation is not implemented"},
+	{Name: "useAvroJSON", Ignored: "Avro schema registry validation is not implemented"},
+	{Name: "region", Aliases: []string{"awsRegion"}, Ignored: "AWS MSK IAM authentication is not implemented"},
+	{Name: "accessKey", Aliases: []string{"awsAccessKey"}, Ignored: "AWS MSK IAM authentication is not implemented"},
+	{Name: "secretKey", Aliases: []string{"awsSecretKey"}, Ignored: "AWS MSK IAM authentication is not implemented"},
+	{Name: "sessionToken", Aliases: []string{"awsSessionToken"}, Ignored: "AWS MSK IAM authentication is not implemented"},
+	{Name: "assumeRoleArn", Aliases: []string{"awsIamRoleArn"}, Ignored: "AWS MSK IAM authentication is not implemented"},
+	{Name: "sessionName", Aliases: []string{"awsStsSessionName"}, Ignored: "AWS MSK IAM authentication is not implemented"},
+}
+
+// upgrade turns Dapr's deprecated authRequired into authType, as Dapr's
+// Kafka component does when authType is not set: true means password
+// authentication when a saslPassword is given, else mtls; false means none.
+// An invalid authRequired stays, for validation to report.
+func upgrade(values map[string]string) map[string]string {
+	name, req, ok := bindings.LookupFold(values, "authRequired")
+	if !ok {
+		return values
+	}
+	if _, at, set := bindings.LookupFold(values, "authType"); set && at != "" {
+		return values
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(req))
+	if err != nil {
+		return values
+	}
+	delete(values, name)
+	switch _, pw, _ := bindings.LookupFold(values, "saslPassword"); {
+	case !b:
+		values["authType"] = "none"
+	case pw != "":
+		values["authType"] = "password"
+	default:
+		values["authType"] = "mtls"
+	}
+	return values
 }
 
 // settings are a component's validated metadata. Both constructors parse

@@ -101,7 +101,7 @@ var Type = bindings.Type{
 			Description: "x-queue-type of the declared queue. Quorum queues are replicated and count deliveries exactly; they must be durable and not exclusive or auto-delete."},
 		{Name: "prefetchCount", Kind: bindings.KindInt, Direction: bindings.DirInput,
 			Description: "Most unacked messages the broker sends this consumer (basic.qos). 0 means no limit. Default: maxConcurrency + batchSize."},
-		{Name: "ttlInSeconds", Kind: bindings.KindInt,
+		{Name: "ttlInSeconds", Kind: bindings.KindInt, Aliases: []string{"ttl"},
 			Description: "Queue-level message time to live (x-message-ttl). Default: messages do not expire."},
 		{Name: "maxPriority", Kind: bindings.KindInt,
 			Description: "Make the queue a priority queue with priorities 0 to this value (1 to 255, x-max-priority)."},

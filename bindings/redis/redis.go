@@ -112,6 +112,7 @@ var Type = bindings.Type{
 		Duplicates: true,
 	},
 	Metadata: []bindings.MetadataKey{
+		{Name: "useEntraID", Ignored: "Azure Entra ID authentication is not implemented: give redisPassword"},
 		{Name: "redisHost", Kind: bindings.KindString, Required: true, Example: "127.0.0.1:6379",
 			Description: `Address of the Redis server as host:port. With redisType "cluster", or with failover (then of the sentinels), several addresses separated by commas.`},
 		{Name: "redisPort", Kind: bindings.KindString,

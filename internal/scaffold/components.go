@@ -98,6 +98,9 @@ func newComponent(function, name, role string, typ, declared *bindings.Type, dir
 		Direction: dirValue(dir),
 	}
 	for _, k := range typ.Metadata {
+		if k.Ignored != "" {
+			continue // Dapr's, accepted for its files; a new file has no use for it
+		}
 		if k.Direction == 0 || k.Direction&dir != 0 {
 			c.Keys = append(c.Keys, makeKey(k, function, name, dir, set))
 		}

@@ -125,6 +125,8 @@ type keyView struct {
 	Secret      bool     `json:"secret,omitempty"`
 	Example     string   `json:"example,omitempty"`
 	Description string   `json:"description"`
+	Aliases     []string `json:"aliases,omitempty"`
+	Ignored     string   `json:"ignored,omitempty"`
 }
 
 func viewKeys(keys []bindings.MetadataKey, kinds bool) []keyView {
@@ -133,6 +135,7 @@ func viewKeys(keys []bindings.MetadataKey, kinds bool) []keyView {
 		v := keyView{
 			Name: k.Name, Enum: k.Enum, Required: k.Required, Default: k.Default,
 			Secret: k.Secret, Example: k.Example, Description: k.Description,
+			Aliases: k.Aliases, Ignored: k.Ignored,
 		}
 		if kinds {
 			v.Kind = k.Kind.String()
@@ -248,7 +251,14 @@ func describeType(w io.Writer, t *bindings.Type) {
 // shown only when it is narrower.
 func writeKeys(w io.Writer, keys []bindings.MetadataKey, typeDirs bindings.Direction) {
 	for _, k := range keys {
+		if k.Ignored != "" {
+			fmt.Fprintf(w, "  %s  accepted from Dapr's files and ignored: %s\n", strings.Join(append([]string{k.Name}, k.Aliases...), ", "), k.Ignored)
+			continue
+		}
 		facts := []string{k.Kind.String()}
+		if len(k.Aliases) > 0 {
+			facts = append(facts, "also read as "+strings.Join(k.Aliases, ", "))
+		}
 		if k.Kind == bindings.KindEnum {
 			facts[0] += " (" + strings.Join(k.Enum, ", ") + ")"
 		}
