@@ -2,7 +2,11 @@
 # to `tether build` (which needs no daemon):
 #
 #   docker build --build-arg FUNCTION=./examples/hello/cmd/greet -t hello .
-#   docker run -p 3500:3500 -v "$PWD/examples/hello/components:/components:ro" hello
+#   docker run -v "$PWD/examples/hello/components:/components:ro" hello
+#
+# A function with a webhook serves it on 8080 ($PORT, TETHER_HTTP_PORT):
+# publish that port (-p 8080:8080). The control API stays on loopback; see
+# docs/security.md.
 #
 # FUNCTION is the package of the function's generated main. The image holds
 # the static binary only; components (and the secrets they reference) are
@@ -22,6 +26,6 @@ FROM scratch
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/function /function
 ENV TETHER_COMPONENTS=/components
-EXPOSE 3500
+EXPOSE 8080
 USER 65532:65532
 ENTRYPOINT ["/function"]

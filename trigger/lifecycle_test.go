@@ -111,7 +111,7 @@ func TestShutdownAfterFailedStart(t *testing.T) {
 	}
 	defer taken.Close()
 	set := loadSet(t, memoryIn(uniqueName("q")))
-	rt, err := New(Options{Components: set, Addr: taken.Addr().String(), Functions: []Function{{Name: "fn", Trigger: "in", Handler: noop}}})
+	rt, err := New(Options{Components: set, ControlAddr: taken.Addr().String(), Functions: []Function{{Name: "fn", Trigger: "in", Handler: noop}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,17 +201,17 @@ func TestShutdownKeepsOutputsForTheHTTPAPI(t *testing.T) {
 	}})
 	defer hooked.Delete(out)
 	set := loadSet(t, memoryIn(uniqueName("q")), out+":test.hooked   - {name: direction, value: output}\n")
-	rt, err := New(Options{Components: set, Addr: "127.0.0.1:0", Functions: []Function{{Name: "fn", Trigger: "in", Handler: noop}}})
+	rt, err := New(Options{Components: set, ControlAddr: "127.0.0.1:0", Functions: []Function{{Name: "fn", Trigger: "in", Handler: noop}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := rt.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	rt.server.RegisterOnShutdown(func() { close(serverStopping) })
+	rt.listeners[0].server.RegisterOnShutdown(func() { close(serverStopping) })
 	status := make(chan int, 1)
 	go func() {
-		resp, err := http.Post("http://"+rt.Addr()+"/v1.0/bindings/"+out, "application/json", strings.NewReader(`{"operation":"create","data":"x"}`))
+		resp, err := http.Post("http://"+rt.ControlAddr()+"/v1.0/bindings/"+out, "application/json", strings.NewReader(`{"operation":"create","data":"x"}`))
 		if err != nil {
 			status <- 0
 			return
@@ -238,7 +238,7 @@ func TestShutdownServesAPIWhileClosing(t *testing.T) {
 	status := make(chan string, 1)
 	hooked.Store(in, &hooks{closeInput: func() {
 		client := &http.Client{Timeout: 10 * time.Second}
-		resp, err := client.Get("http://" + rt.Addr() + "/v1.0/status")
+		resp, err := client.Get("http://" + rt.ControlAddr() + "/v1.0/status")
 		if err != nil {
 			status <- err.Error()
 			return
@@ -248,7 +248,7 @@ func TestShutdownServesAPIWhileClosing(t *testing.T) {
 	}})
 	defer hooked.Delete(in)
 	set := loadSet(t, in+":test.hooked   - {name: direction, value: input}\n")
-	rt, err := New(Options{Components: set, Addr: "127.0.0.1:0", Functions: []Function{{Name: "fn", Trigger: in, Handler: noop}}})
+	rt, err := New(Options{Components: set, ControlAddr: "127.0.0.1:0", Functions: []Function{{Name: "fn", Trigger: in, Handler: noop}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,10 +22,30 @@ import (
 type Settings struct {
 	// Components lists component folders, comma-separated.
 	Components []string `envconfig:"COMPONENTS" default:"components"`
-	// HTTPHost and HTTPPort are where health, metrics, status, webhooks and
-	// the Dapr-compatible API are served. Port 0 picks a free port.
+	// HTTPHost and HTTPPort are the public surface: the webhook routes of
+	// inputs that receive over HTTP, and nothing else. It opens only when a
+	// trigger is a webhook. The port is TETHER_HTTP_PORT, else PORT (as
+	// Knative and Cloud Run set it), else DefaultPublicPort (8080). Port 0
+	// picks a free port.
 	HTTPHost string `envconfig:"HTTP_HOST" default:""`
-	HTTPPort int    `envconfig:"HTTP_PORT" default:"3500"`
+	HTTPPort string `envconfig:"HTTP_PORT"`
+	// APIHost and APIPort are the control surface: the Dapr-compatible
+	// /v1.0 API, /v1.0/status, /metrics and health. Loopback by default; a
+	// non-loopback host is refused unless APIToken is set.
+	APIHost string `envconfig:"API_HOST" default:"127.0.0.1"`
+	APIPort int    `envconfig:"API_PORT" default:"3500"`
+	// ProbeHost and ProbePort, when the port is set, serve /healthz,
+	// /readyz and /metrics only, for Kubernetes probes and Prometheus.
+	ProbeHost string `envconfig:"PROBE_HOST" default:""`
+	ProbePort string `envconfig:"PROBE_PORT"`
+	// APIMaxRequestSize bounds a /v1.0 request body (413 beyond): bytes, or
+	// 4Mi, 512Ki, 4MB...
+	APIMaxRequestSize ByteSize `envconfig:"API_MAX_REQUEST_SIZE" default:"4Mi"`
+	// HTTP* bound every listener: see HTTPLimits.
+	HTTPReadHeaderTimeout time.Duration `envconfig:"HTTP_READ_HEADER_TIMEOUT" default:"10s"`
+	HTTPReadTimeout       time.Duration `envconfig:"HTTP_READ_TIMEOUT" default:"60s"`
+	HTTPIdleTimeout       time.Duration `envconfig:"HTTP_IDLE_TIMEOUT" default:"120s"`
+	HTTPMaxConnections    int           `envconfig:"HTTP_MAX_CONNECTIONS" default:"1024"`
 	// LogLevel is debug, info, warn or error; LogFormat text or json.
 	LogLevel  string `envconfig:"LOG_LEVEL" default:"info"`
 	LogFormat string `envconfig:"LOG_FORMAT" default:"text"`
@@ -33,7 +53,8 @@ type Settings struct {
 	ShutdownGrace time.Duration `envconfig:"SHUTDOWN_GRACE" default:"25s"`
 	// AppID selects components by their scopes.
 	AppID string `envconfig:"APP_ID"`
-	// APIToken protects the /v1.0 API; DAPR_API_TOKEN is honoured too.
+	// APIToken protects the /v1.0 API, and lets the control surface listen
+	// beyond loopback; DAPR_API_TOKEN is honoured too.
 	APIToken string `envconfig:"API_TOKEN"`
 	// AppURL turns on polyglot mode: input bindings that no Go function
 	// handles are delivered to the app at this URL over HTTP, as Dapr does.
@@ -55,7 +76,41 @@ func LoadSettings() (Settings, error) {
 	if s.AppToken == "" {
 		s.AppToken = os.Getenv("APP_API_TOKEN")
 	}
+	if s.HTTPPort == "" {
+		s.HTTPPort = os.Getenv("PORT")
+	}
+	if s.HTTPPort == "" {
+		s.HTTPPort = strconv.Itoa(DefaultPublicPort)
+	}
+	for _, p := range []struct{ name, v string }{{"TETHER_HTTP_PORT (or PORT)", s.HTTPPort}, {"TETHER_PROBE_PORT", s.ProbePort}} {
+		if p.v == "" {
+			continue
+		}
+		if n, err := strconv.Atoi(p.v); err != nil || n < 0 || n > 65535 {
+			return s, fmt.Errorf("%s=%q: want a port number", p.name, p.v)
+		}
+	}
 	return s, nil
+}
+
+// Options are the runtime options the settings give (without components,
+// functions and logger).
+func (s Settings) Options() Options {
+	o := Options{
+		PublicAddr:         net.JoinHostPort(s.HTTPHost, s.HTTPPort),
+		ControlAddr:        net.JoinHostPort(s.APIHost, strconv.Itoa(s.APIPort)),
+		APIToken:           s.APIToken,
+		MaxRequestBodySize: int64(s.APIMaxRequestSize),
+		ShutdownGrace:      s.ShutdownGrace,
+		HTTP: HTTPLimits{
+			ReadHeaderTimeout: s.HTTPReadHeaderTimeout, ReadTimeout: s.HTTPReadTimeout,
+			IdleTimeout: s.HTTPIdleTimeout, MaxConnections: s.HTTPMaxConnections,
+		},
+	}
+	if s.ProbePort != "" {
+		o.ProbeAddr = net.JoinHostPort(s.ProbeHost, s.ProbePort)
+	}
+	return o
 }
 
 // Logger builds the slog logger the settings ask for, writing to stderr.
@@ -114,11 +169,9 @@ func RunMain(ctx context.Context, fns ...Function) error {
 		}
 		fns = append(fns, app...)
 	}
-	rt, err := New(Options{
-		Components: set, Functions: fns, Logger: logger,
-		Addr:          net.JoinHostPort(s.HTTPHost, strconv.Itoa(s.HTTPPort)),
-		ShutdownGrace: s.ShutdownGrace, APIToken: s.APIToken,
-	})
+	opts := s.Options()
+	opts.Components, opts.Functions, opts.Logger = set, fns, logger
+	rt, err := New(opts)
 	if err != nil {
 		return err
 	}

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,14 +30,32 @@ type Options struct {
 	Functions []Function
 	// Logger; nil discards logs.
 	Logger *slog.Logger
-	// Addr is the HTTP listen address, e.g. ":3500"; "" serves no HTTP
-	// (Handler still works, for tests).
-	Addr string
+	// PublicAddr is where the webhook routes of inputs that receive over
+	// HTTP are served, and nothing else, e.g. ":8080". The listener opens
+	// only when a trigger is a webhook; "" serves none (PublicHandler still
+	// works, for tests).
+	PublicAddr string
+	// ControlAddr is where the control surface is served: the
+	// Dapr-compatible /v1.0 API (which can invoke every output binding),
+	// /v1.0/status, /metrics and health, e.g. "127.0.0.1:3500"
+	// (DefaultControlAddr). New refuses an address that is not loopback
+	// unless APIToken is set. "" serves none (Handler still works).
+	ControlAddr string
+	// ProbeAddr, when set, serves /healthz, /readyz, /metrics and Dapr's
+	// /v1.0/healthz only, for Kubernetes probes and Prometheus, e.g.
+	// ":9090".
+	ProbeAddr string
+	// HTTP bounds every listener: timeouts and connections.
+	HTTP HTTPLimits
+	// MaxRequestBodySize bounds a /v1.0 request body; a larger one is
+	// answered 413. Default DefaultMaxRequestBodySize (4 MiB, as Dapr).
+	MaxRequestBodySize int64
 	// ShutdownGrace bounds how long in-flight handlers may finish after
 	// shutdown starts. Default 25s.
 	ShutdownGrace time.Duration
 	// APIToken, when set, is required as the dapr-api-token header on the
-	// /v1.0 API (Dapr's DAPR_API_TOKEN).
+	// /v1.0 API (Dapr's DAPR_API_TOKEN). Error bodies carry the detail of a
+	// failure only to callers who sent it.
 	APIToken string
 	// Registry for the metrics; nil makes a new one.
 	Registry *prometheus.Registry
@@ -64,10 +82,10 @@ type Runtime struct {
 	shutdown    atomic.Bool
 	base        context.Context
 	baseCancel  context.CancelFunc
-	server      *http.Server
-	listener    net.Listener
-	handler     http.Handler
-	router      *mux.Router
+	listeners   []*listener
+	handler     http.Handler // the control surface
+	public      *mux.Router  // the webhook routes, mounted by Start
+	webhooks    int          // how many are mounted
 	funcs       []Function
 }
 
@@ -87,6 +105,10 @@ func New(opts Options) (*Runtime, error) {
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
+	if opts.MaxRequestBodySize <= 0 {
+		opts.MaxRequestBodySize = DefaultMaxRequestBodySize
+	}
+	opts.HTTP = opts.HTTP.withDefaults()
 	r := &Runtime{
 		opts: opts, logger: opts.Logger, registry: opts.Registry,
 		metrics: NewMetrics(opts.Registry),
@@ -95,6 +117,14 @@ func New(opts Options) (*Runtime, error) {
 		stopped: make(chan struct{}),
 	}
 	var errs []error
+	if opts.ControlAddr != "" && opts.APIToken == "" && !IsLoopback(opts.ControlAddr) {
+		errs = append(errs, errControlExposed(opts.ControlAddr))
+	}
+	for _, a := range []struct{ name, addr string }{{"public", opts.PublicAddr}, {"probe", opts.ProbeAddr}} {
+		if a.addr != "" && a.addr == opts.ControlAddr && opts.APIToken == "" && !IsLoopback(a.addr) {
+			errs = append(errs, fmt.Errorf("the %s surface shares the control API's address: %w", a.name, errControlExposed(a.addr)))
+		}
+	}
 	names := map[string]bool{}
 	for i := range r.funcs {
 		f := &r.funcs[i]
@@ -128,7 +158,8 @@ func New(opts Options) (*Runtime, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	r.handler = r.routes()
+	r.handler = r.controlRouter()
+	r.public = mux.NewRouter()
 	return r, nil
 }
 
@@ -210,25 +241,19 @@ func (r *Runtime) Start(ctx context.Context) (err error) {
 			r.logger.With("function", f.Name, "binding", c.Name)))
 	}
 	r.mountRouters()
-	if r.opts.Addr != "" {
-		ln, err := net.Listen("tcp", r.opts.Addr)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", r.opts.Addr, err)
-		}
-		r.listener = ln
-		r.server = &http.Server{Handler: r.handler, ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := r.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				r.logger.Error("http server stopped", "error", err)
-			}
-		}()
+	if err := r.listen(); err != nil {
+		return err
 	}
 	for _, d := range r.dispatchers {
 		d.start()
 	}
 	r.ready.Store(true)
 	r.running = true
-	r.logger.Info("runtime started", "functions", len(r.funcs), "outputs", len(r.outputs), "addr", r.Addr())
+	attrs := []any{"functions", len(r.funcs), "outputs", len(r.outputs)}
+	for _, l := range r.listeners {
+		attrs = append(attrs, strings.Join(l.names, "+"), l.ln.Addr().String())
+	}
+	r.logger.Info("runtime started", attrs...)
 	return nil
 }
 
@@ -331,17 +356,33 @@ func returnTo(out functions.OutputBinding) Middleware {
 	}
 }
 
-// Addr is the address the HTTP server listens on, "" when it does not.
-func (r *Runtime) Addr() string {
-	if r.listener == nil {
-		return ""
+// PublicAddr is the address the webhook routes are served on, "" when
+// they are not (no webhook trigger, or no Options.PublicAddr).
+func (r *Runtime) PublicAddr() string { return r.addrOf("public") }
+
+// ControlAddr is the address the control surface (/v1.0 API, status,
+// metrics, health) is served on, "" when it is not.
+func (r *Runtime) ControlAddr() string { return r.addrOf("control") }
+
+// ProbeAddr is the address of the probe listener, "" when there is none.
+func (r *Runtime) ProbeAddr() string { return r.addrOf("probe") }
+
+func (r *Runtime) addrOf(name string) string {
+	for _, l := range r.listeners {
+		if slices.Contains(l.names, name) {
+			return l.ln.Addr().String()
+		}
 	}
-	return r.listener.Addr().String()
+	return ""
 }
 
-// Handler is the runtime's HTTP API (health, readiness, metrics, status, the
-// Dapr-compatible bindings API and webhook routes).
+// Handler is the control surface: health, readiness, metrics, status and
+// the Dapr-compatible bindings API.
 func (r *Runtime) Handler() http.Handler { return r.handler }
+
+// PublicHandler is the public surface: the webhook routes, mounted by
+// Start.
+func (r *Runtime) PublicHandler() http.Handler { return r.public }
 
 // Ready reports whether every trigger is receiving and shutdown has not begun.
 func (r *Runtime) Ready() bool {
@@ -414,11 +455,13 @@ func (r *Runtime) closeAll() error {
 			errs = append(errs, err)
 		}
 	}
-	if r.server != nil {
+	if len(r.listeners) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := r.server.Shutdown(ctx); err != nil {
-			errs = append(errs, err)
+		for _, l := range r.listeners {
+			if err := l.server.Shutdown(ctx); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	for _, name := range r.outputOrder {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -15,11 +16,9 @@ import (
 	"github.com/tetherfn/tether/bindings"
 )
 
-// maxInvokeBody bounds a Dapr-API invoke request body.
-const maxInvokeBody = 16 << 20
-
-func (r *Runtime) routes() http.Handler {
-	m := mux.NewRouter()
+// healthRoutes are the liveness and readiness endpoints and the metrics,
+// which every surface but the public one serves.
+func (r *Runtime) healthRoutes(m *mux.Router) {
 	m.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }).Methods(http.MethodGet)
 	m.HandleFunc("/readyz", r.serveReady).Methods(http.MethodGet)
 	m.Handle("/metrics", promhttp.HandlerFor(r.registry, promhttp.HandlerOpts{})).Methods(http.MethodGet)
@@ -29,16 +28,25 @@ func (r *Runtime) routes() http.Handler {
 	// call.
 	m.HandleFunc("/v1.0/healthz", r.serveReady).Methods(http.MethodGet)
 	m.HandleFunc("/v1.0/healthz/outbound", r.serveOutbound).Methods(http.MethodGet)
+}
 
+// controlRoutes are the control surface: health, metrics and the /v1.0 API.
+func (r *Runtime) controlRoutes(m *mux.Router) {
+	r.healthRoutes(m)
 	api := m.PathPrefix("/v1.0").Subrouter()
 	api.Use(r.requireToken)
 	api.HandleFunc("/status", r.serveStatus).Methods(http.MethodGet)
 	api.HandleFunc("/bindings/{name}", r.serveInvoke).Methods(http.MethodPost, http.MethodPut)
-	r.router = m
+}
+
+func (r *Runtime) controlRouter() http.Handler {
+	m := mux.NewRouter()
+	r.controlRoutes(m)
 	return m
 }
 
-// mountRouters mounts inputs that receive over HTTP (webhooks).
+// mountRouters mounts inputs that receive over HTTP (webhooks) on the
+// public surface.
 func (r *Runtime) mountRouters() {
 	for _, d := range r.dispatchers {
 		rt, ok := d.in.(bindings.Router)
@@ -46,12 +54,35 @@ func (r *Runtime) mountRouters() {
 			continue
 		}
 		path, methods := rt.Route()
-		route := r.router.Handle(path, rt)
+		route := r.public.Handle(path, rt)
 		if len(methods) > 0 {
 			route.Methods(methods...)
 		}
+		r.webhooks++
 		r.logger.Info("webhook route", "binding", d.binding, "path", path, "methods", methods)
 	}
+}
+
+// listen opens the listeners the options ask for: the public one only when
+// a webhook is mounted.
+func (r *Runtime) listen() error {
+	public := r.opts.PublicAddr
+	if r.webhooks == 0 {
+		public = ""
+	}
+	ls, err := listen([]surface{
+		{name: "control", addr: r.opts.ControlAddr, routes: r.controlRoutes},
+		{name: "public", addr: public, routes: func(m *mux.Router) { m.NotFoundHandler = r.public }},
+		{name: "probe", addr: r.opts.ProbeAddr, routes: r.healthRoutes},
+	}, r.opts.HTTP, r.logger)
+	if err != nil {
+		return err
+	}
+	r.listeners = ls
+	for _, l := range ls {
+		go l.serve(r.logger)
+	}
+	return nil
 }
 
 func (r *Runtime) serveReady(w http.ResponseWriter, _ *http.Request) {
@@ -112,9 +143,9 @@ func (r *Runtime) serveInvoke(w http.ResponseWriter, req *http.Request) {
 		writeAPIError(w, http.StatusNotFound, "ERR_INVOKE_OUTPUT_BINDING", msg)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxInvokeBody))
+	body, status, err := readLimited(w, req, r.opts.MaxRequestBodySize)
 	if err != nil {
-		writeAPIError(w, http.StatusBadRequest, "ERR_MALFORMED_REQUEST", "read body: "+err.Error())
+		writeAPIError(w, status, "ERR_MALFORMED_REQUEST", err.Error())
 		return
 	}
 	var in invokeRequest
@@ -229,4 +260,51 @@ func (r *Runtime) serveStatus(w http.ResponseWriter, req *http.Request) {
 		enc.SetIndent("", "  ")
 	}
 	_ = enc.Encode(r.Status())
+}
+
+// readLimited reads a request body of at most limit bytes, refusing a
+// larger one (413) before reading it when its Content-Length says so, and
+// as soon as it passes the limit otherwise: a flood of large bodies costs
+// at most limit bytes each. It returns the status to answer with when it
+// fails. Once the body is in, the connection's read deadline is cleared:
+// the server keeps reading in the background to see the caller hang up, and
+// the deadline passing then would cancel a long invocation.
+func readLimited(w http.ResponseWriter, req *http.Request, limit int64) ([]byte, int, error) {
+	if req.ContentLength > limit {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body of %d bytes is larger than the limit of %d bytes (TETHER_API_MAX_REQUEST_SIZE)", req.ContentLength, limit)
+	}
+	size := 512
+	if req.ContentLength >= 0 {
+		size = int(req.ContentLength) + 1 // +1: EOF is seen without growing
+	}
+	body, err := readAll(http.MaxBytesReader(w, req.Body, limit), size)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body larger than the limit of %d bytes (TETHER_API_MAX_REQUEST_SIZE)", limit)
+	case err != nil:
+		return nil, http.StatusBadRequest, fmt.Errorf("read body: %w", err)
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	return body, 0, nil
+}
+
+// readAll is io.ReadAll into a buffer of the expected size: a body whose
+// Content-Length is known is read without growing (io.ReadAll and
+// bytes.Buffer would double it at the end).
+func readAll(r io.Reader, size int) ([]byte, error) {
+	b := make([]byte, 0, size)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }

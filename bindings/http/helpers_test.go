@@ -17,14 +17,22 @@ import (
 )
 
 // startRuntime runs the functions on a real runtime listening on loopback
-// and returns its base URL.
+// and returns the base URL of its webhooks.
 func startRuntime(t testing.TB, set *component.Set, fns ...trigger.Function) string {
+	t.Helper()
+	public, _ := startRuntimeAPI(t, set, fns...)
+	return public
+}
+
+// startRuntimeAPI is startRuntime, returning the base URL of the control
+// API too.
+func startRuntimeAPI(t testing.TB, set *component.Set, fns ...trigger.Function) (public, control string) {
 	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
 	if os.Getenv("TETHER_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	rt, err := trigger.New(trigger.Options{Components: set, Functions: fns, Addr: "127.0.0.1:0", ShutdownGrace: 5 * time.Second, Logger: logger})
+	rt, err := trigger.New(trigger.Options{Components: set, Functions: fns, PublicAddr: "127.0.0.1:0", ControlAddr: "127.0.0.1:0", ShutdownGrace: 5 * time.Second, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +44,7 @@ func startRuntime(t testing.TB, set *component.Set, fns ...trigger.Function) str
 			t.Error(err)
 		}
 	})
-	return "http://" + rt.Addr()
+	return "http://" + rt.PublicAddr(), "http://" + rt.ControlAddr()
 }
 
 // calls records what a handler was called with.

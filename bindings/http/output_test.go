@@ -344,7 +344,7 @@ func TestDaprBindingsAPI(t *testing.T) {
 	set := bindingtest.LoadComponents(t,
 		bindingtest.ComponentYAML("api", tetherhttp.TypeName, map[string]string{"url": srv.URL, "direction": "output"}),
 		bindingtest.ComponentYAML("hook", tetherhttp.TypeName, map[string]string{"direction": "input"}))
-	base := startRuntime(t, set, trigger.Function{Name: "noop", Trigger: "hook",
+	_, base := startRuntimeAPI(t, set, trigger.Function{Name: "noop", Trigger: "hook",
 		Handler: func(context.Context, *bindings.Message) (trigger.Result, error) { return trigger.Result{}, nil }})
 	resp, body := post(t, base+"/v1.0/bindings/api", "application/json", `{"operation":"get","metadata":{"path":"/things/1","X-Tenant":"acme"}}`)
 	var e echoed

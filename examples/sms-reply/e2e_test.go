@@ -26,7 +26,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Setenv("SMS_PUBLIC_URL", publicURL)
 
 	rt := fntest.Start(t, []string{"components"}, smsreply.ReplyFunction())
-	web := httptest.NewServer(rt.Handler())
+	web := httptest.NewServer(rt.PublicHandler())
 	defer web.Close()
 
 	// post sends an inbound message to the webhook, signed with token.

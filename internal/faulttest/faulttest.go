@@ -461,7 +461,7 @@ func startChild(t *testing.T, dir string, failEvery int) *child {
 	port := freePort(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+strconv.Itoa(failEvery), "TETHER_COMPONENTS="+dir,
-		"TETHER_HTTP_HOST=127.0.0.1", "TETHER_HTTP_PORT="+strconv.Itoa(port), "TETHER_LOG_LEVEL=warn")
+		"TETHER_API_PORT="+strconv.Itoa(port), "TETHER_LOG_LEVEL=warn")
 	c := &child{cmd: cmd, port: port, log: &lockedBuffer{}, exited: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = io.Discard, c.log
 	if err := cmd.Start(); err != nil {

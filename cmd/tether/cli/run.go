@@ -28,6 +28,7 @@ type runOptions struct {
 	env        string
 	components string
 	addr       string
+	webhook    string
 	functions  []string
 	grace      time.Duration
 	logLevel   string
@@ -46,16 +47,19 @@ components/<env>, or --components). Their logs stream to stderr. Ctrl-C (or
 SIGTERM) stops them gracefully: intake stops, handlers in flight finish,
 what is left goes back to the broker.
 
-The functions serve the Dapr-compatible API and /v1.0/status on --addr
-(the next ports for a second function and more): put a message on an input
-with tether send. Each function is its own process, so in-memory queues
-are not shared between functions.
+The functions serve their control API (the Dapr-compatible /v1.0 API,
+/v1.0/status, /metrics, health) on --addr and their webhook routes, if they
+have any, on --webhook-addr (the next ports for a second function and
+more); both on loopback by default: put a message on an input with tether
+send. Each function is its own process, so in-memory queues are not shared
+between functions.
 
 Run go generate ./... first: run does not generate code.`,
 		Example: `  tether run .
   tether run ./examples/hello --log-level debug
   tether run ./orders --env prod
-  tether run . --components components --addr 127.0.0.1:8080
+  tether run . --components components --addr 127.0.0.1:3600
+  tether run ./examples/sms-reply --webhook-addr 127.0.0.1:9000
   tether run ./examples/hello --send 'names={"name":"Ada"}'`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
@@ -75,7 +79,8 @@ Run go generate ./... first: run does not generate code.`,
 	f := cmd.Flags()
 	f.StringVar(&o.env, "env", "local", "run on the components in components/<env>")
 	f.StringVar(&o.components, "components", "", "run on the components in this folder instead (relative to the working directory)")
-	f.StringVar(&o.addr, "addr", "127.0.0.1:3500", "address of the first function's HTTP server (port 0: any free port)")
+	f.StringVar(&o.addr, "addr", "127.0.0.1:3500", "address of the first function's control API: /v1.0, status, metrics, health (port 0: any free port)")
+	f.StringVar(&o.webhook, "webhook-addr", "127.0.0.1:8080", "address of the first function's webhook routes, when it has any (port 0: any free port)")
 	f.StringSliceVar(&o.functions, "function", nil, "run only these functions (default: every function of the package)")
 	f.DurationVar(&o.grace, "grace", 25*time.Second, "how long stopping functions may drain before they are killed")
 	f.StringVar(&o.logLevel, "log-level", "", "the functions' log level: debug (every message handled), info, warn or error (default: $TETHER_LOG_LEVEL, or info)")
@@ -121,6 +126,11 @@ func runFunctions(ctx context.Context, env *Env, dir string, o runOptions, envSe
 		return usageErrorf("run", "--addr %q: %v", o.addr, err)
 	}
 
+	whHost, whPort, err := splitAddr(o.webhook)
+	if err != nil {
+		return usageErrorf("run", "--webhook-addr %q: %v", o.webhook, err)
+	}
+
 	if port == 0 && len(o.sends) > 0 {
 		// --send must know where the first function listens.
 		if port, err = freePort(host); err != nil {
@@ -151,16 +161,21 @@ func runFunctions(ctx context.Context, env *Env, dir string, o runOptions, envSe
 	exited := make(chan *exec.Cmd, len(names))
 	logs := &lockedWriter{w: env.Stderr}
 	for i, name := range names {
-		p := port
+		p, wp := port, whPort
 		if p != 0 {
 			p += i
+		}
+		if wp != 0 {
+			wp += i
 		}
 		cmd := exec.CommandContext(ctx, filepath.Join(bin, name))
 		cmd.Dir = abs
 		cmd.Env = append(os.Environ(),
 			"TETHER_COMPONENTS="+components,
-			"TETHER_HTTP_HOST="+host,
-			"TETHER_HTTP_PORT="+strconv.Itoa(p))
+			"TETHER_API_HOST="+host,
+			"TETHER_API_PORT="+strconv.Itoa(p),
+			"TETHER_HTTP_HOST="+whHost,
+			"TETHER_HTTP_PORT="+strconv.Itoa(wp))
 		if o.logLevel != "" {
 			cmd.Env = append(cmd.Env, "TETHER_LOG_LEVEL="+o.logLevel)
 		}
@@ -181,7 +196,7 @@ func runFunctions(ctx context.Context, env *Env, dir string, o runOptions, envSe
 		if err != nil {
 			return fmt.Errorf("start %s: %w", name, err)
 		}
-		fmt.Fprintf(env.Stderr, "tether: %s runs on %s, serving %s (Ctrl-C stops it)\n", name, relative(wd, components), net.JoinHostPort(host, strconv.Itoa(p)))
+		fmt.Fprintf(env.Stderr, "tether: %s runs on %s, control API on %s (Ctrl-C stops it)\n", name, relative(wd, components), net.JoinHostPort(host, strconv.Itoa(p)))
 		procs = append(procs, cmd)
 		go func() {
 			_ = cmd.Wait() // read through ProcessState

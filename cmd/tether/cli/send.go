@@ -62,7 +62,7 @@ contentType. The binding's answer is printed on stdout.`,
 	f.StringVar(&o.data, "data", "", "the data: JSON, text, or @file")
 	f.StringArrayVar(&o.metadata, "metadata", nil, "metadata key=value for the binding; repeat for more")
 	f.StringVar(&o.operation, "operation", "create", "the binding operation")
-	f.StringVar(&o.addr, "addr", "127.0.0.1:3500", "address of the function's HTTP server")
+	f.StringVar(&o.addr, "addr", "127.0.0.1:3500", "address of the function's control API (TETHER_API_HOST:TETHER_API_PORT)")
 	f.StringVar(&o.token, "token", "", "API token, when the function requires one (default: $DAPR_API_TOKEN, then $TETHER_API_TOKEN)")
 	f.DurationVar(&o.timeout, "timeout", time.Minute, "how long to wait for the answer")
 	withUsageHint(cmd)
@@ -150,7 +150,7 @@ func send(ctx context.Context, env *Env, binding string, o sendOptions) error {
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {
-			return fmt.Errorf("nothing listens on %s\nis the function running? tether run <folder> starts it", u.Host)
+			return fmt.Errorf("nothing listens on %s\nis the function running? tether run <folder> starts it; its control API listens on TETHER_API_HOST:TETHER_API_PORT (default 127.0.0.1:3500), on the function's machine", u.Host)
 		}
 		return fmt.Errorf("send to %s: %w", binding, err)
 	}

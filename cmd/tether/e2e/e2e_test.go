@@ -204,7 +204,7 @@ func runAndSend(t *testing.T, dir string, env []string, name string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
 	defer cancel()
-	run := exec.CommandContext(ctx, os.Args[0], "run", ".", "--addr", "127.0.0.1:0")
+	run := exec.CommandContext(ctx, os.Args[0], "run", ".", "--addr", "127.0.0.1:0", "--webhook-addr", "127.0.0.1:0")
 	run.Dir = dir
 	run.Env = slices.Concat(env, []string{asCLI + "=1", "TETHER_LOG_FORMAT=json"})
 	stderr, err := run.StderrPipe()
@@ -257,9 +257,9 @@ func runAndSend(t *testing.T, dir string, env []string, name string) {
 	}
 
 	started := wait("runtime started", func(l logLine) bool { return l.fields["msg"] == "runtime started" })
-	addr, _ := started.fields["addr"].(string)
+	addr, _ := started.fields["control"].(string)
 	if !strings.HasPrefix(addr, "127.0.0.1:") {
-		t.Fatalf("the function listens on %q, want 127.0.0.1", addr)
+		t.Fatalf("the function's control API listens on %q, want 127.0.0.1", addr)
 	}
 
 	// The scaffold's example event: the handler logs what it decoded.
