@@ -137,6 +137,9 @@ func generate(patterns []string, opts *Options, analysed func(*analysis)) ([]Fil
 	if err != nil {
 		return nil, []Diagnostic{{Msg: "load packages: " + err.Error()}}
 	}
+	if len(pkgs) == 0 {
+		return nil, []Diagnostic{{Msg: fmt.Sprintf("no Go package matches %s", strings.Join(patterns, " "))}}
+	}
 	slices.SortFunc(pkgs, func(a, b *packages.Package) int { return strings.Compare(a.PkgPath, b.PkgPath) })
 
 	g := &generator{opts: o, fset: fset, names: map[string]*function{}, analysed: analysed}
@@ -179,6 +182,12 @@ func (g *generator) report(pos token.Pos, format string, args ...any) {
 // pkg analyses one package and renders its files.
 func (g *generator) pkg(p *packages.Package) []File {
 	dir := p.Dir
+	if len(p.GoFiles) == 0 && len(p.IgnoredFiles) == 0 && len(p.Errors) > 0 {
+		// Nothing at all to load: a path that does not exist, or a folder
+		// without Go code. Saying nothing would look like success.
+		g.diags = append(g.diags, Diagnostic{Msg: fmt.Sprintf("%s: no Go package here: %s", p.ID, p.Errors[0].Msg)})
+		return nil
+	}
 	if len(p.GoFiles) == 0 {
 		// Only excluded files: a package made of generated mains (all
 		// tagged !tethergen), or a folder with no Go code for this

@@ -141,6 +141,21 @@ func Two(s string) error { return nil }
 	}
 }
 
+// TestGenerateRefusesNothing: a path with no Go package is an error, not a
+// silent success that leaves the user wondering where the files went.
+func TestGenerateRefusesNothing(t *testing.T) {
+	dir := module(t, map[string]string{"hello/hello.go": hello, "docs/README.md": "# docs\n"})
+	for _, c := range []struct{ arg, want string }{
+		{"./nothere", "./nothere: no Go package here: stat "},
+		{"./docs", "./docs: no Go package here: no Go files in "},
+	} {
+		code, _, stderr := run(t, dir, "generate", c.arg)
+		if code != 2 || !strings.Contains(stderr, c.want) || !strings.Contains(stderr, "nothing written") {
+			t.Errorf("generate %s: exit %d, stderr %q; want 2 and %q", c.arg, code, stderr, c.want)
+		}
+	}
+}
+
 func TestVersion(t *testing.T) {
 	code, stdout, _ := run(t, t.TempDir(), "version", "-o", "json")
 	var v struct{ Version, Go string }
@@ -150,6 +165,10 @@ func TestVersion(t *testing.T) {
 	code, stdout, _ = run(t, t.TempDir(), "version")
 	if code != 0 || !strings.HasPrefix(stdout, "tether ") {
 		t.Errorf("version: exit %d, %q", code, stdout)
+	}
+	code, flag, _ := run(t, t.TempDir(), "--version")
+	if code != 0 || flag != stdout {
+		t.Errorf("--version: exit %d, %q; want what version prints, %q", code, flag, stdout)
 	}
 	if code, _, stderr := run(t, t.TempDir(), "version", "-o", "yaml"); code != 2 || !strings.Contains(stderr, "want text or json") {
 		t.Errorf("version -o yaml: exit %d, %q", code, stderr)

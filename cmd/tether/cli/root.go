@@ -63,7 +63,10 @@ schedules...) and injects their output bindings as typed clients.
 Annotate a handler with //tether:function, then run tether generate.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// tether --version prints what tether version does.
+		Version: buildVersion().String(),
 	}
+	root.SetVersionTemplate("tether {{.Version}}\n")
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	commandsMu.Lock()

@@ -43,6 +43,19 @@ func buildVersion() versionInfo {
 	return v
 }
 
+// String is the version line: module version, Go version, platform and,
+// when the binary was built from a VCS checkout, the revision.
+func (v versionInfo) String() string {
+	s := v.Version + " " + v.Go + " " + v.Platform
+	if v.Revision != "" {
+		s += " " + v.Revision
+		if v.Modified {
+			s += "+modified"
+		}
+	}
+	return s
+}
+
 func newVersionCommand(env *Env) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
@@ -55,14 +68,7 @@ func newVersionCommand(env *Env) *cobra.Command {
 			v := buildVersion()
 			switch output {
 			case "text":
-				fmt.Fprintf(env.Stdout, "tether %s %s %s", v.Version, v.Go, v.Platform)
-				if v.Revision != "" {
-					fmt.Fprintf(env.Stdout, " %s", v.Revision)
-					if v.Modified {
-						fmt.Fprint(env.Stdout, "+modified")
-					}
-				}
-				fmt.Fprintln(env.Stdout)
+				fmt.Fprintln(env.Stdout, "tether", v)
 			case "json":
 				enc := json.NewEncoder(env.Stdout)
 				enc.SetIndent("", "  ")
