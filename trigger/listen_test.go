@@ -283,3 +283,19 @@ func TestParseByteSize(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsGoAndProcess: /metrics has the Go runtime's and the process's
+// collectors besides Tether's own series.
+func TestMetricsGoAndProcess(t *testing.T) {
+	set := loadComponents(t, memoryComponent("in", unique(t, "in"), map[string]string{"direction": "input"}))
+	rt, err := trigger.New(trigger.Options{Components: set, Functions: []trigger.Function{{Name: "fn", Trigger: "in", Handler: ack}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := do(t, rt.Handler(), "GET", "/metrics", "").Body.String()
+	for _, series := range []string{"go_goroutines", "go_memstats_heap_inuse_bytes", "process_resident_memory_bytes", "process_open_fds"} {
+		if !strings.Contains(body, "\n"+series+" ") {
+			t.Errorf("/metrics has no %s", series)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/component"
@@ -57,7 +58,8 @@ type Options struct {
 	// /v1.0 API (Dapr's DAPR_API_TOKEN). Error bodies carry the detail of a
 	// failure only to callers who sent it.
 	APIToken string
-	// Registry for the metrics; nil makes a new one.
+	// Registry for the metrics; nil makes a new one, with the Go and
+	// process collectors.
 	Registry *prometheus.Registry
 }
 
@@ -103,7 +105,11 @@ func New(opts Options) (*Runtime, error) {
 		opts.ShutdownGrace = 25 * time.Second
 	}
 	if opts.Registry == nil {
+		// A registry of its own has the Go runtime's and the process's
+		// collectors (memory, goroutines, GC, CPU, open file descriptors),
+		// as a Prometheus client's default registry does.
 		opts.Registry = prometheus.NewRegistry()
+		opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	if opts.MaxRequestBodySize <= 0 {
 		opts.MaxRequestBodySize = DefaultMaxRequestBodySize

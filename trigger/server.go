@@ -1,6 +1,7 @@
 package trigger
 
 import (
+	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -136,9 +137,14 @@ func (r *Runtime) serveInvoke(w http.ResponseWriter, req *http.Request) {
 		msg := "output binding " + name + " not found"
 		if c, ok := r.opts.Components.Get(name); ok && !c.Direction.Has(bindings.DirOutput) && c.Binding.Directions.Has(bindings.DirOutput) {
 			// Most often a trigger on a real broker that someone wants to
-			// put a message on: say how.
+			// put a message on: say how (where the file is, to a caller
+			// who showed the token).
+			file := "its component file"
+			if r.authenticated() {
+				file = c.File
+			}
 			msg = fmt.Sprintf("%s is not opened as an output: its direction is %s; add output to the direction key of %s to send to it from here",
-				name, c.Direction, c.File)
+				name, c.Direction, file)
 		}
 		writeAPIError(w, http.StatusNotFound, "ERR_INVOKE_OUTPUT_BINDING", msg)
 		return
@@ -172,11 +178,12 @@ func (r *Runtime) serveInvoke(w http.ResponseWriter, req *http.Request) {
 		ContentType: in.Metadata["contentType"],
 	})
 	if err != nil {
-		status := http.StatusInternalServerError
 		if errors.Is(err, bindings.ErrUnsupportedOperation) {
-			status = http.StatusBadRequest
+			writeAPIError(w, http.StatusBadRequest, "ERR_INVOKE_OUTPUT_BINDING",
+				fmt.Sprintf("%s (%s) has no operation %q; it has %s", name, ob.Type.Name, in.Operation, operations(ob.Type)))
+			return
 		}
-		writeAPIError(w, status, "ERR_INVOKE_OUTPUT_BINDING", err.Error())
+		r.invokeFailed(w, req, name, err)
 		return
 	}
 	if resp == nil {
@@ -195,6 +202,35 @@ func (r *Runtime) serveInvoke(w http.ResponseWriter, req *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(resp.Data)
+}
+
+// authenticated reports whether callers of the /v1.0 API have shown the API
+// token (requireToken lets no other through when one is set).
+func (r *Runtime) authenticated() bool { return r.opts.APIToken != "" }
+
+// invokeFailed answers a failed invocation with 500. A driver's error can
+// hold a file path, a SQL statement, a host or a database's own message:
+// the detail goes to the log under an error id, and into the body only for
+// a caller who showed the API token; others get the id to quote.
+func (r *Runtime) invokeFailed(w http.ResponseWriter, req *http.Request, name string, err error) {
+	id := errorID()
+	r.logger.Warn("invoke output binding failed", "binding", name, "errorId", id, "error", err, "remote", req.RemoteAddr)
+	msg := fmt.Sprintf("invoking %s failed (error id %s: the function's log has the detail)", name, id)
+	if r.authenticated() {
+		msg = fmt.Sprintf("%v (error id %s)", err, id)
+	}
+	writeAPIError(w, http.StatusInternalServerError, "ERR_INVOKE_OUTPUT_BINDING", msg)
+}
+
+// errorID is a short random id tying an error body to its log line.
+func errorID() string { return rand.Text()[:10] }
+
+func operations(t *bindings.Type) string {
+	var ops []string
+	for _, op := range t.Operations {
+		ops = append(ops, string(op))
+	}
+	return strings.Join(ops, ", ")
 }
 
 func writeAPIError(w http.ResponseWriter, status int, code, msg string) {

@@ -33,6 +33,8 @@ type input struct {
 	allow  string       // the Allow header of a 405
 	replay *replayCache // for signatures with a timestamp; nil otherwise
 	logger *slog.Logger
+	// refusals rate-limits the log of refused signatures.
+	refusals refusalLog
 
 	queue     chan *bindings.Message // unbuffered: a request waits for a receiver
 	closed    chan struct{}
@@ -56,6 +58,7 @@ func newInput(cfg bindings.Config) (*input, error) {
 	in := &input{
 		s: s, allow: strings.Join(s.methods, ", "), logger: cfg.Logger,
 		queue: make(chan *bindings.Message), closed: make(chan struct{}),
+		refusals: refusalLog{interval: refusalLogInterval},
 	}
 	switch s.verifier.(type) {
 	case *stripeVerifier, *slackVerifier, *hmacVerifier:
@@ -236,7 +239,7 @@ func (in *input) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 			replayKey = key
 		}
 		if err != nil {
-			in.logger.Warn("webhook signature refused", "error", err, "remote", r.RemoteAddr)
+			in.refusals.refused(in.logger, err, r.RemoteAddr)
 			nethttp.Error(w, err.Error(), nethttp.StatusUnauthorized)
 			return
 		}
