@@ -145,7 +145,7 @@ type Probe struct {
 
 type HTTPGetAction struct {
 	Path string `yaml:"path"`
-	Port string `yaml:"port"` // a named port
+	Port string `yaml:"port,omitempty"` // a named port; Knative: its serving port
 }
 
 type ContainerSecurityContext struct {

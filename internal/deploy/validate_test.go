@@ -64,8 +64,9 @@ type validator struct {
 }
 
 type podRef struct {
-	owner string
-	spec  corev1.PodSpec
+	owner   string
+	spec    corev1.PodSpec
+	knative bool // probes without a port are on Knative's serving port
 }
 
 func (v *validator) errorf(format string, args ...any) {
@@ -138,7 +139,7 @@ func (v *validator) object(doc []byte) {
 			}
 		}
 		v.deployments[o.Name] = o.Spec.Template.Labels
-		v.pods = append(v.pods, podRef{"Deployment " + o.Name, o.Spec.Template.Spec})
+		v.pods = append(v.pods, podRef{"Deployment " + o.Name, o.Spec.Template.Spec, false})
 		v.hardened("Deployment "+o.Name, o.Spec.Template.Spec, false)
 	case "keda.sh/v1alpha1 ScaledObject":
 		if v.schema("scaledobject.yaml", doc) {
@@ -199,7 +200,7 @@ func (v *validator) object(doc []byte) {
 			if len(spec.Containers) != 1 || len(spec.Containers[0].Ports) > 1 {
 				v.errorf("Knative Service %s: Knative takes one container with at most one port", o.Metadata.Name)
 			}
-			v.pods = append(v.pods, podRef{"Knative Service " + o.Metadata.Name, spec})
+			v.pods = append(v.pods, podRef{"Knative Service " + o.Metadata.Name, spec, true})
 			v.hardened("Knative Service "+o.Metadata.Name, spec, true)
 		}
 	default:
@@ -239,9 +240,6 @@ func (v *validator) hardened(owner string, spec corev1.PodSpec, knative bool) {
 		}
 		if env["TETHER_LOG_FORMAT"] != "json" {
 			v.errorf("%s: logs are not JSON", owner)
-		}
-		if knative {
-			continue
 		}
 		if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" {
 			v.errorf("%s: probes are not on /readyz and /healthz", owner)
@@ -294,7 +292,7 @@ func (v *validator) crossCheck() {
 				ports[port.Name] = true
 			}
 			for _, probe := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
-				if probe != nil && !ports[probe.HTTPGet.Port.StrVal] {
+				if probe != nil && !(p.knative && probe.HTTPGet.Port.StrVal == "") && !ports[probe.HTTPGet.Port.StrVal] {
 					v.errorf("%s: a probe uses port %q, which the container does not name", p.owner, probe.HTTPGet.Port.StrVal)
 				}
 			}

@@ -24,6 +24,14 @@ const (
 	runAs = 65532
 )
 
+// probePort is where /healthz, /readyz and /metrics are served.
+func (r *renderer) probePort() int {
+	if r.opts.Target == Knative {
+		return httpPort
+	}
+	return probePort
+}
+
 func isWebhook(c *component.Component) bool { return c.Binding.Name == "bindings.http" }
 
 func (r *renderer) serviceAccount() Object {
@@ -84,7 +92,7 @@ func (r *renderer) container(trigger *component.Component) Container {
 		{Name: "TETHER_APP_ID", Value: r.fn.Name},
 		{Name: "TETHER_LOG_FORMAT", Value: "json"},
 		{Name: "TETHER_SHUTDOWN_GRACE", Value: r.opts.ShutdownGrace.String()},
-		{Name: "TETHER_PROBE_PORT", Value: strconv.Itoa(probePort)},
+		{Name: "TETHER_PROBE_PORT", Value: strconv.Itoa(r.probePort())},
 	}
 	if limit := goMemLimit(r.opts.Memory); limit != "" {
 		env = append(env, EnvVar{Name: "GOMEMLIMIT", Value: limit})
@@ -120,15 +128,18 @@ func (r *renderer) container(trigger *component.Component) Container {
 		},
 	}
 	if r.opts.Target != Knative {
-		// Knative probes its one serving port itself; the probe listener is
-		// a second port, which it does not allow probes on.
 		c.LivenessProbe = &Probe{HTTPGet: &HTTPGetAction{Path: "/healthz", Port: "probe"}, PeriodSeconds: 10, FailureThreshold: 3}
 		c.ReadinessProbe = &Probe{HTTPGet: &HTTPGetAction{Path: "/readyz", Port: "probe"}, PeriodSeconds: 5, FailureThreshold: 1}
 		c.StartupProbe = &Probe{HTTPGet: &HTTPGetAction{Path: "/healthz", Port: "probe"}, PeriodSeconds: 1, FailureThreshold: 30}
 	} else {
-		// One serving port (Knative refuses more), and the pod-level
-		// settings Knative refuses by default moved to the container.
+		// Knative allows one port and probes only on it: the probe listener
+		// shares the serving port (TETHER_PROBE_PORT = the port Knative sets
+		// as PORT), which then answers /healthz, /readyz and /metrics besides
+		// the webhooks, never the control API (docs/security.md).
 		c.Ports = []ContainerPort{{ContainerPort: httpPort, Protocol: "TCP"}}
+		c.LivenessProbe = &Probe{HTTPGet: &HTTPGetAction{Path: "/healthz"}, PeriodSeconds: 10, FailureThreshold: 3}
+		c.ReadinessProbe = &Probe{HTTPGet: &HTTPGetAction{Path: "/readyz"}, PeriodSeconds: 5, FailureThreshold: 1}
+		// The pod-level settings Knative refuses by default, on the container.
 		c.SecurityContext.RunAsUser = ptr(int64(runAs))
 		c.SecurityContext.RunAsGroup = ptr(int64(runAs))
 		c.SecurityContext.SeccompProfile = &SeccompProfile{Type: "RuntimeDefault"}
@@ -184,7 +195,7 @@ func (r *renderer) podSpec(trigger *component.Component) PodSpec {
 func (r *renderer) podAnnotations() map[string]string {
 	return map[string]string{
 		"prometheus.io/scrape":         "true",
-		"prometheus.io/port":           strconv.Itoa(probePort),
+		"prometheus.io/port":           strconv.Itoa(r.probePort()),
 		"prometheus.io/path":           "/metrics",
 		"tether.dev/components-sha256": r.configHash(),
 	}
