@@ -56,6 +56,14 @@ type Replier interface {
 	Reply(m *Message, r Reply)
 }
 
+// CredentialKeys is implemented by inputs whose messages carry the sender's
+// credentials in metadata (a webhook's Authorization, Cookie or signature
+// header): the runtime keeps those keys out of dead-letter envelopes, which
+// more people read, and where a credential could be replayed from.
+type CredentialKeys interface {
+	CredentialKeys() []string
+}
+
 // Reply is what a request/response input sends back to its caller.
 type Reply struct {
 	// Status is an HTTP-style status code: 200 success, 500 handler failure...

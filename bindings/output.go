@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/tetherfn/tether/internal/redact"
 )
 
 // Operation names an output operation, as in Dapr's bindings API.
@@ -46,11 +48,12 @@ type Output interface {
 
 // checkedOutput is what OpenOutput returns: it refuses operations the type does
 // not declare before the driver sees them, and wraps driver errors once with
-// the binding's name.
+// the binding's name, their messages redacted.
 type checkedOutput struct {
-	name string
-	typ  *Type
-	out  Output
+	name   string
+	typ    *Type
+	out    Output
+	redact *redact.Redactor
 }
 
 func (c *checkedOutput) Invoke(ctx context.Context, req *InvokeRequest) (*InvokeResponse, error) {
@@ -60,13 +63,13 @@ func (c *checkedOutput) Invoke(ctx context.Context, req *InvokeRequest) (*Invoke
 	}
 	resp, err := c.out.Invoke(ctx, req)
 	if err != nil {
-		return nil, wrap(c.name, c.typ.Name, "invoke "+string(req.Operation), err)
+		return nil, wrap(c.name, c.typ.Name, "invoke "+string(req.Operation), c.redact.Error(err))
 	}
 	return resp, nil
 }
 
 func (c *checkedOutput) Close() error {
-	return wrap(c.name, c.typ.Name, "close", c.out.Close())
+	return wrap(c.name, c.typ.Name, "close", c.redact.Error(c.out.Close()))
 }
 
 // Unwrap returns the driver's own Output, for typed clients that need the

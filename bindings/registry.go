@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/tetherfn/tether/internal/redact"
 )
 
 // Direction says whether a binding type, a component or a metadata key is used
@@ -102,10 +104,36 @@ type Config struct {
 	// resolved. OpenInput and OpenOutput validate and normalise it; drivers
 	// read it through Values.
 	Metadata map[string]string
-	// Logger is never nil once the driver sees it.
+	// Logger is never nil once the driver sees it. OpenInput and
+	// OpenOutput hand the driver a logger that redacts every secret of the
+	// component (see Secrets), for the driver's own lines and its client
+	// library's.
 	Logger *slog.Logger
+	// Secrets are values that must never be shown besides those OpenInput
+	// and OpenOutput find themselves (the values of keys the type declares
+	// Secret, and the password of every URL in any value): the component
+	// loader sets the values it resolved from secretKeyRef and envRef.
+	Secrets []string
 
 	values Metadata
+	redact *redact.Redactor
+}
+
+// SecretValues returns the values of metadata that must never be shown:
+// extra (values resolved from secret stores), the values of keys t declares
+// Secret, and the password of every URL written in any value. Keys are
+// matched case-insensitively, as Validate does.
+func SecretValues(t *Type, metadata map[string]string, extra ...string) []string {
+	out := slices.Clone(extra)
+	for k, v := range metadata {
+		if t != nil {
+			if i := slices.IndexFunc(t.Metadata, func(mk MetadataKey) bool { return strings.EqualFold(mk.Name, k) }); i >= 0 && t.Metadata[i].Secret {
+				out = append(out, v)
+			}
+		}
+		out = append(out, redact.Find(v)...)
+	}
+	return out
 }
 
 // Values returns the validated metadata with typed getters. Only meaningful
@@ -176,7 +204,7 @@ func OpenInput(ctx context.Context, cfg Config) (Input, *Type, error) {
 	}
 	in, err := t.NewInput(ctx, cfg)
 	if err != nil {
-		return nil, nil, wrap(cfg.Name, t.Name, "open input", err)
+		return nil, nil, wrap(cfg.Name, t.Name, "open input", cfg.redact.Error(err))
 	}
 	return in, t, nil
 }
@@ -189,9 +217,9 @@ func OpenOutput(ctx context.Context, cfg Config) (Output, *Type, error) {
 	}
 	out, err := t.NewOutput(ctx, cfg)
 	if err != nil {
-		return nil, nil, wrap(cfg.Name, t.Name, "open output", err)
+		return nil, nil, wrap(cfg.Name, t.Name, "open output", cfg.redact.Error(err))
 	}
-	return &checkedOutput{name: cfg.Name, typ: t, out: out}, t, nil
+	return &checkedOutput{name: cfg.Name, typ: t, out: out, redact: cfg.redact}, t, nil
 }
 
 func prepare(cfg *Config, dir Direction) (*Type, error) {
@@ -202,11 +230,15 @@ func prepare(cfg *Config, dir Direction) (*Type, error) {
 	if !t.Directions.Has(dir) {
 		return nil, &Error{Binding: cfg.Name, Type: t.Name, Op: "open", Err: fmt.Errorf("type has no %s direction", dir)}
 	}
+	// Every error and log line about this component from here on goes
+	// through one redactor: no driver has to know which of its messages, or
+	// of its client library's, may quote a secret.
+	cfg.redact = redact.New(SecretValues(t, cfg.Metadata, cfg.Secrets...)...)
 	values, problems := Validate(t, cfg.Metadata, dir)
 	if len(problems) > 0 {
 		errs := make([]error, len(problems))
 		for i, p := range problems {
-			errs[i] = p
+			errs[i] = cfg.redact.Error(p)
 		}
 		return nil, &Error{Binding: cfg.Name, Type: t.Name, Op: "open", Err: joinErrors(errs)}
 	}
@@ -214,6 +246,6 @@ func prepare(cfg *Config, dir Direction) (*Type, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	cfg.Logger = cfg.Logger.With("binding", cfg.Name, "type", t.Name)
+	cfg.Logger = slog.New(cfg.redact.Handler(cfg.Logger.Handler())).With("binding", cfg.Name, "type", t.Name)
 	return t, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +23,42 @@ import (
 // dead-letter natively, after keep.
 //
 // It also remembers when each message first failed, for the envelope.
+//
+// Chain's dead letters also hide secrets and credentials (ChainOptions'
+// Redact and Credentials); this one copies error and metadata as they are.
 func DeadLetter(function, binding string, out bindings.Output, keep time.Duration) Middleware {
+	return deadLetter(function, binding, out, keep, envelopeFilter{})
+}
+
+// envelopeFilter keeps secrets and credentials out of a dead letter.
+type envelopeFilter struct {
+	redact func(string) string // nil: none
+	drop   []string            // metadata keys, compared case-insensitively
+}
+
+func (f envelopeFilter) text(s string) string {
+	if f.redact == nil {
+		return s
+	}
+	return f.redact(s)
+}
+
+// metadata returns md without the dropped keys and with its values
+// redacted; md itself (the message's) is left alone, for the retries.
+func (f envelopeFilter) metadata(md map[string]string) map[string]string {
+	if f.redact == nil && len(f.drop) == 0 {
+		return md
+	}
+	out := make(map[string]string, len(md))
+	for k, v := range md {
+		if !slices.ContainsFunc(f.drop, func(d string) bool { return strings.EqualFold(d, k) }) {
+			out[k] = f.text(v)
+		}
+	}
+	return out
+}
+
+func deadLetter(function, binding string, out bindings.Output, keep time.Duration, filter envelopeFilter) Middleware {
 	failures := newFailureLog(10000)
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m *bindings.Message) (Result, error) {
@@ -47,9 +84,9 @@ func DeadLetter(function, binding string, out bindings.Output, keep time.Duratio
 			}
 			env := functions.DeadLetter{
 				Function: function, Binding: binding, MessageID: m.ID,
-				Error: err.Error(), Permanent: functions.IsPermanent(err), Attempts: attempt,
+				Error: filter.text(err.Error()), Permanent: functions.IsPermanent(err), Attempts: attempt,
 				FirstFailure: first, LastFailure: now,
-				ContentType: m.ContentType, Metadata: m.Meta(), Data: m.Data,
+				ContentType: m.ContentType, Metadata: filter.metadata(m.Meta()), Data: m.Data,
 			}
 			if sendErr := sendDeadLetter(ctx, out, &env); sendErr != nil {
 				return res, &retryError{delay: keep, err: fmt.Errorf("dead-letter failed: %w (after: %w)", sendErr, err)}

@@ -19,6 +19,7 @@ import (
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/component"
 	"github.com/tetherfn/tether/functions"
+	"github.com/tetherfn/tether/internal/redact"
 	"github.com/tetherfn/tether/internal/suggest"
 )
 
@@ -68,7 +69,8 @@ type Options struct {
 // shutdown.
 type Runtime struct {
 	opts     Options
-	logger   *slog.Logger
+	logger   *slog.Logger     // redacts every secret of every component
+	redact   *redact.Redactor // hides every secret of every component
 	registry *prometheus.Registry
 	metrics  *Metrics
 
@@ -115,8 +117,11 @@ func New(opts Options) (*Runtime, error) {
 		opts.MaxRequestBodySize = DefaultMaxRequestBodySize
 	}
 	opts.HTTP = opts.HTTP.withDefaults()
+	// One redactor for the whole set: a handler's error, a panic or a
+	// driver's log line may quote any component's secret.
+	red := redact.New(opts.Components.Secrets()...)
 	r := &Runtime{
-		opts: opts, logger: opts.Logger, registry: opts.Registry,
+		opts: opts, logger: slog.New(red.Handler(opts.Logger.Handler())), redact: red, registry: opts.Registry,
 		metrics: NewMetrics(opts.Registry),
 		outputs: map[string]functions.OutputBinding{},
 		funcs:   slices.Clone(opts.Functions),
@@ -243,7 +248,7 @@ func (r *Runtime) Start(ctx context.Context) (err error) {
 			}
 			return err
 		}
-		r.dispatchers = append(r.dispatchers, newDispatcher(f.Name, c.Name, typ, in, c.Delivery, r.chain(f, c), r.base,
+		r.dispatchers = append(r.dispatchers, newDispatcher(f.Name, c.Name, typ, in, c.Delivery, r.chain(f, c, in), r.base,
 			r.logger.With("function", f.Name, "binding", c.Name)))
 	}
 	r.mountRouters()
@@ -292,7 +297,7 @@ func initContext(ctx context.Context, c *component.Component) (context.Context, 
 }
 
 // chain builds a function's handler with the delivery middleware.
-func (r *Runtime) chain(f *Function, c *component.Component) Handler {
+func (r *Runtime) chain(f *Function, c *component.Component, in bindings.Input) Handler {
 	var ret *functions.OutputBinding
 	if f.Return != "" {
 		ob := r.outputs[f.Return]
@@ -302,10 +307,15 @@ func (r *Runtime) chain(f *Function, c *component.Component) Handler {
 	if name := c.Delivery.DeadLetter; name != "" {
 		dl = r.outputs[name].Output
 	}
+	var credentials []string
+	if ck, ok := in.(bindings.CredentialKeys); ok {
+		credentials = ck.CredentialKeys()
+	}
 	return Chain(f.Handler, ChainOptions{
 		Function: f.Name, Binding: c.Name, Policy: c.Delivery,
 		Return: ret, DeadLetter: dl,
 		Metrics: r.metrics.Middleware(f.Name, c.Name),
+		Redact:  r.redact.String, Credentials: credentials,
 	})
 }
 
@@ -319,6 +329,12 @@ type ChainOptions struct {
 	DeadLetter bindings.Output
 	// Metrics is the outermost middleware, when set.
 	Metrics Middleware
+	// Redact, when set, hides secrets in what a dead letter carries besides
+	// the payload: the error and the metadata values.
+	Redact func(string) string
+	// Credentials are metadata keys never copied into a dead letter (see
+	// bindings.CredentialKeys).
+	Credentials []string
 }
 
 // Chain wraps h with the delivery middleware the runtime runs every
@@ -331,7 +347,7 @@ func Chain(h Handler, o ChainOptions) Handler {
 	}
 	mws := []Middleware{
 		Logging(),
-		DeadLetter(o.Function, o.Binding, o.DeadLetter, o.Policy.MaxInterval),
+		deadLetter(o.Function, o.Binding, o.DeadLetter, o.Policy.MaxInterval, envelopeFilter{redact: o.Redact, drop: o.Credentials}),
 		Retry(o.Policy),
 		Recover(),
 		Timeout(o.Policy.HandlerTimeout),

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/internal/redact"
 	"github.com/tetherfn/tether/internal/suggest"
 )
 
@@ -159,7 +160,15 @@ func firstLine(lines ...int) int {
 // document's secret store in messages. ok is false when d had any problem.
 func (b *builder) binding(d *document, res resolver, store string) (c *Component, ok bool) {
 	before := len(b.diags)
+	var secrets []string // known once the metadata is collected
 	defer func() {
+		// A message may quote a value (a bad URL...): hide what the
+		// component's own Secrets would.
+		if r := redact.New(secrets...); !r.Empty() {
+			for i := before; i < len(b.diags); i++ {
+				b.diags[i].Msg = r.String(b.diags[i].Msg)
+			}
+		}
 		if len(b.diags) > before || len(d.diags) > 0 {
 			c, ok = nil, false
 		}
@@ -177,6 +186,17 @@ func (b *builder) binding(d *document, res resolver, store string) (c *Component
 	}
 	keys := t.Keys(t.Directions)
 	mv := b.collect(d, keys, res)
+	known := map[string]string{}
+	for name, v := range mv.values {
+		if mv.unresolved[name] {
+			continue // a placeholder
+		}
+		known[name] = v
+		if mv.written[name].source != fromValue {
+			secrets = append(secrets, v)
+		}
+	}
+	secrets = bindings.SecretValues(t, known, secrets...)
 
 	dir := t.Directions
 	e := mv.entryFold("direction")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/internal/redact"
 )
 
 // Component is one loaded binding component: its Dapr fields, its validated
@@ -79,21 +80,39 @@ type Store struct {
 }
 
 // Redacted returns a copy of Metadata with every secret value replaced by
-// "***", for logs, listings and the dashboard.
+// "***", and the password of every URL in the other values too, for logs,
+// listings and the dashboard.
 func (c *Component) Redacted() map[string]string {
+	r := redact.New(c.Secrets()...)
 	out := maps.Clone(c.Metadata)
-	for k := range out {
+	for k, v := range out {
 		if c.SecretKeys[k] {
-			out[k] = "***"
+			out[k] = redact.Mask
+		} else {
+			out[k] = r.String(v)
 		}
 	}
 	return out
 }
 
+// Secrets returns every value of the component that must never be shown:
+// the values of SecretKeys (resolved from a secret store or envRef, or
+// declared Secret by the type) and the password of every URL written in
+// any value. Errors and log lines of the component's binding, of the
+// runtime and of the command line have these replaced by "***".
+func (c *Component) Secrets() []string {
+	var vals []string
+	for k := range c.SecretKeys {
+		vals = append(vals, c.Metadata[k])
+	}
+	return bindings.SecretValues(c.Binding, c.Metadata, vals...)
+}
+
 // Config returns what bindings.OpenInput and bindings.OpenOutput take to
-// open this component.
+// open this component; its Secrets make the binding's errors and logger
+// redact them.
 func (c *Component) Config(logger *slog.Logger) bindings.Config {
-	return bindings.Config{Name: c.Name, Type: c.Type, Metadata: maps.Clone(c.Metadata), Logger: logger}
+	return bindings.Config{Name: c.Name, Type: c.Type, Metadata: maps.Clone(c.Metadata), Logger: logger, Secrets: c.Secrets()}
 }
 
 // Set is the binding components of one environment, in file and line
@@ -106,6 +125,17 @@ type Set struct {
 
 // Components returns the components in file, then line order.
 func (s *Set) Components() []*Component { return slices.Clone(s.components) }
+
+// Secrets returns the Secrets of every component of the set, for the
+// runtime to redact its own logs, errors and dead letters: a handler's
+// error may quote any binding's.
+func (s *Set) Secrets() []string {
+	var out []string
+	for _, c := range s.components {
+		out = append(out, c.Secrets()...)
+	}
+	return out
+}
 
 // Get returns the component called name.
 func (s *Set) Get(name string) (*Component, bool) {
@@ -176,9 +206,13 @@ func Load(dirs []string, opts *Options) (*Set, error) {
 			continue
 		}
 		for _, f := range files {
-			data, err := os.ReadFile(f)
+			data, err := readFile(f, MaxFileSize)
 			if err != nil {
-				diags = append(diags, Diagnostic{File: f, Msg: "cannot read: " + describeFSError(err)})
+				msg := "cannot read: " + err.Error()
+				if hint := fileSizeHint(err); hint != "" {
+					msg = err.Error() + hint
+				}
+				diags = append(diags, Diagnostic{File: f, Msg: msg})
 				continue
 			}
 			ds, fileDiags := parseFile(f, data)
@@ -193,6 +227,19 @@ func Load(dirs []string, opts *Options) (*Set, error) {
 		return nil, err
 	}
 	return set, nil
+}
+
+// MaxFileSize bounds a component file (1 MiB, the most a Kubernetes
+// ConfigMap or Secret holds), so that a path naming something huge or
+// endless fails with a clear error instead of filling the memory.
+const MaxFileSize = 1 << 20
+
+// fileSizeHint completes the message of a file over MaxFileSize.
+func fileSizeHint(err error) string {
+	if _, ok := err.(*tooLargeError); ok {
+		return " (component files are limited to 1 MiB: split the components over several files)"
+	}
+	return ""
 }
 
 // componentFiles lists the component files of dir, sorted by name.
@@ -228,6 +275,10 @@ func componentFiles(dir string) ([]string, error) {
 //
 // The error, when not nil, is Diagnostics; the components are then nil.
 func Parse(file string, data []byte) ([]*Component, error) {
+	if len(data) > MaxFileSize {
+		err := &tooLargeError{MaxFileSize}
+		return nil, Diagnostics{{File: file, Msg: err.Error() + fileSizeHint(err)}}
+	}
 	docs, diags := parseFile(file, data)
 	b := &builder{diags: diags}
 	var out []*Component

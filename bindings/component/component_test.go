@@ -233,7 +233,7 @@ var wantInvalid = []string{
 	`secrets.yaml:86: metadata "visibilityTimeout": envRef: environment variable "UNSET_VARIABLE" is not set`,
 	`secrets.yaml:88: metadata "maxConcurrency": out of range, with values from secret "zero" of secret store "files" (secretstores.local.file)`,
 	`secrets.yaml:100: metadata "url": cannot resolve secretKeyRef name "NOT_SET" from the default secret store (secretstores.local.env): environment variable "NOT_SET" is not set`,
-	`secrets.yaml:102: metadata "token": cannot resolve secretKeyRef name "DAPR_API_TOKEN" from the default secret store (secretstores.local.env): environment variable "DAPR_API_TOKEN" is reserved (APP_API_TOKEN and DAPR_* are not readable as secrets)`,
+	`secrets.yaml:102: metadata "token": cannot resolve secretKeyRef name "DAPR_API_TOKEN" from the default secret store (secretstores.local.env): environment variable "DAPR_API_TOKEN" is reserved (APP_API_TOKEN, TETHER_API_TOKEN, TETHER_APP_TOKEN and DAPR_* are not readable as secrets)`,
 	`secrets.yaml:114: auth.secretStore: no secret store named "filez"; did you mean "files"?`,
 	`secrets.yaml:126: auth.secretStore: secret store "vault" is not loaded: secret store type secretstores.hashicorp.vault is not supported (Tether reads secretstores.local.directory, secretstores.local.env, secretstores.local.file)`,
 	`secrets.yaml:145: auth.secretStore: "uses-env" is a binding (bindings.testhttp), not a secret store`,

@@ -131,15 +131,23 @@ func (s *envStore) get(name, key string) (string, error) {
 		return "", fmt.Errorf("its secrets have a single key, named like the secret (%q)", name)
 	}
 	v := s.prefix + name
-	if u := strings.ToUpper(v); u == "APP_API_TOKEN" || strings.HasPrefix(u, "DAPR_") {
-		// As in Dapr: these hold API tokens, which a component must not read.
-		return "", fmt.Errorf("environment variable %q is reserved (APP_API_TOKEN and DAPR_* are not readable as secrets)", v)
+	if reservedEnv(v) {
+		// As in Dapr: these hold API tokens, which a component must not
+		// read (an output would then carry the token to its host).
+		return "", fmt.Errorf("environment variable %q is reserved (APP_API_TOKEN, TETHER_API_TOKEN, TETHER_APP_TOKEN and DAPR_* are not readable as secrets)", v)
 	}
 	val, ok := s.lookupEnv(v)
 	if !ok {
 		return "", fmt.Errorf("environment variable %q is not set", v)
 	}
 	return val, nil
+}
+
+// reservedEnv reports whether the environment variable name holds one of
+// the runtime's API tokens (Dapr's and Tether's).
+func reservedEnv(name string) bool {
+	u := strings.ToUpper(name)
+	return u == "APP_API_TOKEN" || u == "TETHER_API_TOKEN" || u == "TETHER_APP_TOKEN" || strings.HasPrefix(u, "DAPR_")
 }
 
 // fileStore holds the secrets of a JSON file, as Dapr's
@@ -341,7 +349,7 @@ func readFile(path string, limit int64) ([]byte, error) {
 		return nil, errors.New("is not a regular file")
 	}
 	if fi.Size() > limit {
-		return nil, fmt.Errorf("is larger than %d bytes", limit)
+		return nil, &tooLargeError{limit}
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -353,10 +361,15 @@ func readFile(path string, limit int64) ([]byte, error) {
 		return nil, errors.New(describeFSError(err))
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("is larger than %d bytes", limit)
+		return nil, &tooLargeError{limit}
 	}
 	return data, nil
 }
+
+// tooLargeError: a file over the limit readFile was given.
+type tooLargeError struct{ limit int64 }
+
+func (e *tooLargeError) Error() string { return fmt.Sprintf("is larger than %d bytes", e.limit) }
 
 func describeFSError(err error) string {
 	if errors.Is(err, fs.ErrNotExist) {

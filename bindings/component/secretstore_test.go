@@ -106,7 +106,7 @@ func TestEnvStore(t *testing.T) {
 		t.Errorf("unset: %v", err)
 	}
 	plain := &envStore{lookupEnv: func(string) (string, bool) { return "s3cr3t-token", true }}
-	for _, name := range []string{"APP_API_TOKEN", "DAPR_API_TOKEN", "dapr_http_port"} {
+	for _, name := range []string{"APP_API_TOKEN", "DAPR_API_TOKEN", "dapr_http_port", "TETHER_API_TOKEN", "tether_app_token"} {
 		if _, err := plain.get(name, ""); err == nil || !strings.Contains(err.Error(), "is reserved") {
 			t.Errorf("%s: %v", name, err)
 		}

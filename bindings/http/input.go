@@ -35,6 +35,9 @@ type input struct {
 	logger *slog.Logger
 	// refusals rate-limits the log of refused signatures.
 	refusals refusalLog
+	// credentials are the request headers (as metadata keys) that carry
+	// the caller's credentials; see CredentialKeys.
+	credentials []string
 
 	queue     chan *bindings.Message // unbuffered: a request waits for a receiver
 	closed    chan struct{}
@@ -42,9 +45,18 @@ type input struct {
 }
 
 var (
-	_ bindings.Router  = (*input)(nil)
-	_ bindings.Replier = (*input)(nil)
+	_ bindings.Router         = (*input)(nil)
+	_ bindings.Replier        = (*input)(nil)
+	_ bindings.CredentialKeys = (*input)(nil)
 )
+
+// credentialHeaders carry a caller's credentials, or a signature that could
+// be replayed: kept out of dead letters (the handler still sees them).
+var credentialHeaders = []string{"authorization", "proxy-authorization", "cookie",
+	"x-twilio-signature", "x-hub-signature", "x-hub-signature-256", "stripe-signature", "x-slack-signature"}
+
+// CredentialKeys implements bindings.CredentialKeys.
+func (in *input) CredentialKeys() []string { return in.credentials }
 
 func newInput(cfg bindings.Config) (*input, error) {
 	md := allKeys(cfg.Values())
@@ -58,7 +70,11 @@ func newInput(cfg bindings.Config) (*input, error) {
 	in := &input{
 		s: s, allow: strings.Join(s.methods, ", "), logger: cfg.Logger,
 		queue: make(chan *bindings.Message), closed: make(chan struct{}),
-		refusals: refusalLog{interval: refusalLogInterval},
+		refusals:    refusalLog{interval: refusalLogInterval},
+		credentials: credentialHeaders,
+	}
+	if h := strings.TrimSpace(md.String("signatureHeader")); h != "" {
+		in.credentials = append(slices.Clip(credentialHeaders), strings.ToLower(h))
 	}
 	switch s.verifier.(type) {
 	case *stripeVerifier, *slackVerifier, *hmacVerifier:
