@@ -244,7 +244,22 @@ func prepare(o Options) (*Data, error) {
 	}
 	trigName := o.Name + "-in"
 	dlName := o.Name + "-deadletter"
-	d.Trigger = newComponent(o.Name, trigName, "trigger", trig, trig, bindings.DirInput, false, memorySet(trig, trigName))
+	// On the real broker too, messages that fail for good go to a dead
+	// letter of the trigger's own type, so that a poison message does not
+	// come back every backoff for ever. Schedules (no output) and webhooks
+	// (whose output is an HTTP call to somewhere else) have none: a
+	// failure waits for the next tick, or is answered to the caller, who
+	// retries.
+	var realDL *Component
+	trigSet := memorySet(trig, trigName)
+	if trig.Directions.Has(bindings.DirOutput) && trig.Name != "bindings.http" {
+		if trigSet == nil {
+			trigSet = map[string]string{}
+		}
+		trigSet["deadLetter"] = dlName
+		realDL = newComponent(o.Name, dlName, "dead letter", trig, trig, bindings.DirOutput, false, memorySet(trig, dlName))
+	}
+	d.Trigger = newComponent(o.Name, trigName, "trigger", trig, trig, bindings.DirInput, false, trigSet)
 	d.Components = append(d.Components, d.Trigger)
 	used := map[string]int{trigName: 1, dlName: 1}
 	fields := map[string]int{}
@@ -264,12 +279,18 @@ func prepare(o Options) (*Data, error) {
 		d.Outputs = append(d.Outputs, c)
 		d.Components = append(d.Components, c)
 	}
+	if realDL != nil {
+		d.Components = append(d.Components, realDL)
+	}
 
 	// components/local: each binding becomes an in-memory queue of its
 	// own name, so the function runs with no broker; the trigger can be
 	// written to (tether send), and failed messages go to a dead-letter
 	// queue rather than coming back for ever.
 	for _, c := range d.Components {
+		if c == realDL {
+			continue // d.DeadLetter below stands in for it
+		}
 		dir, set := bindings.DirOutput, map[string]string{"queue": c.Name}
 		if c == d.Trigger {
 			dir = bindings.DirBoth
@@ -428,7 +449,7 @@ func (r *renderer) component(c *Component, out string) (File, error) {
 	if c.Local {
 		own = "components/local/" + ShortName(c.Declared.Name) + ".yaml.tmpl"
 	}
-	if _, err := fs.Stat(r.fsys, own); err == nil && c.Role != "dead letter" {
+	if _, err := fs.Stat(r.fsys, own); err == nil && !(c.Local && c.Role == "dead letter") {
 		name = own
 		if c.Local {
 			// A type's own local template writes the type itself, not

@@ -153,8 +153,23 @@ func TestEveryTypeScaffolds(t *testing.T) {
 			if err != nil {
 				t.Fatalf("components:\n%v", err)
 			}
-			if n := len(real.Components()); n != 1+len(c.outputs) {
-				t.Errorf("components/ has %d components, want %d", n, 1+len(c.outputs))
+			// On the real broker, a trigger that can be written to
+			// dead-letters to a component of its own type, so that a
+			// poison message does not come back for ever.
+			wantDL := typ(t, c.trigger).Directions.Has(bindings.DirOutput) && c.trigger != "http"
+			want := 1 + len(c.outputs)
+			realTrig, _ := real.Get(c.name + "-in")
+			if wantDL {
+				want++
+				dl, _ := real.Get(c.name + "-deadletter")
+				if realTrig == nil || realTrig.Delivery.DeadLetter != c.name+"-deadletter" || dl == nil || dl.Binding != realTrig.Binding || dl.Direction != bindings.DirOutput {
+					t.Errorf("components/: trigger %+v, dead letter %+v; want the trigger dead-lettering to an output %s-deadletter of its type", realTrig, dl, c.name)
+				}
+			} else if realTrig == nil || realTrig.Delivery.DeadLetter != "" {
+				t.Errorf("components/: trigger %+v; a %s trigger has no dead letter to write to", realTrig, c.trigger)
+			}
+			if n := len(real.Components()); n != want {
+				t.Errorf("components/ has %d components, want %d", n, want)
 			}
 			for _, comp := range real.Components() {
 				text := files["components/"+comp.Name+".yaml"]
@@ -170,6 +185,58 @@ func TestEveryTypeScaffolds(t *testing.T) {
 					}
 					if k.Secret && !strings.Contains(text, "- name: "+k.Name+"\n  #   envRef: ") && !strings.Contains(text, "- name: "+k.Name+"\n    envRef: ") {
 						t.Errorf("%s.yaml: secret key %s is not an envRef:\n%s", comp.Name, k.Name, text)
+					}
+				}
+			}
+		})
+	}
+}
+
+// typ is the registered type of a short type name.
+func typ(t *testing.T, short string) *bindings.Type {
+	t.Helper()
+	ty, ok := bindings.Lookup("bindings." + short)
+	if !ok {
+		t.Fatalf("no type %s", short)
+	}
+	return ty
+}
+
+// TestTwoFunctionsShareNoBrokerName: every queue, topic, stream, table,
+// subscription, consumer group and client id the scaffold writes derives
+// from the function, so two functions scaffolded on one broker never split
+// one queue between them (they did: RabbitMQ's example queue "orders").
+func TestTwoFunctionsShareNoBrokerName(t *testing.T) {
+	names := []string{"queueName", "topic", "topics", "publishTopic", "stream", "subject", "subscription",
+		"consumerGroup", "consumerID", "durableName", "table", "queue"}
+	for _, ty := range bindings.Types() {
+		if !ty.Directions.Has(bindings.DirInput) {
+			continue
+		}
+		short := scaffold.ShortName(ty.Name)
+		t.Run(short, func(t *testing.T) {
+			seen := map[string]string{} // "key=value" -> function
+			for _, fn := range []string{"alpha", "beta"} {
+				var outs []string
+				if ty.Directions.Has(bindings.DirOutput) {
+					outs = []string{short}
+				}
+				files := render(t, scaffold.Options{Name: fn, Trigger: short, Outputs: outs})
+				dir := writeTree(t, files)
+				real, err := component.Load([]string{filepath.Join(dir, "components")}, &component.Options{LookupEnv: placeholderEnv(t)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, comp := range real.Components() {
+					for _, k := range names {
+						v, ok := comp.Metadata[k]
+						if !ok || v == "" {
+							continue
+						}
+						if other, dup := seen[k+"="+v]; dup && other != fn {
+							t.Errorf("%s and %s both set %s: %q", other, fn, k, v)
+						}
+						seen[k+"="+v] = fn
 					}
 				}
 			}
@@ -194,7 +261,7 @@ func TestComponentFileForNATS(t *testing.T) {
 		"  - name: direction\n    value: \"input\"\n",
 		// Required: active; a secret comes from the environment.
 		"  - name: natsURL\n    envRef: ORDERS_IN_NATS_URL\n",
-		"  - name: stream\n    value: \"ORDERS\"\n",
+		"  - name: stream\n    value: \"orders-in\"\n",
 		// Optional: commented out, with its default.
 		"  # - name: ackWait\n  #   value: \"30s\"\n",
 		"  # - name: maxAttempts\n  #   value: \"5\"\n",
