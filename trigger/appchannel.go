@@ -3,9 +3,13 @@ package trigger
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -31,8 +35,16 @@ type AppOptions struct {
 	Client *http.Client
 	// StartTimeout bounds how long start-up waits for the app to accept
 	// connections (it usually starts beside the runtime, in the same pod).
-	// Default 60s.
+	// 0 waits until ctx ends, as daprd does.
 	StartTimeout time.Duration
+	// HealthPath, when set, is polled with GET until it answers 2xx before
+	// the inputs are probed (daprd's app health check).
+	HealthPath string
+	// MaxConcurrency, when positive, bounds the deliveries in flight to the
+	// app across all its inputs (daprd's --app-max-concurrency).
+	MaxConcurrency int
+	// Logger says what start-up waits for; nil discards.
+	Logger *slog.Logger
 }
 
 // AppFunctions returns one function per input component of set that skip
@@ -50,8 +62,18 @@ func AppFunctions(ctx context.Context, set *component.Set, app AppOptions, skip 
 	}
 	base := strings.TrimRight(app.URL, "/")
 	wait := app.StartTimeout
-	if wait <= 0 {
-		wait = 60 * time.Second
+	logger := app.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if app.HealthPath != "" {
+		if err := waitHealthy(ctx, client, base+"/"+strings.TrimLeft(app.HealthPath, "/"), wait, logger); err != nil {
+			return nil, fmt.Errorf("polyglot mode: app health check: %w", err)
+		}
+	}
+	var sem chan struct{}
+	if app.MaxConcurrency > 0 {
+		sem = make(chan struct{}, app.MaxConcurrency)
 	}
 	var fns []Function
 	taken := map[string]bool{}
@@ -64,14 +86,19 @@ func AppFunctions(ctx context.Context, set *component.Set, app AppOptions, skip 
 			route = "/" + c.Name
 		}
 		url := base + route
-		subscribed, err := probe(ctx, client, url, app.Token, wait)
+		subscribed, err := probe(ctx, client, url, app.Token, wait, logger)
 		if err != nil {
 			return nil, fmt.Errorf("polyglot mode: probe %s for input %q: %w", url, c.Name, err)
 		}
 		if !subscribed {
 			continue
 		}
-		fns = append(fns, Function{Name: appFunctionName(c.Name, taken), Trigger: c.Name, Handler: postToApp(client, url, app.Token)})
+		outs := new(*Outputs)
+		fns = append(fns, Function{
+			Name: appFunctionName(c.Name, taken), Trigger: c.Name,
+			Handler: postToApp(client, url, app.Token, outs, sem),
+			Bind:    func(_ context.Context, o *Outputs) error { *outs = o; return nil },
+		})
 	}
 	return fns, nil
 }
@@ -106,15 +133,18 @@ func appFunctionName(component string, taken map[string]bool) string {
 }
 
 // probe asks the app whether it takes an input, waiting for the app to
-// listen: until ctx ends or wait has passed, a refused connection is tried
-// again.
-func probe(ctx context.Context, client *http.Client, url, token string, wait time.Duration) (bool, error) {
-	deadline := time.Now().Add(wait)
-	for {
+// listen: until ctx ends or wait (when positive) has passed, a refused
+// connection is tried again.
+func probe(ctx context.Context, client *http.Client, url, token string, wait time.Duration, logger *slog.Logger) (bool, error) {
+	start := time.Now()
+	for n := 0; ; n++ {
 		ok, err := probeOnce(ctx, client, url, token)
 		var op *net.OpError
-		if err == nil || !errors.As(err, &op) || time.Now().After(deadline) {
+		if err == nil || !errors.As(err, &op) || (wait > 0 && time.Since(start) > wait) {
 			return ok, err
+		}
+		if n%40 == 0 {
+			logger.Info("waiting for the app to listen", "url", url, "error", err)
 		}
 		select {
 		case <-time.After(250 * time.Millisecond):
@@ -122,6 +152,46 @@ func probe(ctx context.Context, client *http.Client, url, token string, wait tim
 			return false, err
 		}
 	}
+}
+
+// waitHealthy polls url with GET until it answers 2xx, ctx ends or wait
+// (when positive) has passed.
+func waitHealthy(ctx context.Context, client *http.Client, url string, wait time.Duration, logger *slog.Logger) error {
+	start := time.Now()
+	for n := 0; ; n++ {
+		err := getOK(ctx, client, url)
+		if err == nil {
+			return nil
+		}
+		if wait > 0 && time.Since(start) > wait {
+			return err
+		}
+		if n%40 == 0 {
+			logger.Info("waiting for the app to be healthy", "url", url, "error", err)
+		}
+		select {
+		case <-time.After(250 * time.Millisecond):
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %w)", ctx.Err(), err)
+		}
+	}
+}
+
+func getOK(ctx context.Context, client *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
 }
 
 func probeOnce(ctx context.Context, client *http.Client, url, token string) (bool, error) {
@@ -144,13 +214,29 @@ func probeOnce(ctx context.Context, client *http.Client, url, token string) (boo
 // maxAppResponse bounds the app's answer that is kept as the result.
 const maxAppResponse = 4 << 20
 
-func postToApp(client *http.Client, url, token string) Handler {
+// postToApp delivers each message to the app as daprd does: the payload as
+// the body, with its content type or else application/json (Dapr's
+// default: an SDK reading a delivery without one decodes nothing and acks,
+// losing the payload), the metadata as headers, a W3C traceparent (the
+// message's own, else a new one). A 2xx JSON answer with "to" sends its
+// "data" to those output bindings, as Dapr documents for input bindings;
+// outs is set by the function's Bind.
+func postToApp(client *http.Client, url, token string, outs **Outputs, sem chan struct{}) Handler {
 	return func(ctx context.Context, m *bindings.Message) (Result, error) {
+		if sem != nil {
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+				return Result{}, ctx.Err()
+			}
+		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(m.Data))
 		if err != nil {
 			return Result{}, functions.Permanent(err)
 		}
-		for k, v := range m.Meta() {
+		meta := m.Meta()
+		for k, v := range meta {
 			// An entry that cannot be a header (a Redis field name with a
 			// space, a value with a newline) stays out rather than fail
 			// every attempt: the app gets the message and the rest.
@@ -158,8 +244,13 @@ func postToApp(client *http.Client, url, token string) Handler {
 				req.Header.Set(k, v)
 			}
 		}
-		if m.ContentType != "" {
-			req.Header.Set("Content-Type", m.ContentType)
+		ct := m.ContentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		req.Header.Set("Content-Type", ct)
+		if req.Header.Get("traceparent") == "" {
+			req.Header.Set("traceparent", newTraceparent())
 		}
 		if token != "" {
 			req.Header.Set("dapr-api-token", token)
@@ -179,8 +270,67 @@ func postToApp(client *http.Client, url, token string) Handler {
 		if len(body) == 0 {
 			return Result{}, nil
 		}
+		if err := sendTo(ctx, *outs, body); err != nil {
+			return Result{}, err
+		}
 		return Result{Data: body, ContentType: resp.Header.Get("Content-Type")}, nil
 	}
+}
+
+// appResponse is the part of an app's answer to an input binding delivery
+// that daprd acts on: "data" sent to each output binding in "to".
+type appResponse struct {
+	To   []string        `json:"to"`
+	Data json.RawMessage `json:"data"`
+}
+
+// sendTo sends the "data" of an app's JSON answer to the output bindings
+// its "to" names (operation create), one after the other; the first that
+// fails fails the delivery, so the message is retried (an output already
+// sent to may then receive it twice: at-least-once). An answer that is not
+// such JSON is no request.
+func sendTo(ctx context.Context, outs *Outputs, body []byte) error {
+	if outs == nil || !bytes.Contains(body, []byte(`"to"`)) {
+		return nil
+	}
+	var r appResponse
+	if json.Unmarshal(body, &r) != nil || len(r.To) == 0 {
+		return nil
+	}
+	data := bindingData(r.Data)
+	for _, name := range r.To {
+		ob, err := outs.Output(name)
+		if err != nil {
+			return functions.Permanent(fmt.Errorf("app's answer: to: %w", err))
+		}
+		if _, err := ob.Invoke(ctx, &bindings.InvokeRequest{Operation: bindings.OpCreate, Data: data}); err != nil {
+			return fmt.Errorf("app's answer: send to %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// bindingData is the bytes Dapr sends for a JSON "data" value: a string's
+// content, null as nothing, anything else its JSON text ({"data":"hi"}
+// sends hi, {"data":{"a":1}} sends {"a":1}).
+func bindingData(raw json.RawMessage) []byte {
+	data := []byte(raw)
+	var s string
+	if len(data) > 0 && data[0] == '"' && json.Unmarshal(data, &s) == nil {
+		return []byte(s)
+	}
+	if len(data) == 0 || string(data) == "null" {
+		return nil
+	}
+	return data
+}
+
+// newTraceparent returns a W3C traceparent for a new sampled trace, for a
+// delivery that carries none (daprd starts a span for each).
+func newTraceparent() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return "00-" + hex.EncodeToString(b[:16]) + "-" + hex.EncodeToString(b[16:]) + "-01"
 }
 
 // validHeader reports whether name and value make an HTTP header field that

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -62,6 +63,17 @@ type Settings struct {
 	// AppToken is sent to the app as dapr-api-token; APP_API_TOKEN is
 	// honoured too.
 	AppToken string `envconfig:"APP_TOKEN"`
+	// AppMaxConcurrency bounds the deliveries to the app in flight at once,
+	// across its inputs (daprd's --app-max-concurrency); 0 or less means no
+	// bound beyond each input's maxConcurrency.
+	AppMaxConcurrency int `envconfig:"APP_MAX_CONCURRENCY"`
+	// AppHealthPath, when set, is polled (GET, 2xx) at start-up before the
+	// app is asked which inputs it takes (daprd's --app-health-check-path
+	// with --enable-app-health-check).
+	AppHealthPath string `envconfig:"APP_HEALTH_PATH"`
+	// AppStartTimeout bounds the wait for the app at start-up; 0 waits until
+	// the process is stopped, as daprd does, reporting not ready meanwhile.
+	AppStartTimeout time.Duration `envconfig:"APP_START_TIMEOUT"`
 }
 
 // LoadSettings reads Settings from the environment.
@@ -149,6 +161,12 @@ func RunMain(ctx context.Context, fns ...Function) error {
 	if err != nil {
 		return err
 	}
+	return RunSettings(ctx, s, fns...)
+}
+
+// RunSettings is RunMain with the settings given rather than read from the
+// environment: tether sidecar builds them from daprd's flags.
+func RunSettings(ctx context.Context, s Settings, fns ...Function) error {
 	logger, err := s.Logger()
 	if err != nil {
 		return err
@@ -162,7 +180,8 @@ func RunMain(ctx context.Context, fns ...Function) error {
 		for _, f := range fns {
 			handled[f.Trigger] = true
 		}
-		app, err := AppFunctions(ctx, set, AppOptions{URL: s.AppURL, Token: s.AppToken},
+		app, err := AppFunctions(ctx, set, AppOptions{URL: s.AppURL, Token: s.AppToken,
+			MaxConcurrency: s.AppMaxConcurrency, HealthPath: s.AppHealthPath, StartTimeout: s.AppStartTimeout, Logger: logger},
 			func(name string) bool { return handled[name] })
 		if err != nil {
 			return err
@@ -171,9 +190,23 @@ func RunMain(ctx context.Context, fns ...Function) error {
 	}
 	opts := s.Options()
 	opts.Components, opts.Functions, opts.Logger = set, fns, logger
+	opts.AppID, opts.AppConnection = s.AppID, appConnection(s)
 	rt, err := New(opts)
 	if err != nil {
 		return err
 	}
 	return rt.Run(ctx)
+}
+
+// appConnection describes the app of polyglot mode for /v1.0/metadata.
+func appConnection(s Settings) *AppConnection {
+	if s.AppURL == "" {
+		return nil
+	}
+	u, err := url.Parse(s.AppURL)
+	if err != nil {
+		return nil
+	}
+	port, _ := strconv.Atoi(u.Port())
+	return &AppConnection{Port: port, Protocol: u.Scheme, ChannelAddress: u.Hostname(), MaxConcurrency: s.AppMaxConcurrency}
 }

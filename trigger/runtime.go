@@ -62,6 +62,10 @@ type Options struct {
 	// Registry for the metrics; nil makes a new one, with the Go and
 	// process collectors.
 	Registry *prometheus.Registry
+	// AppID is the app id /v1.0/metadata shows (daprd's --app-id).
+	AppID string
+	// AppConnection, when set, is shown by /v1.0/metadata.
+	AppConnection *AppConnection
 }
 
 // Runtime runs functions: it opens their bindings, receives, dispatches
@@ -91,6 +95,12 @@ type Runtime struct {
 	public      *mux.Router  // the webhook routes, mounted by Start
 	webhooks    int          // how many are mounted
 	funcs       []Function
+
+	extMu    sync.Mutex
+	extended map[string]string // PUT /v1.0/metadata/{key}
+
+	stopOnce      sync.Once
+	stopRequested chan struct{} // closed by RequestShutdown
 }
 
 // New checks the functions against the components: every trigger names an
@@ -126,6 +136,8 @@ func New(opts Options) (*Runtime, error) {
 		outputs: map[string]functions.OutputBinding{},
 		funcs:   slices.Clone(opts.Functions),
 		stopped: make(chan struct{}),
+
+		stopRequested: make(chan struct{}),
 	}
 	var errs []error
 	if opts.ControlAddr != "" && opts.APIToken == "" && !IsLoopback(opts.ControlAddr) {
@@ -503,6 +515,9 @@ func (r *Runtime) Run(ctx context.Context) error {
 	if err := r.Start(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-r.stopRequested:
+	}
 	return r.Shutdown(context.Background())
 }

@@ -37,6 +37,9 @@ func (r *Runtime) controlRoutes(m *mux.Router) {
 	api := m.PathPrefix("/v1.0").Subrouter()
 	api.Use(r.requireToken)
 	api.HandleFunc("/status", r.serveStatus).Methods(http.MethodGet)
+	api.HandleFunc("/metadata", r.serveMetadata).Methods(http.MethodGet)
+	api.HandleFunc("/metadata/{key}", r.servePutMetadata).Methods(http.MethodPut)
+	api.HandleFunc("/shutdown", r.serveShutdown).Methods(http.MethodPost)
 	api.HandleFunc("/bindings/{name}", r.serveInvoke).Methods(http.MethodPost, http.MethodPut)
 }
 
@@ -163,16 +166,7 @@ func (r *Runtime) serveInvoke(w http.ResponseWriter, req *http.Request) {
 		writeAPIError(w, http.StatusBadRequest, "ERR_MALFORMED_REQUEST", "operation is required")
 		return
 	}
-	// Dapr sends a JSON string's content as the bytes, anything else as its
-	// JSON text: {"data":"hi"} delivers hi, {"data":{"a":1}} delivers {"a":1}.
-	data := []byte(in.Data)
-	var s string
-	if len(data) > 0 && data[0] == '"' && json.Unmarshal(data, &s) == nil {
-		data = []byte(s)
-	}
-	if string(data) == "null" {
-		data = nil
-	}
+	data := bindingData(in.Data)
 	resp, err := ob.Invoke(req.Context(), &bindings.InvokeRequest{
 		Operation: bindings.Operation(in.Operation), Data: data, Metadata: in.Metadata,
 		ContentType: in.Metadata["contentType"],
