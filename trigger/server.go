@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -307,11 +309,14 @@ func readLimited(w http.ResponseWriter, req *http.Request, limit int64) ([]byte,
 	if req.ContentLength >= 0 {
 		size = int(req.ContentLength) + 1 // +1: EOF is seen without growing
 	}
-	body, err := readAll(http.MaxBytesReader(w, req.Body, limit), size)
+	body, err := readAll(http.MaxBytesReader(w, req.Body, limit), size, limit+1)
 	var tooBig *http.MaxBytesError
+	var ne net.Error
 	switch {
 	case errors.As(err, &tooBig):
 		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body larger than the limit of %d bytes (TETHER_API_MAX_REQUEST_SIZE)", limit)
+	case errors.As(err, &ne) && ne.Timeout():
+		return nil, http.StatusRequestTimeout, errors.New("body not read within the read timeout (TETHER_HTTP_READ_TIMEOUT)")
 	case err != nil:
 		return nil, http.StatusBadRequest, fmt.Errorf("read body: %w", err)
 	}
@@ -322,11 +327,13 @@ func readLimited(w http.ResponseWriter, req *http.Request, limit int64) ([]byte,
 // readAll is io.ReadAll into a buffer of the expected size: a body whose
 // Content-Length is known is read without growing (io.ReadAll and
 // bytes.Buffer would double it at the end).
-func readAll(r io.Reader, size int) ([]byte, error) {
+func readAll(r io.Reader, size int, limit int64) ([]byte, error) {
 	b := make([]byte, 0, size)
 	for {
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+			// Double, but never past limit (a body's bound, +1 to see it
+			// passed): a body at the limit costs the limit, not twice it.
+			b = slices.Grow(b, int(min(int64(cap(b)), max(limit-int64(cap(b)), 1))))
 		}
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]

@@ -409,9 +409,9 @@ func (in *input) readBody(w nethttp.ResponseWriter, r *nethttp.Request) ([]byte,
 	if r.ContentLength >= 0 {
 		// The server already stops the body at its Content-Length, checked
 		// against the limit above.
-		body, err = readAll(r.Body, int(r.ContentLength)+1) // +1: EOF is seen without growing
+		body, err = readAll(r.Body, int(r.ContentLength)+1, r.ContentLength+1) // +1: EOF is seen without growing
 	} else {
-		body, err = readAll(nethttp.MaxBytesReader(w, r.Body, in.s.maxRequestBody), 512)
+		body, err = readAll(nethttp.MaxBytesReader(w, r.Body, in.s.maxRequestBody), 512, in.s.maxRequestBody+1)
 	}
 	var tooBig *nethttp.MaxBytesError
 	var ne net.Error
@@ -437,11 +437,13 @@ func setReadDeadline(w nethttp.ResponseWriter, t time.Time) bool {
 	return nethttp.NewResponseController(w).SetReadDeadline(t) == nil
 }
 
-func readAll(r io.Reader, size int) ([]byte, error) {
+func readAll(r io.Reader, size int, limit int64) ([]byte, error) {
 	b := make([]byte, 0, size)
 	for {
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+			// Double, but never past limit (a body's bound, +1 to see it
+			// passed): a body at the limit costs the limit, not twice it.
+			b = slices.Grow(b, int(min(int64(cap(b)), max(limit-int64(cap(b)), 1))))
 		}
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]

@@ -42,7 +42,11 @@ func TestMain(m *testing.M) {
 		stop()
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if exposed.work != "" {
+		_ = os.RemoveAll(exposed.work)
+	}
+	os.Exit(code)
 }
 
 // stepTimeout bounds each command, so that a hang fails the test instead
