@@ -131,6 +131,23 @@ func runFunctions(ctx context.Context, env *Env, dir string, o runOptions, envSe
 		return usageErrorf("run", "--webhook-addr %q: %v", o.webhook, err)
 	}
 
+	// Every port must be ours before anything is built: a function that
+	// cannot listen dies, but --send, polling the port, would meanwhile
+	// find whatever else answers there (another tether run) and post to it.
+	for i := range names {
+		for _, a := range []struct {
+			flag, host string
+			port       int
+		}{{"--addr", host, port}, {"--webhook-addr", whHost, whPort}} {
+			if a.port == 0 {
+				continue
+			}
+			if err := portFree(a.host, a.port+i); err != nil {
+				return fmt.Errorf("%w\nstop what listens there, or pass %s with another port (port 0: any free port)", err, a.flag)
+			}
+		}
+	}
+
 	if port == 0 && len(o.sends) > 0 {
 		// --send must know where the first function listens.
 		if port, err = freePort(host); err != nil {
@@ -234,6 +251,17 @@ func runFunctions(ctx context.Context, env *Env, dir string, o runOptions, envSe
 		return &ExitError{Code: 1, Err: failed}
 	}
 	return nil
+}
+
+// portFree reports, as an error naming it, a host:port another process
+// listens on.
+func portFree(host string, port int) error {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s is taken: %w", addr, err)
+	}
+	return ln.Close()
 }
 
 // freePort asks the system for a port free on host.

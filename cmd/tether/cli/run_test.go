@@ -1,7 +1,12 @@
 package cli_test
 
 import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -34,5 +39,38 @@ func TestRunRefusals(t *testing.T) {
 				t.Errorf("%v: stderr lacks %q:\n%s", c.args, w, stderr)
 			}
 		}
+	}
+}
+
+// TestRunNeverSendsToAnotherProcess: with its port taken by another process
+// that answers like a ready function, tether run --send fails naming the
+// port, and the impostor receives nothing.
+func TestRunNeverSendsToAnotherProcess(t *testing.T) {
+	var posted atomic.Int32
+	impostor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			posted.Add(1)
+		}
+		w.WriteHeader(http.StatusNoContent) // /readyz: ready
+	}))
+	defer impostor.Close()
+	taken := impostor.Listener.Addr().(*net.TCPAddr)
+
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"fn/cmd/greet/main_gen.go": "package main\n\nfunc main() {}\n",
+		"fn/go.mod":                "module fn\n\ngo 1.26\n",
+		"fn/components/x.yaml":     "",
+	})
+	addr := "127.0.0.1:" + strconv.Itoa(taken.Port)
+	code, _, stderr := execCLI(t, dir, "run", "fn", "--addr", addr, "--send", "names={}")
+	if code == 0 || !strings.Contains(stderr, addr+" is taken") || !strings.Contains(stderr, "--addr") {
+		t.Errorf("exit %d, stderr:\n%s\nwant a failure naming %s", code, stderr, addr)
+	}
+	if strings.Contains(stderr, "go build") {
+		t.Errorf("built before checking the port:\n%s", stderr)
+	}
+	if n := posted.Load(); n != 0 {
+		t.Errorf("%d request(s) posted to the process that held the port", n)
 	}
 }
