@@ -106,6 +106,7 @@ func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 		return err
 	}
 	e.state = stateAcked
+	in.q.journal.done(e)
 	return nil
 }
 

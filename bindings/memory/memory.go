@@ -13,14 +13,23 @@
 //	msgs, _ := in.Receive(ctx, 10)
 //	in.Ack(ctx, msgs[0])
 //
+// list, get and delete read a queue without receiving from it (a dead-letter
+// queue, say): see [Stored].
+//
 // Tests and the emulator reach queues directly with [Publish], [Len] and
-// [Reset]. Queues live as long as the process; nothing is persisted.
+// [Reset]. Queues live as long as the process, unless it calls [Persist].
+//
+// Several processes share queues through a broker process: one calls
+// [Serve], and in the others [BrokerEnv] points every memory component at it,
+// with the same semantics (the conformance suite runs both ways). tether dev
+// is that broker for the functions it runs.
 package memory
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/tetherfn/tether/bindings"
 )
@@ -48,7 +57,7 @@ func init() {
 			{Name: "queue", Kind: bindings.KindString, Description: "Name of the queue, shared by every component of the process that names it. Default: the component's name."},
 			{Name: "maxLength", Kind: bindings.KindInt, Default: "0", Direction: bindings.DirOutput, Description: "Most messages the queue may hold (ready, in flight and waiting out a nack delay) for create to add one; at the limit create fails with a queue-full error. 0 means unbounded."},
 		},
-		Operations: []bindings.Operation{bindings.OpCreate},
+		Operations: []bindings.Operation{bindings.OpCreate, bindings.OpGet, bindings.OpList, bindings.OpDelete},
 		Capabilities: bindings.Capabilities{
 			BatchReceive:  true,
 			Ordering:      true,
@@ -57,8 +66,26 @@ func init() {
 			ContentType:   true,
 			DeliveryCount: true,
 		},
-		NewInput:  func(_ context.Context, cfg bindings.Config) (bindings.Input, error) { return newInput(cfg) },
-		NewOutput: func(_ context.Context, cfg bindings.Config) (bindings.Output, error) { return newOutput(cfg) },
+		NewInput: func(_ context.Context, cfg bindings.Config) (bindings.Input, error) {
+			if addr := os.Getenv(BrokerEnv); addr != "" {
+				s, err := parse(cfg)
+				if err != nil {
+					return nil, err
+				}
+				return newRemoteInput(addr, s)
+			}
+			return newInput(cfg)
+		},
+		NewOutput: func(_ context.Context, cfg bindings.Config) (bindings.Output, error) {
+			if addr := os.Getenv(BrokerEnv); addr != "" {
+				s, err := parse(cfg)
+				if err != nil {
+					return nil, err
+				}
+				return &remoteOutput{b: brokerAt(addr), queue: s.queue, maxLength: s.maxLength}, nil
+			}
+			return newOutput(cfg)
+		},
 	})
 }
 

@@ -25,19 +25,30 @@ func newOutput(cfg bindings.Config) (*output, error) {
 	return &output{q: lookup(s.queue, true), maxLength: s.maxLength}, nil
 }
 
-// Invoke runs create: the request's Data (not copied: the caller must not
-// change it afterwards, as with a slice sent on a channel), its ContentType or
-// else metadata "contentType", its metadata (copied) and metadata
-// "partitionKey" as the message's Key. The answer has no data.
+// Invoke runs an operation. create adds a message: the request's Data (not
+// copied: the caller must not change it afterwards, as with a slice sent on a
+// channel), its ContentType or else metadata "contentType", its metadata
+// (copied) and metadata "partitionKey" as the message's Key; the answer has no
+// data. list answers every message the queue holds, get the one whose id is
+// metadata "id", both as JSON (see Stored); delete removes that one, unless
+// it is in flight.
 func (o *output) Invoke(_ context.Context, req *bindings.InvokeRequest) (*bindings.InvokeResponse, error) {
 	if req == nil {
 		return nil, fmt.Errorf("memory queue %q: nil request", o.q.name)
 	}
-	if req.Operation != bindings.OpCreate {
-		return nil, fmt.Errorf("memory queue %q: %w %q (supported: create)", o.q.name, bindings.ErrUnsupportedOperation, req.Operation)
-	}
 	if o.closed.Load() {
-		return nil, fmt.Errorf("memory queue %q: create: %w", o.q.name, bindings.ErrClosed)
+		return nil, fmt.Errorf("memory queue %q: %s: %w", o.q.name, req.Operation, bindings.ErrClosed)
+	}
+	switch req.Operation {
+	case bindings.OpCreate:
+	case bindings.OpList:
+		return o.list()
+	case bindings.OpGet:
+		return o.get(req.Metadata)
+	case bindings.OpDelete:
+		return o.delete(req.Metadata)
+	default:
+		return nil, fmt.Errorf("memory queue %q: %w %q (supported: create, get, list, delete)", o.q.name, bindings.ErrUnsupportedOperation, req.Operation)
 	}
 	e := &entry{msg: bindings.Message{
 		Data:          req.Data,

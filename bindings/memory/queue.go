@@ -85,6 +85,7 @@ type queue struct {
 	inputs   map[*input]struct{}
 	seq      uint64
 	ids      idSource
+	journal  *journal // nil unless the process persists its queues
 }
 
 // unlockAndWake releases mu and, when messages are ready and a receiver
@@ -121,6 +122,7 @@ func (q *queue) add(e *entry) {
 	e.seq = q.seq
 	e.msg.Handle = e
 	q.ready.pushBack(e)
+	q.journal.add(e)
 }
 
 // redelivery returns the next delivery of old, with DeliveryCount+1. The
@@ -136,6 +138,7 @@ func redelivery(old *entry) *entry {
 // requeue puts e back at its original place, after delay. Callers hold mu
 // and release it with unlockAndWake.
 func (q *queue) requeue(e *entry, delay time.Duration) {
+	q.journal.count(e)
 	if delay <= 0 {
 		e.state = stateReady
 		q.ready.insert(e)
@@ -182,6 +185,7 @@ func (q *queue) reset() {
 		}
 	}
 	q.inFlight = 0
+	q.journal.truncate()
 }
 
 var queues = struct {
@@ -196,10 +200,23 @@ func lookup(name string, create bool) *queue {
 	defer queues.Unlock()
 	q := queues.byName[name]
 	if q == nil && create {
-		q = &queue{name: name, wake: make(chan struct{}, 1), inputs: map[*input]struct{}{}}
+		q = newQueue(name)
+		q.journal = journalFor(name)
 		queues.byName[name] = q
 	}
 	return q
+}
+
+func newQueue(name string) *queue {
+	return &queue{name: name, wake: make(chan struct{}, 1), inputs: map[*input]struct{}{}}
+}
+
+// bindingsMessage is the message a Stored one holds.
+func bindingsMessage(s Stored) bindings.Message {
+	return bindings.Message{
+		ID: s.ID, Data: s.Data, ContentType: s.ContentType, Metadata: s.Metadata,
+		DeliveryCount: max(s.DeliveryCount, 1), Key: s.Key, Time: s.Time,
+	}
 }
 
 // Publish adds messages to the named queue (created if needed), as create

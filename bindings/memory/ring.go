@@ -75,3 +75,23 @@ func (r *ring) insert(e *entry) {
 	r.set(i, e)
 	r.n++
 }
+
+// removeAt removes and returns the entry at index i, shifting the shorter
+// side.
+func (r *ring) removeAt(i int) *entry {
+	e := r.at(i)
+	if i < r.n/2 {
+		for j := i; j > 0; j-- {
+			r.set(j, r.at(j-1))
+		}
+		r.set(0, nil)
+		r.head = (r.head + 1) & (len(r.buf) - 1)
+	} else {
+		for j := i; j < r.n-1; j++ {
+			r.set(j, r.at(j+1))
+		}
+		r.set(r.n-1, nil)
+	}
+	r.n--
+	return e
+}
