@@ -45,13 +45,17 @@ const journalExt = ".jsonl"
 // Persist keeps every queue of this process in dir (created if needed),
 // from now on: it loads the queues saved there by an earlier process, then
 // journals every change. A process calls it once, before any queue is used;
-// the broker of tether dev does, with .tether/dev/queues.
+// the broker of tether dev does, with .tether/dev/queues. Calling it again
+// with the same dir changes nothing.
 func Persist(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("memory: persist: %w", err)
 	}
 	queues.Lock()
 	defer queues.Unlock()
+	if persistDir == dir {
+		return nil // a second tether dev in the same process (tests)
+	}
 	if persistDir != "" {
 		return fmt.Errorf("memory: persist: already persisting in %s", persistDir)
 	}

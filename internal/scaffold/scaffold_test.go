@@ -115,11 +115,14 @@ func TestEveryTypeScaffolds(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			files := render(t, scaffold.Options{Name: c.name, Trigger: c.trigger, Outputs: c.outputs})
 			pkg := scaffold.PackageName(c.name)
-			for _, want := range []string{"go.mod", "go.sum", pkg + ".go", pkg + "_test.go", "README.md", "Dockerfile", "example.json",
+			for _, want := range []string{"go.mod", "go.sum", pkg + ".go", pkg + "_test.go", "README.md", "Dockerfile", "example.json", ".gitignore",
 				"components/" + c.name + "-in.yaml", "components/local/" + c.name + "-in.yaml", "components/local/" + c.name + "-deadletter.yaml"} {
 				if _, ok := files[want]; !ok {
 					t.Errorf("no %s among %v", want, keys(files))
 				}
+			}
+			if !strings.Contains(files[".gitignore"], ".tether/") {
+				t.Errorf(".gitignore does not ignore tether dev's state (.tether/):\n%s", files[".gitignore"])
 			}
 			handler := files[pkg+".go"]
 			for _, want := range []string{

@@ -52,7 +52,8 @@ The functions serve their control API (the Dapr-compatible /v1.0 API,
 have any, on --webhook-addr (the next ports for a second function and
 more); both on loopback by default: put a message on an input with tether
 send. Each function is its own process, so in-memory queues are not shared
-between functions.
+between functions: tether dev runs every function of a module on one
+shared broker.
 
 Run go generate ./... first: run does not generate code.`,
 		Example: `  tether run .
