@@ -62,7 +62,7 @@ func TestBindingsDescribesAType(t *testing.T) {
 		t.Fatalf("json: exit %d, %v:\n%s", code, err, stdout)
 	}
 	if v.Name != "bindings.memory" || len(v.Metadata) != 2 || v.Metadata[1].Name != "maxLength" || v.Metadata[1].Default != "0" ||
-		strings.Join(v.Metadata[1].Directions, ",") != "output" || len(v.Operations) != 1 || len(v.DeliveryKeys) != len(bindings.DeliveryKeys) {
+		strings.Join(v.Metadata[1].Directions, ",") != "output" || strings.Join(v.Operations, ",") != "create,get,list,delete" || len(v.DeliveryKeys) != len(bindings.DeliveryKeys) {
 		t.Errorf("json = %+v", v)
 	}
 
