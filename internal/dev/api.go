@@ -180,7 +180,7 @@ func (s *server) serveWebhook(w http.ResponseWriter, req *http.Request) {
 		if i < len(hooks)-1 && !p.hasRoute(req) {
 			continue
 		}
-		target, _ := url.Parse("http://" + p.addr)
+		target, _ := url.Parse("http://" + p.hooks)
 		req.Body = io.NopCloser(strings.NewReader(string(body)))
 		httputil.NewSingleHostReverseProxy(target).ServeHTTP(w, req)
 		return
@@ -190,7 +190,7 @@ func (s *server) serveWebhook(w http.ResponseWriter, req *http.Request) {
 // hasRoute asks p whether it serves req's path: anything but 404 to an
 // OPTIONS probe.
 func (p *process) hasRoute(req *http.Request) bool {
-	probe, err := http.NewRequestWithContext(req.Context(), http.MethodOptions, "http://"+p.addr+req.URL.Path, nil)
+	probe, err := http.NewRequestWithContext(req.Context(), http.MethodOptions, "http://"+p.hooks+req.URL.Path, nil)
 	if err != nil {
 		return false
 	}

@@ -56,7 +56,8 @@ func build(ctx context.Context, f *function, bin string) (string, error) {
 type process struct {
 	f      *function
 	binary string
-	addr   string // its HTTP server: health, status, the bindings API
+	addr   string // its control server: health, status, the bindings API
+	hooks  string // its public server: webhook routes, if it has any
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when it exited; cmd.ProcessState is then set
 }
@@ -68,13 +69,21 @@ func start(f *function, binary string, env []string, logs *lineWriter) (*process
 	if err != nil {
 		return nil, err
 	}
-	p := &process{f: f, binary: binary, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), exited: make(chan struct{})}
+	hooks, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	p := &process{f: f, binary: binary, exited: make(chan struct{}),
+		addr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		hooks: net.JoinHostPort("127.0.0.1", strconv.Itoa(hooks))}
 	cmd := exec.Command(binary)
 	cmd.Dir = f.pkgDir
 	cmd.Env = append(append(os.Environ(), env...),
 		"TETHER_COMPONENTS="+f.components,
+		"TETHER_API_HOST=127.0.0.1",
+		"TETHER_API_PORT="+strconv.Itoa(port),
 		"TETHER_HTTP_HOST=127.0.0.1",
-		"TETHER_HTTP_PORT="+strconv.Itoa(port))
+		"TETHER_HTTP_PORT="+strconv.Itoa(hooks))
 	// Its own process group: a Ctrl-C in the terminal reaches tether dev
 	// only, which stops the functions itself (drain first, then kill).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
