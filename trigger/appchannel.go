@@ -95,7 +95,7 @@ func AppFunctions(ctx context.Context, set *component.Set, app AppOptions, skip 
 		}
 		outs := new(*Outputs)
 		fns = append(fns, Function{
-			Name: appFunctionName(c.Name, taken), Trigger: c.Name,
+			Name: AppFunctionName(c.Name, taken), Trigger: c.Name,
 			Handler: postToApp(client, url, app.Token, outs, sem),
 			Bind:    func(_ context.Context, o *Outputs) error { *outs = o; return nil },
 		})
@@ -103,10 +103,10 @@ func AppFunctions(ctx context.Context, set *component.Set, app AppOptions, skip 
 	return fns, nil
 }
 
-// appFunctionName names the function delivering component to the app:
+// AppFunctionName names the function delivering component to the app:
 // "app-" and the component name made a DNS label (a component may be named
 // "Orders.v1"), unique among those already taken.
-func appFunctionName(component string, taken map[string]bool) string {
+func AppFunctionName(component string, taken map[string]bool) string {
 	var b strings.Builder
 	b.WriteString("app-")
 	dash := true
@@ -250,7 +250,7 @@ func postToApp(client *http.Client, url, token string, outs **Outputs, sem chan 
 		}
 		req.Header.Set("Content-Type", ct)
 		if req.Header.Get("traceparent") == "" {
-			req.Header.Set("traceparent", newTraceparent())
+			req.Header.Set("traceparent", NewTraceparent())
 		}
 		if token != "" {
 			req.Header.Set("dapr-api-token", token)
@@ -297,8 +297,16 @@ func sendTo(ctx context.Context, outs *Outputs, body []byte) error {
 	if json.Unmarshal(body, &r) != nil || len(r.To) == 0 {
 		return nil
 	}
-	data := bindingData(r.Data)
-	for _, name := range r.To {
+	return SendTo(ctx, outs, r.To, bindingData(r.Data))
+}
+
+// SendTo sends data to the output bindings named by to (operation create),
+// one after the other, as daprd does with an app's answer to an input
+// binding delivery. The first that fails fails the delivery, which is then
+// retried (an output already sent to may receive the data twice:
+// at-least-once); a name that is no output is a permanent failure.
+func SendTo(ctx context.Context, outs *Outputs, to []string, data []byte) error {
+	for _, name := range to {
 		ob, err := outs.Output(name)
 		if err != nil {
 			return functions.Permanent(fmt.Errorf("app's answer: to: %w", err))
@@ -325,9 +333,9 @@ func bindingData(raw json.RawMessage) []byte {
 	return data
 }
 
-// newTraceparent returns a W3C traceparent for a new sampled trace, for a
+// NewTraceparent returns a W3C traceparent for a new sampled trace, for a
 // delivery that carries none (daprd starts a span for each).
-func newTraceparent() string {
+func NewTraceparent() string {
 	var b [24]byte
 	_, _ = rand.Read(b[:])
 	return "00-" + hex.EncodeToString(b[:16]) + "-" + hex.EncodeToString(b[16:]) + "-01"

@@ -16,9 +16,9 @@ func TestAppFunctionName(t *testing.T) {
 		{long, "app-" + strings.Repeat("x", 59)},
 		{long + "y", "app-" + strings.Repeat("x", 57) + "-2"},
 	} {
-		got := appFunctionName(tc.component, taken)
+		got := AppFunctionName(tc.component, taken)
 		if got != tc.want || !nameRE.MatchString(got) {
-			t.Errorf("appFunctionName(%q) = %q, want %q (a DNS label)", tc.component, got, tc.want)
+			t.Errorf("AppFunctionName(%q) = %q, want %q (a DNS label)", tc.component, got, tc.want)
 		}
 	}
 }

@@ -21,13 +21,14 @@ type AppConnection struct {
 	MaxConcurrency int    `json:"maxConcurrency,omitempty"`
 }
 
-// daprMetadata is the body of daprd's GET /v1.0/metadata, with the fields
+// DaprMetadata is the body of daprd's GET /v1.0/metadata, with the fields
 // Dapr's SDKs read; building blocks Tether does not have are empty lists.
-type daprMetadata struct {
+// The gRPC API's GetMetadata answers the same.
+type DaprMetadata struct {
 	ID                      string            `json:"id"`
 	RuntimeVersion          string            `json:"runtimeVersion"`
 	EnabledFeatures         []string          `json:"enabledFeatures"`
-	Components              []daprComponent   `json:"components"`
+	Components              []DaprComponent   `json:"components"`
 	Extended                map[string]string `json:"extended"`
 	Subscriptions           []struct{}        `json:"subscriptions"`
 	HTTPEndpoints           []struct{}        `json:"httpEndpoints"`
@@ -35,7 +36,8 @@ type daprMetadata struct {
 	ActorRuntime            map[string]any    `json:"actorRuntime"`
 }
 
-type daprComponent struct {
+// DaprComponent is one registered component in DaprMetadata.
+type DaprComponent struct {
 	Name         string   `json:"name"`
 	Type         string   `json:"type"`
 	Version      string   `json:"version"`
@@ -51,14 +53,14 @@ func RuntimeVersion() string {
 	return "(devel)"
 }
 
-// Metadata returns what GET /v1.0/metadata shows: the app id, the runtime
+// DaprMetadata returns what GET /v1.0/metadata shows: the app id, the runtime
 // version, every loaded binding component with its type and version, the
 // extended metadata set with PUT /v1.0/metadata/{key}, and the app
 // connection. It never holds component metadata values.
-func (r *Runtime) metadata() daprMetadata {
-	md := daprMetadata{
+func (r *Runtime) DaprMetadata() DaprMetadata {
+	md := DaprMetadata{
 		ID: r.opts.AppID, RuntimeVersion: RuntimeVersion(),
-		EnabledFeatures: []string{}, Components: []daprComponent{},
+		EnabledFeatures: []string{}, Components: []DaprComponent{},
 		Subscriptions: []struct{}{}, HTTPEndpoints: []struct{}{},
 		AppConnectionProperties: r.opts.AppConnection,
 		ActorRuntime:            map[string]any{"runtimeStatus": "DISABLED", "activeActors": []any{}, "hostReady": false},
@@ -68,7 +70,7 @@ func (r *Runtime) metadata() daprMetadata {
 		if v == "" {
 			v = c.Binding.Version
 		}
-		dc := daprComponent{Name: c.Name, Type: c.Type, Version: v}
+		dc := DaprComponent{Name: c.Name, Type: c.Type, Version: v}
 		if c.Direction.Has(bindings.DirInput) {
 			dc.Capabilities = append(dc.Capabilities, "INPUT_BINDING")
 		}
@@ -89,7 +91,7 @@ func (r *Runtime) metadata() daprMetadata {
 
 func (r *Runtime) serveMetadata(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(r.metadata())
+	_ = json.NewEncoder(w).Encode(r.DaprMetadata())
 }
 
 // maxMetadataValue bounds a PUT /v1.0/metadata/{key} body.
@@ -103,13 +105,19 @@ func (r *Runtime) servePutMetadata(w http.ResponseWriter, req *http.Request) {
 		writeAPIError(w, http.StatusBadRequest, "ERR_MALFORMED_REQUEST", "read body: "+err.Error())
 		return
 	}
+	r.SetExtendedMetadata(mux.Vars(req)["key"], string(body))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// SetExtendedMetadata sets an entry of the extended metadata DaprMetadata
+// shows (daprd's PUT /v1.0/metadata/{key}).
+func (r *Runtime) SetExtendedMetadata(key, value string) {
 	r.extMu.Lock()
+	defer r.extMu.Unlock()
 	if r.extended == nil {
 		r.extended = map[string]string{}
 	}
-	r.extended[mux.Vars(req)["key"]] = string(body)
-	r.extMu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
+	r.extended[key] = value
 }
 
 // serveShutdown is daprd's POST /v1.0/shutdown: 204, then Run shuts down
@@ -118,6 +126,11 @@ func (r *Runtime) serveShutdown(w http.ResponseWriter, _ *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 	r.RequestShutdown()
 }
+
+// ShutdownRequested is closed once RequestShutdown was called (POST
+// /v1.0/shutdown, the gRPC API's Shutdown): whoever runs the runtime
+// without Run shuts it down then.
+func (r *Runtime) ShutdownRequested() <-chan struct{} { return r.stopRequested }
 
 // RequestShutdown makes Run shut down gracefully, as the end of its context
 // does; it returns at once.

@@ -2,7 +2,9 @@ package trigger
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -74,6 +76,14 @@ type Settings struct {
 	// AppStartTimeout bounds the wait for the app at start-up; 0 waits until
 	// the process is stopped, as daprd does, reporting not ready meanwhile.
 	AppStartTimeout time.Duration `envconfig:"APP_START_TIMEOUT"`
+
+	// AppChannel, when set, delivers input bindings to the app in place of
+	// AppURL's HTTP (tether sidecar's gRPC channel): it returns the
+	// functions, and what to close once the runtime has stopped.
+	AppChannel func(ctx context.Context, set *component.Set, logger *slog.Logger) ([]Function, io.Closer, error) `ignored:"true"`
+	// Beside, when set, runs once the runtime has started, until its ctx
+	// ends at shutdown (tether sidecar's gRPC API). An error shuts down.
+	Beside func(ctx context.Context, rt *Runtime) error `ignored:"true"`
 }
 
 // LoadSettings reads Settings from the environment.
@@ -188,6 +198,14 @@ func RunSettings(ctx context.Context, s Settings, fns ...Function) error {
 		}
 		fns = append(fns, app...)
 	}
+	if s.AppChannel != nil {
+		app, closer, err := s.AppChannel(ctx, set, logger)
+		if err != nil {
+			return err
+		}
+		defer closer.Close()
+		fns = append(fns, app...)
+	}
 	opts := s.Options()
 	opts.Components, opts.Functions, opts.Logger = set, fns, logger
 	opts.AppID, opts.AppConnection = s.AppID, appConnection(s)
@@ -195,7 +213,29 @@ func RunSettings(ctx context.Context, s Settings, fns ...Function) error {
 	if err != nil {
 		return err
 	}
-	return rt.Run(ctx)
+	if s.Beside == nil {
+		return rt.Run(ctx)
+	}
+	if err := rt.Start(ctx); err != nil {
+		return err
+	}
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	beside := make(chan error, 1)
+	go func() { beside <- s.Beside(bctx, rt) }()
+	var besideErr error
+	select {
+	case <-ctx.Done():
+	case <-rt.ShutdownRequested():
+	case besideErr = <-beside:
+		beside = nil
+	}
+	err = rt.Shutdown(context.Background())
+	cancel()
+	if beside != nil {
+		besideErr = <-beside
+	}
+	return errors.Join(besideErr, err)
 }
 
 // appConnection describes the app of polyglot mode for /v1.0/metadata.

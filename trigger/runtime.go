@@ -517,7 +517,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 	}
 	select {
 	case <-ctx.Done():
-	case <-r.stopRequested:
+	case <-r.ShutdownRequested():
 	}
 	return r.Shutdown(context.Background())
 }

@@ -1,6 +1,10 @@
 package cli
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -10,7 +14,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/tetherfn/tether/bindings/component"
 	"github.com/tetherfn/tether/trigger"
+	"github.com/tetherfn/tether/trigger/daprgrpc"
 )
 
 func init() { register(newSidecarCommand) }
@@ -19,7 +25,6 @@ func init() { register(newSidecarCommand) }
 // each with why, rather than ignore: a flag that silently did nothing would
 // change an app's behaviour without a word.
 var unsupportedDaprdFlags = map[string]string{
-	"dapr-grpc-port":                   "the gRPC API is not implemented yet: use the HTTP API (--dapr-http-port)",
 	"dapr-internal-grpc-port":          "service invocation between sidecars is not a bindings feature",
 	"dapr-public-port":                 "health is on the API port (/v1.0/healthz)",
 	"dapr-public-listen-addresses":     "health is on the API port (/v1.0/healthz)",
@@ -55,6 +60,7 @@ type sidecarOptions struct {
 	appProtocol       string
 	appChannelAddress string
 	httpPort          int
+	grpcPort          int
 	listenAddresses   string
 	resourcesPaths    []string
 	appMaxConcurrency int
@@ -104,9 +110,10 @@ sidecar does not implement are refused by name, never ignored.`,
 	f := cmd.Flags()
 	f.StringVar(&o.appID, "app-id", "", "the app's id: selects components by their scopes, shown by /v1.0/metadata")
 	f.IntVar(&o.appPort, "app-port", 0, "the port the app listens on for input bindings; 0 when it takes none")
-	f.StringVar(&o.appProtocol, "app-protocol", "http", "how input bindings reach the app: http (grpc is not implemented yet)")
+	f.StringVar(&o.appProtocol, "app-protocol", "http", "how input bindings reach the app: http or grpc (Dapr's AppCallback service)")
 	f.StringVar(&o.appChannelAddress, "app-channel-address", "127.0.0.1", "the app's host")
 	f.IntVar(&o.httpPort, "dapr-http-port", envInt("DAPR_HTTP_PORT", 3500), "the port of Dapr's HTTP API (env DAPR_HTTP_PORT)")
+	f.IntVar(&o.grpcPort, "dapr-grpc-port", envInt("DAPR_GRPC_PORT", 50001), "the port of Dapr's gRPC API (env DAPR_GRPC_PORT); 0 serves none")
 	f.StringVar(&o.listenAddresses, "dapr-listen-addresses", "127.0.0.1", "the address the API listens on; beyond loopback only with DAPR_API_TOKEN set")
 	f.StringSliceVar(&o.resourcesPaths, "resources-path", nil, "a folder of component files (repeatable; default ./components)")
 	f.StringSliceVar(&o.resourcesPaths, "components-path", nil, "the deprecated name of --resources-path")
@@ -139,15 +146,23 @@ func (o *sidecarOptions) settings(flags *pflag.FlagSet) (trigger.Settings, error
 	if err != nil {
 		return s, err
 	}
-	if o.appProtocol != "http" {
-		return s, refuse("--app-protocol %q: tether sidecar delivers to the app over http only (grpc is not implemented yet)", o.appProtocol)
+	if o.appProtocol != "http" && o.appProtocol != "grpc" {
+		return s, refuse("--app-protocol %q: want http or grpc (https and grpcs are not supported)", o.appProtocol)
 	}
 	if o.mode != "standalone" {
 		return s, refuse("--mode %q: tether sidecar runs standalone only, components come from --resources-path", o.mode)
 	}
 	s.AppID = o.appID
-	if o.appPort > 0 {
-		s.AppURL = "http://" + net.JoinHostPort(o.appChannelAddress, strconv.Itoa(o.appPort))
+	appAddr := net.JoinHostPort(o.appChannelAddress, strconv.Itoa(o.appPort))
+	switch {
+	case o.appPort <= 0:
+	case o.appProtocol == "grpc":
+		s.AppChannel = func(ctx context.Context, set *component.Set, logger *slog.Logger) ([]trigger.Function, io.Closer, error) {
+			return daprgrpc.AppFunctions(ctx, set, daprgrpc.AppOptions{Address: appAddr, Token: s.AppToken,
+				MaxConcurrency: s.AppMaxConcurrency, StartTimeout: s.AppStartTimeout, Logger: logger})
+		}
+	default:
+		s.AppURL = "http://" + appAddr
 	}
 	s.AppMaxConcurrency = o.appMaxConcurrency
 	if o.healthCheck {
@@ -161,6 +176,18 @@ func (o *sidecarOptions) settings(flags *pflag.FlagSet) (trigger.Settings, error
 		return s, refuse("--dapr-listen-addresses %q: the API is loopback-only unless DAPR_API_TOKEN is set (daprd listens on every interface by default; Tether does not expose its bindings API without a token)", o.listenAddresses)
 	}
 	s.APIHost, s.APIPort = host, o.httpPort
+	if o.grpcPort > 0 {
+		grpcAddr := net.JoinHostPort(host, strconv.Itoa(o.grpcPort))
+		token := s.APIToken
+		s.Beside = func(ctx context.Context, rt *trigger.Runtime) error {
+			ln, err := net.Listen("tcp", grpcAddr)
+			if err != nil {
+				return fmt.Errorf("dapr gRPC API: %w", err)
+			}
+			slog.Info("dapr gRPC API", "addr", ln.Addr().String())
+			return daprgrpc.Serve(ctx, ln, rt, token)
+		}
+	}
 	if o.maxRequestSize <= 0 {
 		return s, refuse("--dapr-http-max-request-size %d: want a size in MB, at least 1", o.maxRequestSize)
 	}

@@ -14,10 +14,10 @@ func TestSidecarRefusesWhatItDoesNotDo(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--dapr-grpc-port", "50001"}, "--dapr-grpc-port is not supported: the gRPC API"},
+		{[]string{"--metrics-port", "9090"}, "--metrics-port is not supported: metrics are served on the API port"},
 		{[]string{"--config", "./config.yaml"}, "--config is not supported"},
 		{[]string{"--enable-mtls"}, "--enable-mtls is not supported"},
-		{[]string{"--app-protocol", "grpc"}, `--app-protocol "grpc"`},
+		{[]string{"--app-protocol", "https"}, `--app-protocol "https"`},
 		{[]string{"--mode", "kubernetes"}, `--mode "kubernetes"`},
 		{[]string{"--dapr-listen-addresses", "0.0.0.0"}, "loopback-only unless DAPR_API_TOKEN is set"},
 		{[]string{"--no-such-flag"}, "unknown flag: --no-such-flag"},
