@@ -41,6 +41,16 @@ type DeadLetterer interface {
 	DeadLetter(ctx context.Context, m *Message, reason error) (ok bool, err error)
 }
 
+// HealthChecker is implemented by inputs that can tell, cheaply, whether
+// they are still connected to their broker: the runtime's /readyz asks it on
+// each probe (with a short deadline) and answers not ready while it fails,
+// so that traffic and scaling decisions move away from a replica that
+// cannot receive. Healthy must not block past ctx and should not do more
+// than a ping.
+type HealthChecker interface {
+	Healthy(ctx context.Context) error
+}
+
 // Router is implemented by inputs that receive over the runtime's HTTP server
 // (webhooks): the runtime mounts the input at Route() on its router, with the
 // given methods (none means any).

@@ -17,7 +17,7 @@ func BenchmarkChain(b *testing.B) {
 	policy := bindings.DefaultDelivery()
 	m := &bindings.Message{ID: "1", DeliveryCount: 1}
 	w := &worker{}
-	wd := newWatchdog(policy.HandlerTimeout)
+	wd := newWatchdog(policy.HandlerTimeout, nil)
 	wd.workers = []*worker{w}
 	go wd.run()
 	defer wd.close()

@@ -39,6 +39,7 @@ type dispatcher struct {
 	parked chan struct{}
 
 	receiving atomic.Bool   // the receive loop has started
+	unhealthy atomic.Bool   // the input's Healthy failed at the last probe
 	stopping  atomic.Bool   // intake stopped: nack instead of handling
 	stopped   chan struct{} // closed when stopping starts
 	quit      chan struct{} // closed when workers should drain and exit
@@ -99,7 +100,7 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 		d.parked = make(chan struct{}, 4*max(n, policy.BatchSize))
 	}
 	if policy.HandlerTimeout > 0 {
-		d.watchdog = newWatchdog(policy.HandlerTimeout)
+		d.watchdog = newWatchdog(policy.HandlerTimeout, d.logger)
 	}
 	for range n {
 		d.workers = append(d.workers, newWorker(d, d.lane))
@@ -108,6 +109,12 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 		d.watchdog.workers = d.workers
 	}
 	return d
+}
+
+// allStuck reports whether every worker holds a handler that ignores its
+// context past its timeout: the trigger can take no message.
+func (d *dispatcher) allStuck() bool {
+	return d.watchdog != nil && d.watchdog.stuck.Load() >= int64(len(d.workers))
 }
 
 // ordered: the trigger asked for per-key order and the broker has keys.

@@ -27,6 +27,7 @@ type handlerContext struct {
 	startTick int64         // the clock's tick when the deadline was armed
 	limit     int64         // ticks after startTick at which it expires; 0: none
 	timeout   time.Duration // as armed, for Deadline
+	stuckSeen bool          // the watchdog reported the handler stuck
 	done      chan struct{} // nil until Done is called
 	err       error         // context.Canceled or context.DeadlineExceeded, as Err must be
 	cause     error         // why it ended: err, or errShutdown

@@ -51,7 +51,7 @@ func TestHandlerContext(t *testing.T) {
 }
 
 func TestWatchdogExpiresOnlyAfterTheDeadline(t *testing.T) {
-	wd := newWatchdog(80 * time.Millisecond) // ticks of 10ms
+	wd := newWatchdog(80*time.Millisecond, nil) // ticks of 10ms
 	hc := &handlerContext{parent: context.Background(), clock: wd}
 	hc.expireAt(100) // not armed: nothing happens
 	if hc.Err() != nil {

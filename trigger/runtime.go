@@ -418,13 +418,14 @@ func (r *Runtime) Handler() http.Handler { return r.handler }
 // Start.
 func (r *Runtime) PublicHandler() http.Handler { return r.public }
 
-// Ready reports whether every trigger is receiving and shutdown has not begun.
+// Ready reports whether every trigger is receiving, has a worker not held
+// by a handler that ignores its timeout, and shutdown has not begun.
 func (r *Runtime) Ready() bool {
 	if !r.ready.Load() || r.shutdown.Load() {
 		return false
 	}
 	for _, d := range r.dispatchers {
-		if !d.receiving.Load() {
+		if !d.receiving.Load() || d.allStuck() {
 			return false
 		}
 	}

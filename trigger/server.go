@@ -1,6 +1,7 @@
 package trigger
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
@@ -91,12 +92,41 @@ func (r *Runtime) listen() error {
 	return nil
 }
 
-func (r *Runtime) serveReady(w http.ResponseWriter, _ *http.Request) {
-	if !r.Ready() {
+func (r *Runtime) serveReady(w http.ResponseWriter, req *http.Request) {
+	if !r.Ready() || !r.inputsHealthy(req.Context()) {
 		http.Error(w, "not ready\n", http.StatusServiceUnavailable)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// healthTimeout bounds an input's Healthy on a probe.
+const healthTimeout = time.Second
+
+// inputsHealthy asks every input that can tell (bindings.HealthChecker)
+// whether it is connected to its broker, and logs each change of state
+// once (probes come every few seconds). The probe's answer carries no
+// detail: the probe port is unauthenticated.
+func (r *Runtime) inputsHealthy(ctx context.Context) bool {
+	ok := true
+	for _, d := range r.dispatchers {
+		hc, can := d.in.(bindings.HealthChecker)
+		if !can {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, healthTimeout)
+		err := hc.Healthy(cctx)
+		cancel()
+		if was := d.unhealthy.Swap(err != nil); was != (err != nil) {
+			if err != nil {
+				d.logger.Warn("input lost its broker: not ready until it is back", "error", err)
+			} else {
+				d.logger.Info("input connected to its broker again: ready")
+			}
+		}
+		ok = ok && err == nil
+	}
+	return ok
 }
 
 // serveOutbound is Dapr's healthz/outbound: the output bindings are open

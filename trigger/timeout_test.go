@@ -23,7 +23,7 @@ func TestTimeoutFailsSlowHandler(t *testing.T) {
 
 func TestTimeoutOnWorkerContext(t *testing.T) {
 	// The runtime's own context: the trigger's watchdog enforces it.
-	wd := newWatchdog(10 * time.Millisecond)
+	wd := newWatchdog(10*time.Millisecond, nil)
 	w := &worker{}
 	wd.workers = []*worker{w}
 	go wd.run()

@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"context"
+	"log/slog"
 	"sync/atomic"
 	"time"
 )
@@ -12,22 +13,36 @@ import (
 // the rest of the delivery chain. Deadlines are counted in ticks of an
 // eighth of the timeout, so an attempt is cancelled after between 1 and 1⅛
 // times the timeout, never before.
+//
+// It also finds handlers that ignore their context: one still running a
+// grace (the timeout, at most a second) after its deadline is reported
+// once, and counted in stuck; a trigger whose workers are all stuck is not
+// ready (Runtime.Ready), since it can take no more messages.
 type watchdog struct {
 	tick    time.Duration
+	grace   int64 // ticks past a deadline after which a handler is stuck
 	start   time.Time
 	now     atomic.Int64 // ticks since start
+	stuck   atomic.Int64 // workers whose handler is stuck, as of the last tick
 	workers []*worker
+	logger  *slog.Logger
 	stop    chan struct{}
 	done    chan struct{}
 }
 
-func newWatchdog(timeout time.Duration) *watchdog {
-	return &watchdog{
-		tick:  min(max(timeout/8, time.Millisecond), time.Second),
-		start: time.Now(),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+func newWatchdog(timeout time.Duration, logger *slog.Logger) *watchdog {
+	w := &watchdog{
+		tick:   min(max(timeout/8, time.Millisecond), time.Second),
+		start:  time.Now(),
+		logger: logger,
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
 	}
+	if w.logger == nil {
+		w.logger = slog.New(slog.DiscardHandler)
+	}
+	w.grace = w.ticksFor(min(timeout, time.Second))
+	return w
 }
 
 // ticksFor is how many ticks must pass, counted from the tick an attempt
@@ -47,10 +62,24 @@ func (w *watchdog) run() {
 		select {
 		case <-t.C:
 			n := w.now.Add(1)
+			var stuck int64
+			var report []*handlerContext
 			for _, wk := range w.workers {
 				if c := wk.current.Load(); c != nil {
 					c.expireAt(n)
+					if isStuck, first := c.stuckAt(n, w.grace); isStuck {
+						stuck++
+						if first {
+							report = append(report, c)
+						}
+					}
 				}
+			}
+			w.stuck.Store(stuck)
+			for _, c := range report {
+				w.logger.Error("handler ignores its context: still running past its handlerTimeout; its worker is held until it returns",
+					"handlerTimeout", c.timeout, "id", c.delivery.Message.ID, "attempt", c.delivery.Attempt,
+					"stuckWorkers", stuck, "workers", len(w.workers))
 			}
 		case <-w.stop:
 			return
@@ -77,6 +106,19 @@ func (c *handlerContext) disarm() {
 	c.mu.Lock()
 	c.limit = 0
 	c.mu.Unlock()
+}
+
+// stuckAt reports whether c's handler is still running grace ticks past
+// its deadline at tick now, and whether that is news (the first time).
+func (c *handlerContext) stuckAt(now, grace int64) (stuck, first bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.limit == 0 || now-c.startTick < c.limit+grace {
+		return false, false
+	}
+	first = !c.stuckSeen
+	c.stuckSeen = true
+	return true, first
 }
 
 // expireAt cancels c with DeadlineExceeded when its deadline has passed at

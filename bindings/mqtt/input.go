@@ -275,3 +275,14 @@ func (in *input) flushAcks() {
 		in.log.Warn("mqtt: acks sent just before closing may be lost (their messages come again)", "err", err)
 	}
 }
+
+var _ bindings.HealthChecker = (*input)(nil)
+
+// Healthy implements bindings.HealthChecker: the client's connection state,
+// no round trip.
+func (in *input) Healthy(context.Context) error {
+	if in.client.IsConnectionOpen() {
+		return nil
+	}
+	return fmt.Errorf("not connected to the MQTT broker (reconnecting)")
+}

@@ -474,3 +474,14 @@ func (in *input) Close() error {
 	})
 	return nil
 }
+
+var _ bindings.HealthChecker = (*input)(nil)
+
+// Healthy implements bindings.HealthChecker: the client's connection state,
+// no round trip.
+func (in *input) Healthy(context.Context) error {
+	if in.nc.IsConnected() {
+		return nil
+	}
+	return fmt.Errorf("not connected to NATS (%s)", in.nc.Status())
+}

@@ -444,3 +444,17 @@ func (r *redeliveries) forget(key string) {
 	delete(r.n, key)
 	r.mu.Unlock()
 }
+
+var _ bindings.HealthChecker = (*input)(nil)
+
+// Healthy implements bindings.HealthChecker: the connection's state, no
+// round trip.
+func (in *input) Healthy(context.Context) error {
+	in.mu.Lock()
+	conn := in.conn
+	in.mu.Unlock()
+	if conn != nil && !conn.IsClosed() {
+		return nil
+	}
+	return errors.New("not connected to RabbitMQ (reconnecting)")
+}
