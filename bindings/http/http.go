@@ -142,7 +142,7 @@ var Type = bindings.Type{
 		{Name: MetaRemoteAddr, Description: "The address the request came from (the proxy's, behind one)."},
 		{Name: MetaCEPrefix + "<attribute>", Description: "For a CloudEvent (binary or structured mode): its attributes, ce-id, ce-source, ce-type, ce-specversion, ce-subject, ce-time, ce-dataschema and ce-<extension>."},
 	},
-	NewInput:  func(ctx context.Context, cfg bindings.Config) (bindings.Input, error) { return newInput(cfg) },
+	NewInput:  func(ctx context.Context, cfg bindings.Config) (bindings.Input, error) { return newInput(ctx, cfg) },
 	NewOutput: func(ctx context.Context, cfg bindings.Config) (bindings.Output, error) { return newOutput(cfg) },
 }
 
@@ -183,7 +183,7 @@ var metadataKeys = []bindings.MetadataKey{
 		Description: "Longest time reading a request body may take; a slower sender is cut off."},
 	{Name: "signature", Kind: bindings.KindEnum, Default: SignatureNone, Direction: bindings.DirInput,
 		Enum:        []string{SignatureNone, SignatureTwilio, SignatureGitHub, SignatureStripe, SignatureSlack, SignatureHMAC},
-		Description: "Signature every request must carry, checked before the function runs (401 otherwise): twilio (X-Twilio-Signature, with authToken), github (X-Hub-Signature-256), stripe (Stripe-Signature), slack (X-Slack-Signature), hmac (generic HMAC-SHA256 with a timestamp), each with secret; none."},
+		Description: "Signature every request must carry, checked before the function runs (401 otherwise): twilio (X-Twilio-Signature, with authToken), github (X-Hub-Signature-256), stripe (Stripe-Signature), slack (X-Slack-Signature), hmac (generic HMAC-SHA256 with a timestamp), each with secret; none. A signed webhook takes one method (no scheme signs it), and only twilio's takes a query (the others do not sign the URL)."},
 	{Name: "authToken", Kind: bindings.KindString, Direction: bindings.DirInput, Secret: true,
 		Description: "Twilio auth token, for signature twilio."},
 	{Name: "publicURL", Kind: bindings.KindString, Direction: bindings.DirInput,
@@ -198,6 +198,24 @@ var metadataKeys = []bindings.MetadataKey{
 		Description: "Encoding of the signature, for signature hmac."},
 	{Name: "tolerance", Kind: bindings.KindDuration, Default: "5m", Direction: bindings.DirInput,
 		Description: "For signatures with a timestamp (stripe, slack, hmac): how far the signing time may be from now; older requests are refused, and a signature seen within it is refused as a replay."},
+	{Name: "replayWindow", Kind: bindings.KindDuration, Default: "0s", Direction: bindings.DirInput,
+		Description: "For signature github or twilio, which sign no timestamp: how long a handled request's signature is remembered; the same signed request (a replay, a redelivery, or a re-cut Twilio form) is refused 401 within it. 0: not remembered."},
+	{Name: "replayCacheSize", Kind: bindings.KindInt, Default: "100000", Direction: bindings.DirInput,
+		Description: "Signatures the in-memory replay store keeps; past it the least recently seen is forgotten first (and a replay of it is accepted). Not used with replayRedisHost or replayConnectionString."},
+	{Name: "replayRedisHost", Kind: bindings.KindString, Direction: bindings.DirInput,
+		Description: "Redis host:port where replicas share the signatures they remember (SET NX with the window's expiry), instead of each its own memory."},
+	{Name: "replayRedisUsername", Kind: bindings.KindString, Direction: bindings.DirInput,
+		Description: "Redis user name (ACL), with replayRedisHost."},
+	{Name: "replayRedisPassword", Kind: bindings.KindString, Direction: bindings.DirInput, Secret: true,
+		Description: "Redis password, with replayRedisHost."},
+	{Name: "replayRedisDB", Kind: bindings.KindInt, Default: "0", Direction: bindings.DirInput,
+		Description: "Redis database, with replayRedisHost."},
+	{Name: "replayConnectionString", Kind: bindings.KindString, Direction: bindings.DirInput, Secret: true,
+		Description: "PostgreSQL connection string (URL or key=value) of the database where replicas share the signatures they remember. Exclusive with replayRedisHost."},
+	{Name: "replayTable", Kind: bindings.KindString, Default: "tether_webhook_replay", Direction: bindings.DirInput,
+		Description: "Table of the PostgreSQL replay store (key, handled, expires_at), created if missing; optionally schema-qualified."},
+	{Name: "replayPrefix", Kind: bindings.KindString, Direction: bindings.DirInput,
+		Description: `Prefix of the keys in a shared replay store. Replicas of one function share it; other webhooks must not. Default: "tether:replay:<component name>".`},
 }
 
 // allKeys returns md with the declared defaults of both directions filled
@@ -232,6 +250,7 @@ type inputSettings struct {
 	readTimeout     time.Duration
 	responseTimeout time.Duration
 	verifier        verifier // nil for none
+	replay          replaySettings
 }
 
 // parseOutput checks the output keys. Both constructors call both parsers,
@@ -380,7 +399,13 @@ func parseInput(name string, md bindings.Metadata) (inputSettings, error) {
 	if s.responseTimeout <= 0 {
 		return s, &bindings.KeyError{Key: "responseTimeout", Msg: "must be positive for an input: the sender waits at most this long"}
 	}
-	s.verifier, err = newVerifier(md)
+	if s.verifier, err = newVerifier(md); err != nil {
+		return s, err
+	}
+	if s.verifier != nil && len(s.methods) > 1 {
+		return s, &bindings.KeyError{Key: "methods", Msg: fmt.Sprintf("a signed webhook takes one method: %s signs none, so a request signed for %s would be accepted as %s too", md.String("signature"), s.methods[0], s.methods[1])}
+	}
+	s.replay, err = parseReplay(name, md, s.verifier, s.responseTimeout)
 	return s, err
 }
 

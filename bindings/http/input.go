@@ -30,8 +30,8 @@ import (
 // responseTimeout passes), answering with the function's reply.
 type input struct {
 	s      inputSettings
-	allow  string       // the Allow header of a 405
-	replay *replayCache // for signatures with a timestamp; nil otherwise
+	allow  string      // the Allow header of a 405
+	replay replayStore // nil without a replay window
 	logger *slog.Logger
 	// refusals rate-limits the log of refused signatures.
 	refusals refusalLog
@@ -58,7 +58,7 @@ var credentialHeaders = []string{"authorization", "proxy-authorization", "cookie
 // CredentialKeys implements bindings.CredentialKeys.
 func (in *input) CredentialKeys() []string { return in.credentials }
 
-func newInput(cfg bindings.Config) (*input, error) {
+func newInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 	md := allKeys(cfg.Values())
 	if _, err := parseOutput(md, false); err != nil {
 		return nil, err
@@ -67,18 +67,18 @@ func newInput(cfg bindings.Config) (*input, error) {
 	if err != nil {
 		return nil, err
 	}
+	replay, err := openReplayStore(ctx, s.replay, s.verifier)
+	if err != nil {
+		return nil, err
+	}
 	in := &input{
-		s: s, allow: strings.Join(s.methods, ", "), logger: cfg.Logger,
+		s: s, allow: strings.Join(s.methods, ", "), logger: cfg.Logger, replay: replay,
 		queue: make(chan *bindings.Message), closed: make(chan struct{}),
 		refusals:    refusalLog{interval: refusalLogInterval},
 		credentials: credentialHeaders,
 	}
 	if h := strings.TrimSpace(md.String("signatureHeader")); h != "" {
 		in.credentials = append(slices.Clip(credentialHeaders), strings.ToLower(h))
-	}
-	switch s.verifier.(type) {
-	case *stripeVerifier, *slackVerifier, *hmacVerifier:
-		in.replay = newReplayCache()
 	}
 	return in, nil
 }
@@ -98,9 +98,10 @@ const (
 // request is a message's Handle: the link between the goroutine holding the
 // HTTP request and the one settling its message.
 type request struct {
-	state     atomic.Uint32
-	done      chan struct{} // closed when settled
-	replayKey string
+	state       atomic.Uint32
+	done        chan struct{} // closed when settled
+	replayKey   string
+	replayUntil time.Time
 
 	// Written by the settling goroutine before done is closed; read by the
 	// request's after.
@@ -187,8 +188,8 @@ func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 		return p.settleErr()
 	}
 	p.acked = true
+	in.forget(p, true) // before the answer, which lets the sender send again
 	close(p.done)
-	in.forget(p, true)
 	return nil
 }
 
@@ -204,8 +205,8 @@ func (in *input) Nack(_ context.Context, m *bindings.Message, delay time.Duratio
 		return p.settleErr()
 	}
 	p.delay = delay
+	in.forget(p, false) // before the answer, which asks the sender to send again
 	close(p.done)
-	in.forget(p, false)
 	return nil
 }
 
@@ -213,15 +214,23 @@ func (in *input) Nack(_ context.Context, m *bindings.Message, delay time.Duratio
 // request was handled, released when the sender is to send it again.
 func (in *input) forget(p *request, handled bool) {
 	if in.replay != nil && p.replayKey != "" {
-		in.replay.settle(p.replayKey, handled)
+		if err := in.replay.settle(context.Background(), p.replayKey, p.replayUntil, handled); err != nil {
+			in.logger.Warn("webhook replay store: the request's signature was not settled; it stays in flight until it lapses", "handled", handled, "error", err)
+		}
 	}
 }
 
 // Close implements bindings.Input: waiting Receives return ErrClosed, and
 // every request not yet settled is answered 503 for its sender to retry.
 func (in *input) Close() error {
-	in.closeOnce.Do(func() { close(in.closed) })
-	return nil
+	var err error
+	in.closeOnce.Do(func() {
+		close(in.closed)
+		if in.replay != nil {
+			err = in.replay.close()
+		}
+	})
+	return err
 }
 
 // ServeHTTP implements bindings.Router.
@@ -245,14 +254,24 @@ func (in *input) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 	}
 	now := time.Now()
 	var replayKey string
+	var replayUntil time.Time
 	if in.s.verifier != nil {
-		key, until, err := in.s.verifier.verify(r, body, now)
-		if err == nil && key != "" && in.replay != nil {
-			if err = in.replay.reserve(key, until, now); errors.Is(err, errInFlight) {
-				unavailable(w, time.Second, err.Error())
+		key, until, err := in.authenticate(r, body, now)
+		if err == nil && in.replay != nil {
+			if until.IsZero() {
+				until = now.Add(in.s.replay.window)
+			}
+			if err = in.replay.reserve(r.Context(), key, until, now); err != nil && !errors.Is(err, ErrReplayed) {
+				msg := err.Error()
+				if !errors.Is(err, errInFlight) {
+					// The store's error stays in the log: it names hosts.
+					in.logger.Warn("webhook replay store unavailable", "error", err)
+					msg = "replay store unavailable; send the request again later"
+				}
+				unavailable(w, time.Second, msg)
 				return
 			}
-			replayKey = key
+			replayKey, replayUntil = key, until
 		}
 		if err != nil {
 			in.refusals.refused(in.logger, err, r.RemoteAddr)
@@ -266,15 +285,34 @@ func (in *input) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 		nethttp.Error(w, err.Error(), nethttp.StatusBadRequest)
 		return
 	}
-	p := &request{done: make(chan struct{}), replayKey: replayKey}
+	p := &request{done: make(chan struct{}), replayKey: replayKey, replayUntil: replayUntil}
 	m.Handle = p
 	in.await(w, r, m, p)
 }
 
 func (in *input) releaseKey(key string) {
 	if key != "" {
-		in.replay.settle(key, false)
+		if err := in.replay.settle(context.Background(), key, time.Time{}, false); err != nil {
+			in.logger.Warn("webhook replay store: the request's signature was not released; it stays in flight until it lapses", "error", err)
+		}
 	}
+}
+
+// authenticate is everything a signed request must pass before it becomes
+// a message: the method, the path and the query that the signature does not
+// cover are pinned, then the signature is verified. ServeHTTP answers a
+// wrong method 405 before reading the body; the check is repeated here so
+// that this one function is the whole gate, which the fuzz targets drive.
+func (in *input) authenticate(r *nethttp.Request, body []byte, now time.Time) (replayKey string, until time.Time, err error) {
+	switch {
+	case !slices.Contains(in.s.methods, r.Method):
+		return "", time.Time{}, fmt.Errorf("%w: method %s is not the webhook's %s", ErrBadSignature, r.Method, in.allow)
+	case r.URL.Path != in.s.path:
+		return "", time.Time{}, fmt.Errorf("%w: path %q is not the webhook's %q", ErrBadSignature, r.URL.Path, in.s.path)
+	case !in.s.verifier.signsURL() && r.URL.RawQuery != "":
+		return "", time.Time{}, fmt.Errorf("%w: the %s signature does not cover the query: send none", ErrBadSignature, signatureName(in.s.verifier))
+	}
+	return in.s.verifier.verify(r, body, now)
 }
 
 // await hands m to a Receive and waits for its outcome, within

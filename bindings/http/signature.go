@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
@@ -31,10 +30,16 @@ var (
 )
 
 // verifier checks one request's signature over its body. It returns the key
-// under which the request is remembered against replays ("" when the scheme
-// has no timestamp to bound the memory) and until when.
+// under which the request is remembered against replays (what was signed,
+// so that no altered copy gets a key of its own) and until when: the zero
+// time for schemes without a timestamp, whose memory is the input's
+// replayWindow.
 type verifier interface {
 	verify(r *nethttp.Request, body []byte, now time.Time) (replayKey string, until time.Time, err error)
+	// signsURL reports whether the signature covers the request's URL,
+	// query included; when it does not, the input refuses a query, which
+	// would reach the function unsigned.
+	signsURL() bool
 }
 
 func newVerifier(md bindings.Metadata) (verifier, error) {
@@ -89,6 +94,21 @@ func newVerifier(md bindings.Metadata) (verifier, error) {
 	return nil, &bindings.KeyError{Key: "signature", Msg: fmt.Sprintf("unknown preset %q", preset)}
 }
 
+// signatureName is the preset's name, for messages.
+func signatureName(v verifier) string {
+	switch v.(type) {
+	case *twilioVerifier:
+		return SignatureTwilio
+	case *githubVerifier:
+		return SignatureGitHub
+	case *stripeVerifier:
+		return SignatureStripe
+	case *slackVerifier:
+		return SignatureSlack
+	}
+	return SignatureHMAC
+}
+
 func mac(h func() hash.Hash, secret []byte, parts ...[]byte) []byte {
 	m := hmac.New(h, secret)
 	for _, p := range parts {
@@ -114,19 +134,40 @@ func checkTimestamp(v string, now time.Time, tolerance time.Duration) (time.Time
 // the auth token, of the full URL Twilio requested followed by the POST
 // parameters sorted by name, each name then value, without separators. For
 // bodies that are not a form (JSON), Twilio signs the URL only and puts the
-// body's SHA-256 in its bodySHA256 query parameter.
+// body's SHA-256 in its bodySHA256 query parameter: such a body without it is
+// refused, or any body would pass under a signature of the URL alone.
+//
+// Twilio signs neither the method nor a form's bytes: the input takes one
+// method only, and a form may be re-cut between names and values ("a=bc" and
+// "ab=c" sign alike) — replayWindow refuses such a copy of a handled request.
 type twilioVerifier struct {
 	token     []byte
 	publicURL string
 }
+
+func (v *twilioVerifier) signsURL() bool { return true }
 
 func (v *twilioVerifier) verify(r *nethttp.Request, body []byte, _ time.Time) (string, time.Time, error) {
 	got := r.Header.Get("X-Twilio-Signature")
 	if got == "" {
 		return "", time.Time{}, fmt.Errorf("%w: no X-Twilio-Signature header", ErrNoSignature)
 	}
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("%w: the query is not valid: %v", ErrBadSignature, err)
+	}
 	signed := v.url(r)
-	if isForm(r.Header.Get("Content-Type")) {
+	switch sums := query["bodySHA256"]; {
+	case len(sums) > 1:
+		return "", time.Time{}, fmt.Errorf("%w: bodySHA256 is given %d times", ErrBadSignature, len(sums))
+	case len(sums) == 1:
+		// The body is bound by its hash in the signed URL, whatever its
+		// content type claims.
+		sum := sha256.Sum256(body)
+		if !hmac.Equal([]byte(strings.ToLower(sums[0])), []byte(hex.EncodeToString(sum[:]))) {
+			return "", time.Time{}, fmt.Errorf("%w: bodySHA256 does not match the body", ErrBadSignature)
+		}
+	case isForm(r.Header.Get("Content-Type")):
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
 			return "", time.Time{}, fmt.Errorf("%w: body is not a form: %v", ErrBadSignature, err)
@@ -142,17 +183,14 @@ func (v *twilioVerifier) verify(r *nethttp.Request, body []byte, _ time.Time) (s
 			}
 		}
 		signed = b.String()
-	} else if want := r.URL.Query().Get("bodySHA256"); want != "" {
-		sum := sha256.Sum256(body)
-		if !hmac.Equal([]byte(strings.ToLower(want)), []byte(hex.EncodeToString(sum[:]))) {
-			return "", time.Time{}, fmt.Errorf("%w: bodySHA256 does not match the body", ErrBadSignature)
-		}
+	case len(body) > 0:
+		return "", time.Time{}, fmt.Errorf("%w: a body that is not a form must be signed through bodySHA256 in the URL", ErrBadSignature)
 	}
 	want := base64.StdEncoding.EncodeToString(mac(sha1.New, v.token, []byte(signed)))
 	if !hmac.Equal([]byte(got), []byte(want)) {
 		return "", time.Time{}, ErrBadSignature
 	}
-	return "", time.Time{}, nil
+	return "twilio:" + want, time.Time{}, nil
 }
 
 // url is the URL Twilio signed: publicURL with the request's query, or the
@@ -177,8 +215,11 @@ func isForm(contentType string) bool {
 }
 
 // githubVerifier checks X-Hub-Signature-256: "sha256=" and the hex HMAC-SHA256
-// of the body. GitHub signs no timestamp: there is no replay window.
+// of the body. GitHub signs no timestamp: the replay window is the input's
+// replayWindow.
 type githubVerifier struct{ secret []byte }
+
+func (v *githubVerifier) signsURL() bool { return false }
 
 func (v *githubVerifier) verify(r *nethttp.Request, body []byte, _ time.Time) (string, time.Time, error) {
 	got, ok := strings.CutPrefix(r.Header.Get("X-Hub-Signature-256"), "sha256=")
@@ -189,7 +230,7 @@ func (v *githubVerifier) verify(r *nethttp.Request, body []byte, _ time.Time) (s
 	if !hmac.Equal([]byte(strings.ToLower(got)), []byte(want)) {
 		return "", time.Time{}, ErrBadSignature
 	}
-	return "", time.Time{}, nil
+	return "github:" + want, time.Time{}, nil
 }
 
 // stripeVerifier checks Stripe-Signature: "t=<unix>,v1=<hex>[,v1=...]",
@@ -198,6 +239,8 @@ type stripeVerifier struct {
 	secret    []byte
 	tolerance time.Duration
 }
+
+func (v *stripeVerifier) signsURL() bool { return false }
 
 func (v *stripeVerifier) verify(r *nethttp.Request, body []byte, now time.Time) (string, time.Time, error) {
 	header := r.Header.Get("Stripe-Signature")
@@ -238,6 +281,8 @@ type slackVerifier struct {
 	tolerance time.Duration
 }
 
+func (v *slackVerifier) signsURL() bool { return false }
+
 func (v *slackVerifier) verify(r *nethttp.Request, body []byte, now time.Time) (string, time.Time, error) {
 	got, ok := strings.CutPrefix(r.Header.Get("X-Slack-Signature"), "v0=")
 	t := r.Header.Get("X-Slack-Request-Timestamp")
@@ -265,6 +310,8 @@ type hmacVerifier struct {
 	base64           bool
 }
 
+func (v *hmacVerifier) signsURL() bool { return false }
+
 func (v *hmacVerifier) verify(r *nethttp.Request, body []byte, now time.Time) (string, time.Time, error) {
 	got := strings.TrimSpace(r.Header.Get(v.header))
 	t := r.Header.Get(v.tsHeader)
@@ -287,60 +334,4 @@ func (v *hmacVerifier) verify(r *nethttp.Request, body []byte, now time.Time) (s
 		return "", time.Time{}, ErrBadSignature
 	}
 	return "hmac:" + want, ts.Add(v.tolerance), nil
-}
-
-// replayCache remembers the signatures of requests within their tolerance
-// window. A signature is held while its request is handled and kept once the
-// request succeeded; when the request failed it is forgotten, so that the
-// sender's retry of the same signed request is accepted.
-type replayCache struct {
-	mu        sync.Mutex
-	seen      map[string]replayEntry
-	nextSweep time.Time
-}
-
-type replayEntry struct {
-	until    time.Time
-	inFlight bool
-}
-
-// errInFlight: the same signed request is being handled right now.
-var errInFlight = errors.New("the same signed request is being handled")
-
-func newReplayCache() *replayCache { return &replayCache{seen: map[string]replayEntry{}} }
-
-// reserve marks key as in flight until until; an error when it is already
-// used or in flight.
-func (c *replayCache) reserve(key string, until, now time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if now.After(c.nextSweep) {
-		for k, e := range c.seen {
-			if now.After(e.until) {
-				delete(c.seen, k)
-			}
-		}
-		c.nextSweep = now.Add(time.Minute)
-	}
-	if e, ok := c.seen[key]; ok && !now.After(e.until) {
-		if e.inFlight {
-			return errInFlight
-		}
-		return ErrReplayed
-	}
-	c.seen[key] = replayEntry{until: until, inFlight: true}
-	return nil
-}
-
-// settle ends key's handling: kept as used when ok, forgotten otherwise.
-func (c *replayCache) settle(key string, ok bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if ok {
-		e := c.seen[key]
-		e.inFlight = false
-		c.seen[key] = e
-		return
-	}
-	delete(c.seen, key)
 }

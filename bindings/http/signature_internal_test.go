@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
@@ -93,33 +94,55 @@ func TestGitHubDocumentedSignature(t *testing.T) {
 	}
 }
 
-func TestReplayCache(t *testing.T) {
-	c := newReplayCache()
+func TestMemoryReplay(t *testing.T) {
+	ctx := context.Background()
+	c := newMemoryReplay(3, time.Minute)
 	now := time.Now()
-	if err := c.reserve("a", now.Add(time.Minute), now); err != nil {
+	if err := c.reserve(ctx, "a", now.Add(time.Hour), now); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.reserve("a", now.Add(time.Minute), now); !errors.Is(err, errInFlight) {
+	if err := c.reserve(ctx, "a", now.Add(time.Hour), now); !errors.Is(err, errInFlight) {
 		t.Errorf("in flight: %v", err)
 	}
-	c.settle("a", false)
-	if err := c.reserve("a", now.Add(time.Minute), now); err != nil {
+	c.settle(ctx, "a", now.Add(time.Hour), false)
+	if err := c.reserve(ctx, "a", now.Add(time.Hour), now); err != nil {
 		t.Errorf("after a failure the retry is accepted: %v", err)
 	}
-	c.settle("a", true)
-	if err := c.reserve("a", now.Add(time.Minute), now); !errors.Is(err, ErrReplayed) {
+	c.settle(ctx, "a", now.Add(time.Hour), true)
+	if err := c.reserve(ctx, "a", now.Add(time.Hour), now); !errors.Is(err, ErrReplayed) {
 		t.Errorf("after success: %v, want ErrReplayed", err)
 	}
-	// Expired entries are swept.
-	later := now.Add(2 * time.Minute)
-	if err := c.reserve("b", later.Add(time.Minute), later); err != nil {
+	// Handled, it is kept for the whole window, beyond the in-flight lapse.
+	if err := c.reserve(ctx, "a", now.Add(time.Hour), now.Add(30*time.Minute)); !errors.Is(err, ErrReplayed) {
+		t.Errorf("within the window: %v, want ErrReplayed", err)
+	}
+	// In flight, a mark lapses after inFlightTTL: a replica lost mid-request
+	// does not block the sender's retries for the whole window.
+	if err := c.reserve(ctx, "b", now.Add(time.Hour), now); err != nil {
 		t.Fatal(err)
 	}
-	c.mu.Lock()
-	_, kept := c.seen["a"]
-	c.mu.Unlock()
-	if kept {
-		t.Error("an expired signature was kept")
+	if err := c.reserve(ctx, "b", now.Add(time.Hour), now.Add(2*time.Minute)); err != nil {
+		t.Errorf("in flight past inFlightTTL: %v, want accepted", err)
+	}
+	// Past its size the least recently reserved goes first: "a".
+	for _, k := range []string{"c", "d"} {
+		if err := c.reserve(ctx, k, now.Add(time.Hour), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := c.len(); n != 3 {
+		t.Errorf("%d keys kept, want the size, 3", n)
+	}
+	if err := c.reserve(ctx, "a", now.Add(time.Hour), now); err != nil {
+		t.Errorf("the oldest key past the size: %v, want forgotten (accepted)", err)
+	}
+	// Expired keys are swept.
+	later := now.Add(2 * time.Hour)
+	if err := c.reserve(ctx, "e", later.Add(time.Minute), later); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.len(); n != 1 {
+		t.Errorf("%d keys kept after all expired, want 1", n)
 	}
 }
 
