@@ -48,11 +48,6 @@ func TestConformance(t *testing.T) {
 			// component's one message group, which SQS hands out strictly
 			// one delivery after another: fewer messages keep the run short.
 			Messages: 2000,
-			Skip: map[string]string{
-				bindingtest.TestBatchReceive: "fauxqs returns at most one message per FIFO group per receive (SQS returns several); the standard run checks batches",
-				bindingtest.TestCloseInFlight: "the suite holds 5 unacked messages of one group, and fauxqs hands out one message per group at a time; " +
-					"TestCloseReleasesFIFOGroup checks Close on a FIFO queue, the standard run the rest",
-			},
 		}
 		if testing.Short() {
 			c.Messages = 500

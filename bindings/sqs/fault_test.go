@@ -11,7 +11,7 @@ import (
 
 // TestFault sends 10,000 messages through a function process on an SQS
 // queue, SIGKILLs it mid-stream and starts another: every message must end
-// delivered or dead-lettered. fauxqs keeps its queues in memory only, so
+// delivered or dead-lettered. sqsemu keeps its queues in memory only, so
 // instead of restarting it (which would lose the queues, as real SQS never
 // does) the test makes it unreachable for a few seconds: every client
 // reaches it through a proxy that goes down.

@@ -1,15 +1,8 @@
 package sqs_test
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,13 +12,14 @@ import (
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/tetherfn/tether/bindings/bindingtest"
+	"github.com/tetherfn/tether/internal/emulate/sqsemu"
 	"github.com/tetherfn/tether/internal/faulttest"
 )
 
-// The tests run against fauxqs (testdata/fauxqs, installed with `npm ci
-// --prefix bindings/sqs/testdata/fauxqs`), started once per test binary on
-// a free loopback port, or against the SQS-compatible endpoint in
-// TETHER_TEST_SQS_ENDPOINT.
+// The tests run against sqsemu, the SQS emulator of tether dev, started
+// once per test binary on a free loopback port, or against the
+// SQS-compatible endpoint in TETHER_TEST_SQS_ENDPOINT (LocalStack,
+// fauxqs, real SQS...).
 
 func TestMain(m *testing.M) { faulttest.Main(m) }
 
@@ -35,67 +29,26 @@ var emulator struct {
 	once     sync.Once
 	endpoint string
 	err      error
-	// stdin is kept open for the life of the test binary: fauxqs exits when
-	// it closes, so it never outlives a test binary that dies.
-	stdin io.WriteCloser
 }
 
-// endpoint returns the SQS endpoint the tests use, starting fauxqs on first
-// use.
+// endpoint returns the SQS endpoint the tests use, starting sqsemu on
+// first use; it runs until the test binary exits.
 func endpoint(t testing.TB) string {
 	t.Helper()
 	if e := os.Getenv("TETHER_TEST_SQS_ENDPOINT"); e != "" {
 		return e
 	}
-	emulator.once.Do(func() { emulator.endpoint, emulator.err = startFauxqs() })
+	emulator.once.Do(func() {
+		var srv *sqsemu.Server
+		srv, emulator.err = sqsemu.Start("127.0.0.1:0", &sqsemu.Options{Region: region})
+		if emulator.err == nil {
+			emulator.endpoint = srv.URL()
+		}
+	})
 	if emulator.err != nil {
 		t.Fatal(emulator.err)
 	}
 	return emulator.endpoint
-}
-
-func startFauxqs() (string, error) {
-	dir := filepath.Join("testdata", "fauxqs")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "fauxqs", "package.json")); err != nil {
-		return "", fmt.Errorf("the SQS emulator is not installed: run `npm ci --prefix bindings/sqs/testdata/fauxqs` (or set TETHER_TEST_SQS_ENDPOINT): %w", err)
-	}
-	cmd := exec.Command("node", "server.mjs", "0")
-	cmd.Dir = dir
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return "", err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return "", err
-	}
-	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("start fauxqs (is node installed?): %w", err)
-	}
-	emulator.stdin = stdin
-	line := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(stdout)
-		if s.Scan() {
-			line <- s.Text()
-		}
-		close(line)
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case l, ok := <-line:
-		if addr, found := strings.CutPrefix(l, "listening "); ok && found {
-			return addr, nil
-		}
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return "", fmt.Errorf("fauxqs did not start: %q; stderr:\n%s", l, stderr.String())
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		return "", errors.New("fauxqs did not start within 30s")
-	}
 }
 
 // client is a raw SQS client on the test endpoint, for what the tests do

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/kafka"
 	"github.com/tetherfn/tether/bindings/mqtt"
@@ -113,4 +114,72 @@ func TestConformanceRedis(t *testing.T) {
 	bindingtest.Run(t, config(redis.TypeName, func(name string) map[string]string {
 		return map[string]string{"redisHost": "unused:6379", "stream": name}
 	}))
+}
+
+func TestConformanceSQS(t *testing.T) {
+	t.Run("standard", func(t *testing.T) {
+		c := config(sqs.TypeName, func(name string) map[string]string { return map[string]string{"queueName": name} })
+		c.Skip = map[string]string{bindingtest.TestOrdering: "standard queues keep no order; the FIFO run checks it"}
+		bindingtest.Run(t, c)
+	})
+	t.Run("fifo", func(t *testing.T) {
+		bindingtest.Run(t, config(sqs.TypeName, func(name string) map[string]string { return map[string]string{"queueName": name + ".fifo"} }))
+	})
+}
+
+// TestStart points the components tether new writes (which name brokers on
+// their default local ports, none of which this test starts) at emulators,
+// and opens and uses each of them through its overrides.
+func TestStart(t *testing.T) {
+	// Secret addresses come from the environment: nothing listens there.
+	t.Setenv("ORDERS_MQTT3_URL", "tcp://127.0.0.1:1")
+	t.Setenv("ORDERS_NATS_NATS_URL", "nats://127.0.0.1:1")
+	set := bindingtest.Scaffold(t, "aws.sqs", "kafka", "gcp.pubsub", "nats", "mqtt3", "redis")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	emus, err := Start(ctx, set.Components(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emus.Close()
+	if got := len(emus.Emulators()); got != 6 {
+		t.Errorf("%d emulators started, want one per type: %v", got, emus.Emulators())
+	}
+	for _, c := range set.Components() {
+		md := emus.Apply(c)
+		if len(emus.Overrides()[c.Name]) == 0 {
+			t.Errorf("component %s has no overrides", c.Name)
+		}
+		cfg := bindings.Config{Name: c.Name, Type: c.Type, Metadata: md}
+		if c.Direction.Has(bindings.DirInput) {
+			in, _, err := bindings.OpenInput(ctx, cfg)
+			if err != nil {
+				t.Errorf("open input %s on its emulator: %v", c.Name, err)
+				continue
+			}
+			_ = in.Close()
+		}
+		if c.Direction.Has(bindings.DirOutput) {
+			out, _, err := bindings.OpenOutput(ctx, cfg)
+			if err != nil {
+				t.Errorf("open output %s on its emulator: %v", c.Name, err)
+				continue
+			}
+			// MQTT's scaffolded topic is a filter: the call names a topic.
+			req := &bindings.InvokeRequest{Operation: bindings.OpCreate, Data: []byte(`{"hello":1}`)}
+			if c.Binding.Name == mqtt.TypeName {
+				req.Metadata = map[string]string{"topic": "devices/1/readings"}
+			}
+			if _, err := out.Invoke(ctx, req); err != nil {
+				t.Errorf("send through %s to its emulator: %v", c.Name, err)
+			}
+			_ = out.Close()
+		}
+	}
+	if err := emus.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := emus.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
 }
