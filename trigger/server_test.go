@@ -106,7 +106,7 @@ func testHTTPAPI(t *testing.T) {
 		{"/v1.0/bindings/nope", `{"operation":"create"}`, 404, "ERR_INVOKE_OUTPUT_BINDING", ""},
 		// The trigger is input-only: the answer says how to send to it.
 		{"/v1.0/bindings/orders", `{"operation":"create"}`, 404, "ERR_INVOKE_OUTPUT_BINDING", "add output to the direction key of"},
-		{"/v1.0/bindings/shipments", `{"operation":"delete"}`, 400, "ERR_INVOKE_OUTPUT_BINDING", ""},
+		{"/v1.0/bindings/shipments", `{"operation":"exec"}`, 400, "ERR_INVOKE_OUTPUT_BINDING", "no operation \"exec\""},
 		{"/v1.0/bindings/shipments", `not json`, 400, "ERR_MALFORMED_REQUEST", ""},
 	} {
 		rec := do(t, h, "POST", tc.path, tc.body, "dapr-api-token", "s3cret")
