@@ -13,7 +13,7 @@ import (
 
 // The runtime's settings the manifests set (trigger.Settings reads them).
 const (
-	componentsDir = "/etc/tether/components"
+	componentsDir = "/components" // where tether build images point TETHER_COMPONENTS
 	// The public surface, for webhook routes: TETHER_HTTP_PORT, else PORT.
 	httpPort = 8080
 	// The probe listener: /healthz, /readyz and /metrics only, so that the
