@@ -136,6 +136,11 @@ func SecretValues(t *Type, metadata map[string]string, extra ...string) []string
 	return out
 }
 
+// Redact returns s with every secret of the component replaced by "***",
+// for drivers that route a client library's process-wide log to Logger
+// (which redacts on its own). Only meaningful inside NewInput/NewOutput.
+func (c Config) Redact(s string) string { return c.redact.String(s) }
+
 // Values returns the validated metadata with typed getters. Only meaningful
 // inside a driver's NewInput/NewOutput.
 func (c Config) Values() Metadata { return c.values }

@@ -63,7 +63,7 @@ func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 	in := &input{s: s, log: cfg.Logger, holder: replicaID(), done: make(chan struct{})}
 	switch {
 	case s.redisHost != "":
-		in.lock, err = openRedisLock(ctx, s)
+		in.lock, err = openRedisLock(ctx, cfg, s)
 	case s.pgConn != "":
 		in.lock, err = openPGLock(ctx, s)
 	}

@@ -9,6 +9,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/internal/liblog"
 )
 
 // locker is the store that replicas share so that each tick fires once and,
@@ -28,18 +31,24 @@ type locker interface {
 
 // redisLock keeps the keys in Redis: SET NX PX for a claim, a compare-and-
 // expire script for a lease.
-type redisLock struct{ c *goredis.Client }
+// While it is open, go-redis's own log lines go to the binding's logger.
+type redisLock struct {
+	c      *goredis.Client
+	remove func()
+}
 
-func openRedisLock(ctx context.Context, s settings) (*redisLock, error) {
+func openRedisLock(ctx context.Context, cfg bindings.Config, s settings) (*redisLock, error) {
+	remove := liblog.GoRedis.Add(cfg)
 	c := goredis.NewClient(&goredis.Options{
 		Addr: s.redisHost, Username: s.redisUser, Password: s.redisPass, DB: s.redisDB,
 		DisableIdentity: true,
 	})
 	if err := c.Ping(ctx).Err(); err != nil {
 		c.Close()
+		remove()
 		return nil, fmt.Errorf("lock store: redis %s: %w", s.redisHost, err)
 	}
-	return &redisLock{c}, nil
+	return &redisLock{c, remove}, nil
 }
 
 func (r *redisLock) claim(ctx context.Context, key, holder string, ttl time.Duration) (bool, error) {
@@ -71,7 +80,10 @@ func (r *redisLock) release(ctx context.Context, key, holder string) error {
 	return releaseScript.Run(ctx, r.c, []string{key}, holder).Err()
 }
 
-func (r *redisLock) close() { r.c.Close() }
+func (r *redisLock) close() {
+	r.c.Close()
+	r.remove()
+}
 
 // pgLock keeps the keys as rows of a small table; the database's clock
 // decides expiry.

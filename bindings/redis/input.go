@@ -112,7 +112,7 @@ func newInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 	if s.group == "" {
 		return nil, &bindings.KeyError{Key: "consumerGroup", Msg: "no group name: set it, or give the component a name"}
 	}
-	rdb, err := connect(ctx, s.client)
+	rdb, err := connect(ctx, cfg, s.client)
 	if err != nil {
 		return nil, err
 	}

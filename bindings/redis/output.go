@@ -28,7 +28,7 @@ func newOutput(ctx context.Context, cfg bindings.Config) (*output, error) {
 	if err != nil {
 		return nil, err
 	}
-	rdb, err := connect(ctx, s.client)
+	rdb, err := connect(ctx, cfg, s.client)
 	if err != nil {
 		return nil, err
 	}

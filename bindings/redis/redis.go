@@ -44,6 +44,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/internal/liblog"
 )
 
 // TypeName is the binding type's name in component files.
@@ -240,14 +241,27 @@ func parse(cfg bindings.Config) (settings, error) {
 	return s, nil
 }
 
-// connect builds the client and checks that the server answers.
-func connect(ctx context.Context, opts *goredis.UniversalOptions) (goredis.UniversalClient, error) {
-	rdb := goredis.NewUniversalClient(opts)
+// connect builds the client and checks that the server answers. While
+// the client is open, go-redis's own log lines go to cfg's logger.
+func connect(ctx context.Context, cfg bindings.Config, opts *goredis.UniversalOptions) (goredis.UniversalClient, error) {
+	rdb := &loggedClient{UniversalClient: goredis.NewUniversalClient(opts), remove: liblog.GoRedis.Add(cfg)}
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
 		return nil, fmt.Errorf("connect to redis at %s: %w", strings.Join(opts.Addrs, ","), err)
 	}
 	return rdb, nil
+}
+
+// loggedClient stops routing go-redis's log to its binding once closed.
+type loggedClient struct {
+	goredis.UniversalClient
+	remove func()
+}
+
+func (c *loggedClient) Close() error {
+	err := c.UniversalClient.Close()
+	c.remove()
+	return err
 }
 
 func clientOptions(md bindings.Metadata) (*goredis.UniversalOptions, error) {
