@@ -47,7 +47,9 @@ func memoryComponent(name, q, direction string) string {
 
 // start serves the gRPC API over rt until the test ends; it returns its
 // address.
-func start(t *testing.T, set *trigger.Runtime) string {
+func start(t *testing.T, set *trigger.Runtime) string { return startB(t, set) }
+
+func startB(t testing.TB, set *trigger.Runtime) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
