@@ -66,8 +66,8 @@ spec:
 		{"PUT", "/v1.0/bindings/q", `{"data":"text","operation":"create"}`, token, 204, "", nil},
 		{"POST", "/v1.0/bindings/q", `{"data":1,"operation":"create"}`, "", 401, "ERR_API_UNAUTHORIZED", nil},
 		{"POST", "/v1.0/bindings/q", `{"data":1,"operation":"create"}`, "wrong", 401, "ERR_API_UNAUTHORIZED", nil},
-		{"POST", "/v1.0/bindings/nope", `{"data":1,"operation":"create"}`, token, 404, "ERR_INVOKE_OUTPUT_BINDING", nil}, // daprd: 500
-		{"POST", "/v1.0/bindings/q", `{"data":1,"operation":"frobnicate"}`, token, 400, "ERR_INVOKE_OUTPUT_BINDING", nil},   // daprd: 500
+		{"POST", "/v1.0/bindings/nope", `{"data":1,"operation":"create"}`, token, 404, "ERR_INVOKE_OUTPUT_BINDING", nil},  // daprd: 500
+		{"POST", "/v1.0/bindings/q", `{"data":1,"operation":"frobnicate"}`, token, 400, "ERR_INVOKE_OUTPUT_BINDING", nil}, // daprd: 500
 		{"POST", "/v1.0/bindings/q", `not json`, token, 400, "ERR_MALFORMED_REQUEST", nil},
 		{"GET", "/v1.0/bindings/q", ``, token, 405, "", nil},
 		{"PUT", "/v1.0/metadata/team", `payments`, token, 204, "", nil},
