@@ -142,7 +142,7 @@ func Second(ctx context.Context, m Msg, out Outputs) error {
 
 // startDev runs tether dev on dir until the test ends, and returns the dev
 // API's address once every function is ready.
-func startDev(t *testing.T, dir string, logs *syncBuffer) string {
+func startDev(t testing.TB, dir string, logs *syncBuffer) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
