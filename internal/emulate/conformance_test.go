@@ -183,3 +183,50 @@ func TestStart(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// TestDirKeepsMessages: with Options.Dir, Kafka's and JetStream's messages
+// outlive a restart of the emulators, as tether dev's state does.
+func TestDirKeepsMessages(t *testing.T) {
+	name := bindingtest.Unique("keep")
+	set := bindingtest.LoadComponents(t,
+		bindingtest.ComponentYAML("k", kafka.TypeName, map[string]string{"brokers": "127.0.0.1:1", "topics": name, "publishTopic": name,
+			"consumerGroup": name, "initialOffset": "oldest"}),
+		bindingtest.ComponentYAML("n", nats.TypeName, map[string]string{"natsURL": "nats://127.0.0.1:1", "stream": "KEEP_" + name, "subject": "keep." + name}),
+	)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	emus, err := Start(ctx, set.Components(), &Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range set.Components() {
+		out, _, err := bindings.OpenOutput(ctx, bindings.Config{Name: c.Name, Type: c.Type, Metadata: emus.Apply(c)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := out.Invoke(ctx, &bindings.InvokeRequest{Operation: bindings.OpCreate, Data: []byte("kept by " + c.Name)}); err != nil {
+			t.Fatal(err)
+		}
+		_ = out.Close()
+	}
+	if err := emus.Close(); err != nil {
+		t.Fatal(err)
+	}
+	emus, err = Start(ctx, set.Components(), &Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("restart on the same folder: %v", err)
+	}
+	defer emus.Close()
+	for _, c := range set.Components() {
+		in, _, err := bindings.OpenInput(ctx, bindings.Config{Name: c.Name, Type: c.Type, Metadata: emus.Apply(c)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := in.Receive(ctx, 1)
+		if err != nil || len(msgs) != 1 || string(msgs[0].Data) != "kept by "+c.Name {
+			t.Errorf("%s after a restart: %v %v, want the message sent before", c.Name, msgs, err)
+		}
+		_ = in.Close()
+	}
+}

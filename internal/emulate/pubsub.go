@@ -2,6 +2,7 @@ package emulate
 
 import (
 	"context"
+	"fmt"
 
 	"cloud.google.com/go/pubsub/v2/pstest"
 )
@@ -11,7 +12,13 @@ const devProject = "tether-dev"
 
 type pubsubServer struct{ srv *pstest.Server }
 
-func startPubsub(Options) (server, error) {
+func startPubsub(Options) (s server, err error) {
+	// pstest panics when it cannot listen.
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("%v", r)
+		}
+	}()
 	return &pubsubServer{srv: pstest.NewServerWithAddress("127.0.0.1:0")}, nil
 }
 
