@@ -208,7 +208,8 @@ func send(t testing.TB, addr, binding, data string) {
 // TestReloadLosesNothing is the hot-reload requirement: 1,000 messages sent
 // at a steady rate through a two-function pipeline while the second
 // function's source is edited three times: every message arrives, and
-// after each edit the new code's output is seen.
+// after each edit the new code's output is seen. Before the second edit, a
+// broken one is reported with its position while the old code keeps going.
 func TestReloadLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a module and reloads it three times")
@@ -300,6 +301,24 @@ func TestReloadLosesNothing(t *testing.T) {
 			if n := byVersion[fmt.Sprintf("v%d", version)]; !edited && n >= 20 {
 				if version < edits {
 					edited = true
+					if version == 1 {
+						// A broken edit first: the error is shown with its
+						// position and v1 keeps running (and handling).
+						write(t, filepath.Join(dir, "second", "second.go"), strings.Replace(secondSource("v1"), "m.Version =", "m.Version :=", 1))
+						for !strings.Contains(logs.String(), "the previous build keeps running") {
+							select {
+							case m := <-seen:
+								got[m.id]++
+								byVersion[m.version]++
+							case <-time.After(20 * time.Millisecond):
+							case <-deadline:
+								t.Fatal("no build error reported after 8 minutes")
+							}
+						}
+						if l := logs.String(); !strings.Contains(l, "second.go:20:2: non-name m.Version") {
+							t.Errorf("the error does not say second.go:20:2: ...\n%s", l)
+						}
+					}
 					write(t, filepath.Join(dir, "second", "second.go"), secondSource(fmt.Sprintf("v%d", version+1)))
 				} else {
 					stopSending.Store(true)
