@@ -22,6 +22,7 @@ package deploy
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -147,23 +148,23 @@ func Render(fns []Function, set *component.Set, opts *Options) ([]Object, error)
 // mergeSkeletons folds Secret skeletons of the same name (a Secret two
 // functions read) into the first, with the keys of all.
 func mergeSkeletons(objs []Object) []Object {
-	first := map[string]*Secret{}
+	first := map[string]int{}
 	var out []Object
 	for _, o := range objs {
 		if !o.Skeleton {
 			out = append(out, o)
 			continue
 		}
-		s := o.Value.(Secret)
-		if f := first[o.Name]; f != nil {
-			for k := range s.StringData {
-				f.StringData[k] = ""
-			}
+		i, seen := first[o.Name]
+		if !seen {
+			first[o.Name] = len(out)
+			out = append(out, o)
 			continue
 		}
-		out = append(out, o)
-		first[o.Name] = &s
-		out[len(out)-1].Value = &s
+		merged := out[i].Value.(Secret)
+		keys := maps.Clone(merged.StringData)
+		maps.Copy(keys, o.Value.(Secret).StringData)
+		out[i] = skeleton(merged.Metadata, keys)
 	}
 	return out
 }

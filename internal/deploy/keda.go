@@ -182,7 +182,7 @@ func (r *renderer) scaling(c *component.Component) scaling {
 		if strings.HasPrefix(topic, "$share/") {
 			why += "\nThe topic is a shared subscription: with --prometheus URL, KEDA's prometheus scaler\nscales it on Tether's in-flight gauge instead."
 		} else {
-			why += " Subscribe to $share/<group>/<topic> to spread messages over\nreplicas, then deploy with --prometheus URL to scale on the in-flight gauge."
+			why += "\nSubscribe to $share/<group>/<topic> to spread messages over replicas, then deploy\nwith --prometheus URL to scale on the in-flight gauge."
 		}
 		return scaling{replicas: 1, why: why}
 

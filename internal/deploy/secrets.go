@@ -144,20 +144,27 @@ func (r *renderer) checkLiterals(c *component.Component) {
 func (r *renderer) secretSkeletons() []Object {
 	var objs []Object
 	for _, name := range slices.Sorted(maps.Keys(r.secrets.skeletons)) {
-		keys := slices.Sorted(maps.Keys(r.secrets.skeletons[name]))
-		data := map[string]string{}
-		var args []string
-		for _, k := range keys {
-			data[k] = ""
-			args = append(args, "--from-literal="+k+"=...")
+		keys := map[string]string{}
+		for k := range r.secrets.skeletons[name] {
+			keys[k] = ""
 		}
-		objs = append(objs, Object{
-			Kind: "Secret", Name: name, Skeleton: true,
-			Comment: "A skeleton: the keys " + r.fn.Name + " reads, without values. Create the real Secret\n" +
-				"yourself (tether deploy --apply never applies this file), e.g.\n" +
-				"  kubectl create secret generic " + name + " " + strings.Join(args, " "),
-			Value: Secret{Header: header("v1", "Secret", r.meta(name)), Type: "Opaque", StringData: data},
-		})
+		objs = append(objs, skeleton(r.meta(name), keys))
 	}
 	return objs
+}
+
+// skeleton is a Secret holding keys and no values, with the command that
+// creates the real one.
+func skeleton(m Meta, keys map[string]string) Object {
+	var args []string
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		args = append(args, "--from-literal="+k+"=...")
+	}
+	return Object{
+		Kind: "Secret", Name: m.Name, Skeleton: true,
+		Comment: "A skeleton: the keys the function reads, without values. Create the real Secret\n" +
+			"yourself (tether deploy --apply never applies this file), e.g.\n" +
+			"  kubectl create secret generic " + m.Name + " " + strings.Join(args, " "),
+		Value: Secret{Header: header("v1", "Secret", m), Type: "Opaque", StringData: keys},
+	}
 }
