@@ -188,8 +188,10 @@ func (o *Options) withDefaults() Options {
 // skipped with an info line each.
 //
 // The error, when not nil, is Diagnostics holding every problem found in
-// every file; the Set is then nil. A missing folder is an error; an empty
-// one gives an empty Set.
+// every file; the Set then holds only the bindings that loaded, for tools
+// that show what is good beside what is not (tether components list). A
+// runtime must not start on it. A missing folder is an error; an empty one
+// gives an empty Set.
 func Load(dirs []string, opts *Options) (*Set, error) {
 	o := opts.withDefaults()
 	var diags Diagnostics
@@ -223,10 +225,7 @@ func Load(dirs []string, opts *Options) (*Set, error) {
 	vars := &templateVars{appID: o.AppID, lookupEnv: o.LookupEnv}
 	l := &loader{builder: builder{diags: diags, vars: vars}, opts: o}
 	set := l.load(docs)
-	if err := l.diags.err(); err != nil {
-		return nil, err
-	}
-	return set, nil
+	return set, l.diags.err()
 }
 
 // MaxFileSize bounds a component file (1 MiB, the most a Kubernetes

@@ -68,9 +68,11 @@ runtime's /v1.0/status shows them).`,
 			if output != "text" && output != "json" {
 				return usageError(cmd, fmt.Sprintf("--output %q: want text or json", output))
 			}
-			set, err := loadComponents(env, args, appID)
-			if err != nil {
-				return err
+			// The good components are listed even when others have
+			// problems (printed on stderr, and the exit status is 1).
+			set, problems := loadComponents(env, args, appID, false)
+			if set == nil {
+				return problems
 			}
 			wd, err := env.workDir()
 			if err != nil {
@@ -83,10 +85,13 @@ runtime's /v1.0/status shows them).`,
 				views = append(views, v)
 			}
 			if output == "json" {
-				return writeJSON(env.Stdout, views)
+				if err := writeJSON(env.Stdout, views); err != nil {
+					return err
+				}
+			} else {
+				writeComponentsText(env.Stdout, views)
 			}
-			writeComponentsText(env.Stdout, views)
-			return nil
+			return problems
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
@@ -97,7 +102,8 @@ runtime's /v1.0/status shows them).`,
 }
 
 func newComponentsValidateCommand(env *Env) *cobra.Command {
-	var appID string
+	var appID, output string
+	var noSecrets bool
 	cmd := &cobra.Command{
 		Use:   "validate [folder]...",
 		Short: "Check component folders and report every problem as file:line",
@@ -108,12 +114,25 @@ metadata keys (with a suggestion), missing required keys, values of the
 wrong kind, bad delivery settings, duplicate names, dead-letter bindings
 that do not exist, secrets that cannot be resolved.
 
+With --no-secrets, secretKeyRef and envRef are not resolved (and no secret
+store is opened), for CI jobs that check an environment whose secrets they
+do not have; everything else is checked. With --output json it prints one
+object: {"components": <count of good ones>, "problems": [{"file", "line",
+"message"}]}.
+
 Exit status: 0 when the folders are valid, 1 when there are problems.`,
 		Example: `  tether components validate
-  tether components validate components/local components/prod`,
+  tether components validate components/local components/prod
+  tether components validate components/prod --no-secrets --output json`,
 		ValidArgsFunction: completeDirs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			set, err := loadComponents(env, args, appID)
+			if output != "text" && output != "json" {
+				return usageError(cmd, fmt.Sprintf("--output %q: want text or json", output))
+			}
+			if output == "json" {
+				return validateJSON(env, args, appID, noSecrets)
+			}
+			set, err := loadComponents(env, args, appID, noSecrets)
 			if err != nil {
 				return err
 			}
@@ -123,6 +142,9 @@ Exit status: 0 when the folders are valid, 1 when there are problems.`,
 		},
 	}
 	cmd.Flags().StringVar(&appID, "app-id", "", "load only the components whose scopes include this app id (as TETHER_APP_ID does)")
+	cmd.Flags().BoolVar(&noSecrets, "no-secrets", false, "do not resolve secretKeyRef and envRef (CI without the secrets); check everything else")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	withUsageHint(cmd)
 	return cmd
 }
@@ -134,30 +156,73 @@ func componentDirs(args []string) []string {
 	return args
 }
 
-// loadComponents loads the folders; its error, for invalid components,
-// has already printed every problem on stderr.
-func loadComponents(env *Env, args []string, appID string) (*component.Set, error) {
-	wd, err := env.workDir()
+// loadComponents loads the folders. Its error, for invalid components, has
+// already printed every problem on stderr; the set then holds the good
+// components (nil for other errors).
+func loadComponents(env *Env, args []string, appID string, unresolved bool) (*component.Set, error) {
+	set, diags, err := loadDiagnosed(env, args, appID, unresolved)
 	if err != nil {
 		return nil, err
+	}
+	if len(diags) > 0 {
+		for _, d := range diags {
+			fmt.Fprintln(env.Stderr, d.Error())
+		}
+		return set, &ExitError{Code: 1, Err: fmt.Errorf("%s in %s\nfix them and validate again; tether bindings <type> lists the keys of a type", plural(len(diags), "problem"), strings.Join(componentDirs(args), ", "))}
+	}
+	return set, nil
+}
+
+// loadDiagnosed loads the folders and returns the good components and the
+// problems, their files relative to the working folder.
+func loadDiagnosed(env *Env, args []string, appID string, unresolved bool) (*component.Set, component.Diagnostics, error) {
+	wd, err := env.workDir()
+	if err != nil {
+		return nil, nil, err
 	}
 	var dirs []string
 	for _, d := range componentDirs(args) {
 		dirs = append(dirs, absIn(wd, d))
 	}
-	set, err := component.Load(dirs, &component.Options{AppID: appID})
+	set, err := component.Load(dirs, &component.Options{AppID: appID, Unresolved: unresolved})
 	var diags component.Diagnostics
 	if errors.As(err, &diags) {
-		for _, d := range diags {
-			d.File = relative(wd, d.File)
-			fmt.Fprintln(env.Stderr, d.Error())
+		for i := range diags {
+			diags[i].File = relative(wd, diags[i].File)
 		}
-		return nil, &ExitError{Code: 1, Err: fmt.Errorf("%s in %s\nfix them and validate again; tether bindings <type> lists the keys of a type", plural(len(diags), "problem"), strings.Join(componentDirs(args), ", "))}
+		return set, diags, nil
 	}
+	return set, nil, err
+}
+
+// validateJSON is tether components validate --output json.
+func validateJSON(env *Env, args []string, appID string, unresolved bool) error {
+	set, diags, err := loadDiagnosed(env, args, appID, unresolved)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return set, nil
+	type problem struct {
+		File    string `json:"file"`
+		Line    int    `json:"line,omitempty"`
+		Message string `json:"message"`
+	}
+	out := struct {
+		Components int       `json:"components"`
+		Problems   []problem `json:"problems"`
+	}{Problems: []problem{}}
+	if set != nil {
+		out.Components = len(set.Components())
+	}
+	for _, d := range diags {
+		out.Problems = append(out.Problems, problem{File: d.File, Line: d.Line, Message: d.Msg})
+	}
+	if err := writeJSON(env.Stdout, out); err != nil {
+		return err
+	}
+	if len(diags) > 0 {
+		return &ExitError{Code: 1}
+	}
+	return nil
 }
 
 // componentView is one component in tether components list --output json.

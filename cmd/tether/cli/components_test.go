@@ -167,3 +167,81 @@ func TestComponentsMisspeltCommand(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }
+
+const goodQueue = `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: orders
+spec:
+  type: bindings.memory
+  version: v1
+  metadata:
+  - name: queue
+    value: orders
+`
+
+const badType = `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: broken
+spec:
+  type: bindings.nope
+  version: v1
+`
+
+const secretDB = `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: db
+spec:
+  type: bindings.postgresql
+  version: v1
+  metadata:
+  - name: connectionString
+    secretKeyRef:
+      name: DB_URL_THAT_CI_DOES_NOT_HAVE
+      key: DB_URL_THAT_CI_DOES_NOT_HAVE
+`
+
+// TestComponentsListShowsTheGoodBesideTheBad: one bad file does not hide
+// the others (it hid every component).
+func TestComponentsListShowsTheGoodBesideTheBad(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"c/a.yaml": goodQueue, "c/b.yaml": badType})
+	code, stdout, stderr := execCLI(t, dir, "components", "list", "c")
+	if code != 1 || !strings.Contains(stdout, "orders  bindings.memory v1") || !strings.Contains(stderr, `c/b.yaml:6: unknown binding type "bindings.nope"`) {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 1, orders listed, b.yaml's problem on stderr", code, stdout, stderr)
+	}
+}
+
+// TestComponentsValidateForCI: --no-secrets checks an environment without
+// its secrets; --output json reports for machines.
+func TestComponentsValidateForCI(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"prod/db.yaml": secretDB, "prod/q.yaml": goodQueue})
+	if code, _, stderr := execCLI(t, dir, "components", "validate", "prod"); code != 1 || !strings.Contains(stderr, "DB_URL_THAT_CI_DOES_NOT_HAVE") {
+		t.Fatalf("without the secret: exit %d, %s; want the unresolved secret reported", code, stderr)
+	}
+	code, stdout, stderr := execCLI(t, dir, "components", "validate", "prod", "--no-secrets")
+	if code != 0 || !strings.Contains(stdout, "2 components, no problems") {
+		t.Errorf("--no-secrets: exit %d\n%s%s", code, stdout, stderr)
+	}
+
+	writeFiles(t, dir, map[string]string{"prod/z.yaml": badType})
+	code, stdout, _ = execCLI(t, dir, "components", "validate", "prod", "--no-secrets", "-o", "json")
+	var got struct {
+		Components int
+		Problems   []struct {
+			File    string
+			Line    int
+			Message string
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, stdout)
+	}
+	if code != 1 || got.Components != 2 || len(got.Problems) != 1 || got.Problems[0].File != "prod/z.yaml" || got.Problems[0].Line != 6 ||
+		!strings.Contains(got.Problems[0].Message, "bindings.nope") {
+		t.Errorf("-o json: exit %d, %+v", code, got)
+	}
+}
