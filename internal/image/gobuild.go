@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"debug/buildinfo"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,13 +18,31 @@ import (
 )
 
 // goBuild compiles fn's generated main for p into out: static, without
-// file paths, stripped.
+// file paths, stripped, and stamped with its VCS revision when the module
+// is in a repository (for LabelSource and LabelRevision), whatever GOFLAGS
+// says; where the VCS cannot be read, without the stamp.
 func (b *builder) goBuild(ctx context.Context, fn gen.Function, p v1.Platform, out string) error {
 	pkg := "./cmd/" + fn.Name
 	fmt.Fprintf(b.log, "tether: go build %s (%s)\n", pkg, p.String())
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+	err := b.runGoBuild(ctx, fn, p, out, "-buildvcs=auto")
+	var vcs *vcsError
+	if errors.As(err, &vcs) {
+		fmt.Fprintf(b.log, "tether: %s: building without the source and revision labels\n", vcs.msg)
+		err = b.runGoBuild(ctx, fn, p, out, "-buildvcs=false")
+	}
+	return err
+}
+
+// vcsError is a go build that failed on reading the VCS.
+type vcsError struct{ msg string }
+
+func (e *vcsError) Error() string { return e.msg }
+
+func (b *builder) runGoBuild(ctx context.Context, fn gen.Function, p v1.Platform, out, buildvcs string) error {
+	pkg := "./cmd/" + fn.Name
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", buildvcs, "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Dir = fn.Dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Architecture, "GOFLAGS="+goflags())
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Architecture)
 	switch {
 	case p.Architecture == "arm" && p.Variant != "":
 		cmd.Env = append(cmd.Env, "GOARM="+strings.TrimPrefix(p.Variant, "v"))
@@ -36,21 +55,14 @@ func (b *builder) goBuild(ctx context.Context, fn gen.Function, p v1.Platform, o
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("go build %s for %s in %s: %w\n%s\nfix the build (go vet ./... shows more), or run go generate ./... if the code changed", pkg, p.String(), fn.Dir, err, strings.TrimSpace(stderr.String()))
+		msg := strings.TrimSpace(stderr.String())
+		if buildvcs == "-buildvcs=auto" && strings.Contains(msg, "error obtaining VCS status") {
+			first, _, _ := strings.Cut(msg, "\n")
+			return &vcsError{msg: first}
+		}
+		return fmt.Errorf("go build %s for %s in %s: %w\n%s\nfix the build (go vet ./... shows more), or run go generate ./... if the code changed", pkg, p.String(), fn.Dir, err, msg)
 	}
 	return nil
-}
-
-// goflags keeps the user's GOFLAGS but for -buildvcs, which must stay on
-// (auto) for the source and revision labels.
-func goflags() string {
-	var keep []string
-	for _, f := range strings.Fields(os.Getenv("GOFLAGS")) {
-		if !strings.HasPrefix(f, "-buildvcs") {
-			keep = append(keep, f)
-		}
-	}
-	return strings.Join(keep, " ")
 }
 
 // vcsLabels adds the source and revision labels from bin's VCS stamp, when

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +97,12 @@ func TestPush(t *testing.T) {
 	for k, v := range want {
 		if c.Labels[k] != v {
 			t.Errorf("label %s = %q, want %q", k, c.Labels[k], v)
+		}
+	}
+	// Built in a git checkout: the commit and the repository are stamped.
+	if head, err := exec.Command("git", "-C", hello, "rev-parse", "HEAD").Output(); err == nil {
+		if c.Labels[image.LabelRevision] != strings.TrimSpace(string(head)) || c.Labels[image.LabelSource] != "https://github.com/tetherfn/tether" {
+			t.Errorf("source %q, revision %q; want https://github.com/tetherfn/tether at %s", c.Labels[image.LabelSource], c.Labels[image.LabelRevision], head)
 		}
 	}
 	if cf.OS != "linux" || cf.Architecture == "" || !cf.Created.Time.Equal(time.Unix(0, 0)) {
