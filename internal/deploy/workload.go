@@ -9,11 +9,12 @@ import (
 	"strings"
 
 	"github.com/tetherfn/tether/bindings/component"
+	"github.com/tetherfn/tether/internal/image"
 )
 
 // The runtime's settings the manifests set (trigger.Settings reads them).
 const (
-	componentsDir = "/components" // where tether build images point TETHER_COMPONENTS
+	componentsDir = image.ComponentsDir
 	// The public surface, for webhook routes: TETHER_HTTP_PORT, else PORT.
 	httpPort = 8080
 	// The probe listener: /healthz, /readyz and /metrics only, so that the

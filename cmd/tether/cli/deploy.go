@@ -18,6 +18,7 @@ import (
 	"github.com/tetherfn/tether/bindings/component"
 	"github.com/tetherfn/tether/internal/deploy"
 	"github.com/tetherfn/tether/internal/gen"
+	"github.com/tetherfn/tether/internal/image"
 )
 
 func init() { register(newDeployCommand) }
@@ -285,10 +286,31 @@ func imageRefs(ctx context.Context, env *Env, fns []gen.Function, o deployOption
 	return refs, false, nil
 }
 
-// buildImages runs tether build --push for the functions and returns their
-// digests by function.
+// buildImages runs tether build --push for the functions (one package
+// folder at a time) and returns their digests by function.
 var buildImages = func(ctx context.Context, env *Env, fns []gen.Function, repo, envName string) (map[string]string, error) {
-	return nil, errors.New("--build: tether build is not available in this version; build and push the images, then give --image <repository>/<function>@sha256:...")
+	digests := map[string]string{}
+	for _, dir := range packageDirs(fns) {
+		var names []string
+		for _, f := range fns {
+			if f.Dir == dir {
+				names = append(names, f.Name)
+			}
+		}
+		res, err := image.Build(ctx, image.Options{Dir: dir, Functions: names, Env: envName, Repository: repo, Push: true, Log: env.Stderr})
+		if err != nil {
+			return nil, fmt.Errorf("--build: %w", err)
+		}
+		for _, img := range res.Images {
+			digests[img.Function] = img.Digest
+		}
+	}
+	for _, f := range fns {
+		if digests[f.Name] == "" {
+			return nil, fmt.Errorf("--build: tether build made no image for %s", f.Name)
+		}
+	}
+	return digests, nil
 }
 
 // kubectlApply is the command line --apply runs, the manifests on stdin.

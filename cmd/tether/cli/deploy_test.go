@@ -1,12 +1,19 @@
 package cli_test
 
 import (
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // secretMark is in every secret value the deploy tests can reach, so that
@@ -231,4 +238,34 @@ func goBinary(t *testing.T) string {
 		t.Skipf("no go binary at %s", p)
 	}
 	return p
+}
+
+// --build builds and pushes the function's image (to a registry on
+// loopback, go-containerregistry's) and pins the digest it pushed.
+func TestDeployBuild(t *testing.T) {
+	dir := deployModule(t)
+	if code, _, stderr := run(t, dir, "generate", "./hello"); code != 0 {
+		t.Fatalf("generate: %s", stderr)
+	}
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer reg.Close()
+	repo := strings.TrimPrefix(reg.URL, "http://") + "/shop"
+	code, stdout, stderr := run(t, dir, "deploy", "./hello", "--image", repo, "--build")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	ref, err := name.ParseReference(repo+"/greet:latest", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Head(ref)
+	if err != nil {
+		t.Fatalf("the registry has no %s: %v", ref, err)
+	}
+	if want := "image: " + repo + "/greet@" + desc.Digest.String(); !strings.Contains(stdout, want) {
+		t.Errorf("the Deployment does not pin the pushed digest (%s):\n%s", want, stdout)
+	}
+	if strings.Contains(stderr, "not pinned") {
+		t.Errorf("warned about pinned images: %s", stderr)
+	}
 }
