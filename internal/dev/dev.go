@@ -34,6 +34,7 @@ import (
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/component"
 	"github.com/tetherfn/tether/bindings/memory"
+	"github.com/tetherfn/tether/internal/emulate"
 	"github.com/tetherfn/tether/trigger"
 )
 
@@ -58,6 +59,10 @@ type Options struct {
 	NoWatch bool
 	// Grace bounds a function's drain when it is stopped; default 25s.
 	Grace time.Duration
+	// Emulate picks the components run on an in-process emulator
+	// (internal/emulate) instead of their broker: EmulateAuto (default),
+	// EmulateAll or EmulateNone.
+	Emulate string
 	// LogLevel is passed to the functions (TETHER_LOG_LEVEL) when set.
 	LogLevel string
 	// Stderr receives the summary, the functions' logs (each line prefixed
@@ -79,6 +84,7 @@ type server struct {
 	bin     string
 	broker  string
 	targets []target
+	emu     *emulate.Set // nil when nothing is emulated
 
 	mu       sync.Mutex
 	fns      []*function
@@ -187,6 +193,12 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
+	if s.emu, err = s.startEmulators(ctx, fns); err != nil {
+		return err
+	}
+	if s.emu != nil {
+		defer s.emu.Close()
+	}
 	s.setFunctions(fns)
 	var startErr error
 	for _, f := range fns {
@@ -222,6 +234,11 @@ func (f *function) load() error {
 		return fmt.Errorf("function %s: components:\n%w", f.name, err)
 	}
 	f.set = set
+	if f.overrides != nil {
+		if err := f.writeEmulated(); err != nil {
+			return fmt.Errorf("function %s: emulated components: %w", f.name, err)
+		}
+	}
 	for _, c := range set.Components() {
 		if c.Binding.Name == "bindings.http" && c.Direction.Has(bindings.DirInput) {
 			f.webhook = true
@@ -247,6 +264,9 @@ func (s *server) setFunctions(fns []*function) {
 				b.where = fmt.Sprintf("dev broker queue %q", b.queue)
 			} else {
 				b.where = fmt.Sprintf("%s (%s:%d)", c.Binding.Name, rel(s.opts.Dir, c.File), c.Line)
+				if f.overrides[c.Name] != nil {
+					b.where = fmt.Sprintf("%s emulator (%s:%d)", c.Binding.Name, rel(s.opts.Dir, c.File), c.Line)
+				}
 			}
 			if old := s.bindings[c.Name]; old != nil {
 				if old.queue != b.queue || old.typ != b.typ {
@@ -417,6 +437,11 @@ func (s *server) summary(addr string) {
 		}
 	}
 	tw.Flush()
+	if s.emu != nil {
+		for _, e := range s.emu.Emulators() {
+			fmt.Fprintf(&b, "emulator %s: %s on %s, for %s\n", e.Type, e.Speaks, e.Addr, strings.Join(e.Components, ", "))
+		}
+	}
 	fmt.Fprintf(&b, "dev API: http://%s (tether send <binding> --data ..., tether dlq list <binding>, GET /v1.0/dev/status)\n", addr)
 	if !s.opts.NoWatch {
 		b.WriteString("watching for changes; Ctrl-C stops\n")

@@ -26,6 +26,10 @@ type function struct {
 	set        *component.Set
 	webhook    bool            // triggered by a bindings.http input
 	deps       map[string]bool // folders of the packages its main is built from; nil: unknown
+	// overrides are the emulator settings of its emulated components, by
+	// name; emulated is the folder its processes then read (runComponents).
+	overrides map[string]map[string]string
+	emulated  string
 }
 
 // target is one go list invocation: patterns in a module folder.

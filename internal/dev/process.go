@@ -79,7 +79,7 @@ func start(f *function, binary string, env []string, logs *lineWriter) (*process
 	cmd := exec.Command(binary)
 	cmd.Dir = f.pkgDir
 	cmd.Env = append(append(os.Environ(), env...),
-		"TETHER_COMPONENTS="+f.components,
+		"TETHER_COMPONENTS="+f.runComponents(),
 		"TETHER_API_HOST=127.0.0.1",
 		"TETHER_API_PORT="+strconv.Itoa(port),
 		"TETHER_HTTP_HOST=127.0.0.1",

@@ -38,11 +38,20 @@ and its drain hands what it holds back to the broker, so nothing is lost. A
 build error keeps the old process running and shows the error. A changed
 component file restarts the functions that use it.
 
+Kafka, Pub/Sub, NATS, MQTT, Redis and SQS components whose broker does not
+answer (or that name none: the cloud service itself) run on in-process
+emulators (--emulate auto); the summary names each emulator's address. The
+component files are not changed: each function reads a copy under
+.tether/dev/components/<function>/ with the emulator's address laid over,
+secrets left as references. --emulate all emulates every such component,
+--emulate none none.
+
 Ctrl-C drains every function (up to --grace); a second Ctrl-C stops them at
 once. A folder holding its own go.mod is run as folder/... in that module.`,
 		Example: `  tether dev
   tether dev ./orders/... ./billing/...
   tether dev --fresh --log-level debug
+  tether dev --emulate none        # use the brokers the components name
   tether dev --env staging --addr 127.0.0.1:4000`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			wd, err := env.workDir()
@@ -86,6 +95,8 @@ once. A folder holding its own go.mod is run as folder/... in that module.`,
 	f.StringVar(&o.State, "state", "", "folder for queues and builds (default .tether/dev)")
 	f.BoolVar(&o.Fresh, "fresh", false, "clear the saved queues and dead letters first")
 	f.BoolVar(&noWatch, "no-watch", false, "do not reload on changes")
+	f.StringVar(&o.Emulate, "emulate", dev.EmulateAuto, "run components on in-process emulators: auto (those whose broker does not answer), all or none")
+	_ = cmd.RegisterFlagCompletionFunc("emulate", cobra.FixedCompletions([]string{dev.EmulateAuto, dev.EmulateAll, dev.EmulateNone}, cobra.ShellCompDirectiveNoFileComp))
 	f.DurationVar(&o.Grace, "grace", 25*time.Second, "how long stopping functions may drain before they are killed")
 	f.StringVar(&o.LogLevel, "log-level", "", "the functions' log level: debug, info, warn or error (default: $TETHER_LOG_LEVEL, or info)")
 	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
