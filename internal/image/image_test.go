@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -99,8 +100,14 @@ func TestPush(t *testing.T) {
 			t.Errorf("label %s = %q, want %q", k, c.Labels[k], v)
 		}
 	}
-	// Built in a git checkout: the commit and the repository are stamped.
-	if head, err := exec.Command("git", "-C", hello, "rev-parse", "HEAD").Output(); err == nil {
+	// Built in a git checkout, the commit and the repository are stamped.
+	// (The go command finds a .git folder only: in a git worktree, where
+	// .git is a file, it stamps nothing.)
+	if fi, err := os.Stat("../../.git"); err == nil && fi.IsDir() {
+		head, err := exec.Command("git", "-C", hello, "rev-parse", "HEAD").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if c.Labels[image.LabelRevision] != strings.TrimSpace(string(head)) || c.Labels[image.LabelSource] != "https://github.com/tetherfn/tether" {
 			t.Errorf("source %q, revision %q; want https://github.com/tetherfn/tether at %s", c.Labels[image.LabelSource], c.Labels[image.LabelRevision], head)
 		}
