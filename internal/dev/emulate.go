@@ -179,7 +179,7 @@ func (f *function) runComponents() string {
 	return f.components
 }
 
-// writeEmulated writes f.emulated: every file of f's components folder,
+// writeEmulated writes f.emulated: every component file of f's folder,
 // those holding an emulated component with its overrides in place. Values
 // from secretKeyRef and envRef stay references (no secret is written), and
 // the user's files are left as they are.
@@ -199,16 +199,24 @@ func (f *function) writeEmulated() error {
 		if fi, err := os.Stat(src); err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
+		dst := filepath.Join(f.emulated, e.Name())
+		if ext := strings.ToLower(filepath.Ext(e.Name())); ext != ".yaml" && ext != ".yml" {
+			// Other files (a local secret store's JSON) are linked, not
+			// copied: no second copy of a secret, and paths relative to
+			// the component file still resolve.
+			if err := os.Symlink(src, dst); err != nil {
+				return err
+			}
+			continue
+		}
 		data, err := os.ReadFile(src)
 		if err != nil {
 			return err
 		}
-		if ext := strings.ToLower(filepath.Ext(e.Name())); ext == ".yaml" || ext == ".yml" {
-			if data, err = overrideYAML(data, f.overrides); err != nil {
-				return fmt.Errorf("%s: %w", src, err)
-			}
+		if data, err = overrideYAML(data, f.overrides); err != nil {
+			return fmt.Errorf("%s: %w", src, err)
 		}
-		if err := os.WriteFile(filepath.Join(f.emulated, e.Name()), data, 0o600); err != nil {
+		if err := os.WriteFile(dst, data, 0o600); err != nil {
 			return err
 		}
 	}

@@ -80,6 +80,7 @@ spec:
 		"orders/orders.go":            sqsSource,
 		"orders/components/sqs.yaml":  sqsComponent,
 		"orders/components/done.yaml": queue("done"),
+		"orders/components/notes.txt": secret,
 	})
 	var logs syncBuffer
 	addr := startDev(t, dir, &logs)
@@ -100,6 +101,10 @@ spec:
 	}
 
 	t.Logf("summary:\n%s\nemulated sqs.yaml:\n%s", summary, emulated)
+	if fi, err := os.Lstat(filepath.Join(dir, ".tether", "dev", "components", "orders", "notes.txt")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("a file other than a component is not linked from the copy: %v", err)
+	}
+
 	done, _, err := bindings.OpenInput(t.Context(), bindings.Config{Name: "done", Type: memory.TypeName, Metadata: map[string]string{"queue": "done"}})
 	if err != nil {
 		t.Fatal(err)
