@@ -47,7 +47,9 @@ func LoadComponents(t testing.TB, files ...string) *component.Set {
 // given (binding types, with or without the "bindings." prefix, as tether
 // new takes them) and loads its components/ folder, the files a deployment
 // starts from. It fails the test unless they load and hold one component
-// per binding, of its type. The test must import the drivers of the types.
+// per binding, of its type, and the trigger's dead letter where
+// scaffold.RealDeadLetter gives it one. The test must import the drivers of
+// the types.
 func Scaffold(t testing.TB, trigger string, outputs ...string) *component.Set {
 	t.Helper()
 	// Only components/ is loaded, so which Tether go.mod requires does not
@@ -69,12 +71,15 @@ func Scaffold(t testing.TB, trigger string, outputs ...string) *component.Set {
 		t.Fatalf("the scaffolded components do not load:\n%v", err)
 	}
 	want := map[string]int{}
-	for _, typ := range append([]string{trigger}, outputs...) {
+	for i, typ := range append([]string{trigger}, outputs...) {
 		tt, ok := scaffold.LookupType(typ)
 		if !ok {
 			t.Fatalf("binding type %s is not registered", typ)
 		}
 		want[tt.Name]++
+		if i == 0 && scaffold.RealDeadLetter(tt) {
+			want[tt.Name]++ // the trigger's dead letter, orders-deadletter
+		}
 	}
 	got := map[string]int{}
 	for _, c := range set.Components() {

@@ -244,15 +244,9 @@ func prepare(o Options) (*Data, error) {
 	}
 	trigName := o.Name + "-in"
 	dlName := o.Name + "-deadletter"
-	// On the real broker too, messages that fail for good go to a dead
-	// letter of the trigger's own type, so that a poison message does not
-	// come back every backoff for ever. Schedules (no output) and webhooks
-	// (whose output is an HTTP call to somewhere else) have none: a
-	// failure waits for the next tick, or is answered to the caller, who
-	// retries.
 	var realDL *Component
 	trigSet := memorySet(trig, trigName)
-	if trig.Directions.Has(bindings.DirOutput) && trig.Name != "bindings.http" {
+	if RealDeadLetter(trig) {
 		if trigSet == nil {
 			trigSet = map[string]string{}
 		}
@@ -303,6 +297,17 @@ func prepare(o Options) (*Data, error) {
 	d.DeadLetter = newComponent(o.Name, dlName, "dead letter", memory, memory, bindings.DirOutput, true, map[string]string{"queue": dlName})
 	d.Local = append(d.Local, d.DeadLetter)
 	return d, nil
+}
+
+// RealDeadLetter reports whether a function scaffolded on trigger type t
+// gets, in components/, a dead-letter component of that type: on the real
+// broker too, messages that fail for good go to a dead letter, so that a
+// poison message does not come back every backoff for ever. Schedules (no
+// output) and webhooks (whose output is an HTTP call to somewhere else)
+// have none: a failure waits for the next tick, or is answered to the
+// caller, who retries.
+func RealDeadLetter(t *bindings.Type) bool {
+	return t.Directions.Has(bindings.DirOutput) && t.Name != "bindings.http"
 }
 
 // memorySet names the queue of a memory component after the component.

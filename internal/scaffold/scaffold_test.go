@@ -159,7 +159,7 @@ func TestEveryTypeScaffolds(t *testing.T) {
 			// On the real broker, a trigger that can be written to
 			// dead-letters to a component of its own type, so that a
 			// poison message does not come back for ever.
-			wantDL := typ(t, c.trigger).Directions.Has(bindings.DirOutput) && c.trigger != "http"
+			wantDL := scaffold.RealDeadLetter(typ(t, c.trigger))
 			want := 1 + len(c.outputs)
 			realTrig, _ := real.Get(c.name + "-in")
 			if wantDL {
