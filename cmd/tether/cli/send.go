@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tetherfn/tether/bindings"
 )
 
 func init() { register(newSendCommand) }
@@ -28,6 +30,9 @@ type sendOptions struct {
 	addr      string
 	token     string
 	timeout   time.Duration
+	// noData is set when the command line gave no --data: a create then
+	// is a mistake (an empty message), other operations need none.
+	noData bool
 }
 
 func newSendCommand(env *Env) *cobra.Command {
@@ -41,7 +46,8 @@ runtime's Dapr-compatible API: POST /v1.0/bindings/<binding> with
 component that is both input and output (the trigger in components/local)
 delivers what it is sent to its function.
 
---data is JSON, or text sent as it is; @file reads it from a file. JSON data
+--data is JSON, or text sent as it is; @file reads it from a file; it is
+required for create (--data '' sends an empty message). JSON data
 is sent with the content type application/json unless --metadata sets
 contentType. The binding's answer is printed on stdout.`,
 		Example: `  tether send hello-in --data '{"id":"m-1","text":"hello"}'
@@ -55,6 +61,7 @@ contentType. The binding's answer is printed on stdout.`,
 		},
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.noData = !cmd.Flags().Changed("data")
 			return send(cmd.Context(), env, args[0], o)
 		},
 	}
@@ -84,6 +91,9 @@ func send(ctx context.Context, env *Env, binding string, o sendOptions) error {
 			body.Metadata = map[string]string{}
 		}
 		body.Metadata[k] = v
+	}
+	if o.noData && o.operation == string(bindings.OpCreate) {
+		return usageErrorf("send", "--data is required to create a message: JSON, text, or @file (--data '' sends an empty one)")
 	}
 	data := []byte(o.data)
 	if strings.HasPrefix(o.data, "@") {

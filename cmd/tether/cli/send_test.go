@@ -84,6 +84,12 @@ func TestSend(t *testing.T) {
 		t.Errorf("unknown binding: exit %d, stderr %q", code, stderr)
 	}
 
+	// Creating a message without --data is a mistake, not an empty message.
+	code, _, stderr = execCLI(t, dir, "send", "orders", "--addr", addr)
+	if code != 1 || !strings.Contains(stderr, "--data is required to create a message") {
+		t.Errorf("no --data: exit %d, stderr %q", code, stderr)
+	}
+
 	code, _, stderr = execCLI(t, dir, "send", "orders", "--addr", addr, "--metadata", "novalue")
 	if code != 1 || !strings.Contains(stderr, `--metadata "novalue": want key=value`) {
 		t.Errorf("bad metadata: exit %d, stderr %q", code, stderr)
