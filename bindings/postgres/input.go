@@ -426,3 +426,13 @@ func (b *broadcast) signal() {
 	b.ch = make(chan struct{})
 	b.mu.Unlock()
 }
+
+// Healthy implements bindings.HealthChecker: a ping on a pooled
+// connection, so that /readyz answers not ready while PostgreSQL cannot be
+// reached.
+func (in *input) Healthy(ctx context.Context) error {
+	if err := in.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgresql unreachable: %w", err)
+	}
+	return nil
+}

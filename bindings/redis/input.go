@@ -548,3 +548,12 @@ func toString(v any) string {
 	}
 	return fmt.Sprint(v)
 }
+
+// Healthy implements bindings.HealthChecker: one PING, so that /readyz
+// answers not ready while Redis cannot be reached.
+func (in *input) Healthy(ctx context.Context) error {
+	if err := in.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis unreachable: %w", err)
+	}
+	return nil
+}
