@@ -850,3 +850,13 @@ func (in *input) Close() error {
 	})
 	return nil
 }
+
+// Healthy implements bindings.HealthChecker: franz-go's Ping (an
+// ApiVersions round trip to any known broker), so that /readyz answers not
+// ready while no broker of the cluster can be reached.
+func (in *input) Healthy(ctx context.Context) error {
+	if err := in.cl.Ping(ctx); err != nil {
+		return fmt.Errorf("kafka unreachable: %w", err)
+	}
+	return nil
+}
