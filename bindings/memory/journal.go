@@ -88,6 +88,28 @@ func Persist(dir string) error {
 	return nil
 }
 
+// StopPersisting ends what Persist began: it closes every queue's journal
+// and forgets the process's queues, so that a later Persist, of another
+// tether dev run in the same process (tests), starts from its own folder.
+// The queues' receivers and senders must be gone (tether dev's broker has
+// stopped).
+func StopPersisting() {
+	queues.Lock()
+	defer queues.Unlock()
+	if persistDir == "" {
+		return
+	}
+	for _, q := range queues.byName {
+		if j := q.journal; j != nil {
+			j.mu.Lock()
+			j.f.Close()
+			j.mu.Unlock()
+		}
+	}
+	clear(queues.byName)
+	persistDir = ""
+}
+
 // journalFor opens the journal of a new queue. Callers hold queues' lock.
 func journalFor(name string) *journal {
 	if persistDir == "" {

@@ -157,6 +157,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err := memory.Persist(filepath.Join(opts.State, "queues")); err != nil {
 		return err
 	}
+	defer memory.StopPersisting() // after the broker stops (defers run last first)
 
 	// The broker, and the dev API.
 	brokerLn, err := net.Listen("tcp", "127.0.0.1:0")

@@ -96,7 +96,7 @@ func TestGeneratedBinaryRuns(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin)
 	cmd.Dir = filepath.Join(dir, "echo")
-	cmd.Env = append(os.Environ(), "TETHER_HTTP_HOST=127.0.0.1", "TETHER_HTTP_PORT=0", "TETHER_LOG_LEVEL=debug")
+	cmd.Env = append(os.Environ(), "TETHER_API_PORT=0", "TETHER_LOG_LEVEL=debug")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +119,7 @@ func TestGeneratedBinaryRuns(t *testing.T) {
 		t.Fatalf("the function's log ended without %s:\n%s", re, strings.Join(log, "\n"))
 		return nil
 	}
-	addr := waitFor(regexp.MustCompile(`msg="runtime started".* addr=(\S+)`))[1]
+	addr := waitFor(regexp.MustCompile(`msg="runtime started".* control=(\S+)`))[1]
 
 	resp, err := http.Post("http://"+addr+"/v1.0/bindings/inbox", "application/json",
 		strings.NewReader(`{"data": {"text": "hi"}, "operation": "create"}`))
