@@ -1,19 +1,13 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
@@ -28,16 +22,14 @@ func init() { register(newDLQCommand) }
 
 // dlqOptions are the flags shared by the tether dlq commands.
 type dlqOptions struct {
-	addr    string
-	token   string
-	output  string
-	edit    bool
-	to      string
-	timeout time.Duration
+	controlAPI
+	output string
+	edit   bool
+	to     string
 }
 
 func newDLQCommand(env *Env) *cobra.Command {
-	var o dlqOptions
+	o := dlqOptions{controlAPI: controlAPI{notRunning: "is tether dev running? (or pass --addr)"}}
 	cmd := &cobra.Command{
 		Use:   "dlq",
 		Short: "List, show, replay and purge the dead letters of a dead-letter binding",
@@ -328,53 +320,11 @@ func invokeBinding(ctx context.Context, binding, operation string, data []byte, 
 	if err != nil {
 		return nil, err
 	}
-	base := o.addr
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
-	u, err := url.Parse(base)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("--addr %q: want host:port", o.addr)
-	}
-	u.Path = "/v1.0/bindings/" + url.PathEscape(binding)
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(payload))
+	answer, err := o.invoke(ctx, binding, payload)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", operation, err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	token := o.token
-	if token == "" {
-		token = os.Getenv("DAPR_API_TOKEN")
-	}
-	if token == "" {
-		token = os.Getenv("TETHER_API_TOKEN")
-	}
-	if token != "" {
-		req.Header.Set("dapr-api-token", token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, fmt.Errorf("nothing listens on %s\nis tether dev running? (or pass --addr)", u.Host)
-		}
-		return nil, fmt.Errorf("%s %s: %w", operation, binding, err)
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: read the answer: %w", operation, binding, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		msg := strings.TrimSpace(string(answer))
-		var apiErr struct{ ErrorCode, Message string }
-		if json.Unmarshal(answer, &apiErr) == nil && apiErr.Message != "" {
-			msg = apiErr.Message
-		}
-		return nil, fmt.Errorf("%s %s: %s: %s", operation, binding, resp.Status, msg)
-	}
-	return answer, nil
+	return answer.data, nil
 }
 
 func oneLine(s string, n int) string {

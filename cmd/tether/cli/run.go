@@ -300,7 +300,8 @@ func sendWhenReady(ctx context.Context, env *Env, addr string, sends []string) {
 			continue
 		}
 		fmt.Fprintf(env.Stderr, "tether: send %s %s\n", binding, data)
-		if err := send(ctx, env, binding, sendOptions{data: data, operation: "create", addr: addr, timeout: time.Minute}); err != nil {
+		if err := send(ctx, env, binding, sendOptions{data: data, operation: "create",
+			controlAPI: controlAPI{addr: addr, timeout: time.Minute, notRunning: sendNotRunning}}); err != nil {
 			fmt.Fprintf(env.Stderr, "tether: --send %s: %v\n", binding, err)
 		}
 	}

@@ -1,18 +1,14 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,16 +23,14 @@ type sendOptions struct {
 	data      string
 	metadata  []string
 	operation string
-	addr      string
-	token     string
-	timeout   time.Duration
+	controlAPI
 	// noData is set when the command line gave no --data: a create then
 	// is a mistake (an empty message), other operations need none.
 	noData bool
 }
 
 func newSendCommand(env *Env) *cobra.Command {
-	var o sendOptions
+	o := sendOptions{controlAPI: controlAPI{notRunning: sendNotRunning}}
 	cmd := &cobra.Command{
 		Use:   "send <binding> --data <json>|@<file>",
 		Short: "Invoke a binding of a running function, e.g. put a message on its trigger",
@@ -76,7 +70,13 @@ contentType. The binding's answer is printed on stdout.`,
 	return cmd
 }
 
+// sendNotRunning is what tether send says when nothing listens on --addr.
+const sendNotRunning = "is the function running? tether run <folder> starts it; its control API listens on TETHER_API_HOST:TETHER_API_PORT (default 127.0.0.1:3500), on the function's machine"
+
 func send(ctx context.Context, env *Env, binding string, o sendOptions) error {
+	if _, err := o.url(); err != nil {
+		return usageErrorf("send", "%v", err)
+	}
 	body := struct {
 		Data      json.RawMessage   `json:"data,omitempty"`
 		Metadata  map[string]string `json:"metadata,omitempty"`
@@ -131,73 +131,29 @@ func send(ctx context.Context, env *Env, binding string, o sendOptions) error {
 		payload = append(append(append(payload[:len(payload)-1], `,"data":`...), data...), '}')
 	}
 
-	base := o.addr
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
+	answer, err := o.invoke(ctx, binding, payload)
+	var apiErr *apiError
+	if errors.As(err, &apiErr) && apiErr.code == http.StatusNotFound {
+		u, _ := o.url()
+		return fmt.Errorf("%w\nthe function's output bindings are listed at %s://%s/v1.0/status", err, u.Scheme, u.Host)
 	}
-	u, err := url.Parse(base)
-	if err != nil || u.Host == "" {
-		return usageErrorf("send", "--addr %q: want host:port", o.addr)
-	}
-	u.Path = "/v1.0/bindings/" + url.PathEscape(binding)
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(payload))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	token := o.token
-	if token == "" {
-		token = os.Getenv("DAPR_API_TOKEN")
-	}
-	if token == "" {
-		token = os.Getenv("TETHER_API_TOKEN")
-	}
-	if token != "" {
-		req.Header.Set("dapr-api-token", token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			return fmt.Errorf("nothing listens on %s\nis the function running? tether run <folder> starts it; its control API listens on TETHER_API_HOST:TETHER_API_PORT (default 127.0.0.1:3500), on the function's machine", u.Host)
-		}
-		return fmt.Errorf("send to %s: %w", binding, err)
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("read the answer of %s: %w", binding, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		msg := strings.TrimSpace(string(answer))
-		var apiErr struct {
-			ErrorCode string `json:"errorCode"`
-			Message   string `json:"message"`
-		}
-		if json.Unmarshal(answer, &apiErr) == nil && apiErr.Message != "" {
-			msg = apiErr.ErrorCode + ": " + apiErr.Message
-		}
-		hint := ""
-		if resp.StatusCode == http.StatusNotFound {
-			hint = "\nthe function's output bindings are listed at " + u.Scheme + "://" + u.Host + "/v1.0/status"
-		}
-		return fmt.Errorf("%s answered %s: %s%s", binding, resp.Status, msg, hint)
-	}
 	var keys []string
-	for k := range resp.Header {
+	for k := range answer.header {
 		if strings.HasPrefix(strings.ToLower(k), "metadata.") {
 			keys = append(keys, k)
 		}
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(env.Stderr, "%s: %s\n", k, resp.Header.Get(k))
+		fmt.Fprintf(env.Stderr, "%s: %s\n", k, answer.header.Get(k))
 	}
-	fmt.Fprintf(env.Stderr, "tether: %s: %s\n", binding, resp.Status)
-	if len(answer) > 0 {
-		env.Stdout.Write(answer)
-		if answer[len(answer)-1] != '\n' {
+	fmt.Fprintf(env.Stderr, "tether: %s: %s\n", binding, answer.status)
+	if out := answer.data; len(out) > 0 {
+		env.Stdout.Write(out)
+		if out[len(out)-1] != '\n' {
 			fmt.Fprintln(env.Stdout)
 		}
 	}

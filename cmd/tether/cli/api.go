@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// controlAPI is where tether send and tether dlq reach a runtime's
+// Dapr-compatible bindings API (a function's control API, or tether
+// dev's), as their flags give it.
+type controlAPI struct {
+	addr    string // host:port, or a URL
+	token   string // "": $DAPR_API_TOKEN, then $TETHER_API_TOKEN
+	timeout time.Duration
+	// notRunning says what to do when nothing listens on addr.
+	notRunning string
+}
+
+// apiError is an answer of the bindings API other than 2xx.
+type apiError struct {
+	binding string
+	status  string // "404 Not Found"
+	code    int
+	message string // the API's errorCode: message, else the body
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("%s answered %s: %s", e.binding, e.status, e.message)
+}
+
+// apiAnswer is a 2xx answer of the bindings API.
+type apiAnswer struct {
+	status string      // "200 OK"
+	header http.Header // the binding's metadata as metadata.<key>
+	data   []byte
+}
+
+// invoke posts body, an invocation ({"operation", "data", "metadata"}),
+// to /v1.0/bindings/<binding> and returns the answer.
+func (c controlAPI) invoke(ctx context.Context, binding string, body []byte) (apiAnswer, error) {
+	u, err := c.url()
+	if err != nil {
+		return apiAnswer{}, err
+	}
+	u.Path = "/v1.0/bindings/" + url.PathEscape(binding)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return apiAnswer{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	token := c.token
+	if token == "" {
+		token = os.Getenv("DAPR_API_TOKEN")
+	}
+	if token == "" {
+		token = os.Getenv("TETHER_API_TOKEN")
+	}
+	if token != "" {
+		req.Header.Set("dapr-api-token", token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return apiAnswer{}, fmt.Errorf("nothing listens on %s\n%s", u.Host, c.notRunning)
+		}
+		return apiAnswer{}, fmt.Errorf("%s: %w", binding, err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return apiAnswer{}, fmt.Errorf("read the answer of %s: %w", binding, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		e := &apiError{binding: binding, status: resp.Status, code: resp.StatusCode, message: strings.TrimSpace(string(answer))}
+		var body struct {
+			ErrorCode string `json:"errorCode"`
+			Message   string `json:"message"`
+		}
+		if json.Unmarshal(answer, &body) == nil && body.Message != "" {
+			e.message = body.ErrorCode + ": " + body.Message
+		}
+		return apiAnswer{}, e
+	}
+	return apiAnswer{status: resp.Status, header: resp.Header, data: answer}, nil
+}
+
+// url is the API's base URL.
+func (c controlAPI) url() (*url.URL, error) {
+	base := c.addr
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("--addr %q: want host:port", c.addr)
+	}
+	return u, nil
+}
