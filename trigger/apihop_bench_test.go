@@ -51,14 +51,7 @@ func BenchmarkOutputHop(b *testing.B) {
 	}))
 
 	set := loadComponents(b, memoryComponent("bench", unique(b, "tether"), map[string]string{"direction": "output"}))
-	rt, err := trigger.New(trigger.Options{Components: set, ControlAddr: "127.0.0.1:0"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := rt.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	defer rt.Shutdown(context.Background())
+	rt := startWith(b, trigger.Options{Components: set, ControlAddr: "127.0.0.1:0"})
 
 	for _, target := range []struct{ name, url string }{
 		{"proxy", proxy + "/v1.0/bindings/bench"},

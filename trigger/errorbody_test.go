@@ -2,7 +2,6 @@ package trigger_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -53,15 +52,9 @@ func TestErrorBodiesHideDetail(t *testing.T) {
 	}
 	for _, token := range []string{"", "s3cret"} {
 		var logs syncBuffer
-		rt, err := trigger.New(trigger.Options{Components: set, APIToken: token,
+		rt := startWith(t, trigger.Options{Components: set, APIToken: token,
 			Logger:    slog.New(slog.NewTextHandler(&logs, nil)),
 			Functions: []trigger.Function{{Name: "fn", Trigger: "in", Handler: ack}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := rt.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
 		for _, c := range calls {
 			rec := do(t, rt.Handler(), "POST", "/v1.0/bindings/"+c.binding, c.body, "dapr-api-token", token)
 			var e struct{ ErrorCode, Message string }
@@ -79,9 +72,6 @@ func TestErrorBodiesHideDetail(t *testing.T) {
 			if !regexp.MustCompile(`errorId=` + id[1] + `.*` + regexp.QuoteMeta(c.secret)).MatchString(logs.String()) {
 				t.Errorf("token %q, %s: the log has no line with errorId=%s and the detail:\n%s", token, c.binding, id[1], logs.String())
 			}
-		}
-		if err := rt.Shutdown(context.Background()); err != nil {
-			t.Error(err)
 		}
 	}
 }

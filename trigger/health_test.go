@@ -83,19 +83,12 @@ func TestStuckHandlerReported(t *testing.T) {
 	var started sync.WaitGroup
 	started.Add(2)
 	logs := signalHandler{msgs: make(chan string, 100)}
-	rt, err := trigger.New(trigger.Options{Components: set, Logger: slog.New(logs), ShutdownGrace: 5 * time.Second,
+	rt := startWith(t, trigger.Options{Components: set, Logger: slog.New(logs),
 		Functions: []trigger.Function{{Name: "fn", Trigger: "in", Handler: func(context.Context, *bindings.Message) (trigger.Result, error) {
 			started.Done()
 			<-release // ignores its context
 			return trigger.Result{}, nil
 		}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Shutdown(context.Background())
 	h := rt.Handler()
 	untilReady(t, h, http.StatusNoContent)
 	memory.Publish(q, &bindings.Message{Data: []byte("1")}, &bindings.Message{Data: []byte("2")})

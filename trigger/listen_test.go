@@ -54,15 +54,8 @@ func ack(context.Context, *bindings.Message) (trigger.Result, error) { return tr
 // and no webhook.
 func TestSurfacesApart(t *testing.T) {
 	set, _ := webhookSet(t)
-	rt, err := trigger.New(trigger.Options{Components: set, PublicAddr: "127.0.0.1:0", ControlAddr: "127.0.0.1:0",
+	rt := startWith(t, trigger.Options{Components: set, PublicAddr: "127.0.0.1:0", ControlAddr: "127.0.0.1:0",
 		Functions: []trigger.Function{{Name: "fn", Trigger: "hook", Handler: ack}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Shutdown(context.Background())
 	public, control := "http://"+rt.PublicAddr(), "http://"+rt.ControlAddr()
 	if rt.PublicAddr() == "" || rt.PublicAddr() == rt.ControlAddr() {
 		t.Fatalf("public %q, control %q: want two listeners", rt.PublicAddr(), rt.ControlAddr())
@@ -96,15 +89,8 @@ func TestSurfacesApart(t *testing.T) {
 // opens no public port at all.
 func TestNoPublicListenerWithoutWebhooks(t *testing.T) {
 	set := loadComponents(t, memoryComponent("in", unique(t, "in"), map[string]string{"direction": "input"}))
-	rt, err := trigger.New(trigger.Options{Components: set, PublicAddr: "127.0.0.1:0", ControlAddr: "127.0.0.1:0",
+	rt := startWith(t, trigger.Options{Components: set, PublicAddr: "127.0.0.1:0", ControlAddr: "127.0.0.1:0",
 		Functions: []trigger.Function{{Name: "fn", Trigger: "in", Handler: ack}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Shutdown(context.Background())
 	if a := rt.PublicAddr(); a != "" {
 		t.Errorf("PublicAddr = %q, want none", a)
 	}
@@ -142,23 +128,17 @@ func TestControlBeyondLoopbackNeedsToken(t *testing.T) {
 // TestProbeListener: the probe listener serves health and metrics only.
 func TestProbeListener(t *testing.T) {
 	set, _ := webhookSet(t)
-	rt, err := trigger.New(trigger.Options{Components: set, ProbeAddr: "127.0.0.1:0",
+	rt := startWith(t, trigger.Options{Components: set, ProbeAddr: "127.0.0.1:0",
 		Functions: []trigger.Function{{Name: "fn", Trigger: "hook", Handler: ack}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Shutdown(context.Background())
 	probe := "http://" + rt.ProbeAddr()
 	for _, p := range []string{"/healthz", "/metrics"} {
 		if code, _ := get(t, "GET", probe+p, ""); code != http.StatusOK {
 			t.Errorf("probe GET %s = %d, want 200", p, code)
 		}
 	}
-	if code, _ := get(t, "GET", probe+"/readyz", ""); code != http.StatusNoContent && code != http.StatusServiceUnavailable {
-		t.Errorf("probe GET /readyz = %d", code)
+	untilReady(t, rt.Handler(), http.StatusNoContent) // the trigger receives
+	if code, _ := get(t, "GET", probe+"/readyz", ""); code != http.StatusNoContent {
+		t.Errorf("probe GET /readyz of a ready runtime = %d, want 204", code)
 	}
 	for _, c := range []struct{ method, path string }{{"POST", "/v1.0/bindings/store"}, {"GET", "/v1.0/status"}, {"POST", "/hook"}} {
 		if code, _ := get(t, c.method, probe+c.path, `{"operation":"create"}`); code != http.StatusNotFound {
@@ -177,15 +157,8 @@ func TestSharedAddress(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	rt, err := trigger.New(trigger.Options{Components: set, PublicAddr: addr, ProbeAddr: addr,
+	rt := startWith(t, trigger.Options{Components: set, PublicAddr: addr, ProbeAddr: addr,
 		Functions: []trigger.Function{{Name: "fn", Trigger: "hook", Handler: ack}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Shutdown(context.Background())
 	if rt.PublicAddr() != rt.ProbeAddr() {
 		t.Fatalf("public %s, probe %s: want one listener", rt.PublicAddr(), rt.ProbeAddr())
 	}
@@ -205,15 +178,8 @@ func TestSharedAddress(t *testing.T) {
 // whether its length is declared or not.
 func TestAPIBodyLimit(t *testing.T) {
 	set, _ := webhookSet(t)
-	rt, err := trigger.New(trigger.Options{Components: set, ControlAddr: "127.0.0.1:0", MaxRequestBodySize: 1000,
+	rt := startWith(t, trigger.Options{Components: set, ControlAddr: "127.0.0.1:0", MaxRequestBodySize: 1000,
 		Functions: []trigger.Function{{Name: "fn", Trigger: "hook", Handler: ack}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Shutdown(context.Background())
 	url := "http://" + rt.ControlAddr() + "/v1.0/bindings/store"
 	big := `{"operation":"create","data":"` + strings.Repeat("x", 1000) + `"}`
 	if code, _ := get(t, "POST", url, big); code != http.StatusRequestEntityTooLarge {

@@ -44,13 +44,25 @@ func loadComponents(t testing.TB, files ...string) *component.Set {
 	return bindingtest.LoadComponents(t, files...)
 }
 
+// startRuntime starts fns on set, and shuts the runtime down when the test
+// ends.
 func startRuntime(t testing.TB, set *component.Set, fns ...trigger.Function) *trigger.Runtime {
 	t.Helper()
-	var logger *slog.Logger
-	if os.Getenv("TETHER_TEST_LOG") != "" {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	return startWith(t, trigger.Options{Components: set, Functions: fns})
+}
+
+// startWith starts a runtime with opts, and shuts it down when the test
+// ends (an error doing so fails the test). Unset, ShutdownGrace is 5s and
+// the logger writes to stderr when TETHER_TEST_LOG is set.
+func startWith(t testing.TB, opts trigger.Options) *trigger.Runtime {
+	t.Helper()
+	if opts.ShutdownGrace == 0 {
+		opts.ShutdownGrace = 5 * time.Second
 	}
-	rt, err := trigger.New(trigger.Options{Components: set, Functions: fns, ShutdownGrace: 5 * time.Second, Logger: logger})
+	if opts.Logger == nil && os.Getenv("TETHER_TEST_LOG") != "" {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	rt, err := trigger.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
