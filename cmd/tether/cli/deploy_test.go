@@ -154,7 +154,7 @@ func TestDeploy(t *testing.T) {
 		{"deploy", "./hello", "--image", "r", "--function", "nope"},
 		{"deploy", "./hello", "--image", "r/greet:v1", "--build"},
 	} {
-		if code, _, stderr := run(t, dir, args...); code == 0 || !strings.Contains(stderr, "tether:") {
+		if code, _, stderr := run(t, dir, args...); code == 0 || !(strings.HasPrefix(stderr, "tether: ") || strings.HasPrefix(stderr, "tether deploy: ")) {
 			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
 		}
 	}

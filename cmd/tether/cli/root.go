@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/spf13/cobra"
@@ -112,10 +113,21 @@ func Run(ctx context.Context, env *Env, args []string) int {
 	var exit *ExitError
 	if errors.As(err, &exit) {
 		if exit.Err != nil {
-			fmt.Fprintln(stderr, "tether:", exit.Err)
+			printError(stderr, exit.Err)
 		}
 		return exit.Code
 	}
-	fmt.Fprintln(stderr, "tether:", err)
+	printError(stderr, err)
 	return 1
+}
+
+// printError prints err after "tether: ", unless it already names the
+// command it comes from ("tether send: ..." from a usage error), which
+// would read "tether: tether send: ...".
+func printError(w io.Writer, err error) {
+	if msg := err.Error(); strings.HasPrefix(msg, "tether ") {
+		fmt.Fprintln(w, msg)
+		return
+	}
+	fmt.Fprintln(w, "tether:", err)
 }

@@ -133,7 +133,9 @@ func send(ctx context.Context, env *Env, binding string, o sendOptions) error {
 
 	answer, err := o.invoke(ctx, binding, payload)
 	var apiErr *apiError
-	if errors.As(err, &apiErr) && apiErr.code == http.StatusNotFound {
+	// tether dev's API names its bindings in the answer itself and has no
+	// /v1.0/status; a function's API lists them there.
+	if errors.As(err, &apiErr) && apiErr.code == http.StatusNotFound && !strings.Contains(apiErr.message, "(bindings: ") {
 		u, _ := o.url()
 		return fmt.Errorf("%w\nthe function's output bindings are listed at %s://%s/v1.0/status", err, u.Scheme, u.Host)
 	}

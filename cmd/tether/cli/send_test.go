@@ -36,6 +36,10 @@ func (a *daprAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/v1.0/bindings/files":
 		w.Header().Set("metadata.size", "5")
 		w.Write([]byte("hello"))
+	case "/v1.0/bindings/devnope": // tether dev's answer: it names the bindings
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte(`{"errorCode":"ERR_INVOKE_OUTPUT_BINDING","message":"no function has a component \"devnope\" (bindings: files, orders)"}`))
 	default:
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
@@ -84,9 +88,17 @@ func TestSend(t *testing.T) {
 		t.Errorf("unknown binding: exit %d, stderr %q", code, stderr)
 	}
 
+	// tether dev has no /v1.0/status to point at: its answer lists the
+	// bindings.
+	code, _, stderr = execCLI(t, dir, "send", "devnope", "--addr", addr, "--data", "{}")
+	if code != 1 || !strings.Contains(stderr, "(bindings: files, orders)") || strings.Contains(stderr, "/v1.0/status") {
+		t.Errorf("unknown binding of tether dev: exit %d, stderr %q", code, stderr)
+	}
+
 	// Creating a message without --data is a mistake, not an empty message.
+	// The usage error names its command once: not "tether: tether send:".
 	code, _, stderr = execCLI(t, dir, "send", "orders", "--addr", addr)
-	if code != 1 || !strings.Contains(stderr, "--data is required to create a message") {
+	if code != 1 || !strings.HasPrefix(stderr, "tether send: --data is required to create a message") {
 		t.Errorf("no --data: exit %d, stderr %q", code, stderr)
 	}
 

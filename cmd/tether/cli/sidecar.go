@@ -184,7 +184,11 @@ func (o *sidecarOptions) settings(flags *pflag.FlagSet) (trigger.Settings, error
 			if err != nil {
 				return fmt.Errorf("dapr gRPC API: %w", err)
 			}
-			slog.Info("dapr gRPC API", "addr", ln.Addr().String())
+			// The runtime's logger, with --log-level and --log-as-json
+			// (slog's default would write another format).
+			if logger, err := s.Logger(); err == nil {
+				logger.Info("dapr gRPC API", "addr", ln.Addr().String())
+			}
 			return daprgrpc.Serve(ctx, ln, rt, token)
 		}
 	}
