@@ -1,12 +1,10 @@
 package postgres_test
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/internal/servertest"
 )
 
@@ -27,28 +25,5 @@ func TestHealthyFollowsPostgres(t *testing.T) {
 		"connectionString": strings.Replace(connString, "@"+server+"/", "@"+proxy.Addr()+"/", 1),
 		"table":            unique("health"),
 	})
-	hc, ok := in.(bindings.HealthChecker)
-	if !ok {
-		t.Fatalf("%T does not implement bindings.HealthChecker", in)
-	}
-	healthy := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		return hc.Healthy(ctx)
-	}
-	if err := healthy(); err != nil {
-		t.Fatalf("connected: %v", err)
-	}
-	proxy.Down()
-	if err := healthy(); err == nil {
-		t.Fatal("healthy while PostgreSQL is unreachable")
-	}
-	proxy.Up()
-	deadline := time.Now().Add(30 * time.Second)
-	for err := healthy(); err != nil; err = healthy() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still unhealthy after PostgreSQL came back: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	bindingtest.HealthFollowsBroker(t, in, proxy.Down, proxy.Up)
 }
