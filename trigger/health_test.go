@@ -13,7 +13,7 @@ import (
 	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/memory"
 	_ "github.com/tetherfn/tether/bindings/mqtt"
-	"github.com/tetherfn/tether/internal/servertest"
+	"github.com/tetherfn/tether/internal/testkit/servertest"
 	"github.com/tetherfn/tether/trigger"
 )
 

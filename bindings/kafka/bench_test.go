@@ -12,7 +12,7 @@ import (
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/kafka"
-	"github.com/tetherfn/tether/internal/benchtest"
+	"github.com/tetherfn/tether/internal/testkit/benchtest"
 	"github.com/tetherfn/tether/trigger"
 )
 
@@ -45,7 +45,7 @@ func fill(b *testing.B, topic string, n int) {
 	}
 }
 
-// BenchmarkTrigger compares, in rounds (internal/benchtest), a bare franz-go
+// BenchmarkTrigger compares, in rounds (internal/testkit/benchtest), a bare franz-go
 // loop (poll 64, mark them, autocommit the marks: nothing per record), the
 // driver alone (Receive 64, Ack each) and a Tether trigger (16 workers, a
 // no-op handler, each message acked as its handler returns), each reading

@@ -11,13 +11,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tetherfn/tether/functions"
-	"github.com/tetherfn/tether/internal/faulttest"
+	"github.com/tetherfn/tether/internal/testkit/faulttest"
 )
 
 // TestFaults runs the relay function in a child process on a Kafka trigger,
 // on a cluster of its own that keeps its state on disk (kfake.DataDir). It
 // SIGKILLs the function mid-stream and restarts it, restarts the cluster,
-// and stops the function with SIGTERM (internal/faulttest): every message
+// and stops the function with SIGTERM (internal/testkit/faulttest): every message
 // must end delivered or dead-lettered. Before the cluster restart, after it
 // and at the end it checks the invariant the binding is built for: no
 // offset of "in" is committed past a record whose result is not written.

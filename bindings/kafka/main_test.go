@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tetherfn/tether/bindings/bindingtest"
-	"github.com/tetherfn/tether/internal/faulttest"
+	"github.com/tetherfn/tether/internal/testkit/faulttest"
 )
 
 // TestMain runs the tests, or, re-executed by the fault test, the function

@@ -15,7 +15,7 @@ import (
 	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/mqtt"
 	"github.com/tetherfn/tether/bindings/mqtt/internal/mosquittotest"
-	"github.com/tetherfn/tether/internal/benchtest"
+	"github.com/tetherfn/tether/internal/testkit/benchtest"
 )
 
 const (

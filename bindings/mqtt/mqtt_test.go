@@ -19,7 +19,7 @@ import (
 	"github.com/tetherfn/tether/bindings/mqtt"
 	"github.com/tetherfn/tether/bindings/mqtt/internal/mosquittotest"
 	"github.com/tetherfn/tether/functions"
-	"github.com/tetherfn/tether/internal/servertest"
+	"github.com/tetherfn/tether/internal/testkit/servertest"
 )
 
 func brokerURL() string {

@@ -14,7 +14,7 @@ import (
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/nats"
-	"github.com/tetherfn/tether/internal/benchtest"
+	"github.com/tetherfn/tether/internal/testkit/benchtest"
 )
 
 // Both consumers pull ahead the same number of messages: the driver's

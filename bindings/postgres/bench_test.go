@@ -12,7 +12,7 @@ import (
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/postgres"
-	"github.com/tetherfn/tether/internal/benchtest"
+	"github.com/tetherfn/tether/internal/testkit/benchtest"
 )
 
 // benchBatch is the batch both consumers claim at once.

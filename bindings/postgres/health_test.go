@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/tetherfn/tether/bindings/bindingtest"
-	"github.com/tetherfn/tether/internal/servertest"
+	"github.com/tetherfn/tether/internal/testkit/servertest"
 )
 
 // TestHealthyFollowsPostgres: the input reports PostgreSQL unreachable

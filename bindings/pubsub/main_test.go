@@ -19,7 +19,7 @@ import (
 
 	"cloud.google.com/go/pubsub/v2/pstest"
 
-	"github.com/tetherfn/tether/internal/faulttest"
+	"github.com/tetherfn/tether/internal/testkit/faulttest"
 )
 
 // The tests run against pstest, the Pub/Sub fake of the client library, in

@@ -10,7 +10,7 @@ import (
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/rabbitmq"
-	"github.com/tetherfn/tether/internal/benchtest"
+	"github.com/tetherfn/tether/internal/testkit/benchtest"
 )
 
 // Both consumers get the same prefetch: the driver's default,

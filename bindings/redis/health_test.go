@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/tetherfn/tether/bindings/bindingtest"
-	"github.com/tetherfn/tether/internal/servertest"
+	"github.com/tetherfn/tether/internal/testkit/servertest"
 )
 
 // TestHealthyFollowsRedis: the input reports Redis unreachable while it is

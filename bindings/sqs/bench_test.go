@@ -12,7 +12,7 @@ import (
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/sqs"
-	"github.com/tetherfn/tether/internal/benchtest"
+	"github.com/tetherfn/tether/internal/testkit/benchtest"
 )
 
 var benchPayload = `{"id":"o-12345","customer":"c-42","amount":99.5,"items":3}`

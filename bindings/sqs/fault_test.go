@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherfn/tether/internal/faulttest"
-	"github.com/tetherfn/tether/internal/servertest"
+	"github.com/tetherfn/tether/internal/testkit/faulttest"
+	"github.com/tetherfn/tether/internal/testkit/servertest"
 )
 
 // TestFault sends 10,000 messages through a function process on an SQS

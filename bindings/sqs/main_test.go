@@ -13,7 +13,7 @@ import (
 
 	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/internal/emulate/sqsemu"
-	"github.com/tetherfn/tether/internal/faulttest"
+	"github.com/tetherfn/tether/internal/testkit/faulttest"
 )
 
 // The tests run against sqsemu, the SQS emulator of tether dev, started

@@ -7,7 +7,7 @@
 //go:build !race
 
 // This checks the MQTT input end to end under faults, with
-// internal/faulttest: 10,000 messages through a function process that is
+// internal/testkit/faulttest: 10,000 messages through a function process that is
 // killed with SIGKILL and restarted mid-stream, while the private mosquitto
 // is restarted too.
 package fault
@@ -17,7 +17,7 @@ import (
 
 	_ "github.com/tetherfn/tether/bindings/mqtt"
 	"github.com/tetherfn/tether/bindings/mqtt/internal/mosquittotest"
-	"github.com/tetherfn/tether/internal/faulttest"
+	"github.com/tetherfn/tether/internal/testkit/faulttest"
 )
 
 func TestMain(m *testing.M) { faulttest.Main(m) }

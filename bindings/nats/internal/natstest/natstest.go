@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tetherfn/tether/internal/servertest"
+	"github.com/tetherfn/tether/internal/testkit/servertest"
 )
 
 // Server is one private nats-server.

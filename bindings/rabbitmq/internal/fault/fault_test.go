@@ -1,5 +1,5 @@
 // Package fault checks the RabbitMQ input end to end under faults, with
-// internal/faulttest: 10,000 messages through a function process that is
+// internal/testkit/faulttest: 10,000 messages through a function process that is
 // killed with SIGKILL and restarted mid-stream, while a private RabbitMQ
 // node is restarted too.
 package fault
@@ -9,7 +9,7 @@ import (
 
 	_ "github.com/tetherfn/tether/bindings/rabbitmq"
 	"github.com/tetherfn/tether/bindings/rabbitmq/internal/rabbitmqtest"
-	"github.com/tetherfn/tether/internal/faulttest"
+	"github.com/tetherfn/tether/internal/testkit/faulttest"
 )
 
 func TestMain(m *testing.M) { faulttest.Main(m) }

@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tetherfn/tether/internal/servertest"
+	"github.com/tetherfn/tether/internal/testkit/servertest"
 )
 
 // Server is one private RabbitMQ node.

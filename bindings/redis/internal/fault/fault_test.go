@@ -1,5 +1,5 @@
 // Package fault checks the Redis Streams input end to end under faults, with
-// internal/faulttest: 10,000 messages through a function process that is
+// internal/testkit/faulttest: 10,000 messages through a function process that is
 // killed with SIGKILL and restarted mid-stream, while the private Redis
 // server is restarted too.
 package fault
@@ -9,7 +9,7 @@ import (
 
 	_ "github.com/tetherfn/tether/bindings/redis"
 	"github.com/tetherfn/tether/bindings/redis/internal/redistest"
-	"github.com/tetherfn/tether/internal/faulttest"
+	"github.com/tetherfn/tether/internal/testkit/faulttest"
 )
 
 func TestMain(m *testing.M) { faulttest.Main(m) }

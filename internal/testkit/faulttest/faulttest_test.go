@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	_ "github.com/tetherfn/tether/bindings/redis"
-	"github.com/tetherfn/tether/internal/faulttest"
+	"github.com/tetherfn/tether/internal/testkit/faulttest"
 )
 
 func TestMain(m *testing.M) { faulttest.Main(m) }
