@@ -28,6 +28,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("PUT /v1.0/bindings/{name}", s.serveInvoke)
 	mux.HandleFunc("GET /v1.0/dev/status", s.serveStatus)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	s.dashboardRoutes(mux)
 	mux.HandleFunc("/", s.serveWebhook)
 	return mux
 }

@@ -93,6 +93,9 @@ type server struct {
 	lastErr  map[string]string
 	bindings map[string]*bindingInfo
 	outputs  map[string]bindings.Output // queue → output, for the dev API
+
+	addr    string  // the dev API's, once it listens
+	scrapes scrapes // the dashboard's previous metrics
 }
 
 // bindingInfo is one component name across the functions.
@@ -176,10 +179,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("dev API on %s: %w\nis another tether dev running? pass --addr to use another address", opts.Addr, err)
 	}
+	s.addr = apiLn.Addr().String()
+	addr := s.addr
 	api := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	go api.Serve(apiLn)
 	defer api.Close()
-	addr := apiLn.Addr().String()
 
 	// Generate, find, build and start the functions.
 	if err := generate(s.targets); err != nil {
@@ -444,6 +448,7 @@ func (s *server) summary(addr string) {
 		}
 	}
 	fmt.Fprintf(&b, "dev API: http://%s (tether send <binding> --data ..., tether dlq list <binding>, GET /v1.0/dev/status)\n", addr)
+	fmt.Fprintf(&b, "dashboard: http://%s/ui/\n", addr)
 	if !s.opts.NoWatch {
 		b.WriteString("watching for changes; Ctrl-C stops\n")
 	}

@@ -14,8 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tetherfn/tether/bindings/memory"
-	"github.com/tetherfn/tether/functions"
+	"github.com/tetherfn/tether/internal/dlq"
 )
 
 func init() { register(newDLQCommand) }
@@ -61,7 +60,7 @@ the binding it came from (or --to another), then deletes the dead letter;
   tether dlq list rejected --output json`,
 		Args: exactArgs(1, "want the dead-letter binding's name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			letters, err := listDeadLetters(cmd.Context(), args[0], o)
+			letters, err := dlq.List(cmd.Context(), o.invoker(), args[0])
 			if err != nil {
 				return err
 			}
@@ -92,7 +91,7 @@ the binding it came from (or --to another), then deletes the dead letter;
 		Example: `  tether dlq show rejected 3f1c0a9e5b7d2c41`,
 		Args:    exactArgs(2, "want the dead-letter binding's name and a dead letter's id (tether dlq list shows them)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := getDeadLetter(cmd.Context(), args[0], args[1], o)
+			l, err := dlq.Get(cmd.Context(), o.invoker(), args[0], args[1])
 			if err != nil {
 				return err
 			}
@@ -135,16 +134,11 @@ the binding it came from (or --to another), then deletes the dead letter;
 		Example: `  tether dlq purge rejected`,
 		Args:    exactArgs(1, "want the dead-letter binding's name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			letters, err := listDeadLetters(cmd.Context(), args[0], o)
+			n, err := dlq.Purge(cmd.Context(), o.invoker(), args[0])
 			if err != nil {
 				return err
 			}
-			for _, l := range letters {
-				if _, err := invokeBinding(cmd.Context(), args[0], "delete", nil, map[string]string{"id": l.ID}, o); err != nil {
-					return err
-				}
-			}
-			fmt.Fprintf(env.Stderr, "tether: %s: deleted %s\n", args[0], plural(len(letters), "dead letter"))
+			fmt.Fprintf(env.Stderr, "tether: %s: deleted %s\n", args[0], plural(n, "dead letter"))
 			return nil
 		},
 	}
@@ -165,64 +159,25 @@ func exactArgs(n int, msg string) cobra.PositionalArgs {
 	}
 }
 
-// deadLetter is one message of a dead-letter binding.
-type deadLetter struct {
-	ID       string               `json:"id"`
-	State    string               `json:"state,omitempty"`
-	Envelope functions.DeadLetter `json:"envelope"`
-}
-
-func toDeadLetter(binding string, s memory.Stored) (deadLetter, error) {
-	l := deadLetter{ID: s.ID, State: s.State}
-	if err := json.Unmarshal(s.Data, &l.Envelope); err != nil {
-		return l, fmt.Errorf("%s: message %s is not a dead-letter envelope: %w", binding, s.ID, err)
+// invoker is how tether dlq reaches a binding: the bindings API at o.addr.
+func (o dlqOptions) invoker() dlq.Invoker {
+	return func(ctx context.Context, binding, operation string, data []byte, md map[string]string) ([]byte, error) {
+		return invokeBinding(ctx, binding, operation, data, md, o)
 	}
-	return l, nil
-}
-
-func listDeadLetters(ctx context.Context, binding string, o dlqOptions) ([]deadLetter, error) {
-	data, err := invokeBinding(ctx, binding, "list", nil, nil, o)
-	if err != nil {
-		return nil, err
-	}
-	var all []memory.Stored
-	if err := json.Unmarshal(data, &all); err != nil {
-		return nil, fmt.Errorf("%s: list: %w", binding, err)
-	}
-	letters := []deadLetter{}
-	for _, s := range all {
-		l, err := toDeadLetter(binding, s)
-		if err != nil {
-			return nil, err
-		}
-		letters = append(letters, l)
-	}
-	return letters, nil
-}
-
-func getDeadLetter(ctx context.Context, binding, id string, o dlqOptions) (deadLetter, error) {
-	data, err := invokeBinding(ctx, binding, "get", nil, map[string]string{"id": id}, o)
-	if err != nil {
-		return deadLetter{}, err
-	}
-	var s memory.Stored
-	if err := json.Unmarshal(data, &s); err != nil {
-		return deadLetter{}, fmt.Errorf("%s: get %s: %w", binding, id, err)
-	}
-	return toDeadLetter(binding, s)
 }
 
 func replayDeadLetters(ctx context.Context, env *Env, binding string, ids []string, o dlqOptions) error {
-	var letters []deadLetter
+	invoke := o.invoker()
+	var letters []dlq.Letter
 	if len(ids) == 0 {
-		all, err := listDeadLetters(ctx, binding, o)
+		all, err := dlq.List(ctx, invoke, binding)
 		if err != nil {
 			return err
 		}
 		letters = all
 	}
 	for _, id := range ids {
-		l, err := getDeadLetter(ctx, binding, id, o)
+		l, err := dlq.Get(ctx, invoke, binding, id)
 		if err != nil {
 			return err
 		}
@@ -234,36 +189,20 @@ func replayDeadLetters(ctx context.Context, env *Env, binding string, ids []stri
 			fmt.Fprintf(env.Stderr, "tether: %s: %s is being received by someone; skipped\n", binding, l.ID)
 			continue
 		}
-		e := l.Envelope
-		to := e.Binding
-		if o.to != "" {
-			to = o.to
-		}
-		if to == "" {
-			return fmt.Errorf("%s: dead letter %s names no binding it came from: pass --to", binding, l.ID)
-		}
-		data := e.Data
+		var data []byte
 		if o.edit {
-			edited, err := editPayload(ctx, env, data)
+			edited, err := editPayload(ctx, env, l.Envelope.Data)
 			if err != nil {
 				return fmt.Errorf("--edit %s: %w", l.ID, err)
 			}
 			data = edited
 		}
-		md := map[string]string{}
-		for k, v := range e.Metadata {
-			md[k] = v
+		if err := dlq.Replay(ctx, invoke, binding, l, o.to, data); err != nil {
+			return err
 		}
-		if e.ContentType != "" && md["contentType"] == "" {
-			md["contentType"] = e.ContentType
-		}
-		if _, err := invokeBinding(ctx, to, "create", data, md, o); err != nil {
-			return fmt.Errorf("replay %s to %s: %w", l.ID, to, err)
-		}
-		// Sent first, deleted after: a failure in between replays it twice
-		// rather than losing it.
-		if _, err := invokeBinding(ctx, binding, "delete", nil, map[string]string{"id": l.ID}, o); err != nil {
-			return fmt.Errorf("replayed %s to %s, but could not delete it from %s: %w", l.ID, to, binding, err)
+		to := l.Envelope.Binding
+		if o.to != "" {
+			to = o.to
 		}
 		fmt.Fprintf(env.Stderr, "tether: replayed %s to %s\n", l.ID, to)
 		replayed++

@@ -1,0 +1,175 @@
+package dev
+
+import (
+	"cmp"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// The Flow page: bindings and functions as a graph, laid out in columns
+// (a binding, the functions it triggers, the bindings they send to...), each
+// edge with a live counter.
+
+// graph is the laid-out flow.
+type graph struct {
+	Width, Height int
+	Nodes         []gnode
+	Edges         []gedge
+	Functions     []fnView
+}
+
+type gnode struct {
+	ID, Label, Sub string
+	Kind           string // function, binding, deadletter
+	X, Y, W, H     int
+	Error          string
+}
+
+type gedge struct {
+	ID               string // from>to
+	Kind             string // trigger, output, deadletter
+	Path             string // SVG path
+	LabelX, LabelY   int
+	Function, Output string
+}
+
+const (
+	nodeW, nodeH = 150, 46
+	colGap       = 110
+	rowGap       = 28
+	margin       = 20
+)
+
+// layout places fns and their bindings in columns: a function one column
+// right of its trigger, a binding one column right of the last function
+// sending to it (cycles are cut after as many rounds as there are nodes).
+func layout(fns []fnView) graph {
+	type node struct {
+		gnode
+		col int
+	}
+	nodes := map[string]*node{}
+	var order []string
+	add := func(id, label, sub, kind string) *node {
+		if n := nodes[id]; n != nil {
+			if kind == "deadletter" {
+				n.Kind = kind
+			}
+			return n
+		}
+		n := &node{gnode: gnode{ID: id, Label: label, Sub: sub, Kind: kind}}
+		nodes[id] = n
+		order = append(order, id)
+		return n
+	}
+	var edges []gedge
+	for _, f := range fns {
+		fn := add("f:"+f.Name, f.Name, "function", "function")
+		if !f.Running {
+			fn.Error = "not running"
+		}
+		if f.LastError != "" {
+			fn.Error = "build failed"
+		}
+		if f.Trigger.Name != "" {
+			add("b:"+f.Trigger.Name, f.Trigger.Name, f.Trigger.Type, "binding")
+			edges = append(edges, gedge{ID: "b:" + f.Trigger.Name + ">f:" + f.Name, Kind: "trigger", Function: f.Name, Output: f.Trigger.Name})
+		}
+		for _, o := range f.Outputs {
+			add("b:"+o, o, f.Types[o], "binding")
+			edges = append(edges, gedge{ID: "f:" + f.Name + ">b:" + o, Kind: "output", Function: f.Name, Output: o})
+		}
+		if f.DeadLetter != "" {
+			add("b:"+f.DeadLetter, f.DeadLetter, "dead letters", "deadletter")
+			edges = append(edges, gedge{ID: "f:" + f.Name + ">b:" + f.DeadLetter, Kind: "deadletter", Function: f.Name, Output: f.DeadLetter})
+		}
+	}
+	from := func(e gedge) string { return e.ID[:strings.IndexByte(e.ID, '>')] }
+	to := func(e gedge) string { return e.ID[strings.IndexByte(e.ID, '>')+1:] }
+	for range len(order) {
+		changed := false
+		for _, e := range edges {
+			a, b := nodes[from(e)], nodes[to(e)]
+			if b.col < a.col+1 {
+				b.col, changed = a.col+1, true
+			}
+		}
+		if !changed {
+			break
+		}
+	}
+	cols := map[int][]*node{}
+	maxCol := 0
+	for _, id := range order {
+		n := nodes[id]
+		cols[n.col] = append(cols[n.col], n)
+		maxCol = max(maxCol, n.col)
+	}
+	g := graph{Functions: fns}
+	for c := 0; c <= maxCol; c++ {
+		// Dead letters last in their column.
+		slices.SortStableFunc(cols[c], func(a, b *node) int {
+			return cmp.Compare(boolInt(a.Kind == "deadletter"), boolInt(b.Kind == "deadletter"))
+		})
+		for i, n := range cols[c] {
+			n.X, n.Y, n.W, n.H = margin+c*(nodeW+colGap), margin+i*(nodeH+rowGap), nodeW, nodeH
+			g.Height = max(g.Height, n.Y+nodeH+margin)
+		}
+	}
+	g.Width = margin*2 + (maxCol+1)*nodeW + maxCol*colGap
+	for _, id := range order {
+		g.Nodes = append(g.Nodes, nodes[id].gnode)
+	}
+	for _, e := range edges {
+		a, b := nodes[from(e)], nodes[to(e)]
+		x1, y1 := a.X+a.W, a.Y+a.H/2
+		x2, y2 := b.X, b.Y+b.H/2
+		if b.col <= a.col { // a cycle: around below
+			x2 = b.X + b.W/2
+			y2 = b.Y + b.H
+		}
+		mid := (x1 + x2) / 2
+		e.Path = "M" + strconv.Itoa(x1) + "," + strconv.Itoa(y1) + " C" + strconv.Itoa(mid) + "," + strconv.Itoa(y1) + " " + strconv.Itoa(mid) + "," + strconv.Itoa(y2) + " " + strconv.Itoa(x2) + "," + strconv.Itoa(y2)
+		e.LabelX, e.LabelY = mid, (y1+y2)/2-4
+		g.Edges = append(g.Edges, e)
+	}
+	return g
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (s *server) serveFlow(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, "flow", layout(s.topology(r.Context())), nil)
+}
+
+// serveFlowAPI answers each edge's counter: messages received on a trigger
+// edge, dead-lettered on a dead-letter edge (from the functions' metrics),
+// and outputs sent on an output edge (from the delivery events).
+func (s *server) serveFlowAPI(w http.ResponseWriter, r *http.Request) {
+	fns := s.topology(r.Context())
+	m := s.scrapeAll(r.Context(), fns)
+	counts := map[string]float64{}
+	for _, f := range fns {
+		fm := m[f.Name]
+		if fm == nil {
+			continue
+		}
+		if f.Trigger.Name != "" {
+			counts["b:"+f.Trigger.Name+">f:"+f.Name] = fm.Received
+		}
+		if f.DeadLetter != "" {
+			counts["f:"+f.Name+">b:"+f.DeadLetter] = fm.DeadLettered
+		}
+		for _, o := range f.Outputs {
+			counts["f:"+f.Name+">b:"+o] = s.outputCount(f.Name, o)
+		}
+	}
+	writeJSON(w, counts)
+}
