@@ -123,7 +123,7 @@ type fnView struct {
 	Return     string
 	DeadLetter string
 	Delivery   any
-	Outputs    []string // bindings it may send to, its dead letter and own trigger left out
+	Outputs    []string          // bindings it may send to, its dead letter and own trigger left out
 	Types      map[string]string // binding → type
 }
 
