@@ -55,6 +55,12 @@ type Options struct {
 	// ShutdownGrace bounds how long in-flight handlers may finish after
 	// shutdown starts. Default 25s.
 	ShutdownGrace time.Duration
+	// ShutdownCancelWait bounds how long Shutdown waits, once the grace
+	// period is over and the handlers still running are cancelled, for them
+	// to return. Handlers still running after it are left behind (their
+	// messages return through the broker's redelivery) and Shutdown's error
+	// wraps ErrHandlersRunning. Default 5s.
+	ShutdownCancelWait time.Duration
 	// APIToken, when set, is required as the dapr-api-token header on the
 	// /v1.0 API (Dapr's DAPR_API_TOKEN). Error bodies carry the detail of a
 	// failure only to callers who sent it.
@@ -115,6 +121,9 @@ func New(opts Options) (*Runtime, error) {
 	}
 	if opts.ShutdownGrace == 0 {
 		opts.ShutdownGrace = 25 * time.Second
+	}
+	if opts.ShutdownCancelWait <= 0 {
+		opts.ShutdownCancelWait = defaultCancelWait
 	}
 	if opts.Registry == nil {
 		// A registry of its own has the Go runtime's and the process's
@@ -260,8 +269,10 @@ func (r *Runtime) Start(ctx context.Context) (err error) {
 			}
 			return err
 		}
-		r.dispatchers = append(r.dispatchers, newDispatcher(f.Name, c.Name, typ, in, c.Delivery, r.chain(f, c, in), r.base,
-			r.logger.With("function", f.Name, "binding", c.Name)))
+		d := newDispatcher(f.Name, c.Name, typ, in, c.Delivery, r.chain(f, c, in), r.base,
+			r.logger.With("function", f.Name, "binding", c.Name))
+		d.cancelWait = r.opts.ShutdownCancelWait
+		r.dispatchers = append(r.dispatchers, d)
 	}
 	r.mountRouters()
 	if err := r.listen(); err != nil {
@@ -443,7 +454,10 @@ func (r *Runtime) Output(name string) (functions.OutputBinding, bool) {
 // Shutdown stops intake (readiness goes false), lets in-flight handlers
 // finish until ctx ends or the grace period passes, nacks whatever is left,
 // then closes inputs, the HTTP server and outputs. Outputs work until the
-// handlers and the HTTP requests in flight are done. A second call returns
+// handlers and the HTTP requests in flight are done. Handlers that still run
+// ShutdownCancelWait after their cancellation are left behind, and the
+// error wraps ErrHandlersRunning: their goroutines may still touch what the
+// caller closes next. A second call returns
 // when the first is done (or its own ctx ends); a call before Start, or
 // after a failed one, does nothing, and Start refuses to run after it.
 func (r *Runtime) Shutdown(ctx context.Context) error {
@@ -470,12 +484,13 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.ShutdownGrace)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, d := range r.dispatchers {
+	stopErrs := make([]error, len(r.dispatchers))
+	for i, d := range r.dispatchers {
 		wg.Add(1)
-		go func() { defer wg.Done(); d.stop(ctx) }()
+		go func() { defer wg.Done(); stopErrs[i] = d.stop(ctx) }()
 	}
 	wg.Wait()
-	r.stopErr = r.closeAll()
+	r.stopErr = errors.Join(append(stopErrs, r.closeAll())...)
 	return r.stopErr
 }
 
