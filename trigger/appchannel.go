@@ -249,7 +249,9 @@ func postToApp(client *http.Client, url, token string, outs **Outputs, sem chan 
 			ct = "application/json"
 		}
 		req.Header.Set("Content-Type", ct)
-		if req.Header.Get("traceparent") == "" {
+		// The attempt's span, when tracing is on, is the app's parent;
+		// else the message's traceparent passes through, or a new one.
+		if !injectHTTP(ctx, req.Header) && req.Header.Get("traceparent") == "" {
 			req.Header.Set("traceparent", NewTraceparent())
 		}
 		if token != "" {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"go.opentelemetry.io/otel"
 
 	"github.com/tetherfn/tether/bindings/component"
 )
@@ -54,6 +55,11 @@ type Settings struct {
 	LogFormat string `envconfig:"LOG_FORMAT" default:"text"`
 	// ShutdownGrace bounds the drain of in-flight handlers after SIGTERM.
 	ShutdownGrace time.Duration `envconfig:"SHUTDOWN_GRACE" default:"25s"`
+	// TracesRecent keeps the last n finished spans in memory, served on
+	// GET /v1.0/traces (tether dev sets it); it turns tracing on without
+	// an exporter. Tracing is otherwise set by the OTEL_* variables (see
+	// TracingFromEnv).
+	TracesRecent int `envconfig:"TRACES_RECENT"`
 	// AppID selects components by their scopes.
 	AppID string `envconfig:"APP_ID"`
 	// APIToken protects the /v1.0 API, and lets the control surface listen
@@ -209,6 +215,28 @@ func RunSettings(ctx context.Context, s Settings, fns ...Function) error {
 	opts := s.Options()
 	opts.Components, opts.Functions, opts.Logger = set, fns, logger
 	opts.AppID, opts.AppConnection = s.AppID, appConnection(s)
+	tracing, err := TracingFromEnv(ctx, TracingSettings{Service: serviceName(s.AppID, fns), Recent: s.TracesRecent})
+	if err != nil {
+		return err
+	}
+	if tracing != nil {
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tracing.Shutdown(sctx); err != nil {
+				logger.Warn("tracing: spans not exported at exit", "error", err)
+			}
+		}()
+		opts.TracerProvider, opts.RecentSpans = tracing.Provider, tracing.Recent
+		// Handlers that make spans of their own, with otel.Tracer, join
+		// the runtime's traces.
+		otel.SetTracerProvider(tracing.Provider)
+		otel.SetTextMapPropagator(propagator)
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { logger.Warn("tracing", "error", err) }))
+		if tracing.Exporter != "" {
+			logger.Info("tracing on", "exporter", tracing.Exporter)
+		}
+	}
 	rt, err := New(opts)
 	if err != nil {
 		return err
@@ -239,6 +267,19 @@ func RunSettings(ctx context.Context, s Settings, fns ...Function) error {
 }
 
 // appConnection describes the app of polyglot mode for /v1.0/metadata.
+// serviceName is the service.name of a runtime's spans when the
+// environment names none: the app id, else the function's name when there
+// is one, else "tether".
+func serviceName(appID string, fns []Function) string {
+	switch {
+	case appID != "":
+		return appID
+	case len(fns) == 1:
+		return fns[0].Name
+	}
+	return "tether"
+}
+
 func appConnection(s Settings) *AppConnection {
 	if s.AppURL == "" {
 		return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/component"
@@ -72,6 +73,14 @@ type Options struct {
 	AppID string
 	// AppConnection, when set, is shown by /v1.0/metadata.
 	AppConnection *AppConnection
+	// TracerProvider, when set, turns tracing on: a span per delivery and
+	// attempt, one per output call, and the W3C trace context carried from
+	// each message to the outputs it causes (see TracingFromEnv). Nil (the
+	// default) makes no span and costs nothing.
+	TracerProvider trace.TracerProvider
+	// RecentSpans, when set, is served as JSON on GET /v1.0/traces (a dev
+	// tool: see NewRecentSpans).
+	RecentSpans *RecentSpans
 }
 
 // Runtime runs functions: it opens their bindings, receives, dispatches
@@ -83,6 +92,7 @@ type Runtime struct {
 	redact   *redact.Redactor // hides every secret of every component
 	registry *prometheus.Registry
 	metrics  *Metrics
+	tracer   *tracer // nil: tracing off
 
 	mu          sync.Mutex
 	outputs     map[string]functions.OutputBinding
@@ -147,6 +157,9 @@ func New(opts Options) (*Runtime, error) {
 		stopped: make(chan struct{}),
 
 		stopRequested: make(chan struct{}),
+	}
+	if opts.TracerProvider != nil {
+		r.tracer = newTracer(opts.TracerProvider)
 	}
 	var errs []error
 	if opts.ControlAddr != "" && opts.APIToken == "" && !IsLoopback(opts.ControlAddr) {
@@ -269,7 +282,7 @@ func (r *Runtime) Start(ctx context.Context) (err error) {
 			}
 			return err
 		}
-		d := newDispatcher(f.Name, c.Name, typ, in, c.Delivery, r.chain(f, c, in), r.base,
+		d := newDispatcher(f.Name, c.Name, typ, in, c.Delivery, r.chain(f, c, typ, in), r.base,
 			r.logger.With("function", f.Name, "binding", c.Name))
 		d.cancelWait = r.opts.ShutdownCancelWait
 		r.dispatchers = append(r.dispatchers, d)
@@ -302,6 +315,9 @@ func (r *Runtime) openOutput(ctx context.Context, c *component.Component) error 
 		}
 		return err
 	}
+	if r.tracer != nil {
+		out = r.tracer.output(c, typ, out)
+	}
 	r.outputs[c.Name] = functions.OutputBinding{Name: c.Name, Type: typ, Output: out}
 	r.outputOrder = append(r.outputOrder, c.Name)
 	return nil
@@ -320,7 +336,7 @@ func initContext(ctx context.Context, c *component.Component) (context.Context, 
 }
 
 // chain builds a function's handler with the delivery middleware.
-func (r *Runtime) chain(f *Function, c *component.Component, in bindings.Input) Handler {
+func (r *Runtime) chain(f *Function, c *component.Component, typ *bindings.Type, in bindings.Input) Handler {
 	var ret *functions.OutputBinding
 	if f.Return != "" {
 		ob := r.outputs[f.Return]
@@ -334,10 +350,15 @@ func (r *Runtime) chain(f *Function, c *component.Component, in bindings.Input) 
 	if ck, ok := in.(bindings.CredentialKeys); ok {
 		credentials = ck.CredentialKeys()
 	}
+	var tracing Middleware
+	if r.tracer != nil {
+		tracing = r.tracer.middleware(f.Name, c, typ, c.Delivery)
+	}
 	return Chain(f.Handler, ChainOptions{
 		Function: f.Name, Binding: c.Name, Policy: c.Delivery,
 		Return: ret, DeadLetter: dl,
 		Metrics: r.metrics.Middleware(f.Name, c.Name),
+		Tracing: tracing,
 		Redact:  r.redact.String, Credentials: credentials,
 	})
 }
@@ -350,8 +371,11 @@ type ChainOptions struct {
 	Return *functions.OutputBinding
 	// DeadLetter, when set, receives messages that failed for good.
 	DeadLetter bindings.Output
-	// Metrics is the outermost middleware, when set.
+	// Metrics is the outermost middleware but Tracing, when set.
 	Metrics Middleware
+	// Tracing, when set, is the outermost middleware: the delivery and
+	// attempt spans (Options.TracerProvider).
+	Tracing Middleware
 	// Redact, when set, hides secrets in what a dead letter carries besides
 	// the payload: the error and the metadata values.
 	Redact func(string) string
@@ -361,7 +385,7 @@ type ChainOptions struct {
 }
 
 // Chain wraps h with the delivery middleware the runtime runs every
-// message through, outermost first: metrics, logging, dead letter, retry,
+// message through, outermost first: tracing, metrics, logging, dead letter, retry,
 // recover, timeout, return. fntest uses it too, so a handler's unit test
 // sees exactly the runtime's decisions (read them with Decide).
 func Chain(h Handler, o ChainOptions) Handler {
@@ -377,6 +401,9 @@ func Chain(h Handler, o ChainOptions) Handler {
 	}
 	if o.Metrics != nil {
 		mws = append([]Middleware{o.Metrics}, mws...)
+	}
+	if o.Tracing != nil {
+		mws = append([]Middleware{o.Tracing}, mws...)
 	}
 	for i := len(mws) - 1; i >= 0; i-- {
 		h = mws[i](h)
@@ -490,6 +517,9 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 		go func() { defer wg.Done(); stopErrs[i] = d.stop(ctx) }()
 	}
 	wg.Wait()
+	if r.tracer != nil {
+		r.tracer.endAll()
+	}
 	r.stopErr = errors.Join(append(stopErrs, r.closeAll())...)
 	return r.stopErr
 }

@@ -44,6 +44,9 @@ func (r *Runtime) controlRoutes(m *mux.Router) {
 	api.HandleFunc("/metadata/{key}", r.servePutMetadata).Methods(http.MethodPut)
 	api.HandleFunc("/shutdown", r.serveShutdown).Methods(http.MethodPost)
 	api.HandleFunc("/bindings/{name}", r.serveInvoke).Methods(http.MethodPost, http.MethodPut)
+	if r.opts.RecentSpans != nil {
+		api.Handle("/traces", r.opts.RecentSpans).Methods(http.MethodGet)
+	}
 }
 
 func (r *Runtime) controlRouter() http.Handler {
@@ -199,7 +202,11 @@ func (r *Runtime) serveInvoke(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	data := bindingData(in.Data)
-	resp, err := ob.Invoke(req.Context(), &bindings.InvokeRequest{
+	ctx := req.Context()
+	if r.tracer != nil {
+		ctx = extractHTTP(ctx, req.Header, in.Metadata)
+	}
+	resp, err := ob.Invoke(ctx, &bindings.InvokeRequest{
 		Operation: bindings.Operation(in.Operation), Data: data, Metadata: in.Metadata,
 		ContentType: in.Metadata["contentType"],
 	})
