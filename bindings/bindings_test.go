@@ -21,7 +21,7 @@ func (e *echo) Invoke(_ context.Context, r *bindings.InvokeRequest) (*bindings.I
 }
 func (e *echo) Close() error { return nil }
 
-var driverErr = errors.New("driver says no")
+var errDriver = errors.New("driver says no")
 
 func init() {
 	bindings.Register(bindings.Type{
@@ -37,7 +37,7 @@ func init() {
 		},
 		NewOutput: func(_ context.Context, cfg bindings.Config) (bindings.Output, error) {
 			if cfg.Values().Bool("fail") {
-				return &echo{err: driverErr}, nil
+				return &echo{err: errDriver}, nil
 			}
 			return &echo{}, nil
 		},
@@ -94,7 +94,7 @@ func TestOutputChecksOperationsAndWrapsOnce(t *testing.T) {
 	}
 	_, err = out.Invoke(ctx, &bindings.InvokeRequest{Operation: bindings.OpCreate})
 	var be *bindings.Error
-	if !errors.As(err, &be) || be.Binding != "c" || !errors.Is(err, driverErr) {
+	if !errors.As(err, &be) || be.Binding != "c" || !errors.Is(err, errDriver) {
 		t.Fatalf("driver error %v: want *bindings.Error for c wrapping the driver's", err)
 	}
 	if strings.Count(err.Error(), `binding "c"`) != 1 {

@@ -42,7 +42,7 @@ func startNetHTTP(b *testing.B) string {
 		}
 		var o benchOrder
 		if err := json.Unmarshal(body, &o); err != nil {
-			nethttp.Error(w, err.Error(), 422)
+			nethttp.Error(w, err.Error(), nethttp.StatusUnprocessableEntity)
 			return
 		}
 		w.Write([]byte("ok"))

@@ -73,9 +73,7 @@ func TestOIDCMechanism(t *testing.T) {
 func TestCommitMetadataRoundTrip(t *testing.T) {
 	p := newPartition(topicPartition{"t", 0})
 	p.popped, p.poppedOff = true, 11
-	for _, s := range []slot{{offset: 12, d: &delivery{count: 2}}, {offset: 13}, {offset: 14}, {offset: 15, d: &delivery{count: 1}}, {offset: 17}} {
-		p.window = append(p.window, s)
-	}
+	p.window = append(p.window, []slot{{offset: 12, d: &delivery{count: 2}}, {offset: 13}, {offset: 14}, {offset: 15, d: &delivery{count: 1}}, {offset: 17}}...)
 	md := p.commitMetadata(12)
 	if want := "tether/1;d=12:2,15:1;a=13-14,17"; md != want {
 		t.Fatalf("commitMetadata(12) = %q, want %q", md, want)

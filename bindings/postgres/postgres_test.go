@@ -158,9 +158,19 @@ func TestQueueRoundTrip(t *testing.T) {
 	if err := in.Ack(ctx, m); !errors.Is(err, postgres.ErrSettled) {
 		t.Errorf("second ack: %v, want ErrSettled", err)
 	}
-	var n int
-	if err := sqlConn(t).QueryRow(ctx, "SELECT count(*) FROM "+tbl).Scan(&n); err != nil || n != 0 {
-		t.Errorf("rows after ack: %d (%v), want 0", n, err)
+	// Acks are batched and written asynchronously: wait for the row to go
+	// (until the test's deadline) rather than count it once right away.
+	conn := sqlConn(t)
+	for {
+		var n int
+		err := conn.QueryRow(ctx, "SELECT count(*) FROM "+tbl).Scan(&n)
+		if err == nil && n == 0 {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("rows after ack: %d (%v), want 0", n, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

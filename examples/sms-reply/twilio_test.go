@@ -42,7 +42,7 @@ func newFakeTwilio(t *testing.T) *fakeTwilio {
 			return
 		}
 		if !ok || user != accountSid || pass != authToken {
-			http.Error(w, `{"code": 20003, "message": "Authenticate", "status": 401}`, 401)
+			http.Error(w, `{"code": 20003, "message": "Authenticate", "status": 401}`, http.StatusUnauthorized)
 			return
 		}
 		body, _ := io.ReadAll(r.Body)

@@ -162,6 +162,7 @@ func (b *builder) functions() ([]gen.Function, error) {
 		for _, d := range diags {
 			lines = append(lines, d.String())
 		}
+		//lint:ignore ST1005 it ends with a command to run (./...), not punctuation
 		return nil, fmt.Errorf("%s\nfix these, then run go generate ./...", strings.Join(lines, "\n"))
 	}
 	if len(all) == 0 {
@@ -184,6 +185,7 @@ func (b *builder) functions() ([]gen.Function, error) {
 	}
 	for _, f := range fns {
 		if main := filepath.Join(mainDir(f), gen.MainFileName); !isFile(main) {
+			//lint:ignore ST1005 it ends with a command to run (./...), not punctuation
 			return nil, fmt.Errorf("function %s has no generated main %s: run go generate ./...", f.Name, main)
 		}
 	}

@@ -11,10 +11,12 @@ import (
 	"github.com/tetherfn/tether/bindings/internal/liblog"
 )
 
-// A go-redis log line reaches the logger of the binding that registered,
-// redacted with its secrets, and stops once the binding is closed.
-func TestGoRedisLinesGoToTheBindingRedacted(t *testing.T) {
-	var remove func()
+// remove is what the test binding's last open returned. The type is
+// registered once per process (a second Register panics), so that the test
+// runs again under -count.
+var remove func()
+
+func init() {
 	bindings.Register(bindings.Type{
 		Name: "bindings.test-liblog", Directions: bindings.DirOutput, Operations: []bindings.Operation{bindings.OpCreate},
 		Metadata: []bindings.MetadataKey{{Name: "host"}},
@@ -23,6 +25,11 @@ func TestGoRedisLinesGoToTheBindingRedacted(t *testing.T) {
 			return nil, nil
 		},
 	})
+}
+
+// A go-redis log line reaches the logger of the binding that registered,
+// redacted with its secrets, and stops once the binding is closed.
+func TestGoRedisLinesGoToTheBindingRedacted(t *testing.T) {
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, nil))
 	if _, _, err := bindings.OpenOutput(context.Background(), bindings.Config{Name: "cache", Type: "bindings.test-liblog",

@@ -3,7 +3,6 @@ package cli_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -161,7 +160,7 @@ func waitReady(t *testing.T, url string, exited <-chan int) {
 		case code := <-exited:
 			t.Fatalf("tether sidecar exited %d before it was ready", code)
 		case <-deadline:
-			t.Fatal(fmt.Sprintf("%s not ready after 60s", url))
+			t.Fatalf("%s not ready after 60s", url)
 		case <-tick.C:
 		}
 	}
