@@ -306,6 +306,17 @@ func (s *server) bindingNames() []string {
 	return names
 }
 
+func (s *server) function(name string) *function {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.fns {
+		if f.name == name {
+			return f
+		}
+	}
+	return nil
+}
+
 // env is what every function process runs with, besides its own settings.
 func (s *server) env() []string {
 	env := []string{memory.BrokerEnv + "=" + s.broker, "TETHER_DEV=1"}
