@@ -191,30 +191,37 @@ func RunSettings(ctx context.Context, s Settings, fns ...Function) error {
 	if err != nil {
 		return fmt.Errorf("components:\n%w", err)
 	}
-	if s.AppURL != "" {
+	opts := s.Options()
+	opts.Components, opts.Functions, opts.Logger = set, fns, logger
+	opts.AppID, opts.AppConnection = s.AppID, appConnection(s)
+	// The app is waited for once the runtime serves: its output bindings
+	// work and it reports not ready meanwhile, as daprd does. closer is set
+	// by Await, and read once Shutdown (which waits for Await) returned.
+	var closer io.Closer
+	defer func() {
+		if closer != nil {
+			closer.Close()
+		}
+	}()
+	if s.AppURL != "" || s.AppChannel != nil {
 		handled := map[string]bool{}
 		for _, f := range fns {
 			handled[f.Trigger] = true
 		}
-		app, err := AppFunctions(ctx, set, AppOptions{URL: s.AppURL, Token: s.AppToken,
-			MaxConcurrency: s.AppMaxConcurrency, HealthPath: s.AppHealthPath, StartTimeout: s.AppStartTimeout, Logger: logger},
-			func(name string) bool { return handled[name] })
-		if err != nil {
-			return err
+		opts.Await = func(ctx context.Context) ([]Function, error) {
+			if s.AppChannel != nil {
+				app, c, err := s.AppChannel(ctx, set, logger)
+				if err != nil {
+					return nil, err
+				}
+				closer = c
+				return app, nil
+			}
+			return AppFunctions(ctx, set, AppOptions{URL: s.AppURL, Token: s.AppToken,
+				MaxConcurrency: s.AppMaxConcurrency, HealthPath: s.AppHealthPath, StartTimeout: s.AppStartTimeout, Logger: logger},
+				func(name string) bool { return handled[name] })
 		}
-		fns = append(fns, app...)
 	}
-	if s.AppChannel != nil {
-		app, closer, err := s.AppChannel(ctx, set, logger)
-		if err != nil {
-			return err
-		}
-		defer closer.Close()
-		fns = append(fns, app...)
-	}
-	opts := s.Options()
-	opts.Components, opts.Functions, opts.Logger = set, fns, logger
-	opts.AppID, opts.AppConnection = s.AppID, appConnection(s)
 	tracing, err := TracingFromEnv(ctx, TracingSettings{Service: serviceName(s.AppID, fns), Recent: s.TracesRecent})
 	if err != nil {
 		return err

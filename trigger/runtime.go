@@ -81,6 +81,16 @@ type Options struct {
 	// RecentSpans, when set, is served as JSON on GET /v1.0/traces (a dev
 	// tool: see NewRecentSpans).
 	RecentSpans *RecentSpans
+	// Await, when set, waits for an app the runtime delivers to (an app in
+	// any language beside it: see AppFunctions) and returns the functions
+	// that deliver to it. Start calls it from a goroutine once the outputs
+	// are open and the listeners serve, so the app can call its output
+	// bindings while it starts; until Await has returned and its functions
+	// receive, the runtime is not ready (/readyz 503, Dapr's /v1.0/healthz
+	// 500) and Dapr's /v1.0/healthz/outbound answers 204, as daprd waits
+	// for its app. Its ctx ends when shutdown starts. An error shuts the
+	// runtime down, and Shutdown (so Run) returns it.
+	Await func(ctx context.Context) ([]Function, error)
 }
 
 // Runtime runs functions: it opens their bindings, receives, dispatches
@@ -102,7 +112,8 @@ type Runtime struct {
 	running     bool          // Start succeeded
 	stopped     chan struct{} // closed when Shutdown is done
 	stopErr     error         // what Shutdown returned
-	ready       atomic.Bool
+	ready       atomic.Bool   // every function receives (after Await's)
+	outbound    atomic.Bool   // the outputs are open and the listeners serve
 	shutdown    atomic.Bool
 	base        context.Context
 	baseCancel  context.CancelFunc
@@ -111,6 +122,13 @@ type Runtime struct {
 	public      *mux.Router  // the webhook routes, mounted by Start
 	webhooks    int          // how many are mounted
 	funcs       []Function
+
+	// lateMu guards what Await's functions add once the listeners serve:
+	// dispatchers, funcs, listeners, public and webhooks.
+	lateMu      sync.Mutex
+	awaitCancel context.CancelFunc
+	awaitDone   chan struct{} // closed when Await's goroutine is done
+	awaitErr    error         // why it failed; read once awaitDone is closed
 
 	extMu    sync.Mutex
 	extended map[string]string // PUT /v1.0/metadata/{key}
@@ -170,9 +188,21 @@ func New(opts Options) (*Runtime, error) {
 			errs = append(errs, fmt.Errorf("the %s surface shares the control API's address: %w", a.name, errControlExposed(a.addr)))
 		}
 	}
-	names := map[string]bool{}
-	for i := range r.funcs {
-		f := &r.funcs[i]
+	errs = append(errs, r.checkFunctions(r.funcs, map[string]bool{})...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	r.handler = r.controlRouter()
+	r.public = mux.NewRouter()
+	return r, nil
+}
+
+// checkFunctions checks fns against the components, and their names
+// against those already taken (which it adds them to).
+func (r *Runtime) checkFunctions(fns []Function, names map[string]bool) []error {
+	var errs []error
+	for i := range fns {
+		f := &fns[i]
 		if err := f.validate(); err != nil {
 			errs = append(errs, err)
 			continue
@@ -181,7 +211,7 @@ func New(opts Options) (*Runtime, error) {
 			errs = append(errs, fmt.Errorf("function %q registered twice", f.Name))
 		}
 		names[f.Name] = true
-		c, _ := opts.Components.Get(f.Trigger)
+		c, _ := r.opts.Components.Get(f.Trigger)
 		switch {
 		case c == nil:
 			errs = append(errs, fmt.Errorf("function %q: trigger: no component named %q%s", f.Name, f.Trigger, r.componentHint(f.Trigger)))
@@ -200,12 +230,7 @@ func New(opts Options) (*Runtime, error) {
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	r.handler = r.controlRouter()
-	r.public = mux.NewRouter()
-	return r, nil
+	return errs
 }
 
 func (r *Runtime) checkOutput(name, role string) error {
@@ -261,16 +286,56 @@ func (r *Runtime) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	for i := range r.funcs {
-		f := &r.funcs[i]
+	r.dispatchers, err = r.openFunctions(ctx, r.funcs)
+	if err != nil {
+		return err
+	}
+	r.lateMu.Lock()
+	r.public = r.mountRouters(r.dispatchers)
+	r.lateMu.Unlock()
+	if err := r.listen(); err != nil {
+		return err
+	}
+	for _, d := range r.dispatchers {
+		d.start()
+	}
+	r.outbound.Store(true)
+	if r.opts.Await == nil {
+		r.ready.Store(true)
+	} else {
+		actx, cancel := context.WithCancel(r.base)
+		r.awaitCancel, r.awaitDone = cancel, make(chan struct{})
+		go r.await(actx)
+	}
+	r.running = true
+	attrs := []any{"functions", len(r.funcs), "outputs", len(r.outputs)}
+	for _, l := range r.listeners {
+		attrs = append(attrs, strings.Join(l.names, "+"), l.ln.Addr().String())
+	}
+	r.logger.Info("runtime started", attrs...)
+	return nil
+}
+
+// openFunctions binds each function's outputs and opens its trigger; on an
+// error it closes the inputs it opened.
+func (r *Runtime) openFunctions(ctx context.Context, fns []Function) (ds []*dispatcher, err error) {
+	defer func() {
+		if err != nil {
+			for _, d := range ds {
+				_ = d.in.Close()
+			}
+		}
+	}()
+	for i := range fns {
+		f := &fns[i]
 		if f.Bind != nil {
 			if err := f.Bind(ctx, &Outputs{function: f.Name, rt: r}); err != nil {
-				return err
+				return ds, err
 			}
 		}
 	}
-	for i := range r.funcs {
-		f := &r.funcs[i]
+	for i := range fns {
+		f := &fns[i]
 		c, _ := r.opts.Components.Get(f.Trigger)
 		octx, cancel := initContext(ctx, c)
 		in, typ, err := bindings.OpenInput(octx, c.Config(r.logger))
@@ -280,28 +345,87 @@ func (r *Runtime) Start(ctx context.Context) (err error) {
 				r.logger.Warn("input failed to open; ignored (spec.ignoreErrors)", "binding", c.Name, "error", err)
 				continue
 			}
-			return err
+			return ds, err
 		}
 		d := newDispatcher(f.Name, c.Name, typ, in, c.Delivery, r.chain(f, c, typ, in), r.base,
 			r.logger.With("function", f.Name, "binding", c.Name))
 		d.cancelWait = r.opts.ShutdownCancelWait
-		r.dispatchers = append(r.dispatchers, d)
+		ds = append(ds, d)
 	}
-	r.mountRouters()
-	if err := r.listen(); err != nil {
+	return ds, nil
+}
+
+// await runs Options.Await, then starts the functions it returns and
+// marks the runtime ready; a failure requests shutdown. Shutdown cancels
+// ctx and waits for it.
+func (r *Runtime) await(ctx context.Context) {
+	defer close(r.awaitDone)
+	err := r.startLate(ctx)
+	if err == nil {
+		r.ready.Store(true)
+		r.logger.Info("app ready: delivering input bindings to it")
+		return
+	}
+	if ctx.Err() != nil {
+		return // shutdown began while waiting: not a failure
+	}
+	r.awaitErr = fmt.Errorf("waiting for the app: %w", err)
+	r.logger.Error("start-up failed: shutting down", "error", r.awaitErr)
+	r.RequestShutdown()
+}
+
+func (r *Runtime) startLate(ctx context.Context) error {
+	fns, err := r.opts.Await(ctx)
+	if err != nil {
 		return err
 	}
-	for _, d := range r.dispatchers {
+	names := map[string]bool{}
+	for _, f := range r.funcs {
+		names[f.Name] = true
+	}
+	if errs := r.checkFunctions(fns, names); len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	ds, err := r.openFunctions(ctx, fns)
+	if err != nil {
+		return err
+	}
+	r.lateMu.Lock()
+	defer r.lateMu.Unlock()
+	if err := ctx.Err(); err != nil { // shutdown began: it stops only what it sees
+		for _, d := range ds {
+			_ = d.in.Close()
+		}
+		return err
+	}
+	all := append(slices.Clone(r.dispatchers), ds...)
+	if public := r.mountRouters(all); r.webhooks > 0 {
+		r.public = public
+		if r.addrOfLocked("public") == "" && r.opts.PublicAddr != "" {
+			ls, err := listen([]surface{{name: "public", addr: r.opts.PublicAddr, routes: r.publicRoutes}}, r.opts.HTTP, r.logger)
+			if err != nil {
+				for _, d := range ds {
+					_ = d.in.Close()
+				}
+				return err
+			}
+			r.listeners = append(r.listeners, ls...)
+			go ls[0].serve(r.logger)
+		}
+	}
+	r.dispatchers, r.funcs = all, append(slices.Clone(r.funcs), fns...)
+	for _, d := range ds {
 		d.start()
 	}
-	r.ready.Store(true)
-	r.running = true
-	attrs := []any{"functions", len(r.funcs), "outputs", len(r.outputs)}
-	for _, l := range r.listeners {
-		attrs = append(attrs, strings.Join(l.names, "+"), l.ln.Addr().String())
-	}
-	r.logger.Info("runtime started", attrs...)
 	return nil
+}
+
+// live returns the dispatchers and functions, which Await's functions
+// add to once the listeners serve.
+func (r *Runtime) live() ([]*dispatcher, []Function) {
+	r.lateMu.Lock()
+	defer r.lateMu.Unlock()
+	return r.dispatchers, r.funcs
 }
 
 func (r *Runtime) openOutput(ctx context.Context, c *component.Component) error {
@@ -440,6 +564,12 @@ func (r *Runtime) ControlAddr() string { return r.addrOf("control") }
 func (r *Runtime) ProbeAddr() string { return r.addrOf("probe") }
 
 func (r *Runtime) addrOf(name string) string {
+	r.lateMu.Lock()
+	defer r.lateMu.Unlock()
+	return r.addrOfLocked(name)
+}
+
+func (r *Runtime) addrOfLocked(name string) string {
 	for _, l := range r.listeners {
 		if slices.Contains(l.names, name) {
 			return l.ln.Addr().String()
@@ -454,7 +584,14 @@ func (r *Runtime) Handler() http.Handler { return r.handler }
 
 // PublicHandler is the public surface: the webhook routes, mounted by
 // Start.
-func (r *Runtime) PublicHandler() http.Handler { return r.public }
+func (r *Runtime) PublicHandler() http.Handler { return http.HandlerFunc(r.servePublic) }
+
+func (r *Runtime) servePublic(w http.ResponseWriter, req *http.Request) {
+	r.lateMu.Lock()
+	public := r.public
+	r.lateMu.Unlock()
+	public.ServeHTTP(w, req)
+}
 
 // Ready reports whether every trigger is receiving, has a worker not held
 // by a handler that ignores its timeout, and shutdown has not begun.
@@ -462,7 +599,8 @@ func (r *Runtime) Ready() bool {
 	if !r.ready.Load() || r.shutdown.Load() {
 		return false
 	}
-	for _, d := range r.dispatchers {
+	ds, _ := r.live()
+	for _, d := range ds {
 		if !d.receiving.Load() || d.allStuck() {
 			return false
 		}
@@ -508,6 +646,12 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	r.logger.Info("shutting down", "grace", r.opts.ShutdownGrace)
+	if r.awaitCancel != nil {
+		// Stop waiting for the app; what Await's functions started is then
+		// settled, and stopped below with the rest.
+		r.awaitCancel()
+		<-r.awaitDone
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.ShutdownGrace)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -520,7 +664,7 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 	if r.tracer != nil {
 		r.tracer.endAll()
 	}
-	r.stopErr = errors.Join(append(stopErrs, r.closeAll())...)
+	r.stopErr = errors.Join(append(append(stopErrs, r.awaitErr), r.closeAll())...)
 	return r.stopErr
 }
 

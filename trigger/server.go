@@ -30,7 +30,7 @@ func (r *Runtime) healthRoutes(m *mux.Router) {
 	// Dapr's health endpoints, outside the token check as in Dapr (probes
 	// carry no token); Dapr's SDKs poll healthz/outbound before their first
 	// call.
-	m.HandleFunc("/v1.0/healthz", r.serveReady).Methods(http.MethodGet)
+	m.HandleFunc("/v1.0/healthz", r.serveDaprHealthz).Methods(http.MethodGet)
 	m.HandleFunc("/v1.0/healthz/outbound", r.serveOutbound).Methods(http.MethodGet)
 }
 
@@ -55,23 +55,34 @@ func (r *Runtime) controlRouter() http.Handler {
 	return m
 }
 
-// mountRouters mounts inputs that receive over HTTP (webhooks) on the
-// public surface.
-func (r *Runtime) mountRouters() {
-	for _, d := range r.dispatchers {
+// mountRouters returns the public surface's router: the routes of the
+// inputs of ds that receive over HTTP (webhooks). It counts them in
+// r.webhooks and logs those it did not count before.
+func (r *Runtime) mountRouters(ds []*dispatcher) *mux.Router {
+	m := mux.NewRouter()
+	before := r.webhooks
+	r.webhooks = 0
+	for _, d := range ds {
 		rt, ok := d.in.(bindings.Router)
 		if !ok {
 			continue
 		}
 		path, methods := rt.Route()
-		route := r.public.Handle(path, rt)
+		route := m.Handle(path, rt)
 		if len(methods) > 0 {
 			route.Methods(methods...)
 		}
 		r.webhooks++
-		r.logger.Info("webhook route", "binding", d.binding, "path", path, "methods", methods)
+		if r.webhooks > before {
+			r.logger.Info("webhook route", "binding", d.binding, "path", path, "methods", methods)
+		}
 	}
+	return m
 }
+
+// publicRoutes serve the public router, which Await's functions may
+// replace.
+func (r *Runtime) publicRoutes(m *mux.Router) { m.NotFoundHandler = http.HandlerFunc(r.servePublic) }
 
 // listen opens the listeners the options ask for: the public one only when
 // a webhook is mounted.
@@ -82,7 +93,7 @@ func (r *Runtime) listen() error {
 	}
 	ls, err := listen([]surface{
 		{name: "control", addr: r.opts.ControlAddr, routes: r.controlRoutes},
-		{name: "public", addr: public, routes: func(m *mux.Router) { m.NotFoundHandler = r.public }},
+		{name: "public", addr: public, routes: r.publicRoutes},
 		{name: "probe", addr: r.opts.ProbeAddr, routes: r.healthRoutes},
 	}, r.opts.HTTP, r.logger)
 	if err != nil {
@@ -103,6 +114,17 @@ func (r *Runtime) serveReady(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// serveDaprHealthz is daprd's /v1.0/healthz: 204 once ready; until then
+// (while it waits for the app, during shutdown) daprd's 500 and
+// ERR_HEALTH_NOT_READY.
+func (r *Runtime) serveDaprHealthz(w http.ResponseWriter, req *http.Request) {
+	if !r.Ready() || !r.inputsHealthy(req.Context()) {
+		writeAPIError(w, http.StatusInternalServerError, "ERR_HEALTH_NOT_READY", "dapr is not ready")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // healthTimeout bounds an input's Healthy on a probe.
 const healthTimeout = time.Second
 
@@ -112,7 +134,8 @@ const healthTimeout = time.Second
 // detail: the probe port is unauthenticated.
 func (r *Runtime) inputsHealthy(ctx context.Context) bool {
 	ok := true
-	for _, d := range r.dispatchers {
+	ds, _ := r.live()
+	for _, d := range ds {
 		hc, can := d.in.(bindings.HealthChecker)
 		if !can {
 			continue
@@ -135,8 +158,8 @@ func (r *Runtime) inputsHealthy(ctx context.Context) bool {
 // serveOutbound is Dapr's healthz/outbound: the output bindings are open
 // (once Start succeeded), whether or not the inputs receive yet.
 func (r *Runtime) serveOutbound(w http.ResponseWriter, _ *http.Request) {
-	if !r.ready.Load() || r.shutdown.Load() {
-		http.Error(w, "not ready\n", http.StatusServiceUnavailable)
+	if !r.outbound.Load() || r.shutdown.Load() {
+		writeAPIError(w, http.StatusInternalServerError, "ERR_OUTBOUND_HEALTH_NOT_READY", "dapr outbound is not ready")
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -299,10 +322,11 @@ type BindingStatus struct {
 // Status reports the functions, their delivery settings and the outputs.
 func (r *Runtime) Status() Status {
 	st := Status{Ready: r.Ready()}
-	for _, d := range r.dispatchers {
+	ds, funcs := r.live()
+	for _, d := range ds {
 		fs := FunctionStatus{Name: d.function, Trigger: BindingStatus{Name: d.binding, Type: d.typ.Name},
 			Delivery: d.policy, Receiving: d.receiving.Load()}
-		for _, f := range r.funcs {
+		for _, f := range funcs {
 			if f.Name == d.function {
 				fs.Return = f.Return
 			}

@@ -121,8 +121,8 @@ sidecar does not implement are refused by name, never ignored.`,
 	f.IntVar(&o.appMaxConcurrency, "app-max-concurrency", -1, "most deliveries to the app in flight at once; -1 for no bound")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.BoolVar(&o.logAsJSON, "log-as-json", false, "log JSON lines")
-	f.BoolVar(&o.healthCheck, "enable-app-health-check", false, "wait at start-up for --app-health-check-path to answer 2xx")
-	f.StringVar(&o.healthPath, "app-health-check-path", "/healthz", "the app's health path, with --enable-app-health-check")
+	f.BoolVar(&o.healthCheck, "enable-app-health-check", false, "wait at start-up for --app-health-check-path to answer 2xx (not ready meanwhile)")
+	f.StringVar(&o.healthPath, "app-health-check-path", "/healthz", "the app's health path, polled at start-up with --enable-app-health-check or when given")
 	f.DurationVar(&o.healthInterval, "app-health-probe-interval", 5*time.Second, "accepted for daprd compatibility: the start-up check polls every 250ms")
 	f.IntVar(&o.gracefulShutdown, "dapr-graceful-shutdown-seconds", 5, "how long handlers in flight may finish after SIGTERM")
 	f.StringVar(&o.mode, "mode", "standalone", "standalone only (components come from files)")
@@ -165,7 +165,7 @@ func (o *sidecarOptions) settings(flags *pflag.FlagSet) (trigger.Settings, error
 		s.AppURL = "http://" + appAddr
 	}
 	s.AppMaxConcurrency = o.appMaxConcurrency
-	if o.healthCheck {
+	if o.healthCheck || flags.Changed("app-health-check-path") {
 		s.AppHealthPath = o.healthPath
 	}
 	host := strings.Trim(o.listenAddresses, "[]")
