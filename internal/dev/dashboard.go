@@ -487,6 +487,10 @@ func payloadText(data []byte) string {
 	return fmt.Sprintf("(%d bytes, not text)", len(data))
 }
 
+// dashboardKey is the metadata key the Send page tags its messages with, to
+// find their attempts among the delivery events.
+const dashboardKey = "tether-dashboard"
+
 // sendCommand is the tether send command line that sends data with md to
 // binding, quoted for a POSIX shell.
 func sendCommand(binding string, data []byte, md map[string]string) string {
@@ -497,7 +501,9 @@ func sendCommand(binding string, data []byte, md map[string]string) string {
 	}
 	keys := make([]string, 0, len(md))
 	for k := range md {
-		keys = append(keys, k)
+		if k != dashboardKey {
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
@@ -535,9 +541,5 @@ func (s *server) serveMessage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "message", messageView{Function: q.Get("function"), Binding: q.Get("binding"), ID: q.Get("id")}, nil)
 }
 
-// outputCount is how many messages function fn sent to output, from the
-// delivery events; -1 when they are not known.
-func (s *server) outputCount(fn, output string) float64 {
-	_, _ = fn, output
-	return -1
-}
+// edgeCount is -1 (not known) until tether dev records delivery events.
+func (s *server) edgeCount(string) float64 { return -1 }

@@ -149,27 +149,17 @@ func (s *server) serveFlow(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "flow", layout(s.topology(r.Context())), nil)
 }
 
-// serveFlowAPI answers each edge's counter: messages received on a trigger
-// edge, dead-lettered on a dead-letter edge (from the functions' metrics),
-// and outputs sent on an output edge (from the delivery events).
+// serveFlowAPI answers each edge's counter, from the delivery events since
+// tether dev started: messages received on a trigger edge, sent on an
+// output edge, dead-lettered on a dead-letter edge.
 func (s *server) serveFlowAPI(w http.ResponseWriter, r *http.Request) {
-	fns := s.topology(r.Context())
-	m := s.scrapeAll(r.Context(), fns)
 	counts := map[string]float64{}
-	for _, f := range fns {
-		fm := m[f.Name]
-		if fm == nil {
-			continue
+	for _, e := range layout(s.topology(r.Context())).Edges {
+		id := e.ID
+		if e.Kind == "deadletter" {
+			id = "dead:" + id
 		}
-		if f.Trigger.Name != "" {
-			counts["b:"+f.Trigger.Name+">f:"+f.Name] = fm.Received
-		}
-		if f.DeadLetter != "" {
-			counts["f:"+f.Name+">b:"+f.DeadLetter] = fm.DeadLettered
-		}
-		for _, o := range f.Outputs {
-			counts["f:"+f.Name+">b:"+o] = s.outputCount(f.Name, o)
-		}
+		counts[e.ID] = s.edgeCount(id)
 	}
 	writeJSON(w, counts)
 }

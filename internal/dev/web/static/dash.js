@@ -93,7 +93,7 @@ initTabs(document);
 // onBatch with the events received since the last animation frame, so a
 // burst costs one DOM update per frame.
 function feed(params, onBatch, onStatus) {
-  let pending = [], scheduled = false, missed = 0, total = 0, es = null;
+  let pending = [], scheduled = false, missed = 0, total = 0, shown = 0, es = null;
   const times = []; // arrival times of the last minute, for the rate
   const flush = () => {
     scheduled = false;
@@ -101,6 +101,7 @@ function feed(params, onBatch, onStatus) {
     const now = Date.now();
     while (times.length && times[0] < now - 60000) times.shift();
     onBatch(b);
+    shown += b.length;
     onStatus && onStatus({ total, missed, perMinute: times.length, connected: es && es.readyState === 1 });
   };
   const open = () => {
@@ -118,7 +119,7 @@ function feed(params, onBatch, onStatus) {
     es.onopen = () => onStatus && onStatus({ total, missed, perMinute: times.length, connected: true });
   };
   open();
-  window.__feed = () => ({ total, missed }); // for the browser test
+  window.__feed = () => ({ total, missed, shown }); // for the browser test
   return { close: () => es && es.close() };
 }
 
@@ -129,13 +130,13 @@ function attemptRow(ev, received) {
   const snip = ev.error ? el("span", { class: "err" }, ev.error) : (rec ? (rec.payloadEncoding === "base64" ? "(binary, " + rec.size + " bytes)" : rec.payload) : "");
   const tr = el("tr", { "data-message": ev.messageId || "" },
     el("td", { class: "nowrap" }, fmtTime(ev.time)),
-    el("td", {}, ev.function || ""),
+    el("td", { class: "wide" }, ev.function || ""),
     el("td", {}, ev.binding || ""),
-    el("td", {}, el("a", { href: messageURL(ev) }, el("code", {}, (ev.messageId || "").slice(0, 16)))),
-    el("td", { class: "num" }, ev.attempt || ""),
+    el("td", { class: "id" }, el("a", { href: messageURL(ev) }, el("code", {}, (ev.messageId || "").slice(0, 16)))),
+    el("td", { class: "num wide" }, ev.attempt || ""),
     el("td", {}, outcome(ev.outcome)),
     el("td", { class: "num" }, fmtMs(ev.durationMs)),
-    el("td", { class: "snip" }, snip));
+    el("td", { class: "snip wide" }, snip));
   tr.addEventListener("click", e => { if (e.target.tagName !== "A") location.href = messageURL(ev); });
   return tr;
 }
@@ -301,6 +302,7 @@ if (document.body.dataset.page === "send") {
     try { md = parseMetadata($("#send-metadata").value); } catch (e) { result.className = "error"; result.textContent = e.message; return; }
     const tag = Math.random().toString(36).slice(2, 10);
     md["tether-dashboard"] = tag;
+    if (!md.contentType) { try { JSON.parse(data.value); md.contentType = "application/json"; } catch (e) { md.contentType = "text/plain"; } }
     mine.add(tag);
     try {
       await postJSON("/ui/api/send", { binding: sel.value, data: data.value, metadata: md });
