@@ -261,14 +261,3 @@ func SAMEPAYLOAD(got, want []byte) bool {
 	return out, nil
 }
 
-// function is the function called name, nil when none is.
-func (s *server) function(name string) *function {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, f := range s.fns {
-		if f.name == name {
-			return f
-		}
-	}
-	return nil
-}
