@@ -260,4 +260,3 @@ func SAMEPAYLOAD(got, want []byte) bool {
 	}
 	return out, nil
 }
-
