@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/memory"
 	"github.com/tetherfn/tether/trigger"
@@ -96,14 +100,25 @@ func BenchmarkMemoryTrigger(b *testing.B) {
 // trigger (maxConcurrency 16) in one run, so that both see the same machine,
 // and reports each one's events/s and their ratio (trigger ÷ baseline), the
 // median of the rounds' ratios. go test -bench Ratio -benchtime 5x.
-func BenchmarkRatio(b *testing.B) {
+func BenchmarkRatio(b *testing.B) { benchmarkRatio(b, nil) }
+
+// BenchmarkRatioTraced is BenchmarkRatio with tracing on: every message
+// sampled, its delivery and attempt spans batched to an exporter that
+// drops them (the cost of making spans, not of sending them).
+func BenchmarkRatioTraced(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	benchmarkRatio(b, tp)
+}
+
+func benchmarkRatio(b *testing.B, tp trace.TracerProvider) {
 	const perRound = 100000
 	q := unique(b, "ratio")
 	set := loadComponents(b, memoryComponent("in", q, map[string]string{"maxConcurrency": "16", "batchSize": "64"}))
 	var handled atomic.Int64
 	round := make(chan struct{}, 1)
 	var target atomic.Int64
-	startRuntime(b, set, trigger.Function{Name: "bench", Trigger: "in",
+	startWith(b, trigger.Options{Components: set, TracerProvider: tp, Functions: []trigger.Function{{Name: "bench", Trigger: "in",
 		Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
 			var o benchOrder
 			if err := json.Unmarshal(m.Data, &o); err != nil {
@@ -113,7 +128,7 @@ func BenchmarkRatio(b *testing.B) {
 				round <- struct{}{}
 			}
 			return trigger.Result{}, nil
-		}})
+		}}}})
 	baseline := func() time.Duration {
 		start := time.Now()
 		channelLoop(perRound)

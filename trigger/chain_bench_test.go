@@ -5,8 +5,11 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/component"
 	"github.com/tetherfn/tether/functions"
 )
 
@@ -37,6 +40,16 @@ func BenchmarkChain(b *testing.B) {
 	b.Run("chain", func(b *testing.B) {
 		run(b, Chain(noop, ChainOptions{Function: "f", Binding: "b", Policy: policy,
 			Metrics: NewMetrics(prometheus.NewRegistry()).Middleware("f", "b")}))
+	})
+	b.Run("chain-traced", func(b *testing.B) {
+		// Every attempt sampled; spans batched to an exporter that drops
+		// them.
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+		defer tp.Shutdown(context.Background())
+		c := &component.Component{Name: "b", Metadata: map[string]string{"queue": "q"}}
+		run(b, Chain(noop, ChainOptions{Function: "f", Binding: "b", Policy: policy,
+			Metrics: NewMetrics(prometheus.NewRegistry()).Middleware("f", "b"),
+			Tracing: newTracer(tp).middleware("f", c, &bindings.Type{Name: "bindings.memory"}, policy)}))
 	})
 	b.Run("chain-no-timeout", func(b *testing.B) {
 		p := policy

@@ -272,12 +272,11 @@ func (t *tracer) middleware(function string, c *component.Component, typ *bindin
 				trace.WithAttributes(attrAttempt.Int(attempt)))
 			ctx = withSpan(ctx, span)
 			if d != nil {
-				sc := span.SpanContext()
 				l := d.Logger
 				if l == nil {
 					l = slog.Default().With("function", d.Function, "binding", d.Binding)
 				}
-				d.Logger = l.With("trace_id", sc.TraceID().String(), "span_id", sc.SpanID().String())
+				d.Logger = slog.New(&traceLogHandler{Handler: l.Handler(), sc: span.SpanContext()})
 			}
 
 			res, err := next(ctx, m)
@@ -407,4 +406,25 @@ func injectHTTP(ctx context.Context, h http.Header) bool {
 	}
 	propagator.Inject(ctx, propagation.HeaderCarrier(h))
 	return true
+}
+
+// traceLogHandler adds trace_id and span_id to each record it handles: to
+// each line logged, and only then, rather than formatting them for every
+// attempt as Logger.With would.
+type traceLogHandler struct {
+	slog.Handler
+	sc trace.SpanContext
+}
+
+func (h *traceLogHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.AddAttrs(slog.String("trace_id", h.sc.TraceID().String()), slog.String("span_id", h.sc.SpanID().String()))
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *traceLogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &traceLogHandler{Handler: h.Handler.WithAttrs(attrs), sc: h.sc}
+}
+
+func (h *traceLogHandler) WithGroup(name string) slog.Handler {
+	return &traceLogHandler{Handler: h.Handler.WithGroup(name), sc: h.sc}
 }

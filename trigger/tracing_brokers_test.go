@@ -3,7 +3,10 @@ package trigger_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -18,6 +21,7 @@ import (
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/bindingtest"
 	_ "github.com/tetherfn/tether/bindings/nats"
+	_ "github.com/tetherfn/tether/bindings/rabbitmq"
 	_ "github.com/tetherfn/tether/bindings/redis"
 	"github.com/tetherfn/tether/trigger"
 )
@@ -166,5 +170,67 @@ func TestTracingAcrossBrokers(t *testing.T) {
 	}
 	if got := attr(packDelivery, "tether.attempts").AsInt64(); got != 2 {
 		t.Errorf("pack's delivery: tether.attempts = %d; want 2", got)
+	}
+}
+
+// TestTracingHTTPAndRabbitMQ: a webhook request's traceparent header is the
+// parent of the delivery; the function's result goes through RabbitMQ to a
+// second function, whose result an HTTP output posts with the traceparent
+// header of its send span.
+func TestTracingHTTPAndRabbitMQ(t *testing.T) {
+	amqpURL := brokerURL("TETHER_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+	queue := bindingtest.Unique("trace-http")
+	headers := make(chan http.Header, 1)
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		headers <- r.Header.Clone()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(sink.Close)
+	log := newSpanLog()
+	tp := log.provider(t)
+	set := loadComponents(t,
+		bindingtest.ComponentYAML("hook", "bindings.http", map[string]string{"direction": "input", "webhookPath": "/hook"}),
+		bindingtest.ComponentYAML("jobs", "bindings.rabbitmq", map[string]string{"host": amqpURL, "queueName": queue, "deleteWhenUnused": "true"}),
+		bindingtest.ComponentYAML("sink", "bindings.http", map[string]string{"direction": "output", "url": sink.URL}),
+	)
+	rt := startWith(t, trigger.Options{Components: set, TracerProvider: tp, PublicAddr: "127.0.0.1:0", Functions: []trigger.Function{
+		{Name: "hear", Trigger: "hook", Return: "jobs", Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
+			return trigger.Result{Data: m.Data}, nil
+		}},
+		{Name: "tell", Trigger: "jobs", Return: "sink", Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
+			return trigger.Result{Data: m.Data}, nil
+		}},
+	}})
+	root, md := rootSpan(tp)
+	root.End()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+rt.PublicAddr()+"/hook", strings.NewReader(`{"n":1}`))
+	req.Header.Set("Traceparent", md["traceparent"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := <-headers
+	spans := log.await(t, "tell's delivery span", func(s []sdktrace.ReadOnlySpan) bool { return len(named(s, "process "+queue)) == 1 })
+	one := func(name string) sdktrace.ReadOnlySpan {
+		t.Helper()
+		s := named(spans, name)
+		if len(s) != 1 {
+			t.Fatalf("want one span %q; got %d of the spans:%s", name, len(s), describe(spans))
+		}
+		return s[0]
+	}
+	hearDelivery, hearSend := one("process hook"), one("send "+queue)
+	tellDelivery, tellAttempt, tellPost := one("process "+queue), one("attempt tell"), one("create sink")
+	wantChild(t, hearDelivery, one("send from test"))
+	wantChild(t, hearSend, one("attempt hear"))
+	wantChild(t, tellDelivery, hearSend) // across RabbitMQ
+	wantChild(t, tellPost, tellAttempt)
+	if tellPost.SpanKind() != trace.SpanKindClient {
+		t.Errorf("the HTTP output's span is %s; want client", tellPost.SpanKind())
+	}
+	sc := tellPost.SpanContext()
+	if want := "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-01"; got.Get("Traceparent") != want {
+		t.Errorf("the HTTP output sent traceparent %q; want its span's, %q", got.Get("Traceparent"), want)
 	}
 }
