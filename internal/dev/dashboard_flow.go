@@ -12,12 +12,18 @@ import (
 // (a binding, the functions it triggers, the bindings they send to...), each
 // edge with a live counter.
 
+type flowView struct {
+	// Wide is laid out left to right, Narrow top to bottom; CSS shows one.
+	Wide, Narrow graph
+	Functions    []fnView
+}
+
 // graph is the laid-out flow.
 type graph struct {
+	Name          string // wide or narrow, for the SVG's ids
 	Width, Height int
 	Nodes         []gnode
 	Edges         []gedge
-	Functions     []fnView
 }
 
 type gnode struct {
@@ -40,12 +46,16 @@ const (
 	colGap       = 110
 	rowGap       = 28
 	margin       = 20
+	// vertical
+	vColGap, vRowGap = 16, 58
 )
 
 // layout places fns and their bindings in columns: a function one column
 // right of its trigger, a binding one column right of the last function
 // sending to it (cycles are cut after as many rounds as there are nodes).
-func layout(fns []fnView) graph {
+//
+// Vertical lays the columns out as rows instead, for a narrow window.
+func layout(fns []fnView, vertical bool) graph {
 	type node struct {
 		gnode
 		col int
@@ -107,7 +117,10 @@ func layout(fns []fnView) graph {
 		cols[n.col] = append(cols[n.col], n)
 		maxCol = max(maxCol, n.col)
 	}
-	g := graph{Functions: fns}
+	g := graph{Name: "wide"}
+	if vertical {
+		g.Name = "narrow"
+	}
 	for c := 0; c <= maxCol; c++ {
 		// Dead letters last in their column.
 		slices.SortStableFunc(cols[c], func(a, b *node) int {
@@ -115,15 +128,29 @@ func layout(fns []fnView) graph {
 		})
 		for i, n := range cols[c] {
 			n.X, n.Y, n.W, n.H = margin+c*(nodeW+colGap), margin+i*(nodeH+rowGap), nodeW, nodeH
+			if vertical {
+				n.X, n.Y = margin+i*(nodeW+vColGap), margin+c*(nodeH+vRowGap)
+			}
 			g.Height = max(g.Height, n.Y+nodeH+margin)
+			g.Width = max(g.Width, n.X+nodeW+margin)
 		}
 	}
-	g.Width = margin*2 + (maxCol+1)*nodeW + maxCol*colGap
 	for _, id := range order {
 		g.Nodes = append(g.Nodes, nodes[id].gnode)
 	}
 	for _, e := range edges {
 		a, b := nodes[from(e)], nodes[to(e)]
+		if vertical {
+			x1, y1, x2, y2 := a.X+a.W/2, a.Y+a.H, b.X+b.W/2, b.Y
+			if b.col <= a.col { // a cycle: around the side
+				x2, y2 = b.X+b.W, b.Y+b.H/2
+			}
+			mid := (y1 + y2) / 2
+			e.Path = "M" + strconv.Itoa(x1) + "," + strconv.Itoa(y1) + " C" + strconv.Itoa(x1) + "," + strconv.Itoa(mid) + " " + strconv.Itoa(x2) + "," + strconv.Itoa(mid) + " " + strconv.Itoa(x2) + "," + strconv.Itoa(y2)
+			e.LabelX, e.LabelY = (x1+x2)/2+14, mid+4
+			g.Edges = append(g.Edges, e)
+			continue
+		}
 		x1, y1 := a.X+a.W, a.Y+a.H/2
 		x2, y2 := b.X, b.Y+b.H/2
 		if b.col <= a.col { // a cycle: around below
@@ -146,7 +173,8 @@ func boolInt(b bool) int {
 }
 
 func (s *server) serveFlow(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, "flow", layout(s.topology(r.Context())), nil)
+	fns := s.topology(r.Context())
+	s.render(w, r, "flow", flowView{Wide: layout(fns, false), Narrow: layout(fns, true), Functions: fns}, nil)
 }
 
 // serveFlowAPI answers each edge's counter, from the delivery events since
@@ -154,7 +182,7 @@ func (s *server) serveFlow(w http.ResponseWriter, r *http.Request) {
 // output edge, dead-lettered on a dead-letter edge.
 func (s *server) serveFlowAPI(w http.ResponseWriter, r *http.Request) {
 	counts := map[string]float64{}
-	for _, e := range layout(s.topology(r.Context())).Edges {
+	for _, e := range layout(s.topology(r.Context()), false).Edges {
 		id := e.ID
 		if e.Kind == "deadletter" {
 			id = "dead:" + id

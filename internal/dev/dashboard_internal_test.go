@@ -31,7 +31,7 @@ func TestLayout(t *testing.T) {
 	g := layout([]fnView{
 		{Name: "second", Running: true, Trigger: trigger.BindingStatus{Name: "middle"}, Outputs: []string{"out"}},
 		{Name: "first", Running: true, Trigger: trigger.BindingStatus{Name: "in"}, Outputs: []string{"middle"}, DeadLetter: "dead"},
-	})
+	}, false)
 	x := map[string]int{}
 	for _, n := range g.Nodes {
 		x[n.ID] = n.X
@@ -52,7 +52,7 @@ func TestLayout(t *testing.T) {
 		}
 	}
 	// A cycle does not loop forever.
-	layout([]fnView{{Name: "loop", Trigger: trigger.BindingStatus{Name: "q"}, Outputs: []string{"q2"}}, {Name: "back", Trigger: trigger.BindingStatus{Name: "q2"}, Outputs: []string{"q"}}})
+	layout([]fnView{{Name: "loop", Trigger: trigger.BindingStatus{Name: "q"}, Outputs: []string{"q2"}}, {Name: "back", Trigger: trigger.BindingStatus{Name: "q2"}, Outputs: []string{"q"}}}, true)
 }
 
 func TestLoopbackOnly(t *testing.T) {

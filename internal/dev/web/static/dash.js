@@ -237,16 +237,16 @@ if (document.body.dataset.page === "metrics") {
         el("tr", {}, el("td", {}, m.function), el("td", {}, m.binding), el("td", { colspan: "9", class: "err" }, m.error)) :
         el("tr", {},
           el("td", {}, el("a", { href: "/ui/stream?function=" + encodeURIComponent(m.function) }, m.function)),
-          el("td", {}, m.binding),
+          el("td", { class: "wide" }, m.binding),
           el("td", { class: "num" }, m.perSecond.toFixed(1)),
           el("td", { class: "num" }, fmtMs(m.p50Ms)),
           el("td", { class: "num" }, fmtMs(m.p99Ms)),
           el("td", { class: "num" }, m.inFlight),
-          el("td", { class: "num" }, m.received.toLocaleString()),
-          el("td", { class: "num" }, m.succeeded.toLocaleString()),
-          el("td", { class: "num" }, m.failed.toLocaleString()),
+          el("td", { class: "num wide" }, m.received.toLocaleString()),
+          el("td", { class: "num wide" }, m.succeeded.toLocaleString()),
+          el("td", { class: "num wide" }, m.failed.toLocaleString()),
           el("td", { class: "num" }, m.retried.toLocaleString()),
-          el("td", { class: "num" }, m.deadLettered.toLocaleString()))));
+          el("td", { class: "num wide" }, m.deadLettered.toLocaleString()))));
       $("#metrics-updated").textContent = "Updated " + new Date().toLocaleTimeString([], { hour12: false }) + ".";
     } catch (e) {
       $("#metrics-updated").textContent = "Update failed: " + e.message;
@@ -347,8 +347,8 @@ if (document.body.dataset.page === "message") {
       el("td", { class: "num" }, fmtMs(a.durationMs)),
       el("td", { class: "err" }, (a.error || "") + (a.retryInMs ? " (retry in " + fmtMs(a.retryInMs) + ")" : "")))));
     $("#outputs").replaceChildren(...(outputs.length ? outputs.map(o => el("tr", {},
-      el("td", { class: "num" }, o.attempt), el("td", {}, o.output), el("td", {}, o.operation || ""), el("td", {}, outcome(o.outcome)),
-      el("td", { class: "num" }, o.size || 0), el("td", { class: "snip" }, o.error ? o.error : (o.payloadEncoding === "base64" ? "(binary)" : o.payload || "")))) :
+      el("td", { class: "num wide" }, o.attempt), el("td", {}, o.output), el("td", { class: "wide" }, o.operation || ""), el("td", {}, outcome(o.outcome)),
+      el("td", { class: "num wide" }, o.size || 0), el("td", { class: "snip" }, o.error ? o.error : (o.payloadEncoding === "base64" ? "(binary)" : o.payload || "")))) :
       [el("tr", {}, el("td", { colspan: "6", class: "muted" }, "None."))]));
     return attempts.length;
   };
