@@ -112,6 +112,9 @@ type surface struct {
 	name   string // public, control, probe
 	addr   string
 	routes func(*mux.Router)
+	// front, when set, sees each request before the router: a fast path
+	// for the hottest route (see Runtime.controlFront).
+	front func(next http.Handler) http.Handler
 }
 
 // listener is one open socket and its server, serving one or more
@@ -135,6 +138,9 @@ func listen(surfaces []surface, limits HTTPLimits, logger *slog.Logger) ([]*list
 		if l, ok := byAddr[s.addr]; ok && !strings.HasSuffix(s.addr, ":0") {
 			l.names = append(l.names, s.name)
 			s.routes(routers[l])
+			if s.front != nil {
+				l.server.Handler = s.front(l.server.Handler)
+			}
 			continue
 		}
 		ln, err := net.Listen("tcp", s.addr)
@@ -147,8 +153,12 @@ func listen(surfaces []surface, limits HTTPLimits, logger *slog.Logger) ([]*list
 		m := mux.NewRouter()
 		s.routes(m)
 		l := &listener{names: []string{s.name}, ln: limitListener(ln, limits.MaxConnections)}
+		var h http.Handler = m
+		if s.front != nil {
+			h = s.front(m)
+		}
 		l.server = &http.Server{
-			Handler:           m,
+			Handler:           h,
 			ReadHeaderTimeout: limits.ReadHeaderTimeout,
 			ReadTimeout:       limits.ReadTimeout,
 			IdleTimeout:       limits.IdleTimeout,
