@@ -58,6 +58,7 @@ func (s *server) dashboardRoutes(mux *http.ServeMux) {
 	handle("POST /ui/api/send", s.serveSendAPI)
 	handle("GET /ui/api/metrics", s.serveMetricsAPI)
 	handle("GET /ui/api/flow", s.serveFlowAPI)
+	handle("GET /ui/api/trace", s.serveTraceAPI)
 	handle("POST /ui/api/test", s.serveSaveTest)
 }
 

@@ -323,6 +323,11 @@ func (s *server) env() []string {
 	if s.opts.LogLevel != "" {
 		env = append(env, "TETHER_LOG_LEVEL="+s.opts.LogLevel)
 	}
+	// Each function keeps its last spans for the dashboard's waterfalls
+	// (GET /v1.0/traces), unless the user chose how many.
+	if os.Getenv("TETHER_TRACES_RECENT") == "" {
+		env = append(env, fmt.Sprintf("TETHER_TRACES_RECENT=%d", tracesKept))
+	}
 	return env
 }
 

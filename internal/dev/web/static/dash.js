@@ -373,6 +373,38 @@ if (document.body.dataset.page === "message") {
       say("Sent to " + binding + " again. It is a new message: see the stream.");
     } catch (e) { say(e.message, true); }
   };
+  // The trace: every span of the message's trace, from every function,
+  // as a waterfall.
+  const loadTrace = async () => {
+    const box = $("#trace");
+    let t;
+    try { t = await getJSON("/ui/api/trace?" + new URLSearchParams({ function: fn, messageId: id })); } catch (e) { box.replaceChildren(el("p", { class: "err" }, e.message)); return false; }
+    if (t.error) { box.replaceChildren(el("p", { class: "err" }, t.error)); return true; }
+    if (!t.traceId || !t.spans.length) {
+      box.replaceChildren(el("p", { class: "placeholder" }, "No trace of this message: " + fn + " keeps its last spans only while it runs (a reload starts anew)."));
+      return false;
+    }
+    // Start times to the microsecond (Date.parse stops at the millisecond).
+    const at = s => Date.parse(s.start) + (((/\.\d{3}(\d{1,3})/.exec(s.start) || [])[1] || "0").padEnd(3, "0") / 1000);
+    const t0 = Math.min(...t.spans.map(at)), t1 = Math.max(...t.spans.map(s => at(s) + s.durationMs));
+    const total = Math.max(t1 - t0, 0.001);
+    const depth = {}, byID = {};
+    for (const s of t.spans) byID[s.spanId] = s;
+    const level = s => { let d = 0; for (let p = byID[s.parentSpanId]; p && d < 20; p = byID[p.parentSpanId]) d++; return d; };
+    box.replaceChildren(
+      el("p", { class: "muted" }, "Trace " + t.traceId + " · " + t.spans.length + " span(s) · " + fmtMs(total)),
+      el("div", { class: "waterfall" }, ...t.spans.map(s => {
+        const left = (at(s) - t0) / total * 100, width = Math.max(s.durationMs / total * 100, 0.4);
+        const d = depth[s.spanId] = level(s);
+        const attrs = Object.entries(s.attributes || {}).map(([k, v]) => k + "=" + v).join("\n");
+        return el("div", { class: "span-row", title: s.name + "\n" + attrs },
+          el("div", { class: "span-name", style: "padding-left:" + (d * 12) + "px" }, s.name, el("span", { class: "muted" }, " " + (s.service || ""))),
+          el("div", { class: "span-track" }, el("div", { class: "span-bar s-" + s.status + " k-" + s.kind, style: "left:" + left + "%;width:" + width + "%" })),
+          el("div", { class: "num span-ms" }, fmtMs(s.durationMs)));
+      })));
+    return true;
+  };
+  (async () => { for (let i = 0; i < 10 && !(await loadTrace()); i++) await new Promise(r => setTimeout(r, 1500)); })();
   $("#replay").addEventListener("click", () => replay(null));
   $("#edit").addEventListener("click", () => {
     $("#editor").hidden = false;
