@@ -51,6 +51,11 @@ func BenchmarkChain(b *testing.B) {
 			Metrics: NewMetrics(prometheus.NewRegistry()).Middleware("f", "b"),
 			Tracing: newTracer(tp).middleware("f", c, &bindings.Type{Name: "bindings.memory"}, policy)}))
 	})
+	b.Run("chain-observed", func(b *testing.B) { // as under tether dev, the observer discarding
+		run(b, Chain(noop, ChainOptions{Function: "f", Binding: "b", Policy: policy,
+			Metrics:  NewMetrics(prometheus.NewRegistry()).Middleware("f", "b"),
+			Observer: discard{}}))
+	})
 	b.Run("chain-no-timeout", func(b *testing.B) {
 		p := policy
 		p.HandlerTimeout = 0
@@ -58,3 +63,7 @@ func BenchmarkChain(b *testing.B) {
 			Metrics: NewMetrics(prometheus.NewRegistry()).Middleware("f", "b")}))
 	})
 }
+
+type discard struct{}
+
+func (discard) Observe(DeliveryEvent) {}

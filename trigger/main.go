@@ -83,6 +83,11 @@ type Settings struct {
 	// the process is stopped, as daprd does, reporting not ready meanwhile.
 	AppStartTimeout time.Duration `envconfig:"APP_START_TIMEOUT"`
 
+	// DevEvents, when set, is where the runtime POSTs its delivery events
+	// (see Observer): tether dev sets it to its /v1.0/dev/events in the
+	// functions it runs. Unset, the runtime has no Observer.
+	DevEvents string `envconfig:"DEV_EVENTS"`
+
 	// AppChannel, when set, delivers input bindings to the app in place of
 	// AppURL's HTTP (tether sidecar's gRPC channel): it returns the
 	// functions, and what to close once the runtime has stopped.
@@ -243,6 +248,11 @@ func RunSettings(ctx context.Context, s Settings, fns ...Function) error {
 		if tracing.Exporter != "" {
 			logger.Info("tracing on", "exporter", tracing.Exporter)
 		}
+	}
+	if s.DevEvents != "" {
+		events := newDevEvents(s.DevEvents, logger)
+		defer events.Close(5 * time.Second) // after the drain: its events too
+		opts.Observer = events
 	}
 	rt, err := New(opts)
 	if err != nil {

@@ -91,6 +91,9 @@ type Options struct {
 	// for its app. Its ctx ends when shutdown starts. An error shuts the
 	// runtime down, and Shutdown (so Run) returns it.
 	Await func(ctx context.Context) ([]Function, error)
+	// Observer, when set, sees every attempt, output and dead letter (see
+	// Observer); nil, the default, costs nothing.
+	Observer Observer
 }
 
 // Runtime runs functions: it opens their bindings, receives, dispatches
@@ -442,6 +445,9 @@ func (r *Runtime) openOutput(ctx context.Context, c *component.Component) error 
 	if r.tracer != nil {
 		out = r.tracer.output(c, typ, out)
 	}
+	if r.opts.Observer != nil {
+		out = &observedOutput{Output: out, name: c.Name, o: r.opts.Observer, filter: envelopeFilter{redact: r.redact.String}}
+	}
 	r.outputs[c.Name] = functions.OutputBinding{Name: c.Name, Type: typ, Output: out}
 	r.outputOrder = append(r.outputOrder, c.Name)
 	return nil
@@ -484,6 +490,7 @@ func (r *Runtime) chain(f *Function, c *component.Component, typ *bindings.Type,
 		Metrics: r.metrics.Middleware(f.Name, c.Name),
 		Tracing: tracing,
 		Redact:  r.redact.String, Credentials: credentials,
+		Observer: r.opts.Observer,
 	})
 }
 
@@ -506,11 +513,14 @@ type ChainOptions struct {
 	// Credentials are metadata keys never copied into a dead letter (see
 	// bindings.CredentialKeys).
 	Credentials []string
+	// Observer, when set, sees each attempt from outside the whole chain
+	// (see Observer); nil adds nothing.
+	Observer Observer
 }
 
 // Chain wraps h with the delivery middleware the runtime runs every
-// message through, outermost first: tracing, metrics, logging, dead letter, retry,
-// recover, timeout, return. fntest uses it too, so a handler's unit test
+// message through, outermost first: observer (when set), tracing, metrics,
+// logging, dead letter, retry, recover, timeout, return. fntest uses it too, so a handler's unit test
 // sees exactly the runtime's decisions (read them with Decide).
 func Chain(h Handler, o ChainOptions) Handler {
 	if o.Return != nil {
@@ -528,6 +538,10 @@ func Chain(h Handler, o ChainOptions) Handler {
 	}
 	if o.Tracing != nil {
 		mws = append([]Middleware{o.Tracing}, mws...)
+	}
+	if o.Observer != nil {
+		filter := envelopeFilter{redact: o.Redact, drop: o.Credentials}
+		mws = append([]Middleware{observe(o.Observer, o.Function, o.Binding, o.Policy.DeadLetter, filter)}, mws...)
 	}
 	for i := len(mws) - 1; i >= 0; i-- {
 		h = mws[i](h)

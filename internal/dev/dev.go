@@ -71,6 +71,12 @@ type Options struct {
 	// Kill, when closed, stops the functions at once instead of letting
 	// them drain (a second Ctrl-C).
 	Kill <-chan struct{}
+	// Events prints every delivery event of the functions to Stderr, one
+	// line each (tether dev --events).
+	Events bool
+	// EventsKept is how many delivery events the dev API keeps for GET
+	// /v1.0/dev/events; default DefaultEventsKept.
+	EventsKept int
 	// Ready, when set, is called once every function is ready, with the
 	// dev API's address.
 	Ready func(addr string)
@@ -83,6 +89,7 @@ type server struct {
 	logs    *lineWriter
 	bin     string
 	broker  string
+	events  *eventRing
 	targets []target
 	emu     *emulate.Set // nil when nothing is emulated
 
@@ -149,7 +156,7 @@ func Run(ctx context.Context, opts Options) error {
 		opts: opts, ctx: ctx, logs: &lineWriter{w: opts.Stderr},
 		bin: filepath.Join(opts.State, "bin"), targets: targets(opts.Dir, opts.Patterns),
 		procs: map[string]*process{}, restarts: map[string]int{}, lastErr: map[string]string{},
-		outputs: map[string]bindings.Output{},
+		outputs: map[string]bindings.Output{}, events: newEventRing(opts.EventsKept),
 	}
 	if err := os.RemoveAll(s.bin); err != nil {
 		return err
@@ -184,6 +191,13 @@ func Run(ctx context.Context, opts Options) error {
 	api := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	go api.Serve(apiLn)
 	defer api.Close()
+	if opts.Events {
+		// Until Run returns: the drain's events are printed too.
+		evCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
+		evDone := make(chan struct{})
+		go func() { defer close(evDone); s.printEvents(evCtx) }()
+		defer func() { stopEvents(); <-evDone }()
+	}
 
 	// Generate, find, build and start the functions.
 	if err := generate(s.targets); err != nil {
@@ -319,7 +333,8 @@ func (s *server) function(name string) *function {
 
 // env is what every function process runs with, besides its own settings.
 func (s *server) env() []string {
-	env := []string{memory.BrokerEnv + "=" + s.broker, "TETHER_DEV=1"}
+	env := []string{memory.BrokerEnv + "=" + s.broker, "TETHER_DEV=1",
+		"TETHER_DEV_EVENTS=http://" + s.addr + "/v1.0/dev/events"}
 	if s.opts.LogLevel != "" {
 		env = append(env, "TETHER_LOG_LEVEL="+s.opts.LogLevel)
 	}

@@ -142,17 +142,19 @@ func Second(ctx context.Context, m Msg, out Outputs) error {
 
 // startDev runs tether dev on dir until the test ends, and returns the dev
 // API's address once every function is ready.
-func startDev(t testing.TB, dir string, logs *syncBuffer) string {
+func startDev(t testing.TB, dir string, logs *syncBuffer, options ...func(*dev.Options)) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() {
-		done <- dev.Run(ctx, dev.Options{
-			Dir: dir, Addr: "127.0.0.1:0", Stderr: logs,
-			Ready: func(addr string) { ready <- addr },
-		})
-	}()
+	opts := dev.Options{
+		Dir: dir, Addr: "127.0.0.1:0", Stderr: logs,
+		Ready: func(addr string) { ready <- addr },
+	}
+	for _, o := range options {
+		o(&opts)
+	}
+	go func() { done <- dev.Run(ctx, opts) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

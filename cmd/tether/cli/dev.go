@@ -46,11 +46,17 @@ component files are not changed: each function reads a copy under
 secrets left as references. --emulate all emulates every such component,
 --emulate none none.
 
+Every message's delivery (received, each attempt's outcome and duration,
+outputs sent, dead letters) is reported to tether dev: GET /v1.0/dev/events
+streams the events (server-sent events), /v1.0/dev/events/recent lists the
+last ones, and --events prints them.
+
 Ctrl-C drains every function (up to --grace); a second Ctrl-C stops them at
 once. A folder holding its own go.mod is run as folder/... in that module.`,
 		Example: `  tether dev
   tether dev ./orders/... ./billing/...
   tether dev --fresh --log-level debug
+  tether dev --events              # a line per message received, attempt, output, dead letter
   tether dev --emulate none        # use the brokers the components name
   tether dev --env staging --addr 127.0.0.1:4000`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -95,6 +101,7 @@ once. A folder holding its own go.mod is run as folder/... in that module.`,
 	f.StringVar(&o.State, "state", "", "folder for queues and builds (default .tether/dev)")
 	f.BoolVar(&o.Fresh, "fresh", false, "clear the saved queues and dead letters first")
 	f.BoolVar(&noWatch, "no-watch", false, "do not reload on changes")
+	f.BoolVar(&o.Events, "events", false, "print every delivery event (received, attempt, output, dead-lettered), one line each")
 	f.StringVar(&o.Emulate, "emulate", dev.EmulateAuto, "run components on in-process emulators: auto (those whose broker does not answer), all or none")
 	_ = cmd.RegisterFlagCompletionFunc("emulate", cobra.FixedCompletions([]string{dev.EmulateAuto, dev.EmulateAll, dev.EmulateNone}, cobra.ShellCompDirectiveNoFileComp))
 	f.DurationVar(&o.Grace, "grace", 25*time.Second, "how long stopping functions may drain before they are killed")
