@@ -82,6 +82,14 @@ type Type struct {
 	// names as written and returns the values to validate.
 	Upgrade func(values map[string]string) map[string]string
 
+	// Check, when set, checks cfg as NewInput (dir DirInput) or NewOutput
+	// (DirOutput) does before it opens anything, without any I/O: the values
+	// that pass their Kind and that the driver still refuses (an endpoint
+	// given as a bare host, a URL that does not parse). A *KeyError names
+	// the key. tether components validate runs it (through CheckSettings),
+	// so that it reports at file:line what start-up would refuse.
+	Check func(cfg Config, dir Direction) error
+
 	// NewInput opens an input; nil when Directions lacks DirInput. ctx
 	// bounds the opening only (spec.initTimeout): it is cancelled once
 	// NewInput returns, so the driver must not keep it for its lifetime.
@@ -225,6 +233,29 @@ func OpenOutput(ctx context.Context, cfg Config) (Output, *Type, error) {
 		return nil, nil, wrap(cfg.Name, t.Name, "open output", cfg.redact.Error(err))
 	}
 	return &checkedOutput{name: cfg.Name, typ: t, out: out, redact: cfg.redact}, t, nil
+}
+
+// CheckSettings runs t's Check, when it has one, on values (checked by
+// Validate already, names as written) for each direction of dir: what
+// opening the component would refuse before any I/O. name is the
+// component's name.
+func CheckSettings(t *Type, name string, values map[string]string, dir Direction) error {
+	if t.Check == nil {
+		return nil
+	}
+	for _, d := range []Direction{DirInput, DirOutput} {
+		if !dir.Has(d) || !t.Directions.Has(d) {
+			continue
+		}
+		md, problems := Validate(t, values, d)
+		if len(problems) > 0 {
+			return problems[0]
+		}
+		if err := t.Check(Config{Name: name, Type: t.Name, Metadata: values, values: md}, d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func prepare(cfg *Config, dir Direction) (*Type, error) {

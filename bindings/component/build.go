@@ -146,6 +146,35 @@ func (b *builder) keyProblem(d *document, keys []bindings.MetadataKey, mv metada
 	}
 }
 
+// check reports what the driver's open would refuse before any I/O (its
+// Type.Check), on the line of the key it is about. An unresolved value (a
+// secret not looked up) stands in as a non-empty placeholder, and a problem
+// with such a key is not reported: its real value is not known.
+func (b *builder) check(d *document, t *bindings.Type, keys []bindings.MetadataKey, mv metadataValues, dir bindings.Direction, store string) {
+	values := maps.Clone(mv.values)
+	for name := range mv.unresolved {
+		if values[name] == "" {
+			values[name] = "unresolved"
+		}
+	}
+	err := bindings.CheckSettings(t, d.name.value, values, dir)
+	if err == nil {
+		return
+	}
+	var ke *bindings.KeyError
+	if !errors.As(err, &ke) {
+		b.add(d.file, d.line, "%s", err)
+		return
+	}
+	if e := mv.entryFold(ke.Key); e != nil {
+		if mv.unresolved[e.name] {
+			return
+		}
+		ke = &bindings.KeyError{Key: e.name, Msg: ke.Msg} // as written, for its line
+	}
+	b.keyProblem(d, keys, mv, ke, store)
+}
+
 func firstLine(lines ...int) int {
 	for _, l := range lines {
 		if l > 0 {
@@ -221,6 +250,9 @@ func (b *builder) binding(d *document, res resolver, store string) (c *Component
 	md, problems := bindings.Validate(t, mv.values, dir)
 	for _, p := range problems {
 		b.keyProblem(d, keys, mv, p, store)
+	}
+	if len(problems) == 0 && !d.ignoreErrors { // such a component's failed open is skipped at start-up
+		b.check(d, t, keys, mv, dir, store)
 	}
 	values := md.Map()
 	var warnings []Diagnostic

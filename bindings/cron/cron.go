@@ -99,6 +99,7 @@ var Type = bindings.Type{
 		{Name: MetaTimeZone, Kind: bindings.KindString, Description: "The schedule's time zone (as Dapr)."},
 		{Name: MetaReadTimeUTC, Kind: bindings.KindString, Description: "When the tick fired, RFC 3339 in UTC (as Dapr's readTimeUTC)."},
 	},
+	Check:    func(cfg bindings.Config, _ bindings.Direction) error { _, err := parse(cfg); return err },
 	NewInput: func(ctx context.Context, cfg bindings.Config) (bindings.Input, error) { return openInput(ctx, cfg) },
 }
 

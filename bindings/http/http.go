@@ -142,6 +142,7 @@ var Type = bindings.Type{
 		{Name: MetaRemoteAddr, Description: "The address the request came from (the proxy's, behind one)."},
 		{Name: MetaCEPrefix + "<attribute>", Description: "For a CloudEvent (binary or structured mode): its attributes, ce-id, ce-source, ce-type, ce-specversion, ce-subject, ce-time, ce-dataschema and ce-<extension>."},
 	},
+	Check:     check,
 	NewInput:  func(ctx context.Context, cfg bindings.Config) (bindings.Input, error) { return newInput(ctx, cfg) },
 	NewOutput: func(ctx context.Context, cfg bindings.Config) (bindings.Output, error) { return newOutput(cfg) },
 }
@@ -256,6 +257,17 @@ type inputSettings struct {
 // parseOutput checks the output keys. Both constructors call both parsers,
 // so a component file is valid or not whichever side opens it first; the
 // input skips url's presence only.
+// check is the type's Check: what newInput and newOutput refuse before any
+// I/O.
+func check(cfg bindings.Config, dir bindings.Direction) error {
+	md := allKeys(cfg.Values())
+	if _, err := parseOutput(md, dir == bindings.DirOutput); err != nil {
+		return err
+	}
+	_, err := parseInput(cfg.Name, md)
+	return err
+}
+
 func parseOutput(md bindings.Metadata, needURL bool) (outputSettings, error) {
 	s := outputSettings{errorIfNot2XX: md.Bool("errorIfNot2XX"), responseTimeout: md.Duration("responseTimeout")}
 	if raw := md.String("url"); raw != "" || needURL {

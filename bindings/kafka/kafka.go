@@ -127,6 +127,7 @@ var Type = bindings.Type{
 		{Name: InTimestamp, Kind: bindings.KindInt, Description: "Record timestamp, in Unix milliseconds."},
 		{Name: "<header>", Kind: bindings.KindString, Description: "Every record header, under its own name (content-type excepted: it is the message's ContentType)."},
 	},
+	Check:     func(cfg bindings.Config, _ bindings.Direction) error { _, err := parse(cfg); return err },
 	NewInput:  func(ctx context.Context, cfg bindings.Config) (bindings.Input, error) { return openInput(ctx, cfg) },
 	NewOutput: func(ctx context.Context, cfg bindings.Config) (bindings.Output, error) { return openOutput(ctx, cfg) },
 }

@@ -107,6 +107,7 @@ var Type = bindings.Type{
 		{Name: "retained", Description: `"true" when the broker sent a retained message on subscribing.`},
 		{Name: "duplicate", Description: `"true" when the broker sent the message before (DUP flag, after a reconnect).`},
 	},
+	Check:     func(cfg bindings.Config, _ bindings.Direction) error { _, err := parse(cfg); return err },
 	NewInput:  func(ctx context.Context, cfg bindings.Config) (bindings.Input, error) { return openInput(ctx, cfg) },
 	NewOutput: func(ctx context.Context, cfg bindings.Config) (bindings.Output, error) { return openOutput(ctx, cfg) },
 }

@@ -121,6 +121,7 @@ var Type = bindings.Type{
 		{Name: "numDelivered", Description: "How many times JetStream delivered the message (also Message.DeliveryCount)."},
 		{Name: "<header>", Description: "Every message header, first value, under its own name (Nats-Msg-Id included)."},
 	},
+	Check:     func(cfg bindings.Config, _ bindings.Direction) error { _, err := parse(cfg); return err },
 	NewInput:  func(ctx context.Context, cfg bindings.Config) (bindings.Input, error) { return openInput(ctx, cfg) },
 	NewOutput: func(ctx context.Context, cfg bindings.Config) (bindings.Output, error) { return openOutput(ctx, cfg) },
 }

@@ -157,6 +157,7 @@ var Type = bindings.Type{
 		{Name: "orderingKey", Description: "The message's ordering key, when it has one (also Message.Key)."},
 		{Name: "deliveryAttempt", Description: "Pub/Sub's count of delivery attempts (also Message.DeliveryCount), on subscriptions with a dead-letter policy only."},
 	},
+	Check:     func(cfg bindings.Config, _ bindings.Direction) error { _, err := parse(cfg); return err },
 	NewInput:  func(ctx context.Context, cfg bindings.Config) (bindings.Input, error) { return newInput(ctx, cfg) },
 	NewOutput: func(ctx context.Context, cfg bindings.Config) (bindings.Output, error) { return newOutput(ctx, cfg) },
 }

@@ -132,6 +132,10 @@ var Type = bindings.Type{
 		{Name: "type", Description: "The type property, when set."},
 		{Name: "priority", Description: "The priority property, when not 0."},
 	},
+	Check: func(cfg bindings.Config, dir bindings.Direction) error {
+		_, err := readSettings(cfg, dir.String())
+		return err
+	},
 	NewInput:  func(ctx context.Context, cfg bindings.Config) (bindings.Input, error) { return openInput(ctx, cfg) },
 	NewOutput: func(ctx context.Context, cfg bindings.Config) (bindings.Output, error) { return openOutput(ctx, cfg) },
 }

@@ -183,6 +183,7 @@ var Type = bindings.Type{
 		{Name: "stream", Description: "The stream the entry was read from."},
 		{Name: "<field>", Description: `Every field of the entry other than "data" and "contentType", under its own name: the metadata given to create or xadd. An entry without a "data" field (written by another producer) arrives as a JSON object of all its fields instead, with content type application/json.`},
 	},
+	Check:     func(cfg bindings.Config, _ bindings.Direction) error { _, err := parse(cfg); return err },
 	NewInput:  func(ctx context.Context, cfg bindings.Config) (bindings.Input, error) { return newInput(ctx, cfg) },
 	NewOutput: func(ctx context.Context, cfg bindings.Config) (bindings.Output, error) { return newOutput(ctx, cfg) },
 }

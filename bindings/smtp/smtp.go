@@ -86,6 +86,7 @@ var Type = bindings.Type{
 		{Name: "priority", Kind: bindings.KindInt, Default: "3",
 			Description: `X-Priority header, 1 (highest) to 5 (lowest). A request's "priority" overrides it.`},
 	},
+	Check:     func(cfg bindings.Config, _ bindings.Direction) error { _, err := parse(cfg); return err },
 	NewOutput: func(ctx context.Context, cfg bindings.Config) (bindings.Output, error) { return newOutput(cfg) },
 }
 

@@ -156,6 +156,7 @@ var Type = bindings.Type{
 		{Name: "AWSTraceHeader", Description: "The X-Ray trace header, when the sender set one."},
 		{Name: "DeadLetterQueueSourceArn", Description: "In a dead-letter queue: the queue the message was moved from."},
 	},
+	Check:     func(cfg bindings.Config, _ bindings.Direction) error { _, err := parse(cfg); return err },
 	NewInput:  func(ctx context.Context, cfg bindings.Config) (bindings.Input, error) { return newInput(ctx, cfg) },
 	NewOutput: func(ctx context.Context, cfg bindings.Config) (bindings.Output, error) { return newOutput(ctx, cfg) },
 }

@@ -111,8 +111,10 @@ func newComponentsValidateCommand(env *Env) *cobra.Command {
 start-up and reports every problem of every file, one per line as
 file:line: message: YAML errors, unknown fields, unknown binding types and
 metadata keys (with a suggestion), missing required keys, values of the
-wrong kind, bad delivery settings, duplicate names, dead-letter bindings
-that do not exist, secrets that cannot be resolved.
+wrong kind, values the binding refuses when it opens (an SQS endpoint given
+as a bare host, a URL that does not parse, a cron schedule), bad delivery
+settings, duplicate names, dead-letter bindings that do not exist, secrets
+that cannot be resolved.
 
 With --no-secrets, secretKeyRef and envRef are not resolved (and no secret
 store is opened), for CI jobs that check an environment whose secrets they

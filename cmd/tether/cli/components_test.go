@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -243,5 +244,44 @@ func TestComponentsValidateForCI(t *testing.T) {
 	if code != 1 || got.Components != 2 || len(got.Problems) != 1 || got.Problems[0].File != "prod/z.yaml" || got.Problems[0].Line != 6 ||
 		!strings.Contains(got.Problems[0].Message, "bindings.nope") {
 		t.Errorf("-o json: exit %d, %+v", code, got)
+	}
+}
+
+// TestComponentsValidateRefusesWhatOpenWould: values that pass their kind
+// but that a driver refuses when it opens (an SQS endpoint as a bare host, a
+// URL that does not parse, a cron schedule) are reported at their line, as
+// start-up would refuse them; with --no-secrets a value not looked up is
+// not judged.
+func TestComponentsValidateRefusesWhatOpenWould(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	head := "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: %s\nspec:\n  type: %s\n  metadata:\n"
+	writeFiles(t, dir, map[string]string{
+		"bad/sqs.yaml": fmt.Sprintf(head, "orders", "bindings.aws.sqs") +
+			"  - name: queueName\n    value: orders\n  - name: endpoint\n    value: localhost:4566\n",
+		"bad/mqtt.yaml": fmt.Sprintf(head, "sensors", "bindings.mqtt3") +
+			"  - name: url\n    value: \"tcp://[::1\"\n  - name: topic\n    value: sensors\n  - name: consumerID\n    value: sensors\n",
+		"bad/cron.yaml": fmt.Sprintf(head, "tick", "bindings.cron") +
+			"  - name: schedule\n    value: \"@every fortnight\"\n",
+		"ci/sqs.yaml": fmt.Sprintf(head, "orders", "bindings.aws.sqs") +
+			"  - name: queueName\n    value: orders\n  - name: endpoint\n    envRef: SQS_ENDPOINT_THAT_CI_DOES_NOT_HAVE\n",
+	})
+	code, stdout, stderr := execCLI(t, dir, "components", "validate", "bad")
+	if code != 1 || stdout != "" {
+		t.Errorf("exit %d, stdout %q; want 1 and nothing", code, stdout)
+	}
+	for _, want := range []string{
+		filepath.Join("bad", "sqs.yaml") + `:11: metadata "endpoint": "localhost:4566" is not an http:// or https:// URL`,
+		filepath.Join("bad", "mqtt.yaml") + `:9: metadata "url"`,
+		filepath.Join("bad", "cron.yaml") + `:9: metadata "schedule"`,
+		"3 problems in bad",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	code, stdout, stderr = execCLI(t, dir, "components", "validate", "ci", "--no-secrets")
+	if code != 0 || stderr != "" {
+		t.Errorf("--no-secrets with the endpoint unresolved: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
