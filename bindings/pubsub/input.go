@@ -10,6 +10,7 @@ import (
 	"time"
 
 	gpubsub "cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 
 	"github.com/tetherfn/tether/bindings"
 )
@@ -32,6 +33,7 @@ type input struct {
 
 	ctx    context.Context // of the library's Receive; cancelled by Close
 	cancel context.CancelFunc
+	gate   *closeGate
 
 	mu        sync.Mutex
 	closed    bool
@@ -65,7 +67,8 @@ func newInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 	if s.subscription == "" {
 		return nil, &bindings.KeyError{Key: "subscription", Msg: "is required for an input"}
 	}
-	client, err := connect(ctx, s)
+	gate := &closeGate{}
+	client, err := connect(ctx, s, gate.options()...)
 	if err != nil {
 		return nil, err
 	}
@@ -87,8 +90,10 @@ func newInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 	sub.ReceiveSettings.MaxDurationPerAckExtension = s.receive.MaxDurationPerAckExtension
 	sub.ReceiveSettings.MinDurationPerAckExtension = s.receive.MinDurationPerAckExtension
 	// ShutdownOptions stay nil: Receive returns on Close only once every
-	// message is settled and the last acks are sent, so Close loses none.
+	// message is settled and the last acks are sent, so Close loses none;
+	// the gate holds the nacks back until the streams have ended.
 	in := &input{
+		gate:     gate,
 		client:   client,
 		sub:      sub,
 		name:     name,
@@ -272,7 +277,9 @@ func (in *input) Nack(_ context.Context, m *bindings.Message, _ time.Duration) e
 
 // Close stops receiving: messages in flight are nacked, so Pub/Sub
 // redelivers them at once, and Close returns when the library has sent
-// every ack and nack.
+// every ack and Close every nack. The nacks go out only once the input's
+// pull streams have ended (see closeGate), so that none comes back to a
+// stream that is going away.
 func (in *input) Close() error {
 	in.closeOnce.Do(func() {
 		in.mu.Lock()
@@ -281,8 +288,9 @@ func (in *input) Close() error {
 		in.inFlight = nil
 		run := in.run
 		in.mu.Unlock()
+		in.gate.close()
 		for d := range held {
-			d.msg.Nack()
+			d.msg.Nack() // ends its lease extension; the gate holds the nack
 		}
 		in.cancel()
 		in.receiving.Wait()
@@ -290,9 +298,36 @@ func (in *input) Close() error {
 		if run.err != nil && !errors.Is(run.err, context.Canceled) {
 			in.log.Warn("subscriber stopped with an error", "error", run.err)
 		}
-		if err := in.client.Close(); err != nil {
-			in.closeErr = fmt.Errorf("close Pub/Sub client: %w", err)
+		in.gate.drain()
+		errNack := in.nack(in.gate.release())
+		errClose := in.client.Close()
+		if errClose != nil {
+			errClose = fmt.Errorf("close Pub/Sub client: %w", errClose)
 		}
+		in.closeErr = errors.Join(errNack, errClose)
 	})
 	return in.closeErr
+}
+
+// nackBatch bounds the ack IDs of one ModifyAckDeadline request, well under
+// its 512 KB limit.
+const nackBatch = 1000
+
+// nack gives the messages of ackIDs back at once. One that fails is
+// redelivered when its ack deadline expires.
+func (in *input) nack(ackIDs []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var errs []error
+	for len(ackIDs) > 0 {
+		batch := ackIDs[:min(nackBatch, len(ackIDs))]
+		ackIDs = ackIDs[len(batch):]
+		err := in.client.SubscriptionAdminClient.ModifyAckDeadline(ctx, &pubsubpb.ModifyAckDeadlineRequest{
+			Subscription: in.name, AckIds: batch, AckDeadlineSeconds: 0,
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("nack %d messages of %s at close (redelivered after their ack deadline): %w", len(batch), in.name, err))
+		}
+	}
+	return errors.Join(errs...)
 }

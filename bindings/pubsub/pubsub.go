@@ -314,7 +314,7 @@ func credentials(md bindings.Metadata) ([]byte, option.CredentialsType, error) {
 }
 
 // connect builds the client.
-func connect(ctx context.Context, s settings) (*gpubsub.Client, error) {
+func connect(ctx context.Context, s settings, extra ...option.ClientOption) (*gpubsub.Client, error) {
 	var opts []option.ClientOption
 	switch {
 	case s.emulator != "":
@@ -327,6 +327,7 @@ func connect(ctx context.Context, s settings) (*gpubsub.Client, error) {
 	case s.credentials != nil:
 		opts = append(opts, option.WithAuthCredentialsJSON(s.credType, s.credentials))
 	}
+	opts = append(opts, extra...)
 	project := s.project
 	if project == "" {
 		project = gpubsub.DetectProjectID
