@@ -20,7 +20,8 @@ import (
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/bindingtest"
-	_ "github.com/tetherfn/tether/bindings/nats"
+	"github.com/tetherfn/tether/bindings/memory"
+	natsbinding "github.com/tetherfn/tether/bindings/nats"
 	_ "github.com/tetherfn/tether/bindings/rabbitmq"
 	_ "github.com/tetherfn/tether/bindings/redis"
 	"github.com/tetherfn/tether/trigger"
@@ -119,9 +120,8 @@ func TestTracingAcrossBrokers(t *testing.T) {
 	}
 	root.End()
 
-	spans := log.await(t, "pack's return to the memory queue", func(s []sdktrace.ReadOnlySpan) bool {
-		return len(named(s, "process "+redisStream)) == 1
-	})
+	spans := log.await(t, "every span of the pipeline", all("process "+subject, "attempt pick", "send "+redisStream,
+		"process "+redisStream, "send "+done))
 	one := func(name string) sdktrace.ReadOnlySpan {
 		t.Helper()
 		s := named(spans, name)
@@ -211,7 +211,8 @@ func TestTracingHTTPAndRabbitMQ(t *testing.T) {
 	}
 	resp.Body.Close()
 	got := <-headers
-	spans := log.await(t, "tell's delivery span", func(s []sdktrace.ReadOnlySpan) bool { return len(named(s, "process "+queue)) == 1 })
+	spans := log.await(t, "every span of the pipeline", all("process hook", "attempt hear", "send "+queue,
+		"process "+queue, "attempt tell", "create sink"))
 	one := func(name string) sdktrace.ReadOnlySpan {
 		t.Helper()
 		s := named(spans, name)
@@ -233,4 +234,44 @@ func TestTracingHTTPAndRabbitMQ(t *testing.T) {
 	if want := "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-01"; got.Get("Traceparent") != want {
 		t.Errorf("the HTTP output sent traceparent %q; want its span's, %q", got.Get("Traceparent"), want)
 	}
+}
+
+// TestTracingTypedClient: a typed client that publishes without Invoke
+// (nats.Client) still carries the attempt's trace context, so the next
+// function's delivery is a child of the attempt.
+func TestTracingTypedClient(t *testing.T) {
+	natsURL := brokerURL("TETHER_TEST_NATS_URL", "nats://127.0.0.1:4222")
+	stream, subject, in := bindingtest.Unique("TYPED"), bindingtest.Unique("typed.out"), unique(t, "in")
+	t.Cleanup(func() {
+		if nc, err := natsgo.Connect(natsURL); err == nil {
+			if js, err := jetstream.New(nc); err == nil {
+				_ = js.DeleteStream(context.Background(), stream)
+			}
+			nc.Close()
+		}
+	})
+	set := loadComponents(t, memoryComponent("in", in, nil),
+		bindingtest.ComponentYAML("out", "bindings.nats", map[string]string{"natsURL": natsURL, "stream": stream, "subject": subject}))
+	log := newSpanLog()
+	var client natsbinding.Client
+	startWith(t, trigger.Options{Components: set, TracerProvider: log.provider(t), Functions: []trigger.Function{
+		{Name: "pub", Trigger: "in",
+			Bind: func(ctx context.Context, o *trigger.Outputs) error { return o.Bind("Out", &client, "out") },
+			Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
+				_, err := client.Publish(ctx, "", m.Data)
+				return trigger.Result{}, err
+			}},
+		{Name: "sub", Trigger: "out", Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
+			return trigger.Result{}, nil
+		}},
+	}})
+	memory.Publish(in, &bindings.Message{ID: "m1", Data: []byte("x")})
+	spans := log.await(t, "sub's delivery span and pub's attempt", func(s []sdktrace.ReadOnlySpan) bool {
+		return len(named(s, "process "+subject)) == 1 && len(named(s, "attempt pub")) == 1
+	})
+	pub := named(spans, "attempt pub")
+	if len(pub) != 1 {
+		t.Fatalf("want one attempt of pub; got%s", describe(spans))
+	}
+	wantChild(t, named(spans, "process "+subject)[0], pub[0])
 }

@@ -69,6 +69,18 @@ func (l *spanLog) await(t testing.TB, what string, ok func([]sdktrace.ReadOnlySp
 	}
 }
 
+// all is an await condition: a span of each name has ended.
+func all(names ...string) func([]sdktrace.ReadOnlySpan) bool {
+	return func(spans []sdktrace.ReadOnlySpan) bool {
+		for _, n := range names {
+			if len(named(spans, n)) == 0 {
+				return false
+			}
+		}
+		return true
+	}
+}
+
 func describe(spans []sdktrace.ReadOnlySpan) string {
 	var b strings.Builder
 	for _, s := range spans {
@@ -135,7 +147,7 @@ func TestTracingPipeline(t *testing.T) {
 	root, md := rootSpan(tp)
 	root.End()
 	memory.Publish(in, &bindings.Message{ID: "m1", Data: []byte(`{"n":1}`), Metadata: md})
-	spans := log.await(t, "b's delivery span", func(s []sdktrace.ReadOnlySpan) bool { return len(named(s, "process "+mid)) == 1 })
+	spans := log.await(t, "a's and b's spans", all("process "+in, "attempt a", "send "+mid, "process "+mid, "attempt b"))
 
 	aDelivery := named(spans, "process "+in)
 	aAttempt := named(spans, "attempt a")

@@ -85,6 +85,7 @@ func (c *Client) Publish(ctx context.Context, subject string, data []byte, opts 
 	for _, opt := range opts {
 		opt(&p)
 	}
+	bindings.SetTraceContext(ctx, p.header.Set)
 	ack, err := c.out.publish(ctx, p)
 	if err != nil {
 		return PubAck{}, &bindings.Error{Binding: c.name, Type: TypeName, Op: "publish", Err: err}

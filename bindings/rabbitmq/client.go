@@ -110,6 +110,12 @@ func (c *Client) Publish(ctx context.Context, exchange, routingKey string, data 
 	for _, opt := range opts {
 		opt(&m.Publishing)
 	}
+	bindings.SetTraceContext(ctx, func(k, v string) {
+		if m.Headers == nil {
+			m.Headers = amqp.Table{}
+		}
+		m.Headers[k] = v
+	})
 	if err := c.out.publish(ctx, &m); err != nil {
 		return &bindings.Error{Binding: c.name, Type: TypeName, Op: "publish", Err: err}
 	}

@@ -90,6 +90,19 @@ func (m Message) outgoing() outgoing {
 	return o
 }
 
+// traced is m's outgoing form with the trace context of ctx's span, when
+// there is one, as message attributes (bindings.SetTraceContext).
+func (m Message) traced(ctx context.Context) outgoing {
+	o := m.outgoing()
+	bindings.SetTraceContext(ctx, func(k, v string) {
+		if o.attributes == nil {
+			o.attributes = make(map[string]string, 2)
+		}
+		o.attributes[k] = v
+	})
+	return o
+}
+
 func (c *Client) err(op string, err error) error {
 	if err == nil {
 		return nil
@@ -113,7 +126,7 @@ func (c *Client) Send(ctx context.Context, m Message) (string, error) {
 	if err := c.bound(); err != nil {
 		return "", err
 	}
-	id, _, err := c.out.send(ctx, m.outgoing())
+	id, _, err := c.out.send(ctx, m.traced(ctx))
 	return id, c.err("send", err)
 }
 
@@ -129,7 +142,7 @@ func (c *Client) SendBatch(ctx context.Context, msgs []Message) ([]string, error
 	}
 	out := make([]outgoing, len(msgs))
 	for i, m := range msgs {
-		out[i] = m.outgoing()
+		out[i] = m.traced(ctx)
 	}
 	ids, err := c.out.sendBatch(ctx, out)
 	return ids, c.err("send batch", err)
