@@ -541,6 +541,3 @@ func (s *server) serveMessage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	s.render(w, r, "message", messageView{Function: q.Get("function"), Binding: q.Get("binding"), ID: q.Get("id")}, nil)
 }
-
-// edgeCount is -1 (not known) until tether dev records delivery events.
-func (s *server) edgeCount(string) float64 { return -1 }

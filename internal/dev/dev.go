@@ -101,8 +101,9 @@ type server struct {
 	bindings map[string]*bindingInfo
 	outputs  map[string]bindings.Output // queue → output, for the dev API
 
-	addr    string  // the dev API's, once it listens
-	scrapes scrapes // the dashboard's previous metrics
+	addr       string     // the dev API's, once it listens
+	scrapes    scrapes    // the dashboard's previous metrics
+	edgeCounts edgeCounts // the Flow page's counters
 }
 
 // bindingInfo is one component name across the functions.
