@@ -1,6 +1,7 @@
 package image
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ type builder struct {
 	platforms []v1.Platform
 	epoch     time.Time
 	log       io.Writer
+	sidecar   bool // BuildSidecar
 }
 
 func newBuilder(o Options) (*builder, error) {
@@ -226,7 +228,11 @@ func (b *builder) image(base v1.Image, p v1.Platform, bin string, roots []byte, 
 	if mt == types.DockerManifestSchema2 {
 		layerType = types.DockerLayer
 	}
-	layer, err := newLayer(bin, roots, b.epoch, layerType)
+	entrypoint := []string{Entrypoint}
+	if b.sidecar {
+		entrypoint = SidecarEntrypoint
+	}
+	layer, err := newLayer(bin, entrypoint[0], roots, b.epoch, layerType)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +242,7 @@ func (b *builder) image(base v1.Image, p v1.Platform, bin string, roots []byte, 
 		History: v1.History{
 			Created:   v1.Time{Time: b.epoch},
 			CreatedBy: "tether build",
-			Comment:   labels[LabelFunction],
+			Comment:   cmp.Or(labels[LabelFunction], "sidecar"),
 		},
 	})
 	if err != nil {
@@ -251,7 +257,7 @@ func (b *builder) image(base v1.Image, p v1.Platform, bin string, roots []byte, 
 	cf.Created = v1.Time{Time: b.epoch}
 	cf.Author = ""
 	c := &cf.Config
-	c.Entrypoint = []string{Entrypoint}
+	c.Entrypoint = entrypoint
 	c.Cmd = nil
 	c.User = User
 	c.WorkingDir = "/"
@@ -259,7 +265,9 @@ func (b *builder) image(base v1.Image, p v1.Platform, bin string, roots []byte, 
 	if labels[LabelTriggerType] == WebhookType {
 		c.ExposedPorts = map[string]struct{}{strconv.Itoa(PublicPort) + "/tcp": {}}
 	}
-	c.Env = setEnv(c.Env, "TETHER_COMPONENTS", ComponentsDir)
+	if !b.sidecar {
+		c.Env = setEnv(c.Env, "TETHER_COMPONENTS", ComponentsDir)
+	}
 	if c.Labels == nil {
 		c.Labels = map[string]string{}
 	}

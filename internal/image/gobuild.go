@@ -22,13 +22,17 @@ import (
 // is in a repository (for LabelSource and LabelRevision), whatever GOFLAGS
 // says; where the VCS cannot be read, without the stamp.
 func (b *builder) goBuild(ctx context.Context, fn gen.Function, p v1.Platform, out string) error {
-	pkg := "./cmd/" + fn.Name
+	return b.goBuildPackage(ctx, fn.Dir, "./cmd/"+fn.Name, "", p, out)
+}
+
+// goBuildPackage is goBuild of any main package, in dir, with build tags.
+func (b *builder) goBuildPackage(ctx context.Context, dir, pkg, tags string, p v1.Platform, out string) error {
 	fmt.Fprintf(b.log, "tether: go build %s (%s)\n", pkg, p.String())
-	err := b.runGoBuild(ctx, fn, p, out, "-buildvcs=auto")
+	err := b.runGoBuild(ctx, dir, pkg, tags, p, out, "-buildvcs=auto")
 	var vcs *vcsError
 	if errors.As(err, &vcs) {
 		fmt.Fprintf(b.log, "tether: %s: building without the source and revision labels\n", vcs.msg)
-		err = b.runGoBuild(ctx, fn, p, out, "-buildvcs=false")
+		err = b.runGoBuild(ctx, dir, pkg, tags, p, out, "-buildvcs=false")
 	}
 	return err
 }
@@ -38,10 +42,13 @@ type vcsError struct{ msg string }
 
 func (e *vcsError) Error() string { return e.msg }
 
-func (b *builder) runGoBuild(ctx context.Context, fn gen.Function, p v1.Platform, out, buildvcs string) error {
-	pkg := "./cmd/" + fn.Name
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", buildvcs, "-ldflags=-s -w", "-o", out, pkg)
-	cmd.Dir = fn.Dir
+func (b *builder) runGoBuild(ctx context.Context, dir, pkg, tags string, p v1.Platform, out, buildvcs string) error {
+	args := []string{"build", "-trimpath", buildvcs, "-ldflags=-s -w"}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "-o", out, pkg)...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Architecture)
 	switch {
 	case p.Architecture == "arm" && p.Variant != "":
@@ -60,7 +67,11 @@ func (b *builder) runGoBuild(ctx context.Context, fn gen.Function, p v1.Platform
 			first, _, _ := strings.Cut(msg, "\n")
 			return &vcsError{msg: first}
 		}
-		return fmt.Errorf("go build %s for %s in %s: %w\n%s\nfix the build (go vet ./... shows more), or run go generate ./... if the code changed", pkg, p.String(), fn.Dir, err, msg)
+		hint := "fix the build (go vet ./... shows more), or run go generate ./... if the code changed"
+		if pkg == SidecarPackage {
+			hint = "build the sidecar in a module that requires github.com/tetherfn/tether at a version that has cmd/tether-sidecar (go get github.com/tetherfn/tether@latest), or in Tether's own checkout"
+		}
+		return fmt.Errorf("go build %s for %s in %s: %w\n%s\n%s", pkg, p.String(), dir, err, msg, hint)
 	}
 	return nil
 }

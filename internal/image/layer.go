@@ -21,11 +21,11 @@ const (
 	group  = "root:x:0:\nnonroot:x:65532:\n"
 )
 
-// newLayer returns the function's one layer: the binary at Entrypoint, the
+// newLayer returns the function's one layer: the binary at path, the
 // CA roots, passwd and group, and a /tmp. Every header is fixed but the
 // contents (owner root, times at epoch, fixed order), so the same binary
 // gives the same layer digest.
-func newLayer(bin string, roots []byte, epoch time.Time, mt types.MediaType) (v1.Layer, error) {
+func newLayer(bin, path string, roots []byte, epoch time.Time, mt types.MediaType) (v1.Layer, error) {
 	exe, err := os.ReadFile(bin)
 	if err != nil {
 		return nil, err
@@ -44,7 +44,7 @@ func newLayer(bin string, roots []byte, epoch time.Time, mt types.MediaType) (v1
 		{name: "etc/ssl/", mode: 0o755, dir: true},
 		{name: "etc/ssl/certs/", mode: 0o755, dir: true},
 		{name: "etc/ssl/certs/ca-certificates.crt", mode: 0o644, data: roots},
-		{name: Entrypoint[1:], mode: 0o755, data: exe},
+		{name: path[1:], mode: 0o755, data: exe},
 		{name: "home/", mode: 0o755, dir: true},
 		{name: "home/nonroot/", mode: 0o700, dir: true},
 		{name: "tmp/", mode: 0o1777, dir: true},

@@ -25,6 +25,8 @@ type buildOptions struct {
 	layout    string
 	env       string
 	output    string
+	sidecar   bool
+	resources []string
 }
 
 func newBuildCommand(env *Env) *cobra.Command {
@@ -52,11 +54,21 @@ an OCI image layout folder. Several --platform values make an image index
 (not for --tarball). For each function it prints the digest, the size to
 pull (compressed) and unpacked, and the reference by digest.
 
-Run go generate ./... first: build does not generate code.`,
+Run go generate ./... first: build does not generate code.
+
+--sidecar builds the tether sidecar image instead, for an app in any
+language, in place of daprd (docs/sidecar.md): <repository>/sidecar:<tag>,
+running "tether sidecar --resources-path /components". It is compiled in the
+folder, which must be in a Go module that requires github.com/tetherfn/tether
+(or Tether's checkout). With --resources-path, it links only the binding
+drivers those components use (and memory): a smaller image, which must be
+rebuilt when a component of another type is added; without, every driver.`,
 		Example: `  tether build ./examples/hello --tarball hello.tar && docker load -i hello.tar
   tether build ./orders --push registry.example.com/shop
   tether build ./orders --push registry.example.com/shop --platform linux/amd64,linux/arm64
-  tether build . --function greet --oci-layout out/oci --output json`,
+  tether build . --function greet --oci-layout out/oci --output json
+  tether build --sidecar --tarball sidecar.tar && docker load -i sidecar.tar
+  tether build --sidecar --resources-path ./components --push registry.example.com/shop`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageError(cmd, "want at most one folder")
@@ -98,7 +110,15 @@ Run go generate ./... first: build does not generate code.`,
 			if o.base != "" && o.base != "scratch" && isPath(wd, o.base) {
 				opts.Base = absIn(wd, o.base)
 			}
-			res, err := image.Build(cmd.Context(), opts)
+			var res image.Result
+			if o.sidecar {
+				res, err = buildSidecar(cmd, wd, opts, o)
+			} else {
+				if len(o.resources) > 0 {
+					return usageError(cmd, "--resources-path selects the drivers of --sidecar; a function's image takes its components from the mounted /components")
+				}
+				res, err = image.Build(cmd.Context(), opts)
+			}
 			if err != nil {
 				if cmd.Context().Err() != nil {
 					return nil
@@ -122,11 +142,34 @@ Run go generate ./... first: build does not generate code.`,
 	f.StringVar(&o.layout, "oci-layout", "", "write the images to this OCI image layout folder (created or updated)")
 	f.StringVar(&o.env, "env", "prod", "read the trigger's type for the image's labels from components/<env> (else components)")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	f.BoolVar(&o.sidecar, "sidecar", false, "build the tether sidecar image (<repository>/sidecar) instead of the functions' images")
+	f.StringSliceVar(&o.resources, "resources-path", nil, "with --sidecar: link only the drivers these component folders use (repeatable; default every driver)")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("platform", cobra.FixedCompletions([]string{"linux/amd64", "linux/arm64", "linux/arm/v7"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagDirname("oci-layout")
 	withUsageHint(cmd)
 	return cmd
+}
+
+// buildSidecar is tether build --sidecar.
+func buildSidecar(cmd *cobra.Command, wd string, opts image.Options, o buildOptions) (image.Result, error) {
+	if len(o.functions) > 0 {
+		return image.Result{}, usageError(cmd, "--function and --sidecar: the sidecar image holds no function")
+	}
+	so := image.SidecarOptions{Options: opts}
+	if len(o.resources) > 0 {
+		var dirs []string
+		for _, d := range o.resources {
+			dirs = append(dirs, absIn(wd, d))
+		}
+		drivers, err := image.DriversFor(dirs)
+		if err != nil {
+			return image.Result{}, err
+		}
+		so.Drivers = drivers
+		fmt.Fprintf(opts.Log, "tether: sidecar drivers: %s\n", strings.Join(drivers, ", "))
+	}
+	return image.BuildSidecar(cmd.Context(), so)
 }
 
 // isPath reports whether s names an existing file or folder, relative to

@@ -1,0 +1,5 @@
+//go:build !tether_drivers || tether_memory
+
+package main
+
+import _ "github.com/tetherfn/tether/bindings/memory"

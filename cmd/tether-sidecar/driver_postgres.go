@@ -1,0 +1,5 @@
+//go:build !tether_drivers || tether_postgres
+
+package main
+
+import _ "github.com/tetherfn/tether/bindings/postgres"
