@@ -59,6 +59,18 @@ type Router interface {
 	Route() (path string, methods []string)
 }
 
+// Firer is implemented by inputs that make their messages themselves (cron:
+// a tick per schedule) and can make one on demand. The runtime's bindings
+// API calls Fire for the operation OpFire on such a trigger (tether send
+// <cron-binding> under tether dev); the message goes through the trigger like
+// any other, and its ID is returned.
+type Firer interface {
+	Fire(ctx context.Context) (id string, err error)
+}
+
+// OpFire is the operation that fires a Firer trigger now.
+const OpFire Operation = "fire"
+
 // Replier is implemented by inputs whose sender waits for an answer (HTTP
 // webhooks): the runtime calls Reply with the function's result before it acks
 // or nacks the message.

@@ -227,6 +227,9 @@ func (r *Runtime) serveInvoke(w http.ResponseWriter, req *http.Request) {
 func (r *Runtime) invoke(w http.ResponseWriter, req *http.Request, name string) {
 	ob, ok := r.Output(name)
 	if !ok {
+		if r.fire(w, req, name) {
+			return
+		}
 		msg := "output binding " + name + " not found"
 		if c, ok := r.opts.Components.Get(name); ok && !c.Direction.Has(bindings.DirOutput) && c.Binding.Directions.Has(bindings.DirOutput) {
 			// Most often a trigger on a real broker that someone wants to
@@ -445,4 +448,45 @@ func readAll(r io.Reader, size int, limit int64) ([]byte, error) {
 			return b, err
 		}
 	}
+}
+
+// fire serves an invocation of a trigger that makes its messages itself
+// (bindings.Firer: cron) with the operation fire: one message now, through
+// the trigger like the others; the answer is {"id": ...}. False when name is
+// no such trigger.
+func (r *Runtime) fire(w http.ResponseWriter, req *http.Request, name string) bool {
+	var f bindings.Firer
+	ds, _ := r.live()
+	for _, d := range ds {
+		if d.binding == name {
+			f, _ = d.in.(bindings.Firer)
+			break
+		}
+	}
+	if f == nil {
+		return false
+	}
+	body, status, err := readLimited(w, req, r.opts.MaxRequestBodySize)
+	if err != nil {
+		writeAPIError(w, status, "ERR_MALFORMED_REQUEST", err.Error())
+		return true
+	}
+	var in invokeRequest
+	if err := json.Unmarshal(body, &in); err != nil {
+		writeAPIError(w, http.StatusBadRequest, "ERR_MALFORMED_REQUEST", "body: "+err.Error())
+		return true
+	}
+	if bindings.Operation(in.Operation) != bindings.OpFire {
+		writeAPIError(w, http.StatusBadRequest, "ERR_INVOKE_OUTPUT_BINDING",
+			fmt.Sprintf("%s is a trigger that makes its own messages; its only operation here is %q (fires it now)", name, bindings.OpFire))
+		return true
+	}
+	id, err := f.Fire(req.Context())
+	if err != nil {
+		r.invokeFailed(w, req, name, err)
+		return true
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"id": id})
+	return true
 }

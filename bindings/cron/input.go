@@ -116,6 +116,25 @@ func (in *input) run() {
 	}
 }
 
+// Fire implements bindings.Firer: a tick now, on demand (tether send
+// <cron-binding>). It is this replica's: no lock is claimed, and it fires
+// even while a previous tick is unsettled; scheduled ticks are skipped
+// while it is (unless allowOverlap is set), as after any tick.
+func (in *input) Fire(context.Context) (string, error) {
+	now := time.Now()
+	t := &tick{at: now, id: now.UTC().Format(time.RFC3339Nano), fired: now}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed {
+		return "", fmt.Errorf("cron input: %w", bindings.ErrClosed)
+	}
+	in.unsettled++
+	in.ready = append(in.ready, t)
+	in.wake.Fire()
+	in.log.Info("cron: tick fired on demand", "tick", t.id)
+	return t.id, nil
+}
+
 // fire makes the tick at a message, unless the previous tick is unsettled or
 // another replica fires it.
 func (in *input) fire(at time.Time) {

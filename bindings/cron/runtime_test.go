@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/bindingtest"
+	"github.com/tetherfn/tether/bindings/cron"
 	_ "github.com/tetherfn/tether/bindings/memory"
 	"github.com/tetherfn/tether/functions"
 	"github.com/tetherfn/tether/trigger"
@@ -83,5 +87,56 @@ func TestRetriesAndDeadLetterThroughTheRuntime(t *testing.T) {
 	}
 	if next <= failing {
 		t.Errorf("tick %s succeeded after %s was dead-lettered", next, failing)
+	}
+}
+
+// TestFireOnDemand: the bindings API's operation fire on a cron trigger
+// (tether send <cron-binding>) delivers a tick now, through the trigger,
+// and answers its id; another operation on it, or fire on an output, is a
+// 400 that says what works.
+func TestFireOnDemand(t *testing.T) {
+	ctx := testContext(t)
+	set := bindingtest.LoadComponents(t,
+		bindingtest.ComponentYAML("yearly", "bindings.cron", map[string]string{"schedule": "@yearly"}),
+		bindingtest.ComponentYAML("out", "bindings.memory", map[string]string{"queue": bindingtest.Unique("cron-out")}))
+	handled := make(chan *bindings.Message, 1)
+	rt, err := trigger.New(trigger.Options{Components: set, Functions: []trigger.Function{{Name: "yearly", Trigger: "yearly",
+		Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
+			handled <- m
+			return trigger.Result{}, nil
+		}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Shutdown(context.Background())
+	invoke := func(binding, body string) (int, string) {
+		req := httptest.NewRequest(http.MethodPost, "/v1.0/bindings/"+binding, strings.NewReader(body))
+		rec := httptest.NewRecorder()
+		rt.Handler().ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+
+	code, body := invoke("yearly", `{"operation":"fire"}`)
+	var answer struct{ ID string }
+	if err := json.Unmarshal([]byte(body), &answer); code != http.StatusOK || err != nil || answer.ID == "" {
+		t.Fatalf("fire: %d %s", code, body)
+	}
+	select {
+	case m := <-handled:
+		var tick cron.Tick
+		if err := json.Unmarshal(m.Data, &tick); err != nil || m.ID != answer.ID || tick.Schedule != "@yearly" {
+			t.Errorf("handled %s %s (%v), want the tick %s of @yearly", m.ID, m.Data, err, answer.ID)
+		}
+	case <-ctx.Done():
+		t.Fatal("the tick fired on demand was not handled")
+	}
+	if code, body := invoke("yearly", `{"operation":"create","data":"x"}`); code != http.StatusBadRequest || !strings.Contains(body, `its only operation here is \"fire\"`) {
+		t.Errorf("create on the cron trigger: %d %s", code, body)
+	}
+	if code, body := invoke("out", `{"operation":"fire"}`); code != http.StatusBadRequest || !strings.Contains(body, `no operation \"fire\"`) {
+		t.Errorf("fire on an output: %d %s", code, body)
 	}
 }

@@ -2,12 +2,16 @@ package dev_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tetherfn/tether/bindings"
+	_ "github.com/tetherfn/tether/bindings/cron" // tether dev reads the components
+	"github.com/tetherfn/tether/bindings/memory"
 	"github.com/tetherfn/tether/internal/dev"
 	"github.com/tetherfn/tether/trigger"
 )
@@ -107,5 +111,75 @@ func TestDevEvents(t *testing.T) {
 			t.Fatalf("--events printed no dead letter after 2 minutes:\n%s", logs.String())
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+const nightlySource = `package nightly
+
+import (
+	"context"
+
+	"github.com/tetherfn/tether/bindings/cron"
+	"github.com/tetherfn/tether/functions"
+)
+
+type Outputs struct {
+	Out functions.Output[string] ` + "`binding:\"nightly-out\"`" + `
+}
+
+//tether:function nightly trigger=tick
+func Nightly(ctx context.Context, t cron.Tick, out Outputs) error {
+	return out.Out.Send(ctx, "report of "+t.Schedule)
+}
+`
+
+// TestDevFiresCron: tether send <cron-binding> (the operation fire, on the
+// dev API) fires the cron trigger of a function run by tether dev now, far
+// from its schedule.
+func TestDevFiresCron(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a module")
+	}
+	dir := module(t, map[string]string{
+		"nightly/nightly.go": nightlySource,
+		"nightly/components/tick.yaml": `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: tick
+spec:
+  type: bindings.cron
+  version: v1
+  metadata:
+  - name: schedule
+    value: "@yearly"
+`,
+		"nightly/components/out.yaml": queue("nightly-out"),
+	})
+	var logs syncBuffer
+	addr := startDev(t, dir, &logs)
+	out, _, err := bindings.OpenInput(t.Context(), bindings.Config{Name: "out", Type: memory.TypeName, Metadata: map[string]string{"queue": "nightly-out"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+
+	resp, err := http.Post("http://"+addr+"/v1.0/bindings/tick", "application/json", strings.NewReader(`{"operation":"fire"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer struct{ ID string }
+	err = json.NewDecoder(resp.Body).Decode(&answer)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err != nil || answer.ID == "" {
+		t.Fatalf("fire: %s, %v, id %q", resp.Status, err, answer.ID)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	msgs, err := out.Receive(ctx, 1)
+	if err != nil {
+		t.Fatalf("nothing on nightly-out after the fire: %v", err)
+	}
+	if got := string(msgs[0].Data); got != "report of @yearly" {
+		t.Errorf("nightly sent %q", got)
 	}
 }

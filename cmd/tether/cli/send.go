@@ -41,11 +41,14 @@ component that is both input and output (the trigger in components/local)
 delivers what it is sent to its function.
 
 --data is JSON, or text sent as it is; @file reads it from a file; it is
-required for create (--data '' sends an empty message). JSON data
+required for create (--data '' sends an empty message), except on a cron
+trigger: tether send <cron-binding> without --data fires it now (under
+tether dev, or on a function's control API), and prints the tick's id. JSON data
 is sent with the content type application/json unless --metadata sets
 contentType. The binding's answer is printed on stdout.`,
 		Example: `  tether send hello-in --data '{"id":"m-1","text":"hello"}'
   tether send orders-in --data @order.json --metadata partitionKey=customer-7
+  tether send nightly                 # a cron trigger: fires it now
   tether send files --operation get --metadata fileName=report.csv --addr 127.0.0.1:3501`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
@@ -92,8 +95,13 @@ func send(ctx context.Context, env *Env, binding string, o sendOptions) error {
 		}
 		body.Metadata[k] = v
 	}
-	if o.noData && o.operation == string(bindings.OpCreate) {
-		return usageErrorf("send", "--data is required to create a message: JSON, text, or @file (--data '' sends an empty one)")
+	// Without --data, create is a mistake, unless the binding is a trigger
+	// that makes its own messages (cron): that one fires now. Only the API
+	// knows which it is: fire is asked, and an API that has no such
+	// operation for the binding means the mistake.
+	fire := o.noData && o.operation == string(bindings.OpCreate)
+	if fire {
+		body.Operation = string(bindings.OpFire)
 	}
 	data := []byte(o.data)
 	if strings.HasPrefix(o.data, "@") {
@@ -133,6 +141,9 @@ func send(ctx context.Context, env *Env, binding string, o sendOptions) error {
 
 	answer, err := o.invoke(ctx, binding, payload)
 	var apiErr *apiError
+	if fire && errors.As(err, &apiErr) && apiErr.code == http.StatusBadRequest {
+		return usageErrorf("send", "--data is required to create a message: JSON, text, or @file (--data '' sends an empty one)")
+	}
 	// tether dev's API names its bindings in the answer itself and has no
 	// /v1.0/status; a function's API lists them there.
 	if errors.As(err, &apiErr) && apiErr.code == http.StatusNotFound && !strings.Contains(apiErr.message, "(bindings: ") {

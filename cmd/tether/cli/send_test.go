@@ -30,6 +30,17 @@ func (a *daprAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.calls = append(a.calls, apiCall{path: r.URL.Path, token: r.Header.Get("dapr-api-token"), body: body})
 	a.mu.Unlock()
+	switch op := string(body["operation"]); {
+	case r.URL.Path == "/v1.0/bindings/nightly" && op == `"fire"`: // a cron trigger
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"id":"2026-12-06T18:00:00Z"}`))
+		return
+	case op == `"fire"` && r.URL.Path != "/v1.0/bindings/nope": // as the runtime answers for an output
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(`{"errorCode":"ERR_INVOKE_OUTPUT_BINDING","message":"orders (bindings.memory) has no operation \"fire\""}`))
+		return
+	}
 	switch r.URL.Path {
 	case "/v1.0/bindings/orders":
 		w.WriteHeader(http.StatusNoContent)
@@ -100,6 +111,12 @@ func TestSend(t *testing.T) {
 	code, _, stderr = execCLI(t, dir, "send", "orders", "--addr", addr)
 	if code != 1 || !strings.HasPrefix(stderr, "tether send: --data is required to create a message") {
 		t.Errorf("no --data: exit %d, stderr %q", code, stderr)
+	}
+
+	// Without --data, a cron trigger fires: the API answers its tick's id.
+	code, stdout, stderr = execCLI(t, dir, "send", "nightly", "--addr", addr)
+	if code != 0 || !strings.Contains(stdout, `"id":"2026-12-06T18:00:00Z"`) || string(api.last().body["operation"]) != `"fire"` {
+		t.Errorf("cron: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 
 	code, _, stderr = execCLI(t, dir, "send", "orders", "--addr", addr, "--metadata", "novalue")
