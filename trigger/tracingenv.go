@@ -13,8 +13,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -121,28 +119,6 @@ func TracingFromEnv(ctx context.Context, s TracingSettings) (*Tracing, error) {
 	}
 	t.Provider = sdktrace.NewTracerProvider(append(opts, sdktrace.WithResource(res))...)
 	return t, nil
-}
-
-func otlpExporter(ctx context.Context, getenv func(string) string) (sdktrace.SpanExporter, string, error) {
-	protocol, from := getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
-	if protocol == "" {
-		protocol, from = getenv("OTEL_EXPORTER_OTLP_PROTOCOL"), "OTEL_EXPORTER_OTLP_PROTOCOL"
-	}
-	switch strings.ToLower(strings.TrimSpace(protocol)) {
-	case "", "http/protobuf":
-		exp, err := otlptracehttp.New(ctx)
-		if err != nil {
-			return nil, "", fmt.Errorf("OTLP exporter (http/protobuf): %w", err)
-		}
-		return exp, "http/protobuf", nil
-	case "grpc":
-		exp, err := otlptracegrpc.New(ctx)
-		if err != nil {
-			return nil, "", fmt.Errorf("OTLP exporter (grpc): %w", err)
-		}
-		return exp, "grpc", nil
-	}
-	return nil, "", fmt.Errorf("%s=%q: want grpc or http/protobuf", from, protocol)
 }
 
 // RecentSpans keeps the last finished spans in memory and serves them as
