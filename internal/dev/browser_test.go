@@ -163,6 +163,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	p.run(chromedp.Navigate(href))
 	p.until("the message's output", `document.querySelector("#outputs") && document.querySelector("#outputs").innerText.includes("greetings")`)
 	p.until("the payload", `document.querySelector("#payload-json").innerText.includes('"Ada"')`)
+	p.until("the handler's log line", `document.querySelector("#logs").innerText.includes("Hello, Ada!")`)
 	p.until("the trace: the delivery, its attempt and the output's span", `document.querySelectorAll("#trace .span-row").length >= 3`)
 	p.shoot("message")
 	p.shootFull("message-full")

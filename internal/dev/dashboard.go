@@ -59,6 +59,7 @@ func (s *server) dashboardRoutes(mux *http.ServeMux) {
 	handle("GET /ui/api/metrics", s.serveMetricsAPI)
 	handle("GET /ui/api/flow", s.serveFlowAPI)
 	handle("GET /ui/api/trace", s.serveTraceAPI)
+	handle("GET /ui/api/logs", s.serveLogsAPI)
 	handle("POST /ui/api/test", s.serveSaveTest)
 }
 
@@ -487,6 +488,8 @@ func payloadText(data []byte) string {
 	}
 	return fmt.Sprintf("(%d bytes, not text)", len(data))
 }
+
+var errMessageID = errors.New("messageId is required")
 
 // dashboardKey is the metadata key the Send page tags its messages with, to
 // find their attempts among the delivery events.

@@ -1,6 +1,7 @@
 package dev
 
 import (
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -101,5 +102,25 @@ func TestTestSource(t *testing.T) {
 func TestShellQuote(t *testing.T) {
 	if got := sendCommand("names", []byte(`{"name":"O'Brien"}`), map[string]string{"b": "2", "a": "x y"}); got != `tether send names --data '{"name":"O'\''Brien"}' --metadata 'a=x y' --metadata b=2` {
 		t.Error(got)
+	}
+}
+
+func TestLogRing(t *testing.T) {
+	var r logRing
+	for i := range logsKept + 10 {
+		r.add("[f] ", []byte(fmt.Sprintf("line %d id=m%d\n", i, i%3)))
+	}
+	r.add("[g] ", []byte("id=m1 from g\n"))
+	got := r.find("f", "id=m1")
+	if len(got) == 0 || got[0].Text != fmt.Sprintf("line %d id=m1", 13) || got[len(got)-1].Function != "f" {
+		t.Errorf("oldest kept m1 line %q, last %+v", got[0].Text, got[len(got)-1])
+	}
+	for _, l := range got {
+		if !strings.Contains(l.Text, "id=m1") {
+			t.Errorf("found %q", l.Text)
+		}
+	}
+	if n := len(r.buf); n != logsKept {
+		t.Errorf("kept %d lines, want %d", n, logsKept)
 	}
 }

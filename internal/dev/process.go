@@ -180,6 +180,8 @@ type lineWriter struct {
 	mu sync.Mutex
 	w  io.Writer
 	wg sync.WaitGroup
+	// recent keeps the functions' last lines for the dashboard.
+	recent logRing
 }
 
 func (l *lineWriter) line(b []byte) {
@@ -207,6 +209,7 @@ func (l *lineWriter) pipe(prefix string) (*os.File, error) {
 			line, err := br.ReadBytes('\n')
 			if len(line) > 0 {
 				l.line(append([]byte(prefix), line...))
+				l.recent.add(prefix, line)
 			}
 			if err != nil {
 				if !errors.Is(err, io.EOF) {

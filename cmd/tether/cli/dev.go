@@ -30,7 +30,10 @@ On start it prints each function's trigger, outputs and dead-letter binding
 and where each points, and the dev API's address: tether send and tether dlq
 talk to it (the Dapr-compatible bindings API for every binding of every
 function), and the functions' webhooks are served there. Each function's log
-lines are prefixed with its name.
+lines are prefixed with its name. The dashboard, on the same address under
+/ui/ (loopback only), shows the functions as a graph, every delivery as it
+happens, each message with its attempts, outputs and trace, the dead letters,
+a send form and the metrics.
 
 When a .go file changes, the functions it reaches are generated, built and
 started again; the old process is stopped only once the new one is ready,

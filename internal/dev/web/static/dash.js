@@ -342,6 +342,9 @@ if (document.body.dataset.page === "message") {
       $("#metadata").replaceChildren(...Object.keys(rec.metadata || {}).sort().map(k => el("tr", {}, el("th", {}, k), el("td", {}, rec.metadata[k]))));
       if (!Object.keys(rec.metadata || {}).length) $("#metadata").replaceChildren(el("tr", {}, el("td", { class: "muted" }, "None.")));
     }
+    getJSON("/ui/api/logs?" + new URLSearchParams({ function: fn, messageId: id })).then(lines => {
+      $("#logs").textContent = lines.length ? lines.map(l => l.text).join("\n") : "None kept: the function wrote no line naming this message (tether dev keeps the last 5,000 lines).";
+    }, e => { $("#logs").textContent = e.message; });
     $("#attempts").replaceChildren(...attempts.map(a => el("tr", {},
       el("td", { class: "num" }, a.attempt), el("td", { class: "nowrap" }, fmtTime(a.time)), el("td", {}, outcome(a.outcome)),
       el("td", { class: "num" }, fmtMs(a.durationMs)),
