@@ -37,6 +37,14 @@ var driverPackages = map[string]string{
 	"bindings.twilio.sms":   bindingsPath + "/twilio",
 }
 
+// DriverPackage returns the import path of the driver of binding type typ
+// (a name or an alias), which a generated main links when its package's
+// components use typ.
+func DriverPackage(typ string) (string, bool) {
+	p, ok := driverPackages[typ]
+	return p, ok
+}
+
 // componentDrivers returns the driver packages of the binding types used by
 // the component files under dir/components (every environment's folder), in
 // import-path order. Files that do not parse are skipped: the component

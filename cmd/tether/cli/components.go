@@ -4,15 +4,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/parser"
+	"go/token"
 	"io"
 	"maps"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/component"
+	"github.com/tetherfn/tether/internal/gen"
 	"github.com/tetherfn/tether/internal/suggest"
 )
 
@@ -70,7 +75,7 @@ runtime's /v1.0/status shows them).`,
 			}
 			// The good components are listed even when others have
 			// problems (printed on stderr, and the exit status is 1).
-			set, problems := loadComponents(env, args, appID, false)
+			set, problems := loadComponents(env, args, appID, false, false)
 			if set == nil {
 				return problems
 			}
@@ -114,7 +119,8 @@ metadata keys (with a suggestion), missing required keys, values of the
 wrong kind, values the binding refuses when it opens (an SQS endpoint given
 as a bare host, a URL that does not parse, a cron schedule), bad delivery
 settings, duplicate names, dead-letter bindings that do not exist, secrets
-that cannot be resolved.
+that cannot be resolved, and binding types that a function's generated main
+(cmd/*/main_gen.go beside the components folder) does not link yet.
 
 With --no-secrets, secretKeyRef and envRef are not resolved (and no secret
 store is opened), for CI jobs that check an environment whose secrets they
@@ -134,7 +140,7 @@ Exit status: 0 when the folders are valid, 1 when there are problems.`,
 			if output == "json" {
 				return validateJSON(env, args, appID, noSecrets)
 			}
-			set, err := loadComponents(env, args, appID, noSecrets)
+			set, err := loadComponents(env, args, appID, noSecrets, true)
 			if err != nil {
 				return err
 			}
@@ -161,8 +167,8 @@ func componentDirs(args []string) []string {
 // loadComponents loads the folders. Its error, for invalid components, has
 // already printed every problem on stderr; the set then holds the good
 // components (nil for other errors).
-func loadComponents(env *Env, args []string, appID string, unresolved bool) (*component.Set, error) {
-	set, diags, err := loadDiagnosed(env, args, appID, unresolved)
+func loadComponents(env *Env, args []string, appID string, unresolved, links bool) (*component.Set, error) {
+	set, diags, err := loadDiagnosed(env, args, appID, unresolved, links)
 	if err != nil {
 		return nil, err
 	}
@@ -176,8 +182,10 @@ func loadComponents(env *Env, args []string, appID string, unresolved bool) (*co
 }
 
 // loadDiagnosed loads the folders and returns the good components and the
-// problems, their files relative to the working folder.
-func loadDiagnosed(env *Env, args []string, appID string, unresolved bool) (*component.Set, component.Diagnostics, error) {
+// problems, their files relative to the working folder. With links, a good
+// component whose type the generated main of a function beside the folders
+// does not link is a problem too (see unlinked).
+func loadDiagnosed(env *Env, args []string, appID string, unresolved, links bool) (*component.Set, component.Diagnostics, error) {
 	wd, err := env.workDir()
 	if err != nil {
 		return nil, nil, err
@@ -188,18 +196,74 @@ func loadDiagnosed(env *Env, args []string, appID string, unresolved bool) (*com
 	}
 	set, err := component.Load(dirs, &component.Options{AppID: appID, Unresolved: unresolved})
 	var diags component.Diagnostics
-	if errors.As(err, &diags) {
-		for i := range diags {
-			diags[i].File = relative(wd, diags[i].File)
-		}
-		return set, diags, nil
+	if err != nil && !errors.As(err, &diags) {
+		return set, nil, err
 	}
-	return set, nil, err
+	if links && set != nil {
+		diags = append(diags, unlinked(dirs, set)...)
+	}
+	for i := range diags {
+		diags[i].File = relative(wd, diags[i].File)
+	}
+	return set, diags, nil
+}
+
+// unlinked reports the components whose binding type the generated main of
+// a function does not link: start-up would refuse them as an unknown type
+// until go generate runs again. A function is the package that holds the
+// folder named components (as go generate reads it), its mains
+// cmd/*/main_gen.go there.
+func unlinked(dirs []string, set *component.Set) component.Diagnostics {
+	var diags component.Diagnostics
+	seen := map[string]bool{}
+	for _, dir := range dirs {
+		pkg := functionDir(dir)
+		if pkg == "" || seen[pkg] {
+			continue
+		}
+		seen[pkg] = true
+		mains, _ := filepath.Glob(filepath.Join(pkg, "cmd", "*", gen.MainFileName))
+		for _, main := range mains {
+			f, err := parser.ParseFile(token.NewFileSet(), main, nil, parser.ImportsOnly)
+			if err != nil {
+				continue // go build reports it
+			}
+			imported := map[string]bool{}
+			for _, spec := range f.Imports {
+				if p, err := strconv.Unquote(spec.Path.Value); err == nil {
+					imported[p] = true
+				}
+			}
+			for _, c := range set.Components() {
+				if !strings.HasPrefix(c.File, pkg+string(filepath.Separator)) {
+					continue
+				}
+				if driver, ok := gen.DriverPackage(c.Type); ok && !imported[driver] {
+					diags = append(diags, component.Diagnostic{File: c.File, Line: c.Line,
+						Msg: fmt.Sprintf("%s is not linked into %s, so %s would not start: run go generate ./...", c.Type, filepath.Base(filepath.Dir(main)), c.Name)})
+				}
+			}
+		}
+	}
+	return diags
+}
+
+// functionDir returns the folder that holds the components folder dir is
+// in (or is), or "" when dir is under no folder named components.
+func functionDir(dir string) string {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if filepath.Base(d) == "components" {
+			return filepath.Dir(d)
+		}
+		if filepath.Dir(d) == d {
+			return ""
+		}
+	}
 }
 
 // validateJSON is tether components validate --output json.
 func validateJSON(env *Env, args []string, appID string, unresolved bool) error {
-	set, diags, err := loadDiagnosed(env, args, appID, unresolved)
+	set, diags, err := loadDiagnosed(env, args, appID, unresolved, true)
 	if err != nil {
 		return err
 	}

@@ -285,3 +285,33 @@ func TestComponentsValidateRefusesWhatOpenWould(t *testing.T) {
 		t.Errorf("--no-secrets with the endpoint unresolved: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
+
+// TestComponentsValidateNamesUnlinkedTypes: a component whose binding type
+// the function's generated main does not link (a file added after go
+// generate) is a problem at its file:line, as start-up would refuse it.
+func TestComponentsValidateNamesUnlinkedTypes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	head := "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: %s\nspec:\n  type: %s\n"
+	writeFiles(t, dir, map[string]string{
+		"orders/components/local/queue.yaml": fmt.Sprintf(head, "queue", "bindings.memory"),
+		"orders/components/local/tick.yaml":  fmt.Sprintf(head, "tick", "bindings.cron") + "  metadata:\n  - name: schedule\n    value: \"@every 1m\"\n",
+		"orders/cmd/orders/main_gen.go":      "package main\n\nimport (\n\t_ \"github.com/tetherfn/tether/bindings/memory\"\n)\n\nfunc main() {}\n",
+	})
+	code, _, stderr := execCLI(t, dir, "components", "validate", "orders/components/local")
+	want := filepath.Join("orders", "components", "local", "tick.yaml") + ":1: bindings.cron is not linked into orders, so tick would not start: run go generate ./..."
+	if code != 1 || !strings.Contains(stderr, want) || strings.Contains(stderr, "queue.yaml") {
+		t.Errorf("exit %d, stderr:\n%s\nwant 1 and %q only", code, stderr, want)
+	}
+	code, stdout, _ := execCLI(t, dir, "components", "validate", "orders/components/local", "-o", "json")
+	if code != 1 || !strings.Contains(stdout, `"bindings.cron is not linked into orders`) {
+		t.Errorf("-o json: exit %d, stdout %s", code, stdout)
+	}
+	// Once main links it, the folder is valid.
+	writeFiles(t, dir, map[string]string{
+		"orders/cmd/orders/main_gen.go": "package main\n\nimport (\n\t_ \"github.com/tetherfn/tether/bindings/cron\"\n\t_ \"github.com/tetherfn/tether/bindings/memory\"\n)\n\nfunc main() {}\n",
+	})
+	if code, stdout, stderr := execCLI(t, dir, "components", "validate", "orders/components/local"); code != 0 {
+		t.Errorf("linked: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
