@@ -112,8 +112,10 @@ func TestAppAnswerTo(t *testing.T) {
 }
 
 // TestOutputPayloads: the bindings API sends each kind of JSON data to the
-// output as Dapr does: a JSON string's content, anything else its JSON
-// text, null or no data as nothing.
+// output as Dapr does, with the content type of metadata.contentType when
+// given: a JSON string's content, anything else its JSON text, null or no
+// data as nothing. (Binary data cannot be JSON: it goes over the gRPC API,
+// see daprgrpc's TestGoSDKClient.)
 func TestOutputPayloads(t *testing.T) {
 	out := unique(t, "out")
 	set := loadComponents(t, memoryComponent("shipments", out, map[string]string{"direction": "output"}))
@@ -126,12 +128,22 @@ func TestOutputPayloads(t *testing.T) {
 		{`"plain text, not JSON\n"`, "plain text, not JSON\n"},
 		{`null`, ``},
 	} {
-		rec := do(t, rt.Handler(), "POST", "/v1.0/bindings/shipments", `{"operation":"create","data":`+c.data+`}`)
-		if rec.Code/100 != 2 {
-			t.Fatalf("data %s: %d %s", c.data, rec.Code, rec.Body)
-		}
-		if got := receiveOne(t, out); string(got.Data) != c.want {
-			t.Errorf("data %s: output got %q, want %q", c.data, got.Data, c.want)
+		for _, ct := range []string{"", "text/plain"} {
+			meta := ""
+			if ct != "" {
+				meta = `,"metadata":{"contentType":"` + ct + `"}`
+			}
+			rec := do(t, rt.Handler(), "POST", "/v1.0/bindings/shipments", `{"operation":"create","data":`+c.data+meta+`}`)
+			if rec.Code/100 != 2 {
+				t.Fatalf("data %s: %d %s", c.data, rec.Code, rec.Body)
+			}
+			got := receiveOne(t, out)
+			if string(got.Data) != c.want {
+				t.Errorf("data %s, content type %q: output got %q, want %q", c.data, ct, got.Data, c.want)
+			}
+			if got.ContentType != ct {
+				t.Errorf("data %s: output got content type %q, want %q", c.data, got.ContentType, ct)
+			}
 		}
 	}
 }

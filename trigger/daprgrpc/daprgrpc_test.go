@@ -21,7 +21,8 @@ import (
 	"github.com/tetherfn/tether/trigger/daprgrpc"
 )
 
-// payloads are one of every kind, binary included: gRPC carries bytes.
+// payloads are one of every kind, binary included (gRPC carries bytes),
+// each with and without a content type.
 var payloads = []struct {
 	name string
 	data []byte
@@ -30,11 +31,15 @@ var payloads = []struct {
 	{"json object", []byte(`{"id":1,"items":["a","b"]}`), ""},
 	{"json object typed", []byte(`{"id":1}`), "application/json"},
 	{"json string", []byte(`"quoted"`), ""},
+	{"json string typed", []byte(`"quoted"`), "application/json"},
 	{"number", []byte(`42.5`), ""},
+	{"number typed", []byte(`42.5`), "application/json"},
 	{"text", []byte("plain text, not JSON\n"), "text/plain"},
+	{"text untyped", []byte("plain text, not JSON\n"), ""},
 	{"binary", []byte{0x00, 0xff, 0xfe, 0x80, 0x7f, '\n'}, "application/octet-stream"},
 	{"binary untyped", []byte{0x00, 0xff}, ""},
 	{"empty", []byte{}, ""},
+	{"empty typed", []byte{}, "text/plain"},
 }
 
 func queue(t *testing.T, base string) string {
