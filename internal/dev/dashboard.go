@@ -228,11 +228,12 @@ type sendView struct {
 }
 
 type sendTrigger struct {
-	Binding  string
-	Type     string
-	Function string
-	Sample   string
-	Schema   string
+	Binding     string
+	Type        string
+	Function    string
+	Sample      string // an example payload
+	Schema      string // the JSON Schema of the handler's input, "" when unknown
+	ContentType string
 }
 
 func (s *server) serveSend(w http.ResponseWriter, r *http.Request) {

@@ -269,11 +269,43 @@ function parseMetadata(text) {
   return md;
 }
 
+// validate checks v against a JSON Schema (the subset the generator
+// writes: type, properties, required, additionalProperties, items, enum,
+// $ref to #/$defs) and returns the problems, each with its path.
+function validate(schema, v, root, path, out) {
+  root = root || schema; path = path || "$"; out = out || [];
+  if (!schema || typeof schema !== "object" || out.length > 20) return out;
+  if (schema.$ref) {
+    const m = /^#\/(\$defs|definitions)\/(.+)$/.exec(schema.$ref);
+    return m && root[m[1]] ? validate(root[m[1]][m[2]], v, root, path, out) : out;
+  }
+  const kind = v === null ? "null" : Array.isArray(v) ? "array" : typeof v;
+  if (schema.type) {
+    const types = [].concat(schema.type);
+    const ok = types.some(t => t === kind || (t === "integer" && kind === "number" && Number.isInteger(v)) || (t === "number" && kind === "number"));
+    if (!ok) { out.push(path + ": want " + types.join(" or ") + ", not " + kind); return out; }
+  }
+  if (schema.enum && !schema.enum.some(e => JSON.stringify(e) === JSON.stringify(v))) out.push(path + ": want one of " + schema.enum.map(e => JSON.stringify(e)).join(", "));
+  if (kind === "object") {
+    for (const r of schema.required || []) if (!(r in v)) out.push(path + ": " + JSON.stringify(r) + " is required");
+    for (const [k, x] of Object.entries(v)) {
+      if (schema.properties && k in schema.properties) validate(schema.properties[k], x, root, path + "." + k, out);
+      else if (schema.additionalProperties === false) out.push(path + ": unknown field " + JSON.stringify(k));
+      else if (typeof schema.additionalProperties === "object") validate(schema.additionalProperties, x, root, path + "." + k, out);
+    }
+  }
+  if (kind === "array" && schema.items) v.forEach((x, i) => validate(schema.items, x, root, path + "[" + i + "]", out));
+  return out;
+}
+
 // checkPayload says what is wrong with a payload that looks like JSON.
-function checkPayload(text) {
+function checkPayload(text, schema) {
   const t = text.trim();
-  if (!/^[\[{"]/.test(t)) return "";
-  try { JSON.parse(t); return ""; } catch (e) { return "not valid JSON: " + e.message; }
+  if (!schema && !/^[\[{"]/.test(t)) return "";
+  let v;
+  try { v = JSON.parse(t); } catch (e) { return "not valid JSON: " + e.message; }
+  const problems = schema ? validate(schema, v) : [];
+  return problems.length ? "does not match the handler's input type: " + problems.join("; ") : "";
 }
 
 if (document.body.dataset.page === "send") {
@@ -286,7 +318,14 @@ if (document.body.dataset.page === "send") {
     }
   };
   sel.addEventListener("change", prefill);
-  data.addEventListener("input", () => { data.dataset.prefilled = "0"; check.textContent = checkPayload(data.value); });
+  const schemaOf = () => {
+    const opt = sel.selectedOptions[0];
+    if (!opt || !opt.dataset.schema || !/json/.test(opt.dataset.contentType || "")) return null;
+    try { return JSON.parse(opt.dataset.schema); } catch (e) { return null; }
+  };
+  const recheck = () => { check.textContent = checkPayload(data.value, schemaOf()); };
+  sel.addEventListener("change", recheck);
+  data.addEventListener("input", () => { data.dataset.prefilled = "0"; recheck(); });
   prefill();
   feed({}, batch => {
     for (const ev of batch) {
@@ -296,12 +335,14 @@ if (document.body.dataset.page === "send") {
   });
   form.addEventListener("submit", async () => {
     result.className = ""; result.textContent = "";
-    const problem = checkPayload(data.value);
+    const problem = checkPayload(data.value, schemaOf());
     if (problem) { result.className = "error"; result.textContent = problem; return; }
     let md;
     try { md = parseMetadata($("#send-metadata").value); } catch (e) { result.className = "error"; result.textContent = e.message; return; }
     const tag = Math.random().toString(36).slice(2, 10);
     md["tether-dashboard"] = tag;
+    const ct = sel.selectedOptions[0] && sel.selectedOptions[0].dataset.contentType;
+    if (!md.contentType && ct) md.contentType = ct;
     if (!md.contentType) { try { JSON.parse(data.value); md.contentType = "application/json"; } catch (e) { md.contentType = "text/plain"; } }
     mine.add(tag);
     try {
