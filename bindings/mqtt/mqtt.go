@@ -38,7 +38,6 @@ package mqtt
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -48,6 +47,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/internal/tlsconf"
 )
 
 // TypeName is the binding type's name in component files; AliasName is
@@ -173,7 +173,7 @@ func parse(cfg bindings.Config) (settings, error) {
 	if s.consumerID == "" {
 		return s, &bindings.KeyError{Key: "consumerID", Msg: "must not be empty"}
 	}
-	if s.tls, err = tlsConfig(md.String("caCert"), md.String("clientCert"), md.String("clientKey")); err != nil {
+	if s.tls, err = tlsconf.FromPEM(md.String("caCert"), md.String("clientCert"), md.String("clientKey")); err != nil {
 		return s, err
 	}
 	return s, nil
@@ -239,28 +239,3 @@ func wait(ctx context.Context, t paho.Token, limit time.Duration, what string) e
 }
 
 var errNotConnected = errors.New("not connected to the broker")
-
-func tlsConfig(ca, cert, key string) (*tls.Config, error) {
-	if ca == "" && cert == "" && key == "" {
-		return nil, nil
-	}
-	c := &tls.Config{MinVersion: tls.VersionTLS12}
-	if ca != "" {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM([]byte(ca)) {
-			return nil, &bindings.KeyError{Key: "caCert", Msg: "no PEM certificate found"}
-		}
-		c.RootCAs = pool
-	}
-	if (cert == "") != (key == "") {
-		return nil, &bindings.KeyError{Key: "clientCert", Msg: "clientCert and clientKey must be set together"}
-	}
-	if cert != "" {
-		pair, err := tls.X509KeyPair([]byte(cert), []byte(key))
-		if err != nil {
-			return nil, &bindings.KeyError{Key: "clientCert", Msg: "client certificate and key do not load: " + err.Error()}
-		}
-		c.Certificates = []tls.Certificate{pair}
-	}
-	return c, nil
-}

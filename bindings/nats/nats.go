@@ -30,8 +30,6 @@ package nats
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -42,6 +40,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/internal/tlsconf"
 )
 
 // TypeName is the binding type's name in component files.
@@ -197,7 +196,7 @@ func connect(cfg bindings.Config, role string) (*natsgo.Conn, jetstream.JetStrea
 		}
 		opts = append(opts, natsgo.UserJWTAndSeed(jwt, seed))
 	}
-	tc, err := tlsConfig(md.String("caCert"), md.String("clientCert"), md.String("clientKey"))
+	tc, err := tlsconf.FromPEM(md.String("caCert"), md.String("clientCert"), md.String("clientKey"))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -261,29 +260,4 @@ func redact(u string) string {
 		return "(unparsable url)"
 	}
 	return p.Redacted()
-}
-
-func tlsConfig(ca, cert, key string) (*tls.Config, error) {
-	if ca == "" && cert == "" && key == "" {
-		return nil, nil
-	}
-	c := &tls.Config{MinVersion: tls.VersionTLS12}
-	if ca != "" {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM([]byte(ca)) {
-			return nil, &bindings.KeyError{Key: "caCert", Msg: "no PEM certificate found"}
-		}
-		c.RootCAs = pool
-	}
-	if (cert == "") != (key == "") {
-		return nil, &bindings.KeyError{Key: "clientCert", Msg: "clientCert and clientKey must be set together"}
-	}
-	if cert != "" {
-		pair, err := tls.X509KeyPair([]byte(cert), []byte(key))
-		if err != nil {
-			return nil, &bindings.KeyError{Key: "clientCert", Msg: "client certificate and key do not load: " + err.Error()}
-		}
-		c.Certificates = []tls.Certificate{pair}
-	}
-	return c, nil
 }

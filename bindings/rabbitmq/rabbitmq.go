@@ -36,7 +36,6 @@ package rabbitmq
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +46,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/internal/tlsconf"
 )
 
 // TypeName is the binding type's name in component files.
@@ -198,7 +198,7 @@ func readSettings(cfg bindings.Config, role string) (settings, error) {
 	case s.reconnectWait <= 0:
 		return s, &bindings.KeyError{Key: "reconnectWaitInSeconds", Msg: "must be positive"}
 	}
-	t, err := tlsConfig(md.String("caCert"), md.String("clientCert"), md.String("clientKey"))
+	t, err := tlsconf.FromPEM(md.String("caCert"), md.String("clientCert"), md.String("clientKey"))
 	if err != nil {
 		return s, err
 	}
@@ -339,28 +339,3 @@ func (b *backoff) delay() time.Duration {
 }
 
 func (b *backoff) reset() { b.next = 0 }
-
-func tlsConfig(ca, cert, key string) (*tls.Config, error) {
-	if ca == "" && cert == "" && key == "" {
-		return nil, nil
-	}
-	c := &tls.Config{MinVersion: tls.VersionTLS12}
-	if ca != "" {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM([]byte(ca)) {
-			return nil, &bindings.KeyError{Key: "caCert", Msg: "no PEM certificate found"}
-		}
-		c.RootCAs = pool
-	}
-	if (cert == "") != (key == "") {
-		return nil, &bindings.KeyError{Key: "clientCert", Msg: "clientCert and clientKey must be set together"}
-	}
-	if cert != "" {
-		pair, err := tls.X509KeyPair([]byte(cert), []byte(key))
-		if err != nil {
-			return nil, &bindings.KeyError{Key: "clientCert", Msg: "client certificate and key do not load: " + err.Error()}
-		}
-		c.Certificates = []tls.Certificate{pair}
-	}
-	return c, nil
-}
