@@ -622,6 +622,9 @@ func (r *Runtime) Ready() bool {
 	return true
 }
 
+// Tracing reports whether the runtime makes spans (Options.TracerProvider).
+func (r *Runtime) Tracing() bool { return r.tracer != nil }
+
 // Output returns an opened output binding by component name.
 func (r *Runtime) Output(name string) (functions.OutputBinding, bool) {
 	r.mu.Lock()

@@ -133,7 +133,12 @@ func (a *App) deliver(name, token string, outs **trigger.Outputs, sem chan struc
 			}
 		}
 		meta := m.Meta()
-		tp := meta["traceparent"]
+		// The attempt's span, when tracing is on, is the app's parent;
+		// else the message's traceparent passes through, or a new one.
+		tp := trigger.Inject(ctx, nil)["traceparent"]
+		if tp == "" {
+			tp = meta["traceparent"]
+		}
 		if tp == "" {
 			tp = trigger.NewTraceparent()
 		}

@@ -74,6 +74,9 @@ func (s *Server) InvokeBinding(ctx context.Context, in *runtimev1pb.InvokeBindin
 	if in.GetOperation() == "" {
 		return nil, status.Error(codes.InvalidArgument, "operation is required")
 	}
+	if s.rt.Tracing() {
+		ctx = traceContext(ctx, in.GetMetadata())
+	}
 	resp, err := ob.Invoke(ctx, &bindings.InvokeRequest{
 		Operation: bindings.Operation(in.GetOperation()), Data: in.GetData(), Metadata: in.GetMetadata(),
 		ContentType: in.GetMetadata()["contentType"],
@@ -122,4 +125,20 @@ func (s *Server) SetMetadata(_ context.Context, in *runtimev1pb.SetMetadataReque
 func (s *Server) Shutdown(context.Context, *runtimev1pb.ShutdownRequest) (*emptypb.Empty, error) {
 	s.rt.RequestShutdown()
 	return &emptypb.Empty{}, nil
+}
+
+// traceContext returns ctx with the trace context of a call: the gRPC
+// metadata's traceparent (and tracestate), as Dapr's SDKs send it, else a
+// traceparent in the binding call's metadata.
+func traceContext(ctx context.Context, md map[string]string) context.Context {
+	if in, ok := metadata.FromIncomingContext(ctx); ok {
+		if tp := in.Get("traceparent"); len(tp) > 0 {
+			h := map[string]string{"traceparent": tp[0]}
+			if ts := in.Get("tracestate"); len(ts) > 0 {
+				h["tracestate"] = ts[0]
+			}
+			return trigger.Extract(ctx, h)
+		}
+	}
+	return trigger.Extract(ctx, md)
 }
