@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/internal/bodyread"
 )
 
 // healthRoutes are the liveness and readiness endpoints and the metrics,
@@ -412,7 +412,7 @@ func readLimited(w http.ResponseWriter, req *http.Request, limit int64) ([]byte,
 			err = fmt.Errorf("body shorter than its Content-Length: %w", err)
 		}
 	} else {
-		body, err = readAll(http.MaxBytesReader(w, req.Body, limit), 512, limit+1)
+		body, err = bodyread.ReadAll(http.MaxBytesReader(w, req.Body, limit), 512, limit+1)
 	}
 	var tooBig *http.MaxBytesError
 	var ne net.Error
@@ -426,28 +426,6 @@ func readLimited(w http.ResponseWriter, req *http.Request, limit int64) ([]byte,
 	}
 	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	return body, 0, nil
-}
-
-// readAll is io.ReadAll into a buffer of the expected size: a body whose
-// Content-Length is known is read without growing (io.ReadAll and
-// bytes.Buffer would double it at the end).
-func readAll(r io.Reader, size int, limit int64) ([]byte, error) {
-	b := make([]byte, 0, size)
-	for {
-		if len(b) == cap(b) {
-			// Double, but never past limit (a body's bound, +1 to see it
-			// passed): a body at the limit costs the limit, not twice it.
-			b = slices.Grow(b, int(min(int64(cap(b)), max(limit-int64(cap(b)), 1))))
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-	}
 }
 
 // fire serves an invocation of a trigger that makes its messages itself

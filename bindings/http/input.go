@@ -23,6 +23,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/types"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/internal/bodyread"
 )
 
 // input is a webhook: ServeHTTP turns each request into a message, hands it
@@ -447,9 +448,9 @@ func (in *input) readBody(w nethttp.ResponseWriter, r *nethttp.Request) ([]byte,
 	if r.ContentLength >= 0 {
 		// The server already stops the body at its Content-Length, checked
 		// against the limit above.
-		body, err = readAll(r.Body, int(r.ContentLength)+1, r.ContentLength+1) // +1: EOF is seen without growing
+		body, err = bodyread.ReadAll(r.Body, int(r.ContentLength)+1, r.ContentLength+1) // +1: EOF is seen without growing
 	} else {
-		body, err = readAll(nethttp.MaxBytesReader(w, r.Body, in.s.maxRequestBody), 512, in.s.maxRequestBody+1)
+		body, err = bodyread.ReadAll(nethttp.MaxBytesReader(w, r.Body, in.s.maxRequestBody), 512, in.s.maxRequestBody+1)
 	}
 	var tooBig *nethttp.MaxBytesError
 	var ne net.Error
@@ -473,25 +474,6 @@ func setReadDeadline(w nethttp.ResponseWriter, t time.Time) bool {
 		return d.SetReadDeadline(t) == nil
 	}
 	return nethttp.NewResponseController(w).SetReadDeadline(t) == nil
-}
-
-func readAll(r io.Reader, size int, limit int64) ([]byte, error) {
-	b := make([]byte, 0, size)
-	for {
-		if len(b) == cap(b) {
-			// Double, but never past limit (a body's bound, +1 to see it
-			// passed): a body at the limit costs the limit, not twice it.
-			b = slices.Grow(b, int(min(int64(cap(b)), max(limit-int64(cap(b)), 1))))
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-	}
 }
 
 // message builds the message of a request: the body as data, the headers,
