@@ -63,7 +63,10 @@ func (s *server) dashboardRoutes(mux *http.ServeMux) {
 	handle("POST /ui/api/test", s.serveSaveTest)
 }
 
-// loopbackOnly refuses requests that do not come from this machine.
+// loopbackOnly refuses requests that do not come from this machine, that
+// name another host (a DNS name rebound to 127.0.0.1), and changes asked by
+// a page of another origin (a form on some web site posting to the
+// dashboard).
 func loopbackOnly(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -71,8 +74,31 @@ func loopbackOnly(h http.HandlerFunc) http.Handler {
 			http.Error(w, "tether dev: the dashboard answers on loopback only", http.StatusForbidden)
 			return
 		}
+		if !loopbackHost(r.Host) {
+			http.Error(w, fmt.Sprintf("tether dev: the dashboard answers at 127.0.0.1, [::1] or localhost, not %q", r.Host), http.StatusForbidden)
+			return
+		}
+		if origin := r.Header.Get("Origin"); r.Method != http.MethodGet && origin != "" {
+			if u, err := url.Parse(origin); err != nil || u.Host != r.Host {
+				http.Error(w, "tether dev: a change from another origin ("+origin+") is refused", http.StatusForbidden)
+				return
+			}
+		}
 		h(w, r)
 	})
+}
+
+// loopbackHost says whether host (a Host header) names this machine.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // view is what every page template gets.

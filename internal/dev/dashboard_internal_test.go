@@ -58,13 +58,28 @@ func TestLayout(t *testing.T) {
 
 func TestLoopbackOnly(t *testing.T) {
 	h := loopbackOnly(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
-	for addr, want := range map[string]int{"127.0.0.1:5000": http.StatusTeapot, "[::1]:5000": http.StatusTeapot, "10.1.2.3:5000": http.StatusForbidden} {
-		r := httptest.NewRequest(http.MethodGet, "/ui/", nil)
-		r.RemoteAddr = addr
+	for _, c := range []struct {
+		method, remote, host, origin string
+		want                         int
+	}{
+		{"GET", "127.0.0.1:5000", "127.0.0.1:3500", "", http.StatusTeapot},
+		{"GET", "[::1]:5000", "[::1]:3500", "", http.StatusTeapot},
+		{"GET", "127.0.0.1:5000", "localhost:3500", "", http.StatusTeapot},
+		{"GET", "10.1.2.3:5000", "127.0.0.1:3500", "", http.StatusForbidden},
+		{"GET", "127.0.0.1:5000", "evil.example:3500", "", http.StatusForbidden}, // DNS rebinding
+		{"POST", "127.0.0.1:5000", "127.0.0.1:3500", "http://127.0.0.1:3500", http.StatusTeapot},
+		{"POST", "127.0.0.1:5000", "127.0.0.1:3500", "", http.StatusTeapot}, // curl
+		{"POST", "127.0.0.1:5000", "127.0.0.1:3500", "https://evil.example", http.StatusForbidden},
+	} {
+		r := httptest.NewRequest(c.method, "/ui/", nil)
+		r.RemoteAddr, r.Host = c.remote, c.host
+		if c.origin != "" {
+			r.Header.Set("Origin", c.origin)
+		}
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
-		if w.Code != want {
-			t.Errorf("from %s: %d, want %d", addr, w.Code, want)
+		if w.Code != c.want {
+			t.Errorf("%s from %s to %s, origin %q: %d, want %d", c.method, c.remote, c.host, c.origin, w.Code, c.want)
 		}
 	}
 }
