@@ -3,20 +3,28 @@ package main
 import (
 	"context"
 	"os"
+	"path"
 	"testing"
 
 	"github.com/tetherfn/tether/bindings"
-	"github.com/tetherfn/tether/internal/image"
+	"github.com/tetherfn/tether/internal/gen"
 )
 
-// TestEveryDriverHasAFile: each registered binding type's package has its
+// TestEveryDriverHasAFile: each registered binding type's driver package
+// (gen.DriverPackage, the table generated mains use) has its
 // driver_<package>.go, so the image with every driver links them all and
 // tether build --sidecar --resources-path can select each by its tag.
 func TestEveryDriverHasAFile(t *testing.T) {
 	for _, typ := range bindings.Types() {
-		pkg := image.DriverPackage(typ)
-		if _, err := os.Stat("driver_" + pkg + ".go"); err != nil {
-			t.Errorf("%s is registered by bindings/%s, which has no driver_%s.go here", typ.Name, pkg, pkg)
+		for _, name := range append([]string{typ.Name}, typ.Aliases...) {
+			pkg, ok := gen.DriverPackage(name)
+			if !ok {
+				t.Errorf("%s is registered but gen.DriverPackage does not know it", name)
+				continue
+			}
+			if _, err := os.Stat("driver_" + path.Base(pkg) + ".go"); err != nil {
+				t.Errorf("%s is registered by %s, which has no driver_%s.go here", name, pkg, path.Base(pkg))
+			}
 		}
 	}
 	if len(bindings.Types()) < 10 {

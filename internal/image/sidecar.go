@@ -5,16 +5,15 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
-	"reflect"
-	"runtime"
 	"slices"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/internal/gen"
 )
 
 // The sidecar image (BuildSidecar): tether sidecar alone, for an app in any
@@ -112,7 +111,7 @@ func BuildSidecar(ctx context.Context, o SidecarOptions) (Result, error) {
 // DriversFor returns the binding drivers (package names under bindings/)
 // that the components in folders use, for SidecarOptions.Drivers: every
 // bindings.* type of every Component in their YAML files, looked up in the
-// registry (so the drivers must be linked into the caller). Other kinds
+// table the generated mains use (gen.DriverPackage). Other kinds
 // and types (secret stores, pub/sub...) need no driver. A type no driver
 // registers is an error naming its file.
 func DriversFor(folders []string) ([]string, error) {
@@ -144,11 +143,11 @@ func DriversFor(folders []string) ([]string, error) {
 				if doc.Kind != "Component" || !strings.HasPrefix(doc.Spec.Type, "bindings.") {
 					continue
 				}
-				t, ok := bindings.Lookup(doc.Spec.Type)
+				pkg, ok := gen.DriverPackage(doc.Spec.Type)
 				if !ok {
 					return nil, fmt.Errorf("%s: no binding driver has type %s", f, doc.Spec.Type)
 				}
-				drivers = append(drivers, DriverPackage(t))
+				drivers = append(drivers, path.Base(pkg))
 			}
 		}
 	}
@@ -156,19 +155,4 @@ func DriversFor(folders []string) ([]string, error) {
 	drivers = append(drivers, "memory")
 	slices.Sort(drivers)
 	return slices.Compact(drivers), nil
-}
-
-// DriverPackage is the name of the package under bindings/ that registers
-// t (kafka for bindings.kafka, sqs for bindings.aws.sqs...), read from the
-// function that opens it.
-func DriverPackage(t *bindings.Type) string {
-	var fn any = t.NewInput
-	if t.NewInput == nil {
-		fn = t.NewOutput
-	}
-	name := runtime.FuncForPC(reflect.ValueOf(fn).Pointer()).Name()
-	// github.com/tetherfn/tether/bindings/kafka.newInput
-	name = name[strings.LastIndex(name, "/")+1:]
-	pkg, _, _ := strings.Cut(name, ".")
-	return pkg
 }

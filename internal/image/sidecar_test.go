@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	_ "github.com/tetherfn/tether/bindings/all"
 	"github.com/tetherfn/tether/internal/image"
 )
 
