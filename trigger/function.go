@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -43,10 +44,24 @@ type Function struct {
 	// Handler decodes the message, calls the user's function and encodes its
 	// result.
 	Handler Handler
+	// Sample describes the handler's input (written by the generator);
+	// /v1.0/status shows it, for tether send --sample and the dev
+	// dashboard's Send form. Nil when unknown.
+	Sample *Sample
 	// Bind is called once at start-up, before any message is received, to
 	// bind the function's output clients (and load its settings). An error
 	// stops start-up.
 	Bind func(ctx context.Context, o *Outputs) error
+}
+
+// Sample is a function's input described: its Go type, a JSON Schema
+// (draft 2020-12) of the payload as encoding/json reads it, and an example
+// payload, sent with ContentType.
+type Sample struct {
+	Type        string          `json:"type"`
+	ContentType string          `json:"contentType"`
+	Schema      json.RawMessage `json:"schema"`
+	Example     string          `json:"example"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)

@@ -345,6 +345,8 @@ type FunctionStatus struct {
 	Return    string            `json:"return,omitempty"`
 	Delivery  bindings.Delivery `json:"delivery"`
 	Receiving bool              `json:"receiving"`
+	// Sample describes the function's input, when the generator wrote it.
+	Sample *Sample `json:"sample,omitempty"`
 }
 
 // BindingStatus names a binding and its type.
@@ -363,7 +365,7 @@ func (r *Runtime) Status() Status {
 			Delivery: d.policy, Receiving: d.receiving.Load()}
 		for _, f := range funcs {
 			if f.Name == d.function {
-				fs.Return = f.Return
+				fs.Return, fs.Sample = f.Return, f.Sample
 			}
 		}
 		st.Functions = append(st.Functions, fs)

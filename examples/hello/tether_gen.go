@@ -35,6 +35,12 @@ func GreetFunction() trigger.Function {
 	return trigger.Function{
 		Name:    "greet",
 		Trigger: "names",
+		Sample: &trigger.Sample{
+			Type:        "Person",
+			ContentType: "application/json",
+			Schema:      []byte(`{"$schema":"https://json-schema.org/draft/2020-12/schema","properties":{"name":{"type":"string"}},"required":["name"],"title":"Person","type":"object"}`),
+			Example:     `{"name":"name"}`,
+		},
 		Bind: func(_ context.Context, o *trigger.Outputs) error {
 			return errors.Join(
 				o.Bind("Greetings", &out.Greetings, "greetings"),

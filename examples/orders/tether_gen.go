@@ -38,6 +38,12 @@ func StoreOrderFunction() trigger.Function {
 	return trigger.Function{
 		Name:    "store-order",
 		Trigger: "orders",
+		Sample: &trigger.Sample{
+			Type:        "Order",
+			ContentType: "application/json",
+			Schema:      []byte(`{"$schema":"https://json-schema.org/draft/2020-12/schema","properties":{"customer":{"type":"string"},"id":{"type":"string"},"total":{"type":"number"}},"required":["id","customer","total"],"title":"Order","type":"object"}`),
+			Example:     `{"customer":"customer","id":"id","total":1.5}`,
+		},
 		Bind: func(_ context.Context, o *trigger.Outputs) error {
 			out.DB = new(postgres.Client)
 			out.Status = new(redis.Client)

@@ -32,6 +32,12 @@ func ReplyFunction() trigger.Function {
 	return trigger.Function{
 		Name:    "sms-reply",
 		Trigger: "inbound-sms",
+		Sample: &trigger.Sample{
+			Type:        "string",
+			ContentType: "text/plain; charset=utf-8",
+			Schema:      []byte(`{"$schema":"https://json-schema.org/draft/2020-12/schema","title":"string","type":"string"}`),
+			Example:     `hello`,
+		},
 		Bind: func(_ context.Context, o *trigger.Outputs) error {
 			out.SMS = new(twilio.Client)
 			return errors.Join(

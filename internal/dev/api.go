@@ -30,6 +30,8 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("POST /v1.0/dev/events", s.serveEventsIn)
 	mux.HandleFunc("GET /v1.0/dev/events", s.serveEventsStream)
 	mux.HandleFunc("GET /v1.0/dev/events/recent", s.serveEventsRecent)
+	mux.HandleFunc("GET /v1.0/dev/samples", s.serveSamples)
+	mux.HandleFunc("GET /v1.0/dev/samples/{binding}", s.serveSample)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	s.dashboardRoutes(mux)
 	mux.HandleFunc("/", s.serveWebhook)

@@ -105,4 +105,10 @@ func BenchmarkReloadHello(b *testing.B) {
 		b.Logf("edit → new code handling messages, %d edits: median %s, range %s – %s", len(took),
 			took[len(took)/2].Round(time.Millisecond), took[0].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
 	}
+	// Where the time went, as tether dev reports each reload.
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.HasPrefix(line, "tether dev: reloaded") {
+			b.Log(line)
+		}
+	}
 }

@@ -104,6 +104,18 @@ func TestDevEvents(t *testing.T) {
 			t.Fatalf("after 2 minutes: acked %v, sent on %v, dead-lettered %v; ids %v", acked, sentOn, deadLettered, idOf)
 		}
 	}
+	// The sample of greet's input (a string), for tether send in --sample.
+	sr, err := http.Get("http://" + addr + "/v1.0/dev/samples/in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var si dev.SampleInfo
+	err = json.NewDecoder(sr.Body).Decode(&si)
+	sr.Body.Close()
+	if err != nil || si.Function != "greet" || si.Type != "string" || si.Example != "hello" || !strings.HasPrefix(si.ContentType, "text/plain") {
+		t.Errorf("sample of in: %+v (%v)", si, err)
+	}
+
 	// --events prints the same as they come.
 	for !strings.Contains(logs.String(), "dead-lettered greet from in id="+idOf["poison"]) {
 		select {

@@ -37,6 +37,7 @@ type function struct {
 	Outputs        *outputs
 	HasResult      bool
 	ResultCanBeNil bool
+	Sample         *sample // the input's schema and example
 
 	pos token.Pos // of the directive
 }
@@ -265,6 +266,7 @@ func (a *analysis) input(fn *function, t types.Type) bool {
 		fn.Input = inputJSONPointer
 		fn.InElem = types.TypeString(p.Elem(), a.imports.qualifier)
 	}
+	fn.setSample(t)
 	return true
 }
 

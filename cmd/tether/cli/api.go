@@ -108,3 +108,56 @@ func (c controlAPI) url() (*url.URL, error) {
 	}
 	return u, nil
 }
+
+// get GETs path on the API and decodes its JSON answer into v; a non-2xx
+// answer is an *apiError (what names the binding or resource).
+func (c controlAPI) get(ctx context.Context, what, path string, v any) error {
+	u, err := c.url()
+	if err != nil {
+		return err
+	}
+	u.Path = path
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	token := c.token
+	if token == "" {
+		token = os.Getenv("DAPR_API_TOKEN")
+	}
+	if token == "" {
+		token = os.Getenv("TETHER_API_TOKEN")
+	}
+	if token != "" {
+		req.Header.Set("dapr-api-token", token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("nothing listens on %s\n%s", u.Host, c.notRunning)
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("read the answer of %s: %w", what, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		e := &apiError{binding: what, status: resp.Status, code: resp.StatusCode, message: strings.TrimSpace(string(answer))}
+		var body struct {
+			ErrorCode string `json:"errorCode"`
+			Message   string `json:"message"`
+		}
+		if json.Unmarshal(answer, &body) == nil && body.Message != "" {
+			e.message = body.ErrorCode + ": " + body.Message
+		}
+		return e
+	}
+	if err := json.Unmarshal(answer, v); err != nil {
+		return fmt.Errorf("the answer of %s: %w", what, err)
+	}
+	return nil
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/internal/dev"
+	"github.com/tetherfn/tether/trigger"
 )
 
 func init() { register(newSendCommand) }
@@ -27,6 +30,9 @@ type sendOptions struct {
 	// noData is set when the command line gave no --data: a create then
 	// is a mistake (an empty message), other operations need none.
 	noData bool
+	// sample: send the example payload of the input of the function the
+	// binding triggers.
+	sample bool
 }
 
 func newSendCommand(env *Env) *cobra.Command {
@@ -49,6 +55,7 @@ contentType. The binding's answer is printed on stdout.`,
 		Example: `  tether send hello-in --data '{"id":"m-1","text":"hello"}'
   tether send orders-in --data @order.json --metadata partitionKey=customer-7
   tether send nightly                 # a cron trigger: fires it now
+  tether send orders-in --sample      # an example of the function's input type
   tether send files --operation get --metadata fileName=report.csv --addr 127.0.0.1:3501`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
@@ -64,6 +71,7 @@ contentType. The binding's answer is printed on stdout.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.data, "data", "", "the data: JSON, text, or @file")
+	f.BoolVar(&o.sample, "sample", false, "send an example of the input of the function the binding triggers, generated from its type (in place of --data)")
 	f.StringArrayVar(&o.metadata, "metadata", nil, "metadata key=value for the binding; repeat for more")
 	f.StringVar(&o.operation, "operation", "create", "the binding operation")
 	f.StringVar(&o.addr, "addr", "127.0.0.1:3500", "address of the function's control API (TETHER_API_HOST:TETHER_API_PORT)")
@@ -99,11 +107,28 @@ func send(ctx context.Context, env *Env, binding string, o sendOptions) error {
 	// that makes its own messages (cron): that one fires now. Only the API
 	// knows which it is: fire is asked, and an API that has no such
 	// operation for the binding means the mistake.
-	fire := o.noData && o.operation == string(bindings.OpCreate)
+	fire := o.noData && !o.sample && o.operation == string(bindings.OpCreate)
 	if fire {
 		body.Operation = string(bindings.OpFire)
 	}
 	data := []byte(o.data)
+	if o.sample {
+		if !o.noData {
+			return usageErrorf("send", "--sample and --data: give one or the other")
+		}
+		si, err := o.sampleOf(ctx, binding)
+		if err != nil {
+			return err
+		}
+		data = []byte(si.Example)
+		if _, set := body.Metadata["contentType"]; !set {
+			if body.Metadata == nil {
+				body.Metadata = map[string]string{}
+			}
+			body.Metadata["contentType"] = si.ContentType
+		}
+		fmt.Fprintf(env.Stderr, "tether: %s: the sample of %s's input (%s): %s\n", binding, si.Function, si.Type, si.Example)
+	}
 	if strings.HasPrefix(o.data, "@") {
 		wd, err := env.workDir()
 		if err != nil {
@@ -171,4 +196,29 @@ func send(ctx context.Context, env *Env, binding string, o sendOptions) error {
 		}
 	}
 	return nil
+}
+
+// sampleOf finds the sample of the input of the function binding triggers:
+// tether dev's /v1.0/dev/samples/<binding>, else (a function's own API)
+// its /v1.0/status.
+func (o sendOptions) sampleOf(ctx context.Context, binding string) (dev.SampleInfo, error) {
+	var si dev.SampleInfo
+	err := o.get(ctx, binding, "/v1.0/dev/samples/"+url.PathEscape(binding), &si)
+	var apiErr *apiError
+	if err == nil || !errors.As(err, &apiErr) || apiErr.code != http.StatusNotFound || strings.Contains(apiErr.message, "ERR_NO_SAMPLE") {
+		if err != nil {
+			return si, fmt.Errorf("--sample: %w", err)
+		}
+		return si, nil
+	}
+	var st trigger.Status
+	if err := o.get(ctx, binding, "/v1.0/status", &st); err != nil {
+		return si, fmt.Errorf("--sample: %w", err)
+	}
+	for _, f := range st.Functions {
+		if f.Trigger.Name == binding && f.Sample != nil {
+			return dev.SampleInfo{Function: f.Name, Binding: binding, Sample: *f.Sample}, nil
+		}
+	}
+	return si, fmt.Errorf("--sample: no function of the API at %s is triggered by %s with a sample of its input (regenerate it: tether generate)", o.addr, binding)
 }

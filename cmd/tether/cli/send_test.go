@@ -30,6 +30,17 @@ func (a *daprAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.calls = append(a.calls, apiCall{path: r.URL.Path, token: r.Header.Get("dapr-api-token"), body: body})
 	a.mu.Unlock()
+	if r.Method == http.MethodGet {
+		switch r.URL.Path {
+		case "/v1.0/dev/samples/orders": // tether dev
+			w.Write([]byte(`{"function":"store","binding":"orders","type":"Order","contentType":"application/json","schema":{"type":"object"},"example":"{\"id\":\"id\"}"}`))
+		case "/v1.0/status": // a function's own API, without /v1.0/dev/
+			w.Write([]byte(`{"functions":[{"name":"shout","trigger":{"name":"words"},"sample":{"type":"string","contentType":"text/plain; charset=utf-8","example":"hello"}}]}`))
+		default:
+			http.NotFound(w, r)
+		}
+		return
+	}
 	switch op := string(body["operation"]); {
 	case r.URL.Path == "/v1.0/bindings/nightly" && op == `"fire"`: // a cron trigger
 		w.Header().Set("Content-Type", "application/json")
@@ -42,7 +53,7 @@ func (a *daprAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch r.URL.Path {
-	case "/v1.0/bindings/orders":
+	case "/v1.0/bindings/orders", "/v1.0/bindings/words":
 		w.WriteHeader(http.StatusNoContent)
 	case "/v1.0/bindings/files":
 		w.Header().Set("metadata.size", "5")
@@ -117,6 +128,26 @@ func TestSend(t *testing.T) {
 	code, stdout, stderr = execCLI(t, dir, "send", "nightly", "--addr", addr)
 	if code != 0 || !strings.Contains(stdout, `"id":"2026-12-06T18:00:00Z"`) || string(api.last().body["operation"]) != `"fire"` {
 		t.Errorf("cron: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+
+	// --sample sends the example of the input of the function the binding
+	// triggers: from tether dev's samples, else from a function's status.
+	code, _, stderr = execCLI(t, dir, "send", "orders", "--addr", addr, "--sample")
+	if c := api.last(); code != 0 || string(c.body["data"]) != `{"id":"id"}` || string(c.body["metadata"]) != `{"contentType":"application/json"}` ||
+		!strings.Contains(stderr, "the sample of store's input (Order)") {
+		t.Errorf("--sample from tether dev: exit %d, stderr %q, the API got %s", code, stderr, c.body)
+	}
+	code, _, stderr = execCLI(t, dir, "send", "words", "--addr", addr, "--sample")
+	if c := api.last(); code != 0 || string(c.body["data"]) != `"hello"` || string(c.body["metadata"]) != `{"contentType":"text/plain; charset=utf-8"}` {
+		t.Errorf("--sample from a function's status: exit %d, stderr %q, the API got %s", code, stderr, c.body)
+	}
+	code, _, stderr = execCLI(t, dir, "send", "nope", "--addr", addr, "--sample")
+	if code != 1 || !strings.Contains(stderr, "no function of the API at") {
+		t.Errorf("--sample of a binding without one: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = execCLI(t, dir, "send", "orders", "--addr", addr, "--sample", "--data", "{}")
+	if code != 1 || !strings.Contains(stderr, "--sample and --data") {
+		t.Errorf("--sample with --data: exit %d, stderr %q", code, stderr)
 	}
 
 	code, _, stderr = execCLI(t, dir, "send", "orders", "--addr", addr, "--metadata", "novalue")
