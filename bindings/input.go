@@ -26,10 +26,19 @@ type Input interface {
 }
 
 // LeaseExtender is implemented by inputs whose broker takes a message back when
-// a lease (visibility timeout, ack deadline) runs out; the runtime extends the
-// lease of messages whose handler is still running.
+// a lease (visibility timeout, ack deadline, pending idle time) runs out. The
+// runtime keeps the lease of every message it received and has not settled
+// (waiting for a worker, being handled, held for a retry) with one call per
+// sweep, every half lease interval.
 type LeaseExtender interface {
-	ExtendLease(ctx context.Context, m *Message, d time.Duration) error
+	// ExtendLeases makes the leases of msgs, received from this input and
+	// not settled, end d from now (or as the broker counts it). msgs may be
+	// many: the driver splits them as its broker's batch API requires (SQS
+	// ChangeMessageVisibilityBatch takes 10, Redis XCLAIM many ids, one SQL
+	// UPDATE all rows) and returns when every part is done or ctx ends. The
+	// error joins the failures, each naming its message; messages it does not
+	// name were extended. Settled messages are never passed.
+	ExtendLeases(ctx context.Context, msgs []*Message, d time.Duration) error
 }
 
 // DeadLetterer is implemented by inputs whose broker can dead-letter a message

@@ -99,24 +99,10 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 			}
 		}
 		if interval > 0 {
-			d.leases = newLeases(interval, extendEach(ext), d.settleCtx, d.logger)
+			d.leases = newLeases(interval, ext.ExtendLeases, d.settleCtx, d.logger)
 		}
 	}
 	return d
-}
-
-// extendEach extends leases one message at a time (until the drivers take
-// batches).
-func extendEach(ext bindings.LeaseExtender) func(context.Context, []*bindings.Message, time.Duration) error {
-	return func(ctx context.Context, msgs []*bindings.Message, d time.Duration) error {
-		var errs []error
-		for _, m := range msgs {
-			if err := ext.ExtendLease(ctx, m, d); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", m.ID, err))
-			}
-		}
-		return errors.Join(errs...)
-	}
 }
 
 // allStuck reports whether every worker holds a handler that ignores its

@@ -59,8 +59,10 @@ func (f *fakeInput) Close() error {
 // leaseInput is a fakeInput whose broker has leases.
 type leaseInput struct{ *fakeInput }
 
-func (l leaseInput) ExtendLease(_ context.Context, m *bindings.Message, d time.Duration) error {
-	l.events <- fakeEvent{op: "extend", id: m.ID, at: time.Now(), delay: d}
+func (l leaseInput) ExtendLeases(_ context.Context, msgs []*bindings.Message, d time.Duration) error {
+	for _, m := range msgs {
+		l.events <- fakeEvent{op: "extend", id: m.ID, at: time.Now(), delay: d}
+	}
 	return nil
 }
 

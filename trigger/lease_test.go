@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -166,9 +167,11 @@ func TestHeldRetriesBoundIntake(t *testing.T) {
 // context ends, as a call to a broker that stopped answering does.
 type hungLeaseInput struct{ *fakeInput }
 
-func (h hungLeaseInput) ExtendLease(ctx context.Context, m *bindings.Message, _ time.Duration) error {
+func (h hungLeaseInput) ExtendLeases(ctx context.Context, msgs []*bindings.Message, _ time.Duration) error {
 	<-ctx.Done()
-	h.events <- fakeEvent{op: "extend-failed", id: m.ID, at: time.Now()}
+	for _, m := range msgs {
+		h.events <- fakeEvent{op: "extend-failed", id: m.ID, at: time.Now()}
+	}
 	return ctx.Err()
 }
 
@@ -206,4 +209,114 @@ func startDispatcher(in bindings.Input, typ *bindings.Type, policy bindings.Deli
 	d := newDispatcher("fn", "in", typ, in, policy, Chain(h, ChainOptions{Function: "fn", Binding: "in", Policy: policy}), context.Background(), discardLogger)
 	d.start()
 	return d
+}
+
+// slowLeaseBroker is an input whose broker has leases and answers lease
+// extensions slowly: each call takes a whole half interval (its context's
+// bound) to answer, whatever the number of messages. It counts the
+// messages whose lease ran out before their extension or their ack landed:
+// the broker would have handed those to another consumer.
+type slowLeaseBroker struct {
+	interval time.Duration
+	mu       sync.Mutex
+	waiting  []*bindings.Message
+	deadline map[string]time.Time
+	lost     map[string]bool
+	acked    int
+	calls    int
+}
+
+func (b *slowLeaseBroker) Receive(ctx context.Context, limit int) ([]*bindings.Message, error) {
+	b.mu.Lock()
+	n := min(limit, len(b.waiting))
+	got := b.waiting[:n:n]
+	b.waiting = b.waiting[n:]
+	for _, m := range got {
+		b.deadline[m.ID] = time.Now().Add(3 * b.interval) // the broker's own lease
+	}
+	b.mu.Unlock()
+	if n == 0 {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return got, nil
+}
+
+// landed records that an operation on m reached the broker now.
+func (b *slowLeaseBroker) landed(m *bindings.Message) {
+	if time.Now().After(b.deadline[m.ID]) {
+		b.lost[m.ID] = true
+	}
+}
+
+func (b *slowLeaseBroker) ExtendLeases(ctx context.Context, msgs []*bindings.Message, d time.Duration) error {
+	b.mu.Lock()
+	b.calls++
+	for _, m := range msgs {
+		b.landed(m)
+		b.deadline[m.ID] = time.Now().Add(d)
+	}
+	b.mu.Unlock()
+	select { // the answer takes a half interval to come back
+	case <-time.After(b.interval / 2):
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+func (b *slowLeaseBroker) Ack(_ context.Context, m *bindings.Message) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.landed(m)
+	b.acked++
+	return nil
+}
+
+func (b *slowLeaseBroker) Nack(_ context.Context, m *bindings.Message, _ time.Duration) error {
+	return fmt.Errorf("unexpected nack of %s", m.ID)
+}
+
+func (b *slowLeaseBroker) Close() error { return nil }
+
+// TestThousandLeasesOnASlowBroker: 1,000 messages received at once wait
+// for 16 workers, each handler taking three lease intervals, on a broker
+// whose every extension call takes a whole half interval. Extended one
+// message per call, the later ones would wait hundreds of intervals for
+// their turn and lose their lease; extended in one batch per sweep, none
+// does.
+func TestThousandLeasesOnASlowBroker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n, interval = 1000, 10 * time.Second
+		b := &slowLeaseBroker{interval: interval, deadline: map[string]time.Time{}, lost: map[string]bool{}}
+		for i := range n {
+			b.waiting = append(b.waiting, &bindings.Message{ID: fmt.Sprint("m", i), DeliveryCount: 1})
+		}
+		typ := &bindings.Type{Name: "test.lease", Capabilities: bindings.Capabilities{Lease: true, DelayedNack: true, BatchReceive: true}}
+		policy := bindings.DefaultDelivery()
+		policy.MaxConcurrency, policy.BatchSize, policy.LeaseExtension, policy.HandlerTimeout = 16, n, interval, 0
+		start := time.Now()
+		d := startDispatcher(b, typ, policy, func(context.Context, *bindings.Message) (Result, error) {
+			time.Sleep(3 * interval)
+			return Result{}, nil
+		})
+		for {
+			time.Sleep(interval)
+			b.mu.Lock()
+			acked := b.acked
+			b.mu.Unlock()
+			if acked == n {
+				break
+			}
+		}
+		if err := d.stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if len(b.lost) > 0 {
+			t.Fatalf("%d of %d messages lost their lease (%d extension calls)", len(b.lost), n, b.calls)
+		}
+		// A sweep every half interval, one call each.
+		if sweeps := int(time.Since(start)/(interval/2)) + 1; b.calls > sweeps {
+			t.Errorf("%d extension calls in %s: more than one per sweep", b.calls, time.Since(start))
+		}
+	})
 }

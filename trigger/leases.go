@@ -21,10 +21,13 @@ import (
 //
 // Invariants, under mu:
 //   - unsettled holds exactly the messages tracked and not untracked;
-//   - unsettled[m] is true while m is in the batch of an extension under
-//     way. untrack waits for that call to end, because a broker refuses to
-//     extend a settled message, or worse, extends one a nack just made
-//     visible again; the wait is bounded by the call's timeout.
+//   - unsettled[m] is true while m is in the batch of the extension under
+//     way, call number calls; ended is the number of the last call that
+//     ended. untrack takes m out at once (no later sweep sees it) and, when
+//     m is in the call under way, waits for that call to end, because a
+//     broker refuses to extend a settled message, or worse, extends one a
+//     nack just made visible again. It never waits for a later call, so the
+//     wait is bounded by one call's timeout, however busy the sweeps.
 //
 // The extension call runs outside mu. A nil *leases (the broker has no
 // leases) tracks nothing.
@@ -36,6 +39,8 @@ type leases struct {
 
 	mu        sync.Mutex
 	unsettled map[*bindings.Message]bool
+	calls     uint64      // extension calls begun
+	ended     uint64      // the last extension call that ended
 	extended  wake.Signal // fired when an extension ends
 
 	batch []*bindings.Message // the sweep's, reused
@@ -66,10 +71,13 @@ func (l *leases) sweep() {
 		l.unsettled[m] = true
 		l.batch = append(l.batch, m)
 	}
-	l.mu.Unlock()
 	if len(l.batch) == 0 {
+		l.mu.Unlock()
 		return
 	}
+	l.calls++
+	call := l.calls
+	l.mu.Unlock()
 	ctx, cancel := context.WithTimeout(l.ctx, max(l.interval/2, time.Millisecond))
 	err := l.extend(ctx, l.batch, 2*l.interval)
 	cancel()
@@ -82,6 +90,7 @@ func (l *leases) sweep() {
 			l.unsettled[m] = false
 		}
 	}
+	l.ended = call
 	l.extended.Fire()
 	l.mu.Unlock()
 	clear(l.batch)
@@ -107,14 +116,18 @@ func (l *leases) untrack(m *bindings.Message) {
 		return
 	}
 	l.mu.Lock()
-	for l.unsettled[m] {
+	defer l.mu.Unlock()
+	extending := l.unsettled[m]
+	delete(l.unsettled, m)
+	if !extending {
+		return
+	}
+	for call := l.calls; l.ended < call; {
 		ch := l.extended.Wait()
 		l.mu.Unlock()
 		<-ch
 		l.mu.Lock()
 	}
-	delete(l.unsettled, m)
-	l.mu.Unlock()
 }
 
 // len is how many messages are unsettled; for tests.

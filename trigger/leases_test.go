@@ -101,3 +101,30 @@ func TestNilLeasesTrackNothing(t *testing.T) {
 	l.track(&bindings.Message{})
 	l.untrack(&bindings.Message{})
 }
+
+// TestLeasesUntrackWaitsForOneCallOnly: on a broker whose every extension
+// takes the whole half interval, one call follows another without a gap;
+// settling a message still waits for the call under way only, not for the
+// next one too (which would starve it).
+func TestLeasesUntrackWaitsForOneCallOnly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 10 * time.Second
+		l := newLeases(interval, func(ctx context.Context, _ []*bindings.Message, _ time.Duration) error {
+			<-ctx.Done()
+			return nil
+		}, context.Background(), discardLogger)
+		msgs := []*bindings.Message{{ID: "a"}, {ID: "b"}, {ID: "c"}}
+		l.track(msgs...)
+		done := make(chan struct{})
+		defer close(done)
+		go l.run(done)
+		time.Sleep(interval/2 + time.Second) // the first call is under way
+		for _, m := range msgs {
+			start := time.Now()
+			l.untrack(m)
+			if waited := time.Since(start); waited > interval/2 {
+				t.Fatalf("untrack of %s waited %s, past one call", m.ID, waited)
+			}
+		}
+	})
+}

@@ -390,15 +390,26 @@ func (s *suite) testLease(t *testing.T, ctx context.Context) {
 	}
 	sendTo := s.sender(t, ctx, md)
 	run := Unique("lease")
-	p := run + "/0"
-	send(t, ctx, sendTo, &bindings.InvokeRequest{Data: []byte(p)})
-	m := s.expect(t, ctx, in, []string{p}, false)[p]
+	// More than one batch request of the strictest broker (SQS: 10).
+	var payloads []string
+	for i := range 12 {
+		p := fmt.Sprintf("%s/%d", run, i)
+		payloads = append(payloads, p)
+		send(t, ctx, sendTo, &bindings.InvokeRequest{Data: []byte(p)})
+	}
+	got := s.expect(t, ctx, in, payloads, false)
+	msgs := make([]*bindings.Message, 0, len(got))
+	for _, m := range got {
+		msgs = append(msgs, m)
+	}
 	for range 2 {
-		if err := ext.ExtendLease(ctx, m, 30*time.Second); err != nil {
-			t.Fatalf("ExtendLease of a message in flight: %v", err)
+		if err := ext.ExtendLeases(ctx, msgs, 30*time.Second); err != nil {
+			t.Fatalf("ExtendLeases of %d messages in flight: %v", len(msgs), err)
 		}
 	}
-	ack(t, ctx, in, m)
+	for _, m := range msgs {
+		ack(t, ctx, in, m)
+	}
 	s.expectNothingBut(t, ctx, in, sendTo, run)
 }
 

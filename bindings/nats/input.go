@@ -418,18 +418,23 @@ func (in *input) Nack(_ context.Context, m *bindings.Message, delay time.Duratio
 // JetStream redelivers.
 func (in *input) LeaseInterval() time.Duration { return in.consumer.AckWait / 3 }
 
-// ExtendLease implements bindings.LeaseExtender with an in-progress ack,
-// which restarts the message's AckWait on the server. JetStream has no other
-// length than AckWait, so d is not used.
-func (in *input) ExtendLease(_ context.Context, m *bindings.Message, _ time.Duration) error {
-	jm, err := handle(m)
-	if err != nil {
-		return err
+// ExtendLeases implements bindings.LeaseExtender with an in-progress ack per
+// message, which restarts its AckWait on the server. JetStream has no batch
+// form and no other length than AckWait, so d is not used; each ack is one
+// publish without a reply, so many cost about one round trip.
+func (in *input) ExtendLeases(_ context.Context, msgs []*bindings.Message, _ time.Duration) error {
+	var errs []error
+	for _, m := range msgs {
+		jm, err := handle(m)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := jm.InProgress(); err != nil {
+			errs = append(errs, fmt.Errorf("in-progress ack of stream sequence %s: %w", m.ID, err))
+		}
 	}
-	if err := jm.InProgress(); err != nil {
-		return fmt.Errorf("in-progress ack of stream sequence %s: %w", m.ID, err)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Close implements bindings.Input. It sends the queued acks, then gives back

@@ -312,23 +312,47 @@ func (in *input) Nack(ctx context.Context, m *bindings.Message, delay time.Durat
 // leaseDuration, so that two extensions may fail before the lease ends.
 func (in *input) LeaseInterval() time.Duration { return in.leaseDuration / 3 }
 
-// ExtendLease makes the row's lease end d from now, or leaseDuration from
-// now if that is later.
-func (in *input) ExtendLease(ctx context.Context, m *bindings.Message, d time.Duration) error {
-	l, err := in.handle(m, "extend lease")
-	if err != nil {
-		return err
+// ExtendLeases makes the leases of msgs' rows end d from now, or
+// leaseDuration from now if that is later, in one UPDATE. A row claimed by
+// another consumer since (its lease ran out) is not touched; its message's
+// error wraps ErrLeaseLost.
+func (in *input) ExtendLeases(ctx context.Context, msgs []*bindings.Message, d time.Duration) error {
+	var errs []error
+	ids := make([]int64, 0, len(msgs))
+	attempts := make([]int32, 0, len(msgs))
+	names := make(map[int64]string, len(msgs))
+	for _, m := range msgs {
+		l, err := in.handle(m, "extend lease")
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ids = append(ids, l.id)
+		attempts = append(attempts, l.attempts)
+		names[l.id] = m.ID
+	}
+	if len(ids) == 0 {
+		return errors.Join(errs...)
 	}
 	ctx, cancel := context.WithTimeout(ctx, in.timeout)
 	defer cancel()
-	tag, err := in.pool.Exec(ctx, in.table.nack, l.id, l.attempts, max(d, in.leaseDuration).Milliseconds())
+	rows, err := in.pool.Query(ctx, in.table.extend, ids, attempts, max(d, in.leaseDuration).Milliseconds())
 	if err != nil {
-		return in.errorf("extend lease of "+m.ID, err)
+		return errors.Join(append(errs, in.errorf(fmt.Sprintf("extend %d leases", len(ids)), err))...)
 	}
-	if tag.RowsAffected() == 0 {
-		return in.errorf("extend lease of "+m.ID, ErrLeaseLost)
+	extended, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return errors.Join(append(errs, in.errorf(fmt.Sprintf("extend %d leases", len(ids)), err))...)
 	}
-	return nil
+	for _, id := range extended {
+		delete(names, id)
+	}
+	for _, id := range ids {
+		if name, lost := names[id]; lost {
+			errs = append(errs, in.errorf("extend lease of "+name, ErrLeaseLost))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Close stops receiving and gives the rows still in flight back at once,

@@ -213,7 +213,7 @@ func TestExpiredLeaseIsClaimedAgain(t *testing.T) {
 	if got.ID != m.ID || got.DeliveryCount != 2 {
 		t.Fatalf("claimed %s with count %d, want %s with count 2", got.ID, got.DeliveryCount, m.ID)
 	}
-	if err := dead.(bindings.LeaseExtender).ExtendLease(ctx, m, time.Minute); !errors.Is(err, postgres.ErrLeaseLost) {
+	if err := dead.(bindings.LeaseExtender).ExtendLeases(ctx, []*bindings.Message{m}, time.Minute); !errors.Is(err, postgres.ErrLeaseLost) {
 		t.Errorf("extend the lost lease: %v, want ErrLeaseLost", err)
 	}
 	// A nack of the lost lease must not make the row available to a third
@@ -237,7 +237,7 @@ func TestExtendLease(t *testing.T) {
 	in := openInput(t, md)
 	invoke(t, openOutput(t, md), bindings.OpCreate, "long", nil)
 	m := receiveOne(t, in)
-	if err := in.(bindings.LeaseExtender).ExtendLease(ctx, m, time.Hour); err != nil {
+	if err := in.(bindings.LeaseExtender).ExtendLeases(ctx, []*bindings.Message{m}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	var left time.Duration

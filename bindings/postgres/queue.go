@@ -20,7 +20,7 @@ type table struct {
 	ident   pgx.Identifier // quoted parts
 	channel string         // the LISTEN/NOTIFY channel
 
-	claim, release, ack, nack, next, insert string
+	claim, release, extend, ack, nack, next, insert string
 }
 
 var identPart = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,47}$`)
@@ -62,6 +62,7 @@ RETURNING q.id, q.key, q.data, q.content_type, q.metadata, q.attempts, q.created
 	t.release = `UPDATE ` + q + ` AS q SET available_at = now() + $3::bigint * interval '1 millisecond'
 FROM unnest($1::bigint[], $2::integer[]) AS l(id, attempts)
 WHERE q.id = l.id AND q.attempts = l.attempts`
+	t.extend = t.release + ` RETURNING q.id`
 	t.nack = `UPDATE ` + q + ` SET available_at = now() + $3::bigint * interval '1 millisecond' WHERE id = $1 AND attempts = $2`
 	t.ack = `DELETE FROM ` + q + ` WHERE id = ANY($1::bigint[])`
 	t.next = `SELECT (extract(epoch FROM min(available_at) - now()) * 1000)::bigint FROM ` + q

@@ -85,9 +85,7 @@ type input struct {
 	processingTimeout time.Duration
 	redeliverInterval time.Duration
 
-	done    chan struct{} // closed by Close
-	closed  atomic.Bool
-	beating sync.WaitGroup // the heartbeat goroutine
+	closed atomic.Bool
 
 	acks *ackbatch.Writer[string]
 
@@ -124,7 +122,6 @@ func newInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		me:                s.consumer,
 		processingTimeout: s.processingTimeout,
 		redeliverInterval: s.redeliverInterval,
-		done:              make(chan struct{}),
 		inFlight:          map[string]struct{}{},
 	}
 	in.acks = ackbatch.New(in.log, "acknowledge entries", func(ctx context.Context, ids []string) error {
@@ -134,46 +131,60 @@ func newInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		rdb.Close()
 		return nil, err
 	}
-	in.beating.Add(1)
-	go in.heartbeat()
 	return in, nil
 }
 
-// heartbeat renews, every third of processingTimeout, the idle time of every
-// entry this consumer holds: received and not settled, whether a handler runs
-// or the runtime holds it for a retry delay (Redis cannot delay a
-// redelivery). So the entries of a live consumer are never claimed by
-// another; those of a consumer that died are, processingTimeout after its
-// last beat.
-func (in *input) heartbeat() {
-	defer in.beating.Done()
-	t := time.NewTicker(max(in.processingTimeout/3, time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-in.done:
-			return
-		case <-t.C:
+// LeaseInterval tells the runtime how often to renew the entries this
+// consumer holds: a third of processingTimeout, so that two renewals may be
+// late before another consumer's reclaim scan takes them.
+func (in *input) LeaseInterval() time.Duration { return in.processingTimeout / 3 }
+
+// touchBatch is how many ids one run of touchScript takes: a script blocks
+// the server while it runs.
+const touchBatch = 500
+
+// ExtendLeases renews the entries of msgs, received here and not settled
+// (a handler runs, or the runtime holds them for a retry delay: Redis cannot
+// delay a redelivery), by resetting their idle time, touchBatch ids per
+// XCLAIM script. So the entries of a live consumer are never claimed by
+// another; those of a consumer that died are, processingTimeout after the
+// last renewal. d is not used: an entry's lease is processingTimeout from its
+// last renewal.
+func (in *input) ExtendLeases(ctx context.Context, msgs []*bindings.Message, _ time.Duration) error {
+	var errs []error
+	ids := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		if err := in.owned(m, "extend lease"); err != nil {
+			errs = append(errs, err)
+			continue
 		}
-		in.mu.Lock()
-		held := make([]string, 0, len(in.inFlight))
-		for id := range in.inFlight {
-			held = append(held, id)
+		ids = append(ids, m.ID)
+	}
+	for start := 0; start < len(ids); start += touchBatch {
+		part := ids[start:min(start+touchBatch, len(ids))]
+		touched, err := in.touch(ctx, 0, part...)
+		if err != nil {
+			errs = append(errs, in.errorf(fmt.Sprintf("renew %d entries", len(part)), err))
+			continue
 		}
-		in.mu.Unlock()
-		for len(held) > 0 {
-			n := min(len(held), 500)
-			ctx, cancel := context.WithTimeout(context.Background(), in.processingTimeout)
-			_, err := in.touch(ctx, 0, held[:n]...)
-			cancel()
-			if err != nil {
-				in.log.Warn("renew entries in flight; another consumer may claim them", "entries", len(held), "err", err)
-				break
+		if len(touched) < len(part) {
+			kept := make(map[string]bool, len(touched))
+			for _, id := range touched {
+				kept[id] = true
 			}
-			held = held[n:]
+			for _, id := range part {
+				if !kept[id] {
+					errs = append(errs, in.errorf("renew "+id, ErrClaimed))
+				}
+			}
 		}
 	}
+	return errors.Join(errs...)
 }
+
+// ErrClaimed: another consumer of the group claimed the entry (this one's
+// renewals came too late); it will handle it too.
+var ErrClaimed = errors.New("entry claimed by another consumer")
 
 // createGroup makes the consumer group, and the stream if need be. A new group
 // starts at the stream's first entry, so that entries written before the
@@ -250,7 +261,7 @@ func (in *input) reclaim(ctx context.Context, limit int) ([]*bindings.Message, e
 	} else {
 		in.cursor = next
 	}
-	// An entry we hold may be claimed back to us when a heartbeat came late:
+	// An entry we hold may be claimed back to us when a renewal came late:
 	// it is ours already.
 	fresh := entries[:0]
 	for _, e := range entries {
@@ -402,7 +413,7 @@ func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 // the next reclaim scan of any consumer claims it (this one scans at its next
 // Receive), and that claim counts the delivery. Redis streams cannot delay a
 // redelivery (DelayedNack is false): the runtime holds a message for its retry
-// delay itself, while the heartbeat keeps the entry this consumer's.
+// delay itself, and renews it meanwhile (ExtendLeases).
 func (in *input) Nack(ctx context.Context, m *bindings.Message, _ time.Duration) error {
 	if err := in.settle(m, "nack"); err != nil {
 		return err
@@ -426,8 +437,6 @@ func (in *input) Close() error {
 	if !in.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	close(in.done)
-	in.beating.Wait()
 	in.acks.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -102,9 +102,9 @@ var Type = bindings.Type{
 	Operations: []bindings.Operation{bindings.OpCreate, bindings.OpGet, bindings.OpDelete, OpIncrement, OpSet, OpXAdd, OpPublish},
 	Capabilities: bindings.Capabilities{
 		BatchReceive: true,
-		// No Lease: the input renews every entry it holds itself (see
-		// processingTimeout), including those the runtime holds for a
-		// retry delay, which it would not extend.
+		// Lease: the runtime renews every entry it holds (ExtendLeases),
+		// including those it holds for a retry delay.
+		Lease:         true,
 		Metadata:      true,
 		ContentType:   true,
 		DeliveryCount: true,

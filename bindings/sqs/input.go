@@ -46,7 +46,7 @@ type input struct {
 	closed    bool
 	inFlight  map[*delivery]struct{}
 	receiving sync.WaitGroup // Receive calls under way
-	settling  sync.WaitGroup // Ack, Nack and ExtendLease calls under way
+	settling  sync.WaitGroup // Ack, Nack and ExtendLeases calls under way
 
 	deletes *deleter
 }
@@ -222,26 +222,35 @@ func (in *input) Nack(ctx context.Context, m *bindings.Message, delay time.Durat
 	return nil
 }
 
-// ExtendLease keeps a message whose handler is still running hidden for d
-// from now (rounded up to whole seconds).
-func (in *input) ExtendLease(ctx context.Context, m *bindings.Message, d time.Duration) error {
-	dl, ok := m.Handle.(*delivery)
+// ExtendLeases keeps msgs, received here and not settled, hidden for d from
+// now (rounded up to whole seconds): ten per ChangeMessageVisibilityBatch
+// request, a few requests at a time, so that many messages take about as
+// long as ten.
+func (in *input) ExtendLeases(ctx context.Context, msgs []*bindings.Message, d time.Duration) error {
+	var errs []error
+	receipts := make([]string, 0, len(msgs))
+	ids := make([]string, 0, len(msgs))
 	in.mu.Lock()
 	if in.closed {
 		in.mu.Unlock()
-		return fmt.Errorf("extend lease of %s: %w", m.ID, bindings.ErrClosed)
+		return fmt.Errorf("extend leases: %w", bindings.ErrClosed)
 	}
-	if _, held := in.inFlight[dl]; !ok || !held {
-		in.mu.Unlock()
-		return fmt.Errorf("extend lease of %s: %w", m.ID, ErrNotInFlight)
+	for _, m := range msgs {
+		dl, ok := m.Handle.(*delivery)
+		if _, held := in.inFlight[dl]; !ok || !held {
+			errs = append(errs, fmt.Errorf("extend lease of %s: %w", m.ID, ErrNotInFlight))
+			continue
+		}
+		receipts = append(receipts, dl.receipt)
+		ids = append(ids, m.ID)
 	}
 	in.settling.Add(1)
 	in.mu.Unlock()
 	defer in.settling.Done()
-	if err := in.setVisibility(ctx, dl.receipt, max(1, seconds(d, maxVisibility))); err != nil {
-		return fmt.Errorf("extend lease of %s: %w", m.ID, err)
+	if err := in.changeVisibility(ctx, receipts, ids, max(1, seconds(d, maxVisibility))); err != nil {
+		errs = append(errs, fmt.Errorf("extend leases: %w", err))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // LeaseInterval tells the runtime how often to extend the lease of a
@@ -258,25 +267,57 @@ func (in *input) setVisibility(ctx context.Context, receipt string, secs int32) 
 	return err
 }
 
-// release makes messages visible at once, ten per request.
+// release makes messages visible at once.
 func (in *input) release(ctx context.Context, receipts []string) error {
-	var errs []error
+	return in.changeVisibility(ctx, receipts, nil, 0)
+}
+
+// visibilityRequests is how many ChangeMessageVisibilityBatch requests
+// changeVisibility has in flight at once.
+const visibilityRequests = 4
+
+// changeVisibility sets the visibility timeout of the messages of receipts
+// (named ids in errors, when given) to secs, ten per request, up to
+// visibilityRequests requests at a time.
+func (in *input) changeVisibility(ctx context.Context, receipts, ids []string, secs int32) error {
+	name := func(i int) string {
+		if ids != nil {
+			return ids[i]
+		}
+		return "message " + strconv.Itoa(i)
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, visibilityRequests)
+	)
 	for start := 0; start < len(receipts); start += maxBatch {
+		end := min(start+maxBatch, len(receipts))
 		req := &awssqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(in.q.url)}
-		for i, r := range receipts[start:min(start+maxBatch, len(receipts))] {
+		for i, r := range receipts[start:end] {
 			req.Entries = append(req.Entries, types.ChangeMessageVisibilityBatchRequestEntry{
-				Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(r), VisibilityTimeout: 0,
+				Id: aws.String(strconv.Itoa(start + i)), ReceiptHandle: aws.String(r), VisibilityTimeout: secs,
 			})
 		}
-		out, err := in.q.client.ChangeMessageVisibilityBatch(ctx, req)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, f := range out.Failed {
-			errs = append(errs, fmt.Errorf("%s: %s", aws.ToString(f.Code), aws.ToString(f.Message)))
-		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			out, err := in.q.client.ChangeMessageVisibilityBatch(ctx, req)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s to %s: %w", name(start), name(end-1), err))
+				return
+			}
+			for _, f := range out.Failed {
+				i, _ := strconv.Atoi(aws.ToString(f.Id))
+				errs = append(errs, fmt.Errorf("%s: %s: %s", name(i), aws.ToString(f.Code), aws.ToString(f.Message)))
+			}
+		}()
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

@@ -318,7 +318,7 @@ func TestExtendLease(t *testing.T) {
 	create(t, ctx, openOutput(t, ctx, md), "long job", nil)
 	m := receiveOne(t, ctx, in)
 	extended := time.Now()
-	if err := in.(bindings.LeaseExtender).ExtendLease(ctx, m, 3*time.Second); err != nil {
+	if err := in.(bindings.LeaseExtender).ExtendLeases(ctx, []*bindings.Message{m}, 3*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	other := openInput(t, ctx, md)
@@ -332,11 +332,11 @@ func TestExtendLease(t *testing.T) {
 	if err := other.Ack(ctx, again); err != nil {
 		t.Fatal(err)
 	}
-	if err := in.(bindings.LeaseExtender).ExtendLease(ctx, again, time.Second); !errors.Is(err, sqs.ErrNotInFlight) {
-		t.Errorf("ExtendLease of another input's message = %v, want ErrNotInFlight", err)
+	if err := in.(bindings.LeaseExtender).ExtendLeases(ctx, []*bindings.Message{again}, time.Second); !errors.Is(err, sqs.ErrNotInFlight) {
+		t.Errorf("ExtendLeases of another input's message = %v, want ErrNotInFlight", err)
 	}
-	if err := other.(bindings.LeaseExtender).ExtendLease(ctx, again, time.Second); !errors.Is(err, sqs.ErrNotInFlight) {
-		t.Errorf("ExtendLease of an acked message = %v, want ErrNotInFlight", err)
+	if err := other.(bindings.LeaseExtender).ExtendLeases(ctx, []*bindings.Message{again}, time.Second); !errors.Is(err, sqs.ErrNotInFlight) {
+		t.Errorf("ExtendLeases of an acked message = %v, want ErrNotInFlight", err)
 	}
 	if err := other.Ack(ctx, again); !errors.Is(err, sqs.ErrNotInFlight) {
 		t.Errorf("second Ack = %v, want ErrNotInFlight", err)
