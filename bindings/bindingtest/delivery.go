@@ -390,12 +390,14 @@ func (s *suite) testLease(t *testing.T, ctx context.Context) {
 	}
 	sendTo := s.sender(t, ctx, md)
 	run := Unique("lease")
-	// More than one batch request of the strictest broker (SQS: 10).
+	// More than one batch request of the strictest broker (SQS: 10), all in
+	// flight at once: one key each, so that a FIFO queue hands out every
+	// one without waiting for the one before.
 	var payloads []string
 	for i := range 12 {
 		p := fmt.Sprintf("%s/%d", run, i)
 		payloads = append(payloads, p)
-		send(t, ctx, sendTo, &bindings.InvokeRequest{Data: []byte(p)})
+		send(t, ctx, sendTo, &bindings.InvokeRequest{Data: []byte(p), Metadata: map[string]string{"partitionKey": p}})
 	}
 	got := s.expect(t, ctx, in, payloads, false)
 	msgs := make([]*bindings.Message, 0, len(got))

@@ -303,28 +303,60 @@ func TestPendingEntriesOfADeadConsumerAreClaimed(t *testing.T) {
 	}
 }
 
-// A live consumer renews what it holds, settled or not, so that no other
-// consumer claims it: here for several times processingTimeout.
-func TestHeldEntriesStayWithALiveConsumer(t *testing.T) {
+// The runtime renews what a consumer holds with ExtendLeases, every half of
+// LeaseInterval (a third of processingTimeout), so that no other consumer
+// claims it: here for several times processingTimeout. Once renewals stop,
+// another consumer claims the entry, and the holder's next renewal says so.
+func TestExtendLeasesKeepsEntriesWithALiveConsumer(t *testing.T) {
 	ctx := testContext(t)
 	stream := unique("held")
 	md := map[string]string{"stream": stream, "consumerGroup": "g", "processingTimeout": "1s", "redeliverInterval": "100ms"}
 	out := openOutput(t, map[string]string{"stream": stream})
 	invoke(t, out, bindings.OpCreate, "held", nil)
 	holder := openInput(t, md)
+	interval := holder.(interface{ LeaseInterval() time.Duration }).LeaseInterval()
+	if interval != time.Second/3 {
+		t.Fatalf("LeaseInterval %s, want a third of processingTimeout", interval)
+	}
 	m := receiveOne(t, holder)
 
+	renewing, stop := context.WithCancel(ctx)
+	renewed := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(interval / 2)
+		defer tick.Stop()
+		for {
+			select {
+			case <-renewing.Done():
+				renewed <- nil
+				return
+			case <-tick.C:
+			}
+			if err := holder.(bindings.LeaseExtender).ExtendLeases(renewing, []*bindings.Message{m}, 2*interval); err != nil && renewing.Err() == nil {
+				renewed <- err
+				return
+			}
+		}
+	}()
 	other := openInput(t, md)
 	window, cancel := context.WithTimeout(ctx, 3500*time.Millisecond)
 	defer cancel()
 	if msgs, err := other.Receive(window, 1); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("another consumer received %d messages (%v) while the holder lived", len(msgs), err)
+		t.Fatalf("another consumer received %d messages (%v) while the holder renewed", len(msgs), err)
+	}
+	stop()
+	if err := <-renewed; err != nil {
+		t.Fatal(err)
 	}
 	p := raw(t).XPendingExt(ctx, &goredis.XPendingExtArgs{Stream: stream, Group: "g", Start: "-", End: "+", Count: 10}).Val()
 	if len(p) != 1 || p[0].RetryCount != 1 || p[0].Idle >= time.Second {
 		t.Fatalf("pending after 3.5s held: %+v, want the entry once delivered, idle under processingTimeout", p)
 	}
-	if err := holder.Ack(ctx, m); err != nil {
+	got := receiveOne(t, other) // no renewal now: claimed after processingTimeout
+	if err := holder.(bindings.LeaseExtender).ExtendLeases(ctx, []*bindings.Message{m}, 2*interval); !errors.Is(err, redis.ErrClaimed) {
+		t.Errorf("renewal of an entry another consumer claimed: %v, want ErrClaimed", err)
+	}
+	if err := other.Ack(ctx, got); err != nil {
 		t.Fatal(err)
 	}
 }
