@@ -26,9 +26,15 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
-// RetryAfter fails the attempt and asks for the next one after d instead of
-// the trigger's backoff (a rate limit's Retry-After, say). The attempt still
-// counts toward maxAttempts. A nil err becomes a generic "retry requested".
+// RetryAfter snoozes the message: it comes back after d instead of the
+// trigger's backoff (a rate limit's Retry-After, a resource not ready yet).
+// A snooze is no failed attempt, as River's: it does not count toward
+// maxAttempts, and the next call sees the same Delivery.Attempt, however
+// often it snoozes (so a handler that always snoozes keeps its message for
+// ever; bound it yourself if that can happen). The runtime holds the
+// message itself meanwhile, unsettled, so the broker counts no delivery
+// either; only a shutdown during the snooze gives it back to the broker,
+// which then counts one. A nil err becomes a generic "retry requested".
 func RetryAfter(d time.Duration, err error) error {
 	if err == nil {
 		err = errors.New("retry requested")

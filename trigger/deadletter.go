@@ -78,10 +78,7 @@ func deadLetter(function, binding string, out bindings.Output, keep time.Duratio
 			if out == nil {
 				return res, &exhaustedError{err: err, delay: keep}
 			}
-			attempt := 1
-			if d := functions.FromContext(ctx); d != nil {
-				attempt = d.Attempt
-			}
+			attempt := attemptOf(m)
 			env := functions.DeadLetter{
 				Function: function, Binding: binding, MessageID: m.ID,
 				Error: filter.text(err.Error()), Permanent: functions.IsPermanent(err), Attempts: attempt,

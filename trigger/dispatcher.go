@@ -19,8 +19,8 @@ import (
 //
 // It composes three parts, each with its own lock and invariants:
 //   - keyOrder (ordered triggers): one key's messages one at a time, in order;
-//   - heldRetries (brokers without delayed nacks): failed messages held for
-//     their retry delay;
+//   - heldRetries: messages held for their retry delay, unsettled: failed
+//     ones on brokers without delayed nacks, snoozed ones on every broker;
 //   - leases (brokers with leases): the leases of every unsettled message.
 //
 // The dispatcher itself holds no lock: its own state is the lane, the
@@ -43,7 +43,7 @@ type dispatcher struct {
 	watchdog *watchdog // enforces handlerTimeout; nil without one
 
 	order  *keyOrder    // nil unless ordered
-	held   *heldRetries // nil when the broker delays redeliveries itself
+	held   *heldRetries // retries and snoozes waiting for their delay
 	leases *leases      // nil when the broker has no leases
 
 	// cancelWait bounds how long stop waits, after cancelling the handlers
@@ -88,9 +88,10 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 	if policy.Ordered && typ.Capabilities.Ordering {
 		d.order = newKeyOrder(4 * max(n, policy.BatchSize))
 	}
-	if !typ.Capabilities.DelayedNack {
-		d.held = newHeldRetries(4*(n+policy.BatchSize), d.retryHeld)
-	}
+	// Held messages stay unsettled in memory; a broker that bounds what a
+	// consumer holds (a prefetch) bounds them, one that does not (Redis
+	// streams) would not, so intake waits while this many are held.
+	d.held = newHeldRetries(4*(n+policy.BatchSize), d.retryHeld)
 	if ext, ok := in.(bindings.LeaseExtender); ok {
 		interval := policy.LeaseExtension
 		if interval == 0 {
@@ -135,7 +136,7 @@ func (d *dispatcher) receiveLoop(ctx context.Context) {
 	defer d.receiving.Store(false)
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		if d.held != nil && !d.held.awaitRoom(ctx) {
+		if !d.held.awaitRoom(ctx) {
 			break
 		}
 		msgs, err := d.in.Receive(ctx, d.policy.BatchSize)
@@ -183,11 +184,12 @@ func (d *dispatcher) dispatch(ctx context.Context, m *bindings.Message) bool {
 }
 
 // settle acts on the outcome of one attempt. It returns the delay after which
-// an ordered worker must retry m in place, or -1 when m is settled.
-func (d *dispatcher) settle(m *bindings.Message, res Result, err error) time.Duration {
+// an ordered worker must retry m in place, or -1 when m is settled, and
+// whether that retry counts as an attempt (a snooze does not).
+func (d *dispatcher) settle(m *bindings.Message, res Result, err error) (time.Duration, bool) {
 	if err == nil && d.replier == nil { // the hot path: allocate nothing
 		d.ack(m)
-		return -1
+		return -1, false
 	}
 	dec := Decide(err)
 	if d.replier != nil && dec.Action != Abandoned && dec.Action != RetryLater {
@@ -204,19 +206,23 @@ func (d *dispatcher) settle(m *bindings.Message, res Result, err error) time.Dur
 			delay = d.policy.Backoff(m.DeliveryCount)
 		}
 		if d.order != nil {
-			return delay
+			return delay, !dec.Snoozed
 		}
-		d.redeliver(m, delay)
+		if dec.Snoozed && d.replier == nil {
+			d.snooze(m, delay)
+		} else { // a request's sender is answered (503, Retry-After) and retries itself
+			d.redeliver(m, delay)
+		}
 	case Exhausted:
 		if d.deadLetterNatively(m, dec.Err) {
-			return -1
+			return -1, false
 		}
 		if d.order != nil {
-			return dec.Delay
+			return dec.Delay, true
 		}
 		d.redeliver(m, dec.Delay)
 	}
-	return -1
+	return -1, false
 }
 
 // deadLetterNatively hands m, failed for good, to the broker's own dead
@@ -259,18 +265,31 @@ func (d *dispatcher) reply(m *bindings.Message, res Result, err error) {
 // when it can delay redelivery itself, otherwise by holding m here (unsettled,
 // so still owned by this consumer) until retryHeld hands it to a worker.
 func (d *dispatcher) redeliver(m *bindings.Message, delay time.Duration) {
-	if delay <= 0 || d.held == nil || !d.held.hold(m, delay) {
+	if delay <= 0 || d.typ.Capabilities.DelayedNack || !d.held.hold(m, delay, true) {
 		d.nack(m, delay)
 	}
 }
 
-// retryHeld gets m back from heldRetries when its delay has passed.
-func (d *dispatcher) retryHeld(m *bindings.Message) {
+// snooze holds m here for delay, on any broker, and hands it to a worker
+// again with the same attempt number: a broker's redelivery would count a
+// delivery (and its own delivery limit, a native dead letter's, would see
+// it). Only a stop cuts a snooze short; m then goes back to the broker.
+func (d *dispatcher) snooze(m *bindings.Message, delay time.Duration) {
+	if !d.held.hold(m, delay, false) {
+		d.nack(m, 0)
+	}
+}
+
+// retryHeld gets m back from heldRetries when its delay has passed; counts
+// says whether the next attempt is a new one (a snooze's is not).
+func (d *dispatcher) retryHeld(m *bindings.Message, counts bool) {
 	if d.stopping.Load() {
 		d.nack(m, 0)
 		return
 	}
-	m.DeliveryCount++ // the broker did not see this redelivery; count it here
+	if counts {
+		m.DeliveryCount++ // the broker did not see this redelivery; count it here
+	}
 	select {
 	case d.lane <- m:
 	case <-d.stopped:
@@ -311,12 +330,10 @@ func (d *dispatcher) stop(ctx context.Context) error {
 	d.recvCancel()
 	<-d.recvDone
 
-	if d.held != nil {
-		for _, m := range d.held.close() {
-			d.nack(m, 0)
-		}
-		d.held.wait()
+	for _, m := range d.held.close() {
+		d.nack(m, 0)
 	}
+	d.held.wait()
 
 	close(d.quit)
 	done := make(chan struct{})
@@ -396,7 +413,7 @@ func (w *worker) handleOne(m *bindings.Message) {
 	}
 	for {
 		res, err := w.attempt(m)
-		delay := w.d.settle(m, res, err)
+		delay, counts := w.d.settle(m, res, err)
 		if delay < 0 {
 			return
 		}
@@ -405,7 +422,9 @@ func (w *worker) handleOne(m *bindings.Message) {
 			w.d.nack(m, 0)
 			return
 		}
-		m.DeliveryCount++
+		if counts {
+			m.DeliveryCount++
+		}
 	}
 }
 

@@ -52,6 +52,13 @@ type Function struct {
 	// bind the function's output clients (and load its settings). An error
 	// stops start-up.
 	Bind func(ctx context.Context, o *Outputs) error
+	// Middleware wraps Handler inside the runtime's delivery chain, the
+	// first outermost (as Watermill's AddMiddleware): within the handler
+	// timeout and panic recovery, so that its errors are retried and
+	// dead-lettered like the handler's, and a functions.RetryAfter it
+	// returns snoozes the message without spending an attempt. See
+	// ChainOptions.Middleware.
+	Middleware []Middleware
 }
 
 // Sample is a function's input described: its Go type, a JSON Schema
@@ -188,6 +195,9 @@ type Decision struct {
 	Action Action
 	// Delay before the message comes back, for RetryLater and Exhausted.
 	Delay time.Duration
+	// Snoozed: a RetryLater the handler asked for with functions.RetryAfter.
+	// It is no failed attempt: the next one has the same attempt number.
+	Snoozed bool
 	// Err is the attempt's error as the handler (or a middleware: timeout,
 	// panic) returned it, without the runtime's wrapping; nil for Acked.
 	Err error
@@ -206,7 +216,7 @@ func Decide(err error) Decision {
 	case errors.Is(err, errShutdown):
 		return Decision{Action: Abandoned, Err: err}
 	case retry:
-		return Decision{Action: RetryLater, Delay: r.delay, Err: r.err}
+		return Decision{Action: RetryLater, Delay: r.delay, Err: r.err, Snoozed: r.snooze}
 	case errors.As(err, &dl):
 		return Decision{Action: DeadLettered, Err: dl.err}
 	case errors.As(err, &ex):

@@ -68,10 +68,29 @@ func (c *handlerContext) Err() error {
 }
 
 func (c *handlerContext) Value(key any) any {
-	if _, ok := key.(functions.DeliveryKey); ok {
+	switch key.(type) {
+	case functions.DeliveryKey:
 		return &c.delivery
+	case handlerContextKey:
+		return c
 	}
 	return c.parent.Value(key)
+}
+
+// handlerContextKey finds the runtime's handlerContext through contexts a
+// middleware derived from it (context.WithValue, WithCancel...), so that
+// what the runtime records there (the timeout, the shutdown) does not
+// depend on the ctx a middleware passes on.
+type handlerContextKey struct{}
+
+// handlerContextOf returns the runtime's handler context ctx is or derives
+// from, or nil.
+func handlerContextOf(ctx context.Context) *handlerContext {
+	if hc, ok := ctx.(*handlerContext); ok {
+		return hc
+	}
+	hc, _ := ctx.Value(handlerContextKey{}).(*handlerContext)
+	return hc
 }
 
 // AfterFunc is found by context.AfterFunc and context.WithCancel through an
@@ -120,6 +139,13 @@ func (c *handlerContext) cancel(cause error) {
 		go a.f()
 	}
 	c.afters = nil
+}
+
+// expired reports whether the context ended at its deadline.
+func (c *handlerContext) expired() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err == context.DeadlineExceeded
 }
 
 // cancelledBy reports whether the context ended for cause.

@@ -11,7 +11,9 @@ import (
 
 // heldRetries holds failed messages, unsettled (still owned by this
 // consumer), for their retry delay, on brokers that cannot delay a
-// redelivery themselves; when a delay ends, due gets the message back. A
+// redelivery themselves, and snoozed messages (functions.RetryAfter) on
+// every broker, so that a snooze counts no delivery; when a delay ends, due
+// gets the message back, with whether the retry counts as an attempt. A
 // broker that bounds what a consumer holds (a prefetch) bounds them; one
 // that does not (Redis streams) would not, so awaitRoom makes intake wait
 // while limit messages are held.
@@ -27,7 +29,7 @@ import (
 // No broker I/O happens under mu: what to do with a message is decided
 // under it, and done by the caller (or due) after.
 type heldRetries struct {
-	due   func(*bindings.Message)
+	due   func(m *bindings.Message, counts bool)
 	limit int
 
 	mu      sync.Mutex
@@ -37,13 +39,13 @@ type heldRetries struct {
 	running sync.WaitGroup
 }
 
-func newHeldRetries(limit int, due func(*bindings.Message)) *heldRetries {
+func newHeldRetries(limit int, due func(m *bindings.Message, counts bool)) *heldRetries {
 	return &heldRetries{due: due, limit: max(limit, 1), timers: make(map[*bindings.Message]*time.Timer)}
 }
 
-// hold holds m for delay, then hands it to due. False when closed: the
-// caller gives m back to the broker.
-func (h *heldRetries) hold(m *bindings.Message, delay time.Duration) bool {
+// hold holds m for delay, then hands it to due with counts. False when
+// closed: the caller gives m back to the broker.
+func (h *heldRetries) hold(m *bindings.Message, delay time.Duration, counts bool) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -56,7 +58,7 @@ func (h *heldRetries) hold(m *bindings.Message, delay time.Duration) bool {
 		delete(h.timers, m)
 		h.room.Fire()
 		h.mu.Unlock()
-		h.due(m)
+		h.due(m, counts)
 	})
 	return true
 }

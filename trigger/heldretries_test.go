@@ -30,9 +30,9 @@ func TestHeldRetries(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var mu sync.Mutex
 				var due []string
-				h := newHeldRetries(10, func(m *bindings.Message) { mu.Lock(); due = append(due, m.ID); mu.Unlock() })
+				h := newHeldRetries(10, func(m *bindings.Message, _ bool) { mu.Lock(); due = append(due, m.ID); mu.Unlock() })
 				for i, d := range tt.delays {
-					if !h.hold(&bindings.Message{ID: "m" + string(rune('0'+i))}, d) {
+					if !h.hold(&bindings.Message{ID: "m" + string(rune('0'+i))}, d, true) {
 						t.Fatal("hold refused before close")
 					}
 				}
@@ -51,7 +51,7 @@ func TestHeldRetries(t *testing.T) {
 						t.Fatalf("due %v, want %v", due, tt.due)
 					}
 				}
-				if h.hold(&bindings.Message{ID: "late"}, time.Second) {
+				if h.hold(&bindings.Message{ID: "late"}, time.Second, true) {
 					t.Fatal("hold accepted a message after close")
 				}
 			})
@@ -63,16 +63,16 @@ func TestHeldRetries(t *testing.T) {
 // resumes when one is due, and gives up when its context ends.
 func TestHeldRetriesAwaitRoom(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newHeldRetries(2, func(*bindings.Message) {})
-		h.hold(&bindings.Message{ID: "a"}, time.Minute)
-		h.hold(&bindings.Message{ID: "b"}, time.Hour)
+		h := newHeldRetries(2, func(*bindings.Message, bool) {})
+		h.hold(&bindings.Message{ID: "a"}, time.Minute, true)
+		h.hold(&bindings.Message{ID: "b"}, time.Hour, true)
 		ok := make(chan bool, 1)
 		start := time.Now()
 		go func() { ok <- h.awaitRoom(context.Background()) }()
 		if !<-ok || time.Since(start) != time.Minute {
 			t.Fatalf("room after %s, want when a is due (1m)", time.Since(start))
 		}
-		h.hold(&bindings.Message{ID: "c"}, time.Hour)
+		h.hold(&bindings.Message{ID: "c"}, time.Hour, true)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		if h.awaitRoom(ctx) {
@@ -91,14 +91,14 @@ func TestHeldRetriesDueOutsideTheLock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var h *heldRetries
 		var again int // only one due runs at a time: each holds the next
-		h = newHeldRetries(2, func(m *bindings.Message) {
+		h = newHeldRetries(2, func(m *bindings.Message, _ bool) {
 			_ = h.len()
 			if again < 3 {
 				again++
-				h.hold(m, time.Second)
+				h.hold(m, time.Second, true)
 			}
 		})
-		h.hold(&bindings.Message{ID: "m"}, time.Second)
+		h.hold(&bindings.Message{ID: "m"}, time.Second, true)
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		if again != 3 || h.len() != 0 {

@@ -25,8 +25,9 @@ func TestOrderedRetryKeepsTheLease(t *testing.T) {
 		typ := &bindings.Type{Name: "test.lease", Capabilities: bindings.Capabilities{Ordering: true, Lease: true, DelayedNack: true}}
 		policy := bindings.DefaultDelivery()
 		policy.Ordered, policy.MaxConcurrency, policy.LeaseExtension = true, 1, lease
+		calls := 0
 		d := startDispatcher(in, typ, policy, func(ctx context.Context, _ *bindings.Message) (Result, error) {
-			if functions.FromContext(ctx).Attempt == 1 {
+			if calls++; calls == 1 {
 				return Result{}, functions.RetryAfter(time.Minute, errors.New("not yet"))
 			}
 			return Result{}, nil

@@ -27,6 +27,8 @@ func Logging() Middleware {
 			switch r, retry := asRetry(err); {
 			case errors.Is(err, errShutdown):
 				log.Warn("attempt cancelled by shutdown; message returned to the broker", "error", err)
+			case retry && r.snooze:
+				log.Info("snoozed (RetryAfter); will retry, the attempt not counted", "reason", r.err, "delay", r.delay)
 			case retry:
 				log.Warn("attempt failed; will retry", "error", r.err, "delay", r.delay)
 			case errors.As(err, &dl):

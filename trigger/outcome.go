@@ -9,10 +9,13 @@ import (
 // The middleware chain tells the dispatcher how to settle a message through
 // the error it returns: nil acks; these types say the rest.
 
-// retryError: deliver the message again after delay.
+// retryError: deliver the message again after delay. A snooze (the
+// handler's functions.RetryAfter) is no failed attempt: the next one has
+// the same attempt number.
 type retryError struct {
-	delay time.Duration
-	err   error
+	delay  time.Duration
+	err    error
+	snooze bool
 }
 
 func (e *retryError) Error() string { return fmt.Sprintf("retry in %s: %v", e.delay, e.err) }

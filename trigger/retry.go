@@ -12,11 +12,18 @@ import (
 )
 
 // Retry decides what happens after a failed attempt: another attempt after a
-// backoff delay (exponential, with jitter, or the handler's RetryAfter), or,
-// once policy.MaxAttempts is reached or the error is permanent, nothing more
-// (the error passes on to DeadLetter). Retry never waits itself: the
-// dispatcher redelivers the message later, so a failing message does not hold
-// up the others.
+// backoff delay (exponential, with jitter), or, once policy.MaxAttempts is
+// reached or the error is permanent, nothing more (the error passes on to
+// DeadLetter). An error from functions.RetryAfter is a snooze: the message
+// comes back after the delay asked for, and the attempt does not count
+// toward MaxAttempts (the runtime holds the message itself, so the broker
+// counts no delivery either). Retry never waits itself: the dispatcher
+// redelivers the message later, so a failing message does not hold up the
+// others.
+//
+// The attempt number is the message's DeliveryCount, and the shutdown
+// cancellation is read from the runtime's own record: neither depends on
+// the ctx a middleware passes on, so wrapping it changes nothing here.
 func Retry(policy bindings.Delivery) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m *bindings.Message) (Result, error) {
@@ -29,27 +36,26 @@ func Retry(policy bindings.Delivery) Middleware {
 			if err == nil || functions.IsPermanent(err) || errors.Is(err, errShutdown) {
 				return res, err
 			}
-			attempt := 1
-			if d := functions.FromContext(ctx); d != nil {
-				attempt = d.Attempt
+			if delay, asked := functions.RetryDelay(err); asked {
+				return res, &retryError{delay: max(delay, 0), err: err, snooze: true}
 			}
+			attempt := attemptOf(m)
 			if attempt >= policy.MaxAttempts {
 				return res, err
 			}
-			delay, asked := functions.RetryDelay(err)
-			if !asked {
-				delay = jitter(policy.Backoff(attempt), policy.Jitter)
-			}
-			return res, &retryError{delay: delay, err: err}
+			return res, &retryError{delay: jitter(policy.Backoff(attempt), policy.Jitter), err: err}
 		}
 	}
 }
 
-// cancelledByShutdown reports whether ctx is the runtime's handler context
-// and the end of the shutdown grace period cancelled it.
+// attemptOf is m's attempt number, as Delivery.Attempt says to the handler.
+func attemptOf(m *bindings.Message) int { return max(m.DeliveryCount, 1) }
+
+// cancelledByShutdown reports whether ctx is (or derives from) the runtime's
+// handler context and the end of the shutdown grace period cancelled it.
 func cancelledByShutdown(ctx context.Context) bool {
-	hc, ok := ctx.(*handlerContext)
-	return ok && hc.cancelledBy(errShutdown)
+	hc := handlerContextOf(ctx)
+	return hc != nil && hc.cancelledBy(errShutdown)
 }
 
 // jitter spreads d uniformly over d·(1±f), so that messages that failed

@@ -486,7 +486,7 @@ func (r *Runtime) chain(f *Function, c *component.Component, typ *bindings.Type,
 	}
 	return Chain(f.Handler, ChainOptions{
 		Function: f.Name, Binding: c.Name, Policy: c.Delivery,
-		Return: ret, DeadLetter: dl,
+		Return: ret, DeadLetter: dl, Middleware: f.Middleware,
 		Metrics: r.metrics.Middleware(f.Name, c.Name),
 		Tracing: tracing,
 		Redact:  r.redact.String, Credentials: credentials,
@@ -516,15 +516,26 @@ type ChainOptions struct {
 	// Observer, when set, sees each attempt from outside the whole chain
 	// (see Observer); nil adds nothing.
 	Observer Observer
+	// Middleware is the user's, the first outermost, between the
+	// runtime's timeout and the handler (with its return binding): the
+	// delivery in ctx, the timeout's deadline and the recovery of panics
+	// apply to it, and its errors go through retry and dead letter like
+	// the handler's. A middleware may wrap ctx as it likes: the runtime's
+	// accounting (attempts, timeouts, shutdown) does not read it back.
+	Middleware []Middleware
 }
 
 // Chain wraps h with the delivery middleware the runtime runs every
 // message through, outermost first: observer (when set), tracing, metrics,
-// logging, dead letter, retry, recover, timeout, return. fntest uses it too, so a handler's unit test
-// sees exactly the runtime's decisions (read them with Decide).
+// logging, dead letter, retry, recover, timeout, the user's
+// (o.Middleware), return. fntest uses it too, so a handler's unit test sees
+// exactly the runtime's decisions (read them with Decide).
 func Chain(h Handler, o ChainOptions) Handler {
 	if o.Return != nil {
 		h = returnTo(*o.Return)(h)
+	}
+	for i := len(o.Middleware) - 1; i >= 0; i-- {
+		h = o.Middleware[i](h)
 	}
 	mws := []Middleware{
 		Logging(),

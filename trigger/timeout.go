@@ -22,20 +22,23 @@ func Timeout(d time.Duration) Middleware {
 		return func(ctx context.Context, m *bindings.Message) (Result, error) {
 			var err error
 			var res Result
-			if hc, ok := ctx.(*handlerContext); ok && hc.clock != nil {
-				// The runtime's own context: the trigger's watchdog
-				// enforces the deadline, with no context or timer to
-				// allocate.
+			var timedOut bool
+			if hc := handlerContextOf(ctx); hc != nil && hc.clock != nil {
+				// The runtime's own context (or one derived from it):
+				// the trigger's watchdog enforces the deadline, with no
+				// context or timer to allocate, and records its expiry
+				// where no wrapping of ctx can hide or fake it.
 				hc.arm(d)
 				res, err = next(ctx, m)
 				hc.disarm()
+				timedOut = err != nil && hc.expired()
 			} else {
 				tctx, cancel := context.WithTimeout(ctx, d)
 				res, err = next(tctx, m)
 				cancel()
-				ctx = tctx
+				timedOut = err != nil && errors.Is(tctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 			}
-			if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			if timedOut {
 				return res, fmt.Errorf("%w after %s: %w", ErrHandlerTimeout, d, err)
 			}
 			return res, err

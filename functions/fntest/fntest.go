@@ -154,6 +154,7 @@ func New(t testing.TB, fn trigger.Function, opts ...Option) *Harness {
 	}
 	hd := trigger.Chain(fn.Handler, trigger.ChainOptions{
 		Function: fn.Name, Binding: fn.Trigger, Policy: h.policy, Return: ret, DeadLetter: dl,
+		Middleware: fn.Middleware,
 	})
 	h.handler = hd
 	return h
