@@ -146,9 +146,16 @@ func TestDashboardInBrowser(t *testing.T) {
 	defer cancelTime()
 	p := &page{t: t, ctx: ctx, base: "http://" + addr, shots: shots}
 
+	// The form is filled with the handler's example; a payload its schema
+	// refuses is not sent.
+	p.run(chromedp.Navigate(p.base+"/ui/send"), chromedp.WaitVisible(chromedp.CSS("#send-data")))
+	p.until("the example payload", `document.querySelector("#send-data").value === '{"name":"name"}'`)
+	p.run(chromedp.SetValue(chromedp.CSS("#send-data"), `{"nom":"Ada"}`), chromedp.Click(chromedp.CSS("#send-button")))
+	p.until("the schema's refusal", `document.querySelector("#send-result").innerText.includes('"name" is required')`)
+	p.shoot("send-refused")
+
 	// Send a message from the form; its attempt shows under the form.
-	p.run(chromedp.Navigate(p.base+"/ui/send"), chromedp.WaitVisible(chromedp.CSS("#send-data")),
-		chromedp.SetValue(chromedp.CSS("#send-data"), `{"name":"Ada"}`), chromedp.Click(chromedp.CSS("#send-button")))
+	p.run(chromedp.SetValue(chromedp.CSS("#send-data"), `{"name":"Ada"}`), chromedp.Click(chromedp.CSS("#send-button")))
 	p.until("the sent message's attempt", `[...document.querySelectorAll("#send-rows tr")].some(r => r.innerText.includes("acked"))`)
 	p.shoot("send")
 

@@ -153,6 +153,7 @@ type fnView struct {
 	Delivery   any
 	Outputs    []string          // bindings it may send to, its dead letter and own trigger left out
 	Types      map[string]string // binding → type
+	Sample     *trigger.Sample   // its input described, when the generator did
 }
 
 // topology asks every running function for its status.
@@ -184,7 +185,7 @@ func (s *server) topology(ctx context.Context) []fnView {
 			v := &out[i]
 			v.Running = true
 			for _, f := range ps.Functions {
-				v.Trigger, v.Return, v.DeadLetter, v.Delivery = f.Trigger, f.Return, f.Delivery.DeadLetter, f.Delivery
+				v.Trigger, v.Return, v.DeadLetter, v.Delivery, v.Sample = f.Trigger, f.Return, f.Delivery.DeadLetter, f.Delivery, f.Sample
 			}
 			v.Types = map[string]string{}
 			for _, o := range ps.Outputs {
@@ -271,8 +272,11 @@ func (s *server) serveSend(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		triggers[f.Trigger.Name] = true
-		v.Triggers = append(v.Triggers, sendTrigger{Binding: f.Trigger.Name, Type: f.Trigger.Type, Function: f.Name,
-			Sample: s.sample(f.Name)})
+		t := sendTrigger{Binding: f.Trigger.Name, Type: f.Trigger.Type, Function: f.Name}
+		if f.Sample != nil {
+			t.Sample, t.Schema, t.ContentType = f.Sample.Example, string(f.Sample.Schema), f.Sample.ContentType
+		}
+		v.Triggers = append(v.Triggers, t)
 	}
 	for _, n := range s.bindingNames() {
 		if !triggers[n] {
@@ -283,12 +287,6 @@ func (s *server) serveSend(w http.ResponseWriter, r *http.Request) {
 		v.Selected = v.Triggers[0].Binding
 	}
 	s.render(w, r, "send", v, nil)
-}
-
-// sample is the example payload shown in the send form for function fn.
-func (s *server) sample(fn string) string {
-	_ = fn
-	return "{}"
 }
 
 type sendRequest struct {

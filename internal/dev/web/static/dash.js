@@ -323,7 +323,7 @@ if (document.body.dataset.page === "send") {
     if (!opt || !opt.dataset.schema || !/json/.test(opt.dataset.contentType || "")) return null;
     try { return JSON.parse(opt.dataset.schema); } catch (e) { return null; }
   };
-  const recheck = () => { check.textContent = checkPayload(data.value, schemaOf()); };
+  const recheck = () => { check.textContent = checkPayload(data.value, schemaOf()); check.className = check.textContent ? "err" : "muted"; };
   sel.addEventListener("change", recheck);
   data.addEventListener("input", () => { data.dataset.prefilled = "0"; recheck(); });
   prefill();
