@@ -152,6 +152,12 @@ func TestNoSecretWhenOpeningFails(t *testing.T) {
 				set, err := component.Load([]string{dir}, nil)
 				if err != nil {
 					assertNoLeak(t, "Load", err.Error(), pw)
+					if typ.Check != nil {
+						// Loading refused a value as opening would (the
+						// type's Check, the driver's own parse): that
+						// message, checked above, is what a user sees.
+						return
+					}
 					t.Fatalf("the component does not load: %v", err)
 				}
 				c, _ := set.Get("leaky")
@@ -207,7 +213,10 @@ func TestNoSecretInComponentsCommands(t *testing.T) {
 		for _, args := range [][]string{{"components", "list", dir}, {"components", "list", "--output", "json", dir}, {"components", "validate", dir}} {
 			var out, errOut bytes.Buffer
 			code := cli.Run(context.Background(), &cli.Env{Stdout: &out, Stderr: &errOut, Dir: dir}, args)
-			if code != 0 {
+			// Exit 1 where a driver refuses a URL that the password
+			// makes invalid (the type's Check): the problem is reported,
+			// and must not quote the password either.
+			if code > 1 || out.Len() == 0 && errOut.Len() == 0 {
 				t.Fatalf("password %d: tether %s: exit %d\n%s%s", i, strings.Join(args, " "), code, &out, &errOut)
 			}
 			assertNoLeak(t, "tether "+strings.Join(args[:2], " "), out.String()+errOut.String(), pw)
