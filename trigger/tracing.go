@@ -300,8 +300,10 @@ func (t *tracer) middleware(function string, c *component.Component, typ *bindin
 			case DeadLettered:
 				span.SetAttributes(attrDeadLetter.String(deadLetter))
 			case Exhausted:
+				// To the broker's dead letter, or kept: the delivery ends
+				// here even where the message is kept in this process (it
+				// comes back as a new delivery).
 				span.SetAttributes(attrRetryDelay.Float64(dec.Delay.Seconds()))
-				stays = ordered
 			}
 			span.End()
 			if stays {

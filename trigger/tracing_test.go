@@ -345,3 +345,33 @@ func TestRecentSpans(t *testing.T) {
 		t.Errorf("a bad trace_id: %s; want 400", resp2.Status)
 	}
 }
+
+// TestExtractInject: the trace context is read under any letter case and
+// the CloudEvents binary-mode prefixes, and written into a copy of the
+// metadata in place of any other spelling of its keys.
+func TestExtractInject(t *testing.T) {
+	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	for _, md := range []map[string]string{
+		{"traceparent": tp}, {"Traceparent": tp}, {"ce-traceparent": tp}, {"ce_traceparent": tp}, {"Ce-Traceparent": tp},
+	} {
+		sc := trace.SpanContextFromContext(trigger.Extract(context.Background(), md))
+		if sc.SpanID().String() != "b7ad6b7169203331" {
+			t.Errorf("Extract(%v) found %v", md, sc)
+		}
+	}
+	if sc := trace.SpanContextFromContext(trigger.Extract(context.Background(), map[string]string{"x": "y"})); sc.IsValid() {
+		t.Errorf("Extract of metadata without a traceparent found %v", sc)
+	}
+	ctx := trigger.Extract(context.Background(), map[string]string{"traceparent": tp})
+	md := map[string]string{"Traceparent": "00-ffffffffffffffffffffffffffffffff-ffffffffffffffff-01", "TRACESTATE": "a=b", "k": "v"}
+	got := trigger.Inject(ctx, md)
+	if len(got) != 2 || got["traceparent"] != tp || got["k"] != "v" {
+		t.Errorf("Inject = %v; want k and the context's traceparent only", got)
+	}
+	if len(md) != 3 || md["Traceparent"] == tp {
+		t.Errorf("Inject changed its argument: %v", md)
+	}
+	if got := trigger.Inject(context.Background(), md); len(got) != 3 {
+		t.Errorf("Inject without a span = %v; want the metadata as it is", got)
+	}
+}
