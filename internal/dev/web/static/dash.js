@@ -178,12 +178,22 @@ if (document.body.dataset.page === "stream") {
     for (let i = ring.length - 1; i >= 0 && out.length < SHOW; i--) if (match(ring[i], f)) out.push(attemptRow(ring[i], received));
     rows.replaceChildren(...out);
   };
+  let server = {};
   const showStats = s => {
     last = s || last;
     stats.textContent = (last.connected ? "live" : "disconnected, retrying") + " · " + (last.total || 0).toLocaleString() + " events since opened · " +
       (last.perMinute || 0).toLocaleString() + " in the last minute" + (last.missed ? " · " + last.missed.toLocaleString() + " missed (the dev server's ring moved on)" : "") +
+      (server.dropped ? " · " + server.dropped.toLocaleString() + " dropped by the functions" : "") +
+      (server.kept ? " · the dev server keeps the last " + server.kept.toLocaleString() : "") +
       (paused ? " · paused, " + heldWhilePaused + " new attempt(s) held" : "");
   };
+  // The dev server's ring: its size, and the events the functions could
+  // not send (their buffer was full).
+  const serverRing = async () => {
+    try { const r = await getJSON("/v1.0/dev/events/recent?limit=1"); server = { dropped: r.dropped, kept: r.kept }; showStats(); } catch (e) { /* shown by the feed */ }
+    setTimeout(serverRing, 5000);
+  };
+  serverRing();
   feed({ last: "1000" }, batch => {
     for (const ev of batch) {
       if (ev.kind === "received") { received.set(key(ev), ev); continue; }
