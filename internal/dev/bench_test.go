@@ -15,8 +15,10 @@ import (
 )
 
 // BenchmarkReloadHello measures the hot-reload figure: from saving an edit
-// of examples/hello's handler to the first message handled by the new
-// code, while names are sent every 5 ms. Run it with a fixed count:
+// of examples/hello to the first message handled by the new code, while
+// names are sent every 5 ms. body edits the handler's body (the greeting
+// it builds: generation is skipped), declaration a declaration (the default
+// of a settings field's tag: generated again). Run it with a fixed count:
 //
 //	go test -run '^$' -bench ReloadHello -benchtime 10x ./internal/dev/
 //
@@ -26,6 +28,23 @@ func BenchmarkReloadHello(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Run("body", func(b *testing.B) {
+		const from = `out.Settings.Salutation + ", "`
+		if !strings.Contains(string(src), from) {
+			b.Fatalf("examples/hello/hello.go has no %s to edit", from)
+		}
+		benchmarkReload(b, src, func(word string) string { return strings.Replace(string(src), from, `"`+word+`, "`, 1) })
+	})
+	b.Run("declaration", func(b *testing.B) {
+		benchmarkReload(b, src, func(word string) string {
+			return strings.Replace(string(src), `default:"Hello"`, `default:"`+word+`"`, 1)
+		})
+	})
+}
+
+// benchmarkReload runs tether dev on examples/hello (src) and saves
+// edit(word) b.N times, each time waiting for a greeting by word.
+func benchmarkReload(b *testing.B, src []byte, edit func(word string) string) {
 	files := map[string]string{"hello/hello.go": string(src)}
 	comps, _ := filepath.Glob(filepath.Join("..", "..", "examples", "hello", "components", "*.yaml"))
 	for _, c := range comps {
@@ -79,7 +98,7 @@ func BenchmarkReloadHello(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		word := fmt.Sprintf("Hi%d", i)
-		edited := strings.Replace(string(src), `default:"Hello"`, `default:"`+word+`"`, 1)
+		edited := edit(word)
 		began := time.Now()
 		write(b, filepath.Join(dir, "hello", "hello.go"), edited)
 		deadline := time.After(5 * time.Minute)

@@ -90,6 +90,7 @@ type server struct {
 	bin     string
 	broker  string
 	events  *eventRing
+	shapes  map[string]shape // Go file → its declarations when last generated (watch's)
 	targets []target
 	emu     *emulate.Set // nil when nothing is emulated
 

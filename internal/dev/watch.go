@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +37,7 @@ func (s *server) watch(ctx context.Context) error {
 	for _, f := range s.fns {
 		go s.computeDeps(f)
 	}
+	s.recordShapes()
 	changed := map[string]bool{}
 	var quiet <-chan time.Time
 	for {
@@ -161,11 +163,16 @@ func (s *server) reload(ctx context.Context, paths map[string]bool) {
 	for f := range rebuild {
 		gen = append(gen, target{dir: f.pkgDir, patterns: []string{"."}})
 	}
-	if err := generate(gen); err != nil {
-		for f := range rebuild {
-			s.fail(f, err)
+	genNote := "generate skipped: no declaration changed"
+	if need, shapes := s.needGenerate(paths); need && len(gen) > 0 {
+		if err := generate(gen); err != nil {
+			for f := range rebuild {
+				s.fail(f, err)
+			}
+			return
 		}
-		return
+		maps.Copy(s.shapes, shapes)
+		genNote = "generate " + time.Since(began).Round(time.Millisecond).String()
 	}
 	generated := time.Since(began)
 	for f := range restart {
@@ -205,8 +212,9 @@ func (s *server) reload(ctx context.Context, paths map[string]bool) {
 		if err := s.restart(ctx, f, binary, false); err != nil {
 			continue
 		}
-		s.logs.printf("tether dev: reloaded %s: new code handles messages %s after the change (generate %s, build %s)\n",
-			f.name, time.Since(began).Round(time.Millisecond), generated.Round(time.Millisecond), (built - generated).Round(time.Millisecond))
+		s.logs.printf("tether dev: reloaded %s: new code handles messages %s after the change (%s, build %s, start %s)\n",
+			f.name, time.Since(began).Round(time.Millisecond), genNote, (built - generated).Round(time.Millisecond),
+			(time.Since(began) - built).Round(time.Millisecond))
 		go s.computeDeps(f)
 	}
 }
