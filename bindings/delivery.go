@@ -19,7 +19,7 @@ var DeliveryKeys = []MetadataKey{
 	{Name: "multiplier", Kind: KindFloat, Default: "2", Direction: DirInput, Description: "Factor by which the retry delay grows per attempt."},
 	{Name: "jitter", Kind: KindFloat, Default: "0.2", Direction: DirInput, Description: "Random spread of each retry delay, as a fraction of it (0 to 1)."},
 	{Name: "deadLetter", Kind: KindString, Direction: DirInput, Description: "Name of the output binding that receives messages that failed every attempt, or failed permanently. Without it they are nacked for the broker to keep."},
-	{Name: "leaseExtension", Kind: KindDuration, Default: "0", Direction: DirInput, Description: "For brokers with leases (visibility timeout, ack deadline): how often the lease of a message being handled is extended (a message waiting for a free worker, every half of it). 0 lets the driver choose from its lease length."},
+	{Name: "leaseExtension", Kind: KindDuration, Default: "0", Direction: DirInput, Description: "For brokers with leases (visibility timeout, ack deadline, pending idle time): the lease interval. From its receipt until it is acked or nacked (waiting for a worker, being handled, held for a retry), a message's lease is extended every half interval, each time for two intervals, all such messages in one batch call. 0 lets the driver choose from its lease length."},
 }
 
 // Delivery holds a trigger's effective delivery settings.
