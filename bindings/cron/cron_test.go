@@ -123,6 +123,7 @@ func receiveOne(t *testing.T, ctx context.Context, in bindings.Input) *bindings.
 }
 
 func TestTickMessage(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	in := openInput(t, map[string]string{"schedule": "@every 1s"}, nil)
 	m := receiveOne(t, ctx, in)
@@ -157,6 +158,7 @@ func TestTickMessage(t *testing.T) {
 }
 
 func TestNackRedeliversAfterDelay(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	ev := newEvents()
 	in := openInput(t, map[string]string{"schedule": "@every 1s"}, ev.logger(0))
@@ -188,6 +190,7 @@ func TestNackRedeliversAfterDelay(t *testing.T) {
 }
 
 func TestTicksDoNotOverlap(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	ev := newEvents()
 	in := openInput(t, map[string]string{"schedule": "@every 1s"}, ev.logger(0))
@@ -212,6 +215,7 @@ func TestTicksDoNotOverlap(t *testing.T) {
 }
 
 func TestAllowOverlap(t *testing.T) {
+	t.Parallel()
 	ctx := testContext(t)
 	in := openInput(t, map[string]string{"schedule": "@every 1s", "allowOverlap": "true"}, nil)
 	first := receiveOne(t, ctx, in)
@@ -222,6 +226,7 @@ func TestAllowOverlap(t *testing.T) {
 }
 
 func TestCloseEndsReceive(t *testing.T) {
+	t.Parallel()
 	in := openInput(t, map[string]string{"schedule": "@every 1s"}, nil)
 	m := receiveOne(t, testContext(t), in)
 	if err := in.Close(); err != nil {
@@ -236,6 +241,7 @@ func TestCloseEndsReceive(t *testing.T) {
 }
 
 func TestSchedules(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		schedule string
 		from     time.Time

@@ -76,8 +76,10 @@ func replicas(t *testing.T, n int, md map[string]string, ev *events, hold bool) 
 // TestOneReplicaFiresEachTick: three replicas share a lock; every tick after
 // they all run is decided by all three, and fired by exactly one.
 func TestOneReplicaFiresEachTick(t *testing.T) {
+	t.Parallel()
 	for store, lock := range lockStores(t) {
 		t.Run(store, func(t *testing.T) {
+			t.Parallel()
 			ctx := testContext(t)
 			ev := newEvents()
 			md := map[string]string{"schedule": "@every 1s", "lockPrefix": bindingtest.Unique("tether-test-cron")}
@@ -143,8 +145,10 @@ func TestOneReplicaFiresEachTick(t *testing.T) {
 // TestTicksDoNotOverlapAcrossReplicas: while one replica's tick is
 // unsettled, the other replicas do not fire the next ticks either.
 func TestTicksDoNotOverlapAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	for store, lock := range lockStores(t) {
 		t.Run(store, func(t *testing.T) {
+			t.Parallel()
 			ctx := testContext(t)
 			ev := newEvents()
 			md := map[string]string{"schedule": "@every 1s", "lockPrefix": bindingtest.Unique("tether-test-cron")}
