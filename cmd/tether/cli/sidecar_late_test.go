@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dapr/go-sdk/service/common"
+	daprsvc "github.com/dapr/go-sdk/service/grpc"
+
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/memory"
 	"github.com/tetherfn/tether/cmd/tether/cli"
@@ -161,4 +164,80 @@ func get(t *testing.T, url string) (int, []byte) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, body
+}
+
+// TestSidecarWaitsForALateGRPCApp: with --app-protocol grpc the sidecar
+// waits as well, serving the output API and answering /v1.0/healthz 500,
+// until an app written with the Go SDK's gRPC service listens; then
+// messages queued meanwhile reach it.
+func TestSidecarWaitsForALateGRPCApp(t *testing.T) {
+	dir := t.TempDir()
+	in := "late-grpc-in-" + strconv.Itoa(os.Getpid())
+	if err := os.WriteFile(filepath.Join(dir, "in.yaml"), []byte(`apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: orders
+spec:
+  type: bindings.memory
+  version: v1
+  metadata:
+  - name: queue
+    value: `+in+`
+  - name: direction
+    value: input
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { memory.Reset(in) })
+	memory.Publish(in, &bindings.Message{Data: []byte(`{"early":true}`)})
+
+	appPort, apiPort := freePort(t), freePort(t)
+	base := "http://127.0.0.1:" + strconv.Itoa(apiPort)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	exited := make(chan int, 1)
+	go func() {
+		exited <- cli.Run(ctx, &cli.Env{Stdout: io.Discard, Stderr: io.Discard, Dir: dir},
+			[]string{"sidecar", "--app-id", "late-grpc", "--app-port", strconv.Itoa(appPort), "--app-protocol", "grpc",
+				"--dapr-http-port", strconv.Itoa(apiPort), "--dapr-grpc-port", "0", "--resources-path", dir})
+	}()
+	waitReady(t, base+"/v1.0/healthz/outbound", exited)
+	if code, body := get(t, base+"/v1.0/healthz"); code != http.StatusInternalServerError {
+		t.Errorf("/v1.0/healthz while the gRPC app is away = %d %s, want 500", code, body)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(appPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := daprsvc.NewServiceWithListener(ln)
+	got := make(chan []byte, 2)
+	if err := svc.AddBindingInvocationHandler("orders", func(_ context.Context, e *common.BindingEvent) ([]byte, error) {
+		got <- e.Data
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = svc.Start() }()
+	defer svc.GracefulStop()
+	waitReady(t, base+"/v1.0/healthz", exited)
+	memory.Publish(in, &bindings.Message{Data: []byte(`{"late":true}`)})
+	seen := map[string]bool{}
+	for len(seen) < 2 {
+		select {
+		case d := <-got:
+			seen[string(d)] = true
+		case code := <-exited:
+			t.Fatalf("tether sidecar exited %d", code)
+		case <-time.After(60 * time.Second):
+			t.Fatalf("after 60s the app has %v, want the early and the late message", seen)
+		}
+	}
+	if !seen[`{"early":true}`] || !seen[`{"late":true}`] {
+		t.Errorf("the app got %v", seen)
+	}
+	cancel()
+	if code := <-exited; code != 0 {
+		t.Errorf("tether sidecar exited %d on cancel, want 0", code)
+	}
 }
