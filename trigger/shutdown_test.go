@@ -93,6 +93,9 @@ type doneReader struct {
 	last   string
 	seen   map[string]int
 	total  int
+	// child is the process producing the results now: its log goes with a
+	// timeout's report.
+	child *child
 }
 
 // readUntil blocks until at least n entries were read in all.
@@ -101,7 +104,15 @@ func (r *doneReader) readUntil(t *testing.T, n int) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for r.total < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d results arrived", r.total, n)
+			log := "(no process)"
+			if c := r.child; c != nil {
+				// Its log is complete (and safe to read) once it has exited.
+				_ = c.cmd.Process.Kill()
+				<-c.exited
+				c.exited <- nil // for a later wait
+				log = c.stderr.String()
+			}
+			t.Fatalf("only %d of %d results arrived; the function's log:\n%s", r.total, n, log)
 		}
 		res, err := r.rdb.XRead(context.Background(), &goredis.XReadArgs{
 			Streams: []string{r.stream, r.last}, Count: 500, Block: time.Second,
@@ -180,10 +191,12 @@ spec:
 
 	// Run 1: SIGTERM mid-stream. The process must drain and exit 0.
 	c1 := startChild(t, dir)
+	r.child = c1
 	r.readUntil(t, n/5)
 	if err := c1.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	r.child = nil // exited below: nothing more to show
 	if err := c1.wait(t); err != nil {
 		t.Fatalf("after SIGTERM the function exited with %v; its log:\n%s", err, c1.stderr)
 	}
@@ -206,6 +219,7 @@ spec:
 
 	// Run 2: SIGKILL mid-stream.
 	c2 := startChild(t, dir)
+	r.child = c2
 	r.readUntil(t, afterTerm+n/5)
 	if err := c2.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -214,6 +228,7 @@ spec:
 
 	// Run 3: finishes the stream, reclaiming what the killed run held.
 	c3 := startChild(t, dir)
+	r.child = c3
 	for r.distinct() < n {
 		r.readUntil(t, r.total+1)
 	}
