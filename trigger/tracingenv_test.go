@@ -2,9 +2,19 @@ package trigger_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/bindings/memory"
 	"github.com/tetherfn/tether/trigger"
 )
 
@@ -53,5 +63,74 @@ func TestTracingFromEnv(t *testing.T) {
 				t.Errorf("exporter %q, recent spans %v; want %q, %v", tr.Exporter, tr.Recent != nil, c.exporter, c.recent > 0)
 			}
 		})
+	}
+}
+
+// TestRunSettingsExportsOTLP: a function run as trigger.Main runs it, with
+// only OTEL_EXPORTER_OTLP_ENDPOINT set, sends its spans over OTLP/HTTP to
+// that endpoint by the time it exits, under its function's name.
+func TestRunSettingsExportsOTLP(t *testing.T) {
+	got := make(chan *coltracepb.ExportTraceServiceRequest, 10)
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req coltracepb.ExportTraceServiceRequest
+		if r.URL.Path != "/v1/traces" || proto.Unmarshal(body, &req) != nil {
+			http.Error(w, "not an OTLP trace export", http.StatusBadRequest)
+			return
+		}
+		got <- &req
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer collector.Close()
+	for _, k := range []string{"OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
+
+	q := unique(t, "in")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "in.yaml"), []byte(memoryComponent("in", q, nil)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := trigger.LoadSettings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Components, s.APIPort, s.HTTPPort, s.LogLevel = []string{dir}, 0, "0", "error"
+	handled := make(chan struct{})
+	s.Beside = func(ctx context.Context, rt *trigger.Runtime) error {
+		memory.Publish(q, &bindings.Message{ID: "m1", Data: []byte("x")})
+		<-handled
+		return nil
+	}
+	err = trigger.RunSettings(context.Background(), s, trigger.Function{Name: "fn", Trigger: "in",
+		Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
+			close(handled)
+			return trigger.Result{}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]string{} // span name → service.name
+	for len(got) > 0 {
+		req := <-got
+		for _, rs := range req.ResourceSpans {
+			service := ""
+			for _, kv := range rs.Resource.GetAttributes() {
+				if kv.Key == "service.name" {
+					service = kv.Value.GetStringValue()
+				}
+			}
+			for _, ss := range rs.ScopeSpans {
+				for _, sp := range ss.Spans {
+					names[sp.Name] = service
+				}
+			}
+		}
+	}
+	if names["process "+q] != "fn" || names["attempt fn"] != "fn" {
+		t.Errorf("the collector received spans %v; want the delivery and the attempt, of service fn", names)
 	}
 }
