@@ -96,3 +96,37 @@ func TestGraceEndContextErr(t *testing.T) {
 		t.Errorf("context.Cause = %v, want (a cause wrapping) context.Canceled", seen.cause)
 	}
 }
+
+// TestShutdownReportsHandlersLeftBehind: a handler that ignores the
+// cancellation at the end of the grace period is left behind once
+// ShutdownCancelWait has passed, and Shutdown says so (ErrHandlersRunning):
+// a program that embeds the runtime learns that one of its goroutines
+// still runs.
+func TestShutdownReportsHandlersLeftBehind(t *testing.T) {
+	in := unique(t, "in")
+	set := loadComponents(t, memoryComponent("in", in, map[string]string{"direction": "input"}))
+	started, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	rt, err := trigger.New(trigger.Options{Components: set, ShutdownGrace: time.Hour, ShutdownCancelWait: time.Millisecond,
+		Functions: []trigger.Function{{
+			Name: "fn", Trigger: "in",
+			Handler: func(ctx context.Context, _ *bindings.Message) (trigger.Result, error) {
+				close(started)
+				<-release // ignores ctx
+				return trigger.Result{}, nil
+			},
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	publish(in, "m1")
+	<-started
+	over, cancel := context.WithCancel(context.Background())
+	cancel() // the grace period is over as soon as the drain starts
+	if err := rt.Shutdown(over); !errors.Is(err, trigger.ErrHandlersRunning) {
+		t.Fatalf("Shutdown = %v, want ErrHandlersRunning", err)
+	}
+}
