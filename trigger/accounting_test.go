@@ -57,13 +57,7 @@ func TestAccountingIgnoresWrappedContext(t *testing.T) {
 			}
 			// Timeout: the watchdog's deadline, seen through the wrapping.
 			synctest.Test(t, func(t *testing.T) {
-				wd := newWatchdog(time.Second, nil)
-				w := &worker{}
-				wd.workers = []*worker{w}
-				go wd.run()
-				defer wd.close()
-				hc := &handlerContext{parent: context.Background(), clock: wd}
-				w.current.Store(hc)
+				hc := watchedContext(t, time.Second)
 				_, err := wrapped(Timeout(time.Second)(blockUntilDone))(hc, m)
 				if !errors.Is(err, ErrHandlerTimeout) || !hc.expired() {
 					t.Errorf("err = %v (expired %v), want ErrHandlerTimeout from the watchdog", err, hc.expired())
@@ -78,13 +72,7 @@ func TestAccountingIgnoresWrappedContext(t *testing.T) {
 // error, not the trigger's timeout.
 func TestTimeoutIsNotAnotherDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		wd := newWatchdog(time.Hour, nil)
-		w := &worker{}
-		wd.workers = []*worker{w}
-		go wd.run()
-		defer wd.close()
-		hc := &handlerContext{parent: context.Background(), clock: wd}
-		w.current.Store(hc)
+		hc := watchedContext(t, time.Hour)
 		short := func(next Handler) Handler {
 			return func(ctx context.Context, m *bindings.Message) (Result, error) {
 				ctx, cancel := context.WithTimeout(ctx, time.Second)

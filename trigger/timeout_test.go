@@ -23,13 +23,7 @@ func TestTimeoutFailsSlowHandler(t *testing.T) {
 
 func TestTimeoutOnWorkerContext(t *testing.T) {
 	// The runtime's own context: the trigger's watchdog enforces it.
-	wd := newWatchdog(10*time.Millisecond, nil)
-	w := &worker{}
-	wd.workers = []*worker{w}
-	go wd.run()
-	defer wd.close()
-	hc := &handlerContext{parent: context.Background(), clock: wd}
-	w.current.Store(hc)
+	hc := watchedContext(t, 10*time.Millisecond)
 	start := time.Now()
 	_, err := Timeout(10*time.Millisecond)(blockUntilDone)(hc, &bindings.Message{})
 	if !errors.Is(err, ErrHandlerTimeout) {
@@ -58,4 +52,17 @@ func TestTimeoutKeepsSuccessAndZeroMeansNone(t *testing.T) {
 	if _, err := Timeout(time.Hour)(failWith(errBoom))(context.Background(), &bindings.Message{}); errors.Is(err, ErrHandlerTimeout) {
 		t.Fatalf("err = %v, not a timeout", err)
 	}
+}
+
+// watchedContext returns a handler context as a worker of a trigger with
+// handlerTimeout timeout holds it: its watchdog runs until the test ends.
+func watchedContext(t testing.TB, timeout time.Duration) *handlerContext {
+	wd := newWatchdog(timeout, nil)
+	w := &worker{}
+	wd.workers = []*worker{w}
+	go wd.run()
+	t.Cleanup(wd.close)
+	hc := &handlerContext{parent: context.Background(), clock: wd}
+	w.current.Store(hc)
+	return hc
 }
