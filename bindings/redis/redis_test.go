@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -320,6 +321,11 @@ func TestExtendLeasesKeepsEntriesWithALiveConsumer(t *testing.T) {
 	}
 	m := receiveOne(t, holder)
 
+	// When each renewal landed: a claim by the other consumer is a failure
+	// only if the holder renewed in time (a loaded machine may stall the
+	// renewing goroutine past processingTimeout, and then a claim is right).
+	var renewMu sync.Mutex
+	renewals := []time.Time{time.Now()}
 	renewing, stop := context.WithCancel(ctx)
 	renewed := make(chan error, 1)
 	go func() {
@@ -336,13 +342,25 @@ func TestExtendLeasesKeepsEntriesWithALiveConsumer(t *testing.T) {
 				renewed <- err
 				return
 			}
+			renewMu.Lock()
+			renewals = append(renewals, time.Now())
+			renewMu.Unlock()
 		}
 	}()
 	other := openInput(t, md)
 	window, cancel := context.WithTimeout(ctx, 3500*time.Millisecond)
 	defer cancel()
 	if msgs, err := other.Receive(window, 1); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("another consumer received %d messages (%v) while the holder renewed", len(msgs), err)
+		renewMu.Lock()
+		gap := time.Since(renewals[len(renewals)-1])
+		for i := 1; i < len(renewals); i++ {
+			gap = max(gap, renewals[i].Sub(renewals[i-1]))
+		}
+		renewMu.Unlock()
+		if gap >= time.Second {
+			t.Skipf("renewals stalled for %s, past processingTimeout (a loaded machine): the claim was right, and the test shows nothing", gap)
+		}
+		t.Fatalf("another consumer received %d messages (%v) while the holder renewed (longest gap between renewals %s)", len(msgs), err, gap)
 	}
 	stop()
 	if err := <-renewed; err != nil {
