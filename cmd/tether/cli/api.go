@@ -48,52 +48,7 @@ type apiAnswer struct {
 // invoke posts body, an invocation ({"operation", "data", "metadata"}),
 // to /v1.0/bindings/<binding> and returns the answer.
 func (c controlAPI) invoke(ctx context.Context, binding string, body []byte) (apiAnswer, error) {
-	u, err := c.url()
-	if err != nil {
-		return apiAnswer{}, err
-	}
-	u.Path = "/v1.0/bindings/" + url.PathEscape(binding)
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
-	if err != nil {
-		return apiAnswer{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	token := c.token
-	if token == "" {
-		token = os.Getenv("DAPR_API_TOKEN")
-	}
-	if token == "" {
-		token = os.Getenv("TETHER_API_TOKEN")
-	}
-	if token != "" {
-		req.Header.Set("dapr-api-token", token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			return apiAnswer{}, fmt.Errorf("nothing listens on %s\n%s", u.Host, c.notRunning)
-		}
-		return apiAnswer{}, fmt.Errorf("%s: %w", binding, err)
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return apiAnswer{}, fmt.Errorf("read the answer of %s: %w", binding, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		e := &apiError{binding: binding, status: resp.Status, code: resp.StatusCode, message: strings.TrimSpace(string(answer))}
-		var body struct {
-			ErrorCode string `json:"errorCode"`
-			Message   string `json:"message"`
-		}
-		if json.Unmarshal(answer, &body) == nil && body.Message != "" {
-			e.message = body.ErrorCode + ": " + body.Message
-		}
-		return apiAnswer{}, e
-	}
-	return apiAnswer{status: resp.Status, header: resp.Header, data: answer}, nil
+	return c.do(ctx, http.MethodPost, binding, "/v1.0/bindings/"+url.PathEscape(binding), body)
 }
 
 // url is the API's base URL.
@@ -112,38 +67,52 @@ func (c controlAPI) url() (*url.URL, error) {
 // get GETs path on the API and decodes its JSON answer into v; a non-2xx
 // answer is an *apiError (what names the binding or resource).
 func (c controlAPI) get(ctx context.Context, what, path string, v any) error {
-	u, err := c.url()
+	answer, err := c.do(ctx, http.MethodGet, what, path, nil)
 	if err != nil {
 		return err
+	}
+	if err := json.Unmarshal(answer.data, v); err != nil {
+		return fmt.Errorf("the answer of %s: %w", what, err)
+	}
+	return nil
+}
+
+// do sends one request to the API with its token, and turns a refused
+// connection into c.notRunning's hint and a non-2xx answer into an
+// *apiError naming what (the binding or resource).
+func (c controlAPI) do(ctx context.Context, method, what, path string, body []byte) (apiAnswer, error) {
+	u, err := c.url()
+	if err != nil {
+		return apiAnswer{}, err
 	}
 	u.Path = path
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
-		return err
+		return apiAnswer{}, err
 	}
-	token := c.token
-	if token == "" {
-		token = os.Getenv("DAPR_API_TOKEN")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
-	if token == "" {
-		token = os.Getenv("TETHER_API_TOKEN")
-	}
-	if token != "" {
+	if token := c.apiToken(); token != "" {
 		req.Header.Set("dapr-api-token", token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {
-			return fmt.Errorf("nothing listens on %s\n%s", u.Host, c.notRunning)
+			return apiAnswer{}, fmt.Errorf("nothing listens on %s\n%s", u.Host, c.notRunning)
 		}
-		return fmt.Errorf("%s: %w", what, err)
+		return apiAnswer{}, fmt.Errorf("%s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("read the answer of %s: %w", what, err)
+		return apiAnswer{}, fmt.Errorf("read the answer of %s: %w", what, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		e := &apiError{binding: what, status: resp.Status, code: resp.StatusCode, message: strings.TrimSpace(string(answer))}
@@ -154,10 +123,18 @@ func (c controlAPI) get(ctx context.Context, what, path string, v any) error {
 		if json.Unmarshal(answer, &body) == nil && body.Message != "" {
 			e.message = body.ErrorCode + ": " + body.Message
 		}
-		return e
+		return apiAnswer{}, e
 	}
-	if err := json.Unmarshal(answer, v); err != nil {
-		return fmt.Errorf("the answer of %s: %w", what, err)
+	return apiAnswer{status: resp.Status, header: resp.Header, data: answer}, nil
+}
+
+// apiToken is --token, else $DAPR_API_TOKEN, else $TETHER_API_TOKEN.
+func (c controlAPI) apiToken() string {
+	if c.token != "" {
+		return c.token
 	}
-	return nil
+	if t := os.Getenv("DAPR_API_TOKEN"); t != "" {
+		return t
+	}
+	return os.Getenv("TETHER_API_TOKEN")
 }
