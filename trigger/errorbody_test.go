@@ -1,37 +1,19 @@
 package trigger_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/tetherfn/tether/bindings/bindingtest"
 	_ "github.com/tetherfn/tether/bindings/localstorage"
 	_ "github.com/tetherfn/tether/bindings/postgres"
+	"github.com/tetherfn/tether/internal/testkit/syncbuf"
 	"github.com/tetherfn/tether/trigger"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestErrorBodiesHideDetail: a failed invocation answers an unauthenticated
 // caller with an error id, never the driver's error (a file path, a
@@ -51,7 +33,7 @@ func TestErrorBodiesHideDetail(t *testing.T) {
 		{"db", `{"operation":"query","metadata":{"sql":"select * from ` + table + `"}}`, "(SQLSTATE 42P01)"},
 	}
 	for _, token := range []string{"", "s3cret"} {
-		var logs syncBuffer
+		var logs syncbuf.Buffer
 		rt := startWith(t, trigger.Options{Components: set, APIToken: token,
 			Logger:    slog.New(slog.NewTextHandler(&logs, nil)),
 			Functions: []trigger.Function{{Name: "fn", Trigger: "in", Handler: ack}}})

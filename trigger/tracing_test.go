@@ -19,6 +19,7 @@ import (
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/memory"
 	"github.com/tetherfn/tether/functions"
+	"github.com/tetherfn/tether/internal/testkit/syncbuf"
 	"github.com/tetherfn/tether/trigger"
 )
 
@@ -245,7 +246,7 @@ func TestTracingLogLines(t *testing.T) {
 	in := unique(t, "in")
 	set := loadComponents(t, memoryComponent("in", in, map[string]string{"maxAttempts": "1"}))
 	log := newSpanLog()
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	startWith(t, trigger.Options{Components: set, TracerProvider: log.provider(t),
 		Logger: slog.New(slog.NewJSONHandler(&buf, nil)),
 		Functions: []trigger.Function{{Name: "logs", Trigger: "in", Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {

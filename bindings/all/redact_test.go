@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/tetherfn/tether/bindings/memory"
 	"github.com/tetherfn/tether/cmd/tether/cli"
 	"github.com/tetherfn/tether/functions"
+	"github.com/tetherfn/tether/internal/testkit/syncbuf"
 	"github.com/tetherfn/tether/trigger"
 )
 
@@ -81,25 +81,6 @@ func assertNoLeak(t *testing.T, surface, text, pw string) {
 			return
 		}
 	}
-}
-
-// syncBuffer is a log sink that drivers' goroutines may write to while the
-// test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func debugLogger(w io.Writer) *slog.Logger {
@@ -161,7 +142,7 @@ func TestNoSecretWhenOpeningFails(t *testing.T) {
 					t.Fatalf("the component does not load: %v", err)
 				}
 				c, _ := set.Get("leaky")
-				var logs syncBuffer
+				var logs syncbuf.Buffer
 				cfg := c.Config(debugLogger(&logs))
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
@@ -269,7 +250,7 @@ func TestNoSecretInRuntimeOutputs(t *testing.T) {
 		}
 		return trigger.Result{}, functions.Permanent(errors.New("cannot reach " + everyURL))
 	}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	rt, err := trigger.New(trigger.Options{Components: set, Logger: debugLogger(&logs),
 		Functions:  []trigger.Function{{Name: "fn", Trigger: "hook", Handler: handler}},
 		PublicAddr: "127.0.0.1:0", ControlAddr: "127.0.0.1:0", ShutdownGrace: 5 * time.Second})

@@ -1,44 +1,26 @@
 package http_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	nethttp "net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/bindingtest"
 	tetherhttp "github.com/tetherfn/tether/bindings/http"
+	"github.com/tetherfn/tether/internal/testkit/syncbuf"
 	"github.com/tetherfn/tether/trigger"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestRefusedSignaturesLogRateLimited: a flood of forged requests is
 // answered 401 each, and logged at WARN once, not once each.
 func TestRefusedSignaturesLogRateLimited(t *testing.T) {
 	set := bindingtest.LoadComponents(t, bindingtest.ComponentYAML("hook", tetherhttp.TypeName,
 		map[string]string{"direction": "input", "signature": "github", "secret": testSecret}))
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	rt, err := trigger.New(trigger.Options{Components: set, PublicAddr: "127.0.0.1:0", ShutdownGrace: 5 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		Functions: []trigger.Function{{Name: "hook", Trigger: "hook",

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/memory"
+	"github.com/tetherfn/tether/internal/testkit/syncbuf"
 )
 
 // BenchmarkReloadHello measures the hot-reload figure: from saving an edit
@@ -55,7 +56,7 @@ func benchmarkReload(b *testing.B, src []byte, edit func(word string) string) {
 		files["hello/components/"+filepath.Base(c)] = string(data)
 	}
 	dir := module(b, files)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	startDev(b, dir, &logs)
 
 	in, _, err := bindings.OpenInput(b.Context(), bindings.Config{Name: "greetings", Type: memory.TypeName, Metadata: map[string]string{"queue": "greetings"}})

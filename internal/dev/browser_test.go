@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/tetherfn/tether/internal/testkit/syncbuf"
 )
 
 // The dashboard in a real browser: headless Chromium driven by chromedp,
@@ -123,7 +124,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	exe := browser(t)
 	dir := helloModule(t)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	addr := startDev(t, dir, &logs)
 
 	shots := os.Getenv("TETHER_DASHBOARD_SHOTS")

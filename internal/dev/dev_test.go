@@ -1,7 +1,6 @@
 package dev_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/memory"
 	"github.com/tetherfn/tether/internal/dev"
+	"github.com/tetherfn/tether/internal/testkit/syncbuf"
 )
 
 // module writes files (path → content) into a new module outside the
@@ -142,7 +141,7 @@ func Second(ctx context.Context, m Msg, out Outputs) error {
 
 // startDev runs tether dev on dir until the test ends, and returns the dev
 // API's address once every function is ready.
-func startDev(t testing.TB, dir string, logs *syncBuffer, options ...func(*dev.Options)) string {
+func startDev(t testing.TB, dir string, logs *syncbuf.Buffer, options ...func(*dev.Options)) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
@@ -176,23 +175,6 @@ func startDev(t testing.TB, dir string, logs *syncBuffer, options ...func(*dev.O
 	return ""
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // send puts data on binding through the dev API.
 func send(t testing.TB, addr, binding, data string) {
 	body := `{"operation":"create","data":` + data + `,"metadata":{"contentType":"application/json"}}`
@@ -224,7 +206,7 @@ func TestReloadLosesNothing(t *testing.T) {
 		"second/components/middle.yaml": queue("middle"),
 		"second/components/out.yaml":    queue("out"),
 	})
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	addr := startDev(t, dir, &logs)
 
 	// Downstream: the out queue, on the dev broker in this process.

@@ -12,6 +12,7 @@ import (
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/memory"
 	_ "github.com/tetherfn/tether/bindings/sqs" // tether dev reads the component, as the tether command does
+	"github.com/tetherfn/tether/internal/testkit/syncbuf"
 )
 
 const sqsSource = `package orders
@@ -82,7 +83,7 @@ spec:
 		"orders/components/done.yaml": queue("done"),
 		"orders/components/notes.txt": secret,
 	})
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	addr := startDev(t, dir, &logs)
 
 	summary := logs.String()

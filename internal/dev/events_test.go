@@ -13,6 +13,7 @@ import (
 	_ "github.com/tetherfn/tether/bindings/cron" // tether dev reads the components
 	"github.com/tetherfn/tether/bindings/memory"
 	"github.com/tetherfn/tether/internal/dev"
+	"github.com/tetherfn/tether/internal/testkit/syncbuf"
 	"github.com/tetherfn/tether/trigger"
 )
 
@@ -52,7 +53,7 @@ func TestDevEvents(t *testing.T) {
 		"greet/components/out.yaml":        queue("out"),
 		"greet/components/greet-dead.yaml": queue("greet-dead"),
 	})
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	addr := startDev(t, dir, &logs, func(o *dev.Options) { o.Events = true })
 	send(t, addr, "in", `"ada"`)
 	send(t, addr, "in", `"poison"`)
@@ -167,7 +168,7 @@ spec:
 `,
 		"nightly/components/out.yaml": queue("nightly-out"),
 	})
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	addr := startDev(t, dir, &logs)
 	out, _, err := bindings.OpenInput(t.Context(), bindings.Config{Name: "out", Type: memory.TypeName, Metadata: map[string]string{"queue": "nightly-out"}})
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/tetherfn/tether/internal/scaffold"
+	"github.com/tetherfn/tether/internal/testkit/syncbuf"
 )
 
 // exposedFunction scaffolds a function triggered by a webhook that writes
@@ -137,32 +138,15 @@ func freeTCPPort(t *testing.T, host string) string {
 // process is a running function binary.
 type process struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuf
+	stderr *syncbuf.Buffer
 	exited chan struct{}
 	err    error
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // start runs bin in dir with exactly env (no inherited environment).
 func start(t *testing.T, dir, bin string, env ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(bin), stderr: &lockedBuf{}, exited: make(chan struct{})}
+	p := &process{cmd: exec.Command(bin), stderr: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	p.cmd.Dir, p.cmd.Env, p.cmd.Stderr = dir, env, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -49,6 +49,7 @@ import (
 	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/component"
 	"github.com/tetherfn/tether/functions"
+	"github.com/tetherfn/tether/internal/testkit/syncbuf"
 	"github.com/tetherfn/tether/trigger"
 )
 
@@ -435,25 +436,8 @@ func (t *tally) report() Report {
 type child struct {
 	cmd    *exec.Cmd
 	port   int
-	log    *lockedBuffer
+	log    *syncbuf.Buffer
 	exited chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func startChild(t *testing.T, dir string, failEvery int) *child {
@@ -462,7 +446,7 @@ func startChild(t *testing.T, dir string, failEvery int) *child {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+strconv.Itoa(failEvery), "TETHER_COMPONENTS="+dir,
 		"TETHER_API_PORT="+strconv.Itoa(port), "TETHER_LOG_LEVEL=warn")
-	c := &child{cmd: cmd, port: port, log: &lockedBuffer{}, exited: make(chan error, 1)}
+	c := &child{cmd: cmd, port: port, log: &syncbuf.Buffer{}, exited: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = io.Discard, c.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
