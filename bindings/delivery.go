@@ -12,6 +12,8 @@ var DeliveryKeys = []MetadataKey{
 	{Name: "maxConcurrency", Kind: KindInt, Default: "16", Direction: DirInput, Description: "How many messages of this trigger are handled at once."},
 	{Name: "ordered", Kind: KindBool, Default: "false", Direction: DirInput, Description: "Handle messages with the same ordering key (partition, group, stream key) one at a time, in order. Retries then wait in place, holding only that key."},
 	{Name: "batchSize", Kind: KindInt, Default: "10", Direction: DirInput, Description: "Most messages fetched from the broker per receive call, where it can batch."},
+	{Name: "maxBatchSize", Kind: KindInt, Default: "100", Direction: DirInput, Description: "For a batch handler: most messages per handler call."},
+	{Name: "maxBatchWait", Kind: KindDuration, Default: "0s", Direction: DirInput, Description: "For a batch handler: how long a batch waits for more messages before it is handed over not full. 0 hands over what has arrived at once."},
 	{Name: "handlerTimeout", Kind: KindDuration, Default: "5m", Direction: DirInput, Description: "How long one handler call may run; past it the call's context is cancelled and the attempt fails. 0 means no limit."},
 	{Name: "maxAttempts", Kind: KindInt, Default: "5", Direction: DirInput, Description: "Attempts per message, the first included, before it is dead-lettered."},
 	{Name: "initialInterval", Kind: KindDuration, Default: "1s", Direction: DirInput, Description: "Delay before the first retry."},
@@ -27,6 +29,8 @@ type Delivery struct {
 	MaxConcurrency  int           `json:"maxConcurrency"`
 	Ordered         bool          `json:"ordered"`
 	BatchSize       int           `json:"batchSize"`
+	MaxBatchSize    int           `json:"maxBatchSize"`
+	MaxBatchWait    time.Duration `json:"maxBatchWait"`
 	HandlerTimeout  time.Duration `json:"handlerTimeout"`
 	MaxAttempts     int           `json:"maxAttempts"`
 	InitialInterval time.Duration `json:"initialInterval"`
@@ -60,6 +64,8 @@ func ParseDelivery(values map[string]string) (Delivery, error) {
 		MaxConcurrency:  md.Int("maxConcurrency"),
 		Ordered:         md.Bool("ordered"),
 		BatchSize:       md.Int("batchSize"),
+		MaxBatchSize:    md.Int("maxBatchSize"),
+		MaxBatchWait:    md.Duration("maxBatchWait"),
 		HandlerTimeout:  md.Duration("handlerTimeout"),
 		MaxAttempts:     md.Int("maxAttempts"),
 		InitialInterval: md.Duration("initialInterval"),
@@ -79,6 +85,10 @@ func (d Delivery) Validate() error {
 		return &KeyError{Key: "maxConcurrency", Msg: fmt.Sprintf("must be at least 1, got %d", d.MaxConcurrency)}
 	case d.BatchSize < 1:
 		return &KeyError{Key: "batchSize", Msg: fmt.Sprintf("must be at least 1, got %d", d.BatchSize)}
+	case d.MaxBatchSize < 1:
+		return &KeyError{Key: "maxBatchSize", Msg: fmt.Sprintf("must be at least 1, got %d", d.MaxBatchSize)}
+	case d.MaxBatchWait < 0:
+		return &KeyError{Key: "maxBatchWait", Msg: "must not be negative"}
 	case d.MaxAttempts < 1:
 		return &KeyError{Key: "maxAttempts", Msg: fmt.Sprintf("must be at least 1, got %d", d.MaxAttempts)}
 	case d.HandlerTimeout < 0:

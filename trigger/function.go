@@ -20,6 +20,16 @@ import (
 // (webhooks), back to the caller.
 type Handler func(ctx context.Context, m *bindings.Message) (Result, error)
 
+// BatchHandler handles many messages at once: what the generator emits for a
+// handler of a batch shape (func(ctx, []T) error, func(ctx,
+// *functions.Batch[T]) error). It returns one error per message, in order:
+// nil acks the message, any other error is that message's failed attempt,
+// retried, snoozed or dead-lettered on its own exactly as a Handler's error
+// would be. A nil slice means every message succeeded. The runtime hands it
+// at most the trigger's maxBatchSize messages, once that many arrived or
+// maxBatchWait passed.
+type BatchHandler func(ctx context.Context, msgs []*bindings.Message) []error
+
 // Result is what a handler produced. The zero Result is "nothing".
 type Result struct {
 	Data        []byte
@@ -42,8 +52,11 @@ type Function struct {
 	// (operation create).
 	Return string
 	// Handler decodes the message, calls the user's function and encodes its
-	// result.
+	// result. Exactly one of Handler and BatchHandler is set.
 	Handler Handler
+	// BatchHandler, for a function that takes its messages in batches,
+	// decodes them and calls the user's function once per batch.
+	BatchHandler BatchHandler
 	// Sample describes the handler's input (written by the generator);
 	// /v1.0/status shows it, for tether send --sample and the dev
 	// dashboard's Send form. Nil when unknown.
