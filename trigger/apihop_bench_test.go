@@ -31,6 +31,8 @@ import (
 // that both sides see the same machine, however loaded.
 //
 //	go test -run '^$' -bench OutputHop -benchtime 7x ./trigger/
+//
+//tether:bench benchtime=2x count=3
 func BenchmarkOutputHop(b *testing.B) {
 	body := []byte(`{"operation":"create","data":{"id":12345,"items":["a","b","c"]},"metadata":{"key":"k"}}`)
 

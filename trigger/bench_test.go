@@ -100,6 +100,8 @@ func BenchmarkMemoryTrigger(b *testing.B) {
 // trigger (maxConcurrency 16) in one run, so that both see the same machine,
 // and reports each one's events/s and their ratio (trigger ÷ baseline), the
 // median of the rounds' ratios. go test -bench Ratio -benchtime 5x.
+//
+//tether:bench benchtime=1x count=7
 func BenchmarkRatio(b *testing.B) { benchmarkRatio(b, nil) }
 
 // BenchmarkRatioTraced is BenchmarkRatio with tracing on: every message

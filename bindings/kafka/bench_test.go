@@ -54,6 +54,8 @@ func fill(b *testing.B, topic string, n int) {
 // logs Tether's median per-round ratio to the bare loop.
 //
 //	go test -run '^$' -bench 'BenchmarkTrigger$' -benchtime 200000x -v ./bindings/kafka/
+//
+//tether:bench benchtime=100000x quick=20000x
 func BenchmarkTrigger(b *testing.B) {
 	benchtest.Rounds(b, 7, benchRawLoop, benchDriverLoop, func(b *testing.B) float64 {
 		return benchTrigger(b, map[string]string{"maxConcurrency": "16", "batchSize": "64"})

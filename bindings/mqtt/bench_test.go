@@ -59,6 +59,8 @@ func broker(b *testing.B) string {
 // reports msgs/s, and the parent logs the medians and Tether's median
 // per-round ratio to raw. Run with -benchtime 20000x (b.N is the messages
 // per run).
+//
+//tether:bench benchtime=10000x quick=3000x
 func BenchmarkTrigger(b *testing.B) {
 	broker(b)
 	b.Cleanup(func() {

@@ -32,6 +32,8 @@ var benchPayload = []byte(`{"id":"o-12345","customer":"c-42","amount":99.5,"item
 // streaming pull about one message per 10ms tick (so every consumer
 // measures pstest there); TETHER_BENCH_PUBSUB=pstest picks pstest anyway.
 // Run with -benchtime=5000x (-benchtime=1000x on pstest).
+//
+//tether:bench benchtime=500x quick=100x
 func BenchmarkTrigger(b *testing.B) {
 	addr := pstestAddr()
 	if path, err := sdkEmulator(); err == nil && os.Getenv("TETHER_BENCH_PUBSUB") != "pstest" {

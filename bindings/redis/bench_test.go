@@ -28,6 +28,8 @@ var benchPayload = []byte(`{"id":"o-12345","customer":"c-42","amount":99.5,"item
 // so that changes in the machine's load touch them alike; each reports msgs/s,
 // and the parent logs the medians and Tether's median per-round ratio to raw.
 // Run with -benchtime 100000x (b.N is the messages per run).
+//
+//tether:bench benchtime=50000x quick=10000x
 func BenchmarkTrigger(b *testing.B) {
 	benchtest.Rounds(b, 7, benchRaw, benchDriver, benchTether)
 }

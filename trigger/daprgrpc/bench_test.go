@@ -30,6 +30,8 @@ import (
 // medians of the ratios tether ÷ baseline.
 //
 //	go test -run '^$' -bench InvokeBindingHop -benchtime 10x ./trigger/daprgrpc/
+//
+//tether:bench benchtime=2x count=3
 func BenchmarkInvokeBindingHop(b *testing.B) {
 	q := "bench-grpc-" + time.Now().Format("150405.000000")
 	set := bindingtest.LoadComponents(b, bindingtest.ComponentYAML("bench", "bindings.memory",

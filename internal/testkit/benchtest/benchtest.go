@@ -30,6 +30,7 @@ import (
 // ratio to raw, with the ratios themselves.
 func Rounds(b *testing.B, rounds int, raw, driver, tether func(*testing.B) float64) {
 	b.Helper()
+	rounds = roundsOr(rounds)
 	var raws, drivers, tethers, ratios []float64
 	for range rounds {
 		// Each sub-benchmark runs twice: once with b.N = 1 to probe, then

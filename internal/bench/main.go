@@ -1,0 +1,308 @@
+// Command bench runs Tether's benchmarks against their baselines and writes
+// BENCHMARKS.md at the module root:
+//
+//	go run ./internal/bench                  # everything, about 15 minutes
+//	go run ./internal/bench -quick           # about 2 minutes, indicative only
+//	go run ./internal/bench -bindings redis,kafka -out -
+//
+// It runs every benchmark marked with a //tether:bench line (see
+// CONTRIBUTING.md), each in one process of its package's test binary, so
+// that a benchmark's alternating rounds of Tether and its baseline see the
+// same machine; it reads the results by the naming convention (sub-benchmarks
+// "raw" against the others, metrics ending in "ratio"), and adds the start-up
+// time, idle memory and image size of a generated function. It is not part
+// of CI: the harness's own test is.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tetherfn/tether/internal/testkit/benchtest"
+)
+
+// startupName is the -bindings name of the start-up section.
+const startupName = "startup"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	bindings []string
+	quick    bool
+	rounds   int
+	count    int
+	out      string
+	verbose  bool
+	list     bool
+	timeout  time.Duration
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	var c config
+	var bindings string
+	fl.StringVar(&bindings, "bindings", "", "comma-separated names to run (a package's last element: redis, kafka, trigger, http... or startup); empty: all (-list shows them)")
+	fl.BoolVar(&c.quick, "quick", false, "about 2 minutes: each benchmark's quick= -benchtime, 3 rounds, half the count")
+	fl.IntVar(&c.rounds, "rounds", 0, "rounds of every benchtest.Rounds benchmark and of the start-up measure (0: each benchmark's own; 3 with -quick)")
+	fl.IntVar(&c.count, "count", 0, "-count of every benchmark (0: each one's count=)")
+	fl.StringVar(&c.out, "out", "", "where to write the report; - for stdout (default BENCHMARKS.md at the module root)")
+	fl.BoolVar(&c.verbose, "v", false, "show the benchmarks' output as they run")
+	fl.BoolVar(&c.list, "list", false, "list the benchmarks that would run, and exit")
+	fl.DurationVar(&c.timeout, "timeout", 15*time.Minute, "bound on each benchmark's run")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: go run ./internal/bench [-quick] [-bindings redis,kafka,...] [-rounds n] [-count n] [-out file|-]")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fl.Args())
+	}
+	if c.rounds < 0 || c.count < 0 {
+		return errors.New("-rounds and -count must not be negative")
+	}
+	for _, b := range strings.Split(bindings, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			c.bindings = append(c.bindings, b)
+		}
+	}
+
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	all, err := discover(root)
+	if err != nil {
+		return fmt.Errorf("reading the //tether:bench lines: %w", err)
+	}
+	suites, withStartup, err := selectSuites(all, c.bindings)
+	if err != nil {
+		return err
+	}
+	if c.list {
+		for _, s := range suites {
+			fmt.Fprintf(stdout, "%-10s %s %s\t%s (quick %s, count %d)\n", s.Name(), s.Pkg, s.Bench, s.Benchtime, s.Quick, s.Count)
+		}
+		if withStartup {
+			fmt.Fprintf(stdout, "%-10s start-up, idle RSS and image size of %s\n", startupName, startExample)
+		}
+		return nil
+	}
+
+	tmp, err := os.MkdirTemp("", "tether-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", args...) }
+
+	rep := report{
+		Machine: describeMachine(root), Date: time.Now(), LoadStart: loadAverage(), Quick: c.quick,
+		Command: strings.TrimSpace("go run ./internal/bench " + strings.Join(args, " ")),
+	}
+	start := time.Now()
+	built := map[string]string{} // package → test binary
+	goCPU := ""
+	for _, s := range suites {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		res := suiteResult{suite: s, Benchtime: s.Benchtime, Count: s.Count, Rounds: c.rounds}
+		if c.quick {
+			res.Benchtime, res.Count = s.Quick, max(1, s.Count/2)
+			if res.Rounds == 0 {
+				res.Rounds = 3
+			}
+		}
+		if c.count > 0 {
+			res.Count = c.count
+		}
+		logf("%s %s: -benchtime %s -count %d (load %s)", s.Pkg, s.Bench, res.Benchtime, res.Count, loadAverage())
+		bin, ok := built[s.Pkg]
+		if !ok {
+			bin = filepath.Join(tmp, strings.ReplaceAll(s.Pkg, "/", "_")+".test")
+			if err := buildTest(ctx, root, s.Pkg, bin); err != nil {
+				res.Err = err.Error()
+				rep.Suites = append(rep.Suites, res)
+				logf("%s: %v", s.Pkg, err)
+				continue
+			}
+			built[s.Pkg] = bin
+		}
+		t0 := time.Now()
+		results, err := runBench(ctx, bin, res, c.timeout, c.verbose, stderr, &goCPU)
+		res.Elapsed = time.Since(t0)
+		if err != nil {
+			res.Err = err.Error()
+			logf("%s %s failed after %s", s.Pkg, s.Bench, res.Elapsed.Round(time.Second))
+		}
+		res.Analysis = analyze(results)
+		rep.Suites = append(rep.Suites, res)
+		logf("%s %s: %d results in %s", s.Pkg, s.Bench, len(results), res.Elapsed.Round(time.Second))
+	}
+	if withStartup && ctx.Err() == nil {
+		rounds := 7
+		if c.quick {
+			rounds = 3
+		}
+		if c.rounds > 0 {
+			rounds = c.rounds
+		}
+		logf("start-up of %s, %d rounds (load %s)", startExample, rounds, loadAverage())
+		st := measureStartup(ctx, root, tmp, rounds, logf)
+		rep.Startup = &st
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	rep.Elapsed, rep.LoadEnd = time.Since(start), loadAverage()
+	if goCPU != "" && goCPU != rep.Machine.CPU {
+		rep.Machine.CPU = goCPU + " (/proc/cpuinfo: " + rep.Machine.CPU + ")"
+	}
+
+	text := rep.render()
+	if c.out == "-" {
+		_, err := io.WriteString(stdout, text)
+		return err
+	}
+	out := c.out
+	if out == "" {
+		out = filepath.Join(root, "BENCHMARKS.md")
+	}
+	if err := os.WriteFile(out, []byte(text), 0o644); err != nil {
+		return err
+	}
+	logf("wrote %s in %s", out, rep.Elapsed.Round(time.Second))
+	return nil
+}
+
+// moduleRoot is the folder of Tether's go.mod, from the working directory.
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("not in a Go module: run it from Tether's clone (go run ./internal/bench)")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// selectSuites keeps the suites -bindings names (all when it names none),
+// and says whether the start-up section runs. An unknown name is an error
+// listing the known ones.
+func selectSuites(all []suite, names []string) ([]suite, bool, error) {
+	if len(names) == 0 {
+		return all, true, nil
+	}
+	known := []string{startupName}
+	for _, s := range all {
+		if !slices.Contains(known, s.Name()) {
+			known = append(known, s.Name())
+		}
+	}
+	var out []suite
+	startup := false
+	for _, n := range names {
+		if !slices.Contains(known, n) {
+			slices.Sort(known)
+			return nil, false, fmt.Errorf("-bindings: unknown name %q; known: %s", n, strings.Join(known, ", "))
+		}
+		startup = startup || n == startupName
+	}
+	for _, s := range all {
+		if slices.Contains(names, s.Name()) {
+			out = append(out, s)
+		}
+	}
+	return out, startup, nil
+}
+
+// buildTest compiles a package's test binary once, so that each of its
+// benchmarks runs in a process of its own without linking again.
+func buildTest(ctx context.Context, root, pkg, bin string) error {
+	cmd := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, "./"+pkg+"/")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go test -c ./%s/: %v\n%s", pkg, err, tail(out, 20))
+	}
+	return nil
+}
+
+// runBench runs one benchmark in the test binary, in the package's folder as
+// go test does, and parses its output.
+// The "cpu:" line of its header, the processor's brand as Go reads it, goes
+// to *goCPU.
+func runBench(ctx context.Context, bin string, s suiteResult, timeout time.Duration, verbose bool, stderr io.Writer, goCPU *string) ([]result, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout+time.Minute)
+	defer cancel()
+	args := []string{"-test.run", "^$", "-test.bench", "^" + s.Bench + "$", "-test.benchtime", s.Benchtime,
+		"-test.count", strconv.Itoa(s.Count), "-test.timeout", timeout.String()}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = s.Dir
+	cmd.Env = os.Environ()
+	if s.Rounds > 0 {
+		cmd.Env = append(cmd.Env, benchtest.RoundsEnv+"="+strconv.Itoa(s.Rounds))
+	}
+	var out bytes.Buffer
+	var w io.Writer = &out
+	if verbose {
+		w = io.MultiWriter(&out, stderr)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	err := cmd.Run()
+	if cpu := cpuLine(out.Bytes()); cpu != "" {
+		*goCPU = cpu
+	}
+	results, perr := parse(bytes.NewReader(out.Bytes()), gomaxprocs())
+	if err != nil {
+		return results, fmt.Errorf("%v\n%s", err, tail(out.Bytes(), 30))
+	}
+	if perr != nil {
+		return results, perr
+	}
+	if len(results) == 0 {
+		return nil, fmt.Errorf("no benchmark results\n%s", tail(out.Bytes(), 30))
+	}
+	return results, nil
+}
+
+// gomaxprocs is the GOMAXPROCS the test binaries run with.
+func gomaxprocs() int {
+	if n, err := strconv.Atoi(os.Getenv("GOMAXPROCS")); err == nil && n > 0 {
+		return n
+	}
+	return runtime.NumCPU()
+}
+
+// tail is the last n lines of out.
+func tail(out []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

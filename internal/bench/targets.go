@@ -1,0 +1,69 @@
+package main
+
+import (
+	"regexp"
+	"strings"
+)
+
+// target is a figure the project aims for (issue 17), checked against the
+// ratios whose package and ID match. Op is ">=" or "<=" for a ratio;
+// "table" lists the matching figures (throughput by setting), with no
+// verdict.
+type target struct {
+	Figure string
+	Pkg    string
+	// Match is a glob over ratio IDs ("BenchmarkTrigger/tether vs raw*"),
+	// or over figures' "<name> <unit>" for "table"; * matches any run of
+	// characters.
+	Match string
+	Op    string
+	Value float64
+}
+
+// targets are issue 17's, on this project's 2-core machine. Batch handler
+// rows match sub-benchmarks with "batch" in their names.
+var targets = []target{
+	{"Redis Streams, single-message handler vs raw read/ack-per-batch loop", "bindings/redis", "BenchmarkTrigger/tether vs raw*", ">=", 0.5},
+	{"Redis Streams, batch handler vs raw read/ack-per-batch loop", "bindings/redis", "*batch* vs raw*", ">=", 0.8},
+	{"Kafka, single-message trigger vs franz-go poll loop", "bindings/kafka", "BenchmarkTrigger/tether vs raw*", ">=", 0.4},
+	{"Kafka, batch handler vs franz-go poll loop", "bindings/kafka", "*batch* vs raw*", ">=", 0.6},
+	{"Memory trigger vs channel + decode", "trigger", "BenchmarkRatio:ratio", ">=", 0.85},
+	{"NATS, single vs raw", "bindings/nats", "BenchmarkTrigger/tether vs raw*", ">=", 0.9},
+	{"NATS, batch handler vs raw batch loop", "bindings/nats", "*batch* vs raw*", ">=", 0.9},
+	{"RabbitMQ, single vs raw (same ack discipline)", "bindings/rabbitmq", "BenchmarkTrigger/tether vs raw*", ">=", 0.9},
+	{"RabbitMQ, batch handler vs raw batch loop", "bindings/rabbitmq", "*batch* vs raw*", ">=", 0.9},
+	{"PostgreSQL, single vs raw", "bindings/postgres", "BenchmarkTrigger/tether vs raw*", ">=", 0.9},
+	{"PostgreSQL, batch handler vs raw batch loop", "bindings/postgres", "*batch* vs raw*", ">=", 0.9},
+	{"SQS, single vs raw", "bindings/sqs", "BenchmarkTrigger/tether vs raw*", ">=", 0.9},
+	{"SQS, batch handler vs raw batch loop", "bindings/sqs", "*batch* vs raw*", ">=", 0.9},
+	{"Pub/Sub, single vs raw", "bindings/pubsub", "BenchmarkTrigger/tether vs raw*", ">=", 0.9},
+	{"Pub/Sub, batch handler vs raw batch loop", "bindings/pubsub", "*batch* vs raw*", ">=", 0.9},
+	{"No-op throughput at maxConcurrency 1, 4, 16, 64: rising until CPU-bound", "trigger", "*oop*maxConcurrency=*", "table", 0},
+}
+
+// match reports whether name matches the glob pattern (only * is special).
+func match(pattern, name string) bool {
+	parts := strings.Split(pattern, "*")
+	for i, p := range parts {
+		parts[i] = regexp.QuoteMeta(p)
+	}
+	return regexp.MustCompile("^" + strings.Join(parts, ".*") + "$").MatchString(name)
+}
+
+// met says whether a median meets the target.
+func (t target) met(median float64) bool {
+	switch t.Op {
+	case ">=":
+		return median >= t.Value
+	case "<=":
+		return median <= t.Value
+	}
+	return false
+}
+
+// elsewhere are issue 17's targets this report does not measure, and where
+// they are checked.
+var elsewhere = []string{
+	"Memory trigger: fixed cost per message ≤ 0.5 µs and ≤ 2 allocations beyond the decode: `go test -run '^$' -bench Chain -benchmem ./trigger/` (allocations per message through the middleware chain).",
+	"Nothing lost with batch handlers: the fault suite (`internal/testkit/faulttest`), delivered + dead-lettered = sent on every broker.",
+}
