@@ -194,7 +194,7 @@ func TestMatch(t *testing.T) {
 
 func TestReproduce(t *testing.T) {
 	s := suiteResult{suite: suite{Pkg: "bindings/redis", Bench: "BenchmarkTrigger"}, Benchtime: "20000x", Count: 1, Rounds: 3,
-		Analysis: analysis{Ratios: []ratio{{Candidate: figure{Unit: "msgs/s"}}}}}
+		Analysis: analysis{Ratios: []ratio{{Stats: stats{N: 3}, Candidate: figure{Unit: "msgs/s"}}}}}
 	if got, want := s.Reproduce(), "TETHER_BENCH_ROUNDS=3 go test -run '^$' -bench '^BenchmarkTrigger$' -benchtime 20000x ./bindings/redis/"; got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}

@@ -39,11 +39,11 @@ func (s suiteResult) Reproduce() string {
 	return b.String()
 }
 
-// hasPairs says whether the benchmark compares sub-benchmarks (its rounds
-// are benchtest.Rounds's).
+// hasPairs says whether the benchmark compares sub-benchmarks in rounds
+// (benchtest.Rounds's: more samples than runs).
 func (s suiteResult) hasPairs() bool {
 	for _, r := range s.Analysis.Ratios {
-		if r.Candidate.Unit != "" {
+		if r.Candidate.Unit != "" && r.Stats.N > s.Count {
 			return true
 		}
 	}
