@@ -29,7 +29,7 @@ var benchPayload = `{"id":"o-12345","customer":"c-42","amount":99.5,"items":3}`
 // Each reports msgs/s; the parent logs the others' rates as fractions of
 // raw. Run with -benchtime=5000x or more: the emulator is the bottleneck.
 //
-//tether:bench benchtime=3000x quick=1000x count=3
+//tether:bench benchtime=2000x quick=1000x count=3
 func BenchmarkTrigger(b *testing.B) {
 	benchtest.Once(b, benchRaw, benchDriver, benchTether)
 }
