@@ -81,7 +81,9 @@ var ignoredUnits = map[string]bool{"ns/op": true, "B/op": true, "allocs/op": tru
 //     other leaf a candidate; the k-th run of a candidate is divided by the
 //     k-th run of the baseline, by the first rate unit ("/s") both report;
 //   - reported ratios: a metric whose unit ends in "ratio" is a ratio
-//     already, one sample per run; the line's other metrics are figures;
+//     already, one sample per run, and "<unit>-min" and "<unit>-max" beside
+//     it widen its range (a benchmark that runs its own rounds); the line's
+//     other metrics are figures;
 //   - anything else reporting a rate is a figure.
 func analyze(results []result) analysis {
 	var names []string
@@ -177,7 +179,20 @@ func analyze(results []result) analysis {
 			}
 			switch {
 			case strings.HasSuffix(u, "ratio"):
-				a.Ratios = append(a.Ratios, ratio{ID: n + ":" + u, Label: prefixed(rel(n), u), Stats: summarize(v), LowerIsBetter: isLatency(u)})
+				st := summarize(v)
+				// A benchmark that runs its rounds itself may report their
+				// range beside the median: <unit>-min and <unit>-max.
+				for _, r := range rs {
+					if lo, ok := r.value(u + "-min"); ok {
+						st.Min = min(st.Min, lo)
+					}
+					if hi, ok := r.value(u + "-max"); ok {
+						st.Max = max(st.Max, hi)
+					}
+				}
+				a.Ratios = append(a.Ratios, ratio{ID: n + ":" + u, Label: prefixed(rel(n), u), Stats: st, LowerIsBetter: isLatency(u)})
+			case strings.HasSuffix(u, "ratio-min") || strings.HasSuffix(u, "ratio-max"):
+				// Folded into the ratio's range above.
 			case hasRatio || strings.HasSuffix(u, "/s") || isLatency(u):
 				a.Figures = append(a.Figures, figure{Name: n, Unit: u, Stats: summarize(v)})
 			}

@@ -93,6 +93,10 @@ func TestAnalyzePairsRatiosAndFigures(t *testing.T) {
 	if hop := byID["BenchmarkHop:p50-ratio"].Stats; hop != (stats{Median: 1.024, Min: 1.024, Max: 1.024, N: 1}) {
 		t.Errorf("BenchmarkHop:p50-ratio: %+v", hop)
 	}
+	// A ratio with its own rounds' range beside it.
+	if br := byID["BenchmarkBatchRatio:batch/bare-ratio"].Stats; br != (stats{Median: 1.2, Min: 0.9, Max: 1.5, N: 1}) {
+		t.Errorf("BenchmarkBatchRatio: %+v", br)
+	}
 	wh, ok := byID["BenchmarkWebhook/clients=16:ratio"]
 	if !ok {
 		t.Fatalf("no webhook ratio in %+v", a.Ratios)
@@ -105,7 +109,8 @@ func TestAnalyzePairsRatiosAndFigures(t *testing.T) {
 		figures = append(figures, f.Name+" "+f.Unit)
 	}
 	want := "BenchmarkWebhook/clients=16 net-http-req/s,BenchmarkWebhook/clients=16 tether-req/s," +
-		"BenchmarkHop baseline-calls/s,BenchmarkHop baseline-p50-µs,BenchmarkHop tether-calls/s,BenchmarkHop tether-p50-µs"
+		"BenchmarkHop baseline-calls/s,BenchmarkHop baseline-p50-µs,BenchmarkHop tether-calls/s,BenchmarkHop tether-p50-µs," +
+		"BenchmarkBatchRatio batch-events/s"
 	if got := strings.Join(figures, ","); got != want {
 		t.Errorf("figures:\n got %s\nwant %s", got, want)
 	}

@@ -213,7 +213,7 @@ func (r report) targetRows(t target) []string {
 func fmtRatio(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) + "×" }
 
 func fmtRange(s stats, f func(float64) string) string {
-	if s.N < 2 {
+	if s.N < 2 && s.Min == s.Max {
 		return "one sample"
 	}
 	lo, hi := f(s.Min), f(s.Max)
