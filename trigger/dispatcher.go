@@ -42,9 +42,10 @@ type dispatcher struct {
 	workers  []*worker
 	watchdog *watchdog // enforces handlerTimeout; nil without one
 
-	order  *keyOrder    // nil unless ordered
-	held   *heldRetries // retries and snoozes waiting for their delay
-	leases *leases      // nil when the broker has no leases
+	order   *keyOrder    // nil unless ordered
+	held    *heldRetries // retries and snoozes waiting for their delay
+	leases  *leases      // nil when the broker has no leases
+	batches *batchPath   // nil unless the function takes batches (batcher.go)
 
 	// cancelWait bounds how long stop waits, after cancelling the handlers
 	// still running when its context ended, for them to return.
@@ -118,12 +119,16 @@ func (d *dispatcher) start() {
 	if d.watchdog != nil {
 		go d.watchdog.run()
 	}
+	if d.leases != nil {
+		go d.leases.run(d.finished)
+	}
+	if d.batches != nil {
+		d.batches.start(ctx) // its own receiver, assembler and workers' loop
+		return
+	}
 	for _, w := range d.workers {
 		d.workersWG.Add(1)
 		go w.run()
-	}
-	if d.leases != nil {
-		go d.leases.run(d.finished)
 	}
 	go d.receiveLoop(ctx)
 }

@@ -92,8 +92,14 @@ func (f *Function) validate() error {
 		return fmt.Errorf("function name %q: want a DNS-1123 label (lower-case letters, digits and '-', at most 63)", f.Name)
 	case f.Trigger == "":
 		return fmt.Errorf("function %q: no trigger component", f.Name)
-	case f.Handler == nil:
+	case f.Handler == nil && f.BatchHandler == nil:
 		return fmt.Errorf("function %q: nil handler", f.Name)
+	case f.Handler != nil && f.BatchHandler != nil:
+		return fmt.Errorf("function %q: both Handler and BatchHandler are set; a function has one", f.Name)
+	case f.BatchHandler != nil && len(f.Middleware) > 0:
+		return fmt.Errorf("function %q: Middleware wraps a Handler, and a batch function has none: wrap the BatchHandler itself (the runtime's delivery chain still runs per item)", f.Name)
+	case f.BatchHandler != nil && f.Return != "":
+		return fmt.Errorf("function %q: a batch function returns no result, so it cannot have a return binding (%q): send to an output from the handler", f.Name, f.Return)
 	}
 	return nil
 }

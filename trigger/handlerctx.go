@@ -32,6 +32,12 @@ type handlerContext struct {
 	err       error         // context.Canceled or context.DeadlineExceeded, as Err must be
 	cause     error         // why it ended: err, or errShutdown
 	afters    map[*afterFunc]struct{}
+
+	// A batch function's: the BatchHandler's error for the item this
+	// context's chain settles (see batchItem), and, in the context of a
+	// BatchHandler call, how many messages the batch has.
+	itemErr   error
+	batchSize int
 }
 
 type afterFunc struct{ f func() }

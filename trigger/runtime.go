@@ -353,6 +353,9 @@ func (r *Runtime) openFunctions(ctx context.Context, fns []Function) (ds []*disp
 		d := newDispatcher(f.Name, c.Name, typ, in, c.Delivery, r.chain(f, c, typ, in), r.base,
 			r.logger.With("function", f.Name, "binding", c.Name))
 		d.cancelWait = r.opts.ShutdownCancelWait
+		if f.BatchHandler != nil {
+			d.useBatches(f.BatchHandler)
+		}
 		ds = append(ds, d)
 	}
 	return ds, nil
@@ -484,7 +487,11 @@ func (r *Runtime) chain(f *Function, c *component.Component, typ *bindings.Type,
 	if r.tracer != nil {
 		tracing = r.tracer.middleware(f.Name, c, typ, c.Delivery)
 	}
-	return Chain(f.Handler, ChainOptions{
+	h := f.Handler
+	if f.BatchHandler != nil {
+		h = batchItem // each item's chain settles the BatchHandler's error for it
+	}
+	return Chain(h, ChainOptions{
 		Function: f.Name, Binding: c.Name, Policy: c.Delivery,
 		Return: ret, DeadLetter: dl, Middleware: f.Middleware,
 		Metrics: r.metrics.Middleware(f.Name, c.Name),

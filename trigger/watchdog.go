@@ -77,9 +77,14 @@ func (w *watchdog) run() {
 			}
 			w.stuck.Store(stuck)
 			for _, c := range report {
+				what := []any{"attempt", c.delivery.Attempt}
+				if m := c.delivery.Message; m != nil {
+					what = append(what, "id", m.ID)
+				} else { // a batch handler's call
+					what = append(what, "batch", c.batchSize)
+				}
 				w.logger.Error("handler ignores its context: still running past its handlerTimeout; its worker is held until it returns",
-					"handlerTimeout", c.timeout, "id", c.delivery.Message.ID, "attempt", c.delivery.Attempt,
-					"stuckWorkers", stuck, "workers", len(w.workers))
+					append(what, "handlerTimeout", c.timeout, "stuckWorkers", stuck, "workers", len(w.workers))...)
 			}
 		case <-w.stop:
 			return

@@ -1,0 +1,431 @@
+package trigger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/functions"
+)
+
+// queueInput is a fakeInput that hands out what the test put, as many at
+// a time as Receive asks for, and records the largest ask.
+type queueInput struct {
+	*fakeInput
+	mu      sync.Mutex
+	waiting []*bindings.Message
+	more    chan struct{}
+	asked   int
+}
+
+func newQueueInput() *queueInput {
+	f := newFakeInput()
+	f.events = make(chan fakeEvent, 10000)
+	return &queueInput{fakeInput: f, more: make(chan struct{}, 1)}
+}
+
+func (q *queueInput) put(ids ...string) {
+	q.mu.Lock()
+	for _, id := range ids {
+		key, _, _ := strings.Cut(id, "/")
+		if key == id {
+			key = ""
+		}
+		q.waiting = append(q.waiting, &bindings.Message{ID: id, Key: key, DeliveryCount: 1})
+	}
+	q.mu.Unlock()
+	select {
+	case q.more <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queueInput) Receive(ctx context.Context, limit int) ([]*bindings.Message, error) {
+	for {
+		q.mu.Lock()
+		q.asked = max(q.asked, limit)
+		if n := min(limit, len(q.waiting)); n > 0 {
+			got := slices.Clone(q.waiting[:n])
+			q.waiting = q.waiting[n:]
+			q.mu.Unlock()
+			return got, nil
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.more:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-q.closed:
+			return nil, bindings.ErrClosed
+		}
+	}
+}
+
+// events returns what happened to the messages so far, "op id" each, in
+// order; the bubble must be idle (synctest.Wait).
+func (q *queueInput) drained() []string {
+	var out []string
+	for {
+		select {
+		case ev := <-q.events:
+			out = append(out, ev.op+" "+ev.id)
+		default:
+			return out
+		}
+	}
+}
+
+// batchLog records the batches a BatchHandler was called with.
+type batchLog struct {
+	mu      sync.Mutex
+	batches [][]string
+}
+
+func (l *batchLog) add(ms []*bindings.Message) {
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = fmt.Sprintf("%s#%d", m.ID, m.DeliveryCount)
+	}
+	l.mu.Lock()
+	l.batches = append(l.batches, ids)
+	l.mu.Unlock()
+}
+
+func (l *batchLog) take() [][]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.batches
+	l.batches = nil
+	return b
+}
+
+type batchOptions struct {
+	typ        *bindings.Type
+	deadLetter bindings.Output
+}
+
+// startBatchDispatcher runs a batch function on in, as the runtime does.
+func startBatchDispatcher(in bindings.Input, policy bindings.Delivery, h BatchHandler, o batchOptions) *dispatcher {
+	typ := o.typ
+	if typ == nil {
+		typ = &bindings.Type{Name: "test.batch", Capabilities: bindings.Capabilities{BatchReceive: true, DelayedNack: true}}
+	}
+	chain := Chain(batchItem, ChainOptions{Function: "fn", Binding: "in", Policy: policy, DeadLetter: o.deadLetter})
+	d := newDispatcher("fn", "in", typ, in, policy, chain, context.Background(), discardLogger)
+	d.useBatches(h)
+	d.start()
+	return d
+}
+
+func batchPolicy(conc, size int, wait time.Duration) bindings.Delivery {
+	p := bindings.DefaultDelivery()
+	p.MaxConcurrency, p.MaxBatchSize, p.MaxBatchWait = conc, size, wait
+	p.InitialInterval, p.MaxInterval, p.Jitter = time.Second, time.Second, 0
+	return p
+}
+
+func stopNow(t *testing.T, d *dispatcher) {
+	t.Helper()
+	if err := d.stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBatchSizes: batches are cut at maxBatchSize, handed over at once when
+// maxBatchWait is 0, after maxBatchWait when not full, and keep growing
+// while no worker is free; Receive asks for at least maxBatchSize.
+func TestBatchSizes(t *testing.T) {
+	ids := func(prefix string, n int) []string {
+		var out []string
+		for i := range n {
+			out = append(out, fmt.Sprintf("%s%d", prefix, i))
+		}
+		return out
+	}
+	t.Run("cut at maxBatchSize", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			in := newQueueInput()
+			var log batchLog
+			d := startBatchDispatcher(in, batchPolicy(1, 3, 0), func(_ context.Context, ms []*bindings.Message) []error {
+				log.add(ms)
+				return nil
+			}, batchOptions{})
+			defer stopNow(t, d)
+			in.put(ids("m", 7)...)
+			synctest.Wait()
+			got := log.take()
+			want := [][]string{{"m0#1", "m1#1", "m2#1"}, {"m3#1", "m4#1", "m5#1"}, {"m6#1"}}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("batches %v, want %v", got, want)
+			}
+			if in.asked != 10 { // batchSize's default, over maxBatchSize 3
+				t.Errorf("Receive asked for %d, want 10", in.asked)
+			}
+			if acks := in.drained(); len(acks) != 7 {
+				t.Errorf("%d settled, want 7 acks: %v", len(acks), acks)
+			}
+		})
+	})
+	t.Run("receive asks for maxBatchSize", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			in := newQueueInput()
+			d := startBatchDispatcher(in, batchPolicy(1, 250, 0), func(context.Context, []*bindings.Message) []error { return nil }, batchOptions{})
+			defer stopNow(t, d)
+			synctest.Wait()
+			if in.asked != 250 {
+				t.Errorf("Receive asked for %d, want maxBatchSize 250", in.asked)
+			}
+		})
+	})
+	t.Run("maxBatchWait", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			in := newQueueInput()
+			var log batchLog
+			called := make(chan time.Time, 10)
+			d := startBatchDispatcher(in, batchPolicy(1, 3, time.Second), func(_ context.Context, ms []*bindings.Message) []error {
+				log.add(ms)
+				called <- time.Now()
+				return nil
+			}, batchOptions{})
+			defer stopNow(t, d)
+			start := time.Now()
+			in.put("a", "b")
+			synctest.Wait()
+			if got := log.take(); got != nil {
+				t.Fatalf("a batch of 2 (max 3) handed over before maxBatchWait: %v", got)
+			}
+			time.Sleep(500 * time.Millisecond)
+			in.put("c") // fills it: at once
+			synctest.Wait()
+			if got := log.take(); fmt.Sprint(got) != "[[a#1 b#1 c#1]]" {
+				t.Fatalf("batches %v, want [[a#1 b#1 c#1]] as soon as full", got)
+			}
+			if at := (<-called).Sub(start); at != 500*time.Millisecond {
+				t.Errorf("full batch handed over after %s, want at once (500ms)", at)
+			}
+			start = time.Now()
+			in.put("d")
+			<-called
+			if at := time.Since(start); at != time.Second {
+				t.Errorf("batch of 1 handed over after %s, want maxBatchWait (1s)", at)
+			}
+			if got := log.take(); fmt.Sprint(got) != "[[d#1]]" {
+				t.Errorf("batches %v, want [[d#1]]", got)
+			}
+		})
+	})
+	t.Run("grows while the workers are busy", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			in := newQueueInput()
+			var log batchLog
+			release := make(chan struct{})
+			d := startBatchDispatcher(in, batchPolicy(1, 4, 0), func(_ context.Context, ms []*bindings.Message) []error {
+				log.add(ms)
+				if ms[0].ID == "first" {
+					<-release
+				}
+				return nil
+			}, batchOptions{})
+			defer stopNow(t, d)
+			in.put("first")
+			synctest.Wait()
+			for _, id := range ids("m", 6) { // one Receive each
+				in.put(id)
+				synctest.Wait()
+			}
+			close(release)
+			synctest.Wait()
+			// The batch built while the worker was busy grew to
+			// maxBatchSize; what came after it follows, split as the
+			// worker and the receiver met.
+			got := log.take()
+			if len(got) < 3 || fmt.Sprint(got[:2]) != "[[first#1] [m0#1 m1#1 m2#1 m3#1]]" || fmt.Sprint(slices.Concat(got[2:]...)) != "[m4#1 m5#1]" {
+				t.Errorf("batches %v, want [first#1], then [m0#1 m1#1 m2#1 m3#1], then m4 and m5", got)
+			}
+		})
+	})
+}
+
+// TestBatchItemOutcomes: each item is settled on its own by its error, as
+// a single message would be.
+func TestBatchItemOutcomes(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		delayed bool // the broker delays nacks itself
+	}{{"held retries", false}, {"delayed nacks", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				in := newQueueInput()
+				dl := &recordingOutput{}
+				var log batchLog
+				policy := batchPolicy(1, 10, 0)
+				policy.InitialInterval, policy.MaxInterval = time.Minute, time.Minute
+				typ := &bindings.Type{Name: "test.batch", Capabilities: bindings.Capabilities{BatchReceive: true, DelayedNack: tc.delayed}}
+				calls := 0 // one worker: calls are serial
+				d := startBatchDispatcher(in, policy, func(_ context.Context, ms []*bindings.Message) []error {
+					log.add(ms)
+					calls++
+					errs := make([]error, len(ms))
+					for i, m := range ms {
+						switch {
+						case m.ID == "fails" && m.DeliveryCount == 1:
+							errs[i] = errors.New("not yet")
+						case m.ID == "permanent":
+							errs[i] = functions.Permanent(errors.New("bad order"))
+						case m.ID == "snoozes" && calls == 1:
+							errs[i] = functions.RetryAfter(30*time.Second, errors.New("rate limited"))
+						}
+					}
+					return errs
+				}, batchOptions{typ: typ, deadLetter: dl})
+				defer stopNow(t, d)
+				in.put("ok", "fails", "permanent", "snoozes")
+				synctest.Wait()
+				got := in.drained()
+				wantNow := []string{"ack ok", "ack permanent"}
+				if tc.delayed {
+					wantNow = []string{"ack ok", "nack fails", "ack permanent"}
+				}
+				if fmt.Sprint(got) != fmt.Sprint(wantNow) {
+					t.Errorf("settled %v, want %v", got, wantNow)
+				}
+				if len(dl.reqs) != 1 || !strings.Contains(string(dl.reqs[0].Data), "bad order") {
+					t.Errorf("dead letters %d, want the permanent item's", len(dl.reqs))
+				}
+				time.Sleep(30 * time.Second)
+				synctest.Wait()
+				// The snooze is over: back with the same attempt number.
+				if got := in.drained(); fmt.Sprint(got) != "[ack snoozes]" {
+					t.Errorf("after the snooze: settled %v, want [ack snoozes]", got)
+				}
+				if tc.delayed {
+					// The broker redelivers "fails" itself.
+					in.mu.Lock()
+					in.waiting = append(in.waiting, &bindings.Message{ID: "fails", DeliveryCount: 2})
+					in.mu.Unlock()
+					in.more <- struct{}{}
+				}
+				time.Sleep(30 * time.Second)
+				synctest.Wait()
+				if got := in.drained(); fmt.Sprint(got) != "[ack fails]" {
+					t.Errorf("after the retry delay: settled %v, want [ack fails]", got)
+				}
+				batches := fmt.Sprint(log.take())
+				want := "[[ok#1 fails#1 permanent#1 snoozes#1] [snoozes#1] [fails#2]]"
+				if batches != want {
+					t.Errorf("batches %s, want %s", batches, want)
+				}
+			})
+		})
+	}
+}
+
+// TestBatchFailsWhole: a panic, the handlerTimeout, and a wrong number of
+// errors fail every item of the batch with the same error; a handler that
+// returns no error after its deadline did its work.
+func TestBatchFailsWhole(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		handler BatchHandler
+		want    string // in every item's dead letter; "" when all are acked
+	}{
+		{"panic", func(context.Context, []*bindings.Message) []error { panic("boom") }, "handler panicked: boom"},
+		{"timeout", func(ctx context.Context, ms []*bindings.Message) []error {
+			<-ctx.Done()
+			errs := make([]error, len(ms))
+			errs[1] = ctx.Err() // one item: the whole batch timed out
+			return errs
+		}, "handler timed out"},
+		{"late success", func(ctx context.Context, ms []*bindings.Message) []error {
+			<-ctx.Done()
+			return nil
+		}, ""},
+		{"wrong number of errors", func(context.Context, []*bindings.Message) []error { return []error{nil} }, "returned 1 errors for 3 messages"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				in := newQueueInput()
+				dl := &recordingOutput{}
+				policy := batchPolicy(1, 10, 0)
+				policy.MaxAttempts, policy.HandlerTimeout = 1, time.Minute
+				d := startBatchDispatcher(in, policy, tc.handler, batchOptions{deadLetter: dl})
+				defer stopNow(t, d)
+				in.put("a", "b", "c")
+				time.Sleep(2 * time.Minute)
+				synctest.Wait()
+				if got := in.drained(); fmt.Sprint(got) != "[ack a ack b ack c]" {
+					t.Errorf("settled %v, want every item acked (dead-lettered or handled)", got)
+				}
+				if tc.want == "" {
+					if len(dl.reqs) != 0 {
+						t.Errorf("%d dead letters, want none", len(dl.reqs))
+					}
+					return
+				}
+				if len(dl.reqs) != 3 {
+					t.Fatalf("%d dead letters, want all 3 items", len(dl.reqs))
+				}
+				for _, r := range dl.reqs {
+					if !strings.Contains(string(r.Data), tc.want) {
+						t.Errorf("dead letter %s; want its error to say %q", r.Data, tc.want)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestBatchOrderedHoldBack: on an ordered trigger a failed item holds back
+// the later items of its key only, in the batch and parked behind it; they
+// come back after it, in order, without an attempt counted.
+func TestBatchOrderedHoldBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		in := newQueueInput()
+		var log batchLog
+		typ := &bindings.Type{Name: "test.ordered", Capabilities: bindings.Capabilities{BatchReceive: true, Ordering: true}}
+		policy := batchPolicy(2, 10, 0)
+		policy.Ordered = true
+		policy.InitialInterval, policy.MaxInterval = time.Minute, time.Minute
+		d := startBatchDispatcher(in, policy, func(_ context.Context, ms []*bindings.Message) []error {
+			log.add(ms)
+			errs := make([]error, len(ms))
+			for i, m := range ms {
+				if m.ID == "a/2" && m.DeliveryCount == 1 {
+					errs[i] = errors.New("not yet")
+				}
+			}
+			return errs
+		}, batchOptions{typ: typ})
+		defer stopNow(t, d)
+		in.put("a/1", "b/1", "a/2", "b/2", "a/3", "c/1")
+		synctest.Wait()
+		if got := in.drained(); fmt.Sprint(got) != "[ack a/1 ack b/1 ack b/2 ack c/1]" {
+			t.Errorf("settled %v; want a/2 failed and a/3 held back behind it", got)
+		}
+		// Meanwhile a's next message waits behind a/3, b's is handled.
+		in.put("a/4", "b/3")
+		synctest.Wait()
+		if got := in.drained(); fmt.Sprint(got) != "[ack b/3]" {
+			t.Errorf("settled %v while a waits; want [ack b/3]", got)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if got := in.drained(); fmt.Sprint(got) != "[ack a/2 ack a/3 ack a/4]" {
+			t.Errorf("after the retry delay: settled %v, want a/2, a/3, a/4 in order", got)
+		}
+		want := "[[a/1#1 b/1#1 a/2#1 b/2#1 a/3#1 c/1#1] [b/3#1] [a/2#2 a/3#1 a/4#1]]"
+		if got := fmt.Sprint(log.take()); got != want {
+			t.Errorf("batches %s, want %s", got, want)
+		}
+		if all, _ := d.order.parked(); all != 0 {
+			t.Errorf("%d parked at the end", all)
+		}
+	})
+}

@@ -1,0 +1,390 @@
+package trigger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/functions"
+)
+
+// A batch worker calls the BatchHandler once per batch, within the
+// trigger's handlerTimeout and with its panics recovered, then settles each
+// item on its own: the item goes through the function's delivery chain
+// (observer, tracing, metrics, logging, dead letter, retry, as a single
+// message does) around an innermost handler that returns the error the
+// BatchHandler gave it, and the dispatcher settles it from the chain's
+// outcome. So acks, retries with backoff, held retries, snoozes (no attempt
+// counted), native and binding dead letters, metrics, spans and delivery
+// events are per item, exactly as for a single-message function.
+//
+// What fails the whole batch fails every item with the same error: a
+// panic (*PanicError), the handlerTimeout (ErrHandlerTimeout, when the
+// handler returned any error once its context had expired; a handler that
+// returns no error after its deadline did its work), the end of the
+// shutdown grace period (the failed items are nacked, no attempt counted),
+// and a BatchHandler that returned as many errors as there were messages.
+//
+// Ordered triggers: the worker owns the keys of its batch. An item that
+// failed holds back the later items of the batch with the same key: they
+// are not settled (their leases go on being extended) and come back after
+// it, in order, without an attempt counted, once its retry delay has passed
+// (the key waits in place, as a single message's retry does). Items of the
+// other keys are settled at once. When a batch is done, the worker takes
+// the messages parked behind its keys meanwhile, and its waiting items
+// whose delay is over, into its next batch; a key is freed when nothing of
+// it is left, and the worker then returns to the lane.
+
+// errBatchItem is what the innermost handler of the per-item chain returns
+// when it runs outside a batch worker; it cannot happen.
+var errBatchItem = errors.New("trigger: a batch item's chain ran outside its batch")
+
+// batchItem is the innermost handler of a batch function's per-item chain:
+// it returns the error the BatchHandler gave the item, which the worker put
+// in the item's handler context.
+func batchItem(ctx context.Context, _ *bindings.Message) (Result, error) {
+	if hc := handlerContextOf(ctx); hc != nil {
+		return Result{}, hc.itemErr
+	}
+	return Result{}, errBatchItem
+}
+
+func (w *worker) runBatches(b *batchPath) {
+	defer w.d.workersWG.Done()
+	for {
+		select {
+		case ms := <-b.lane:
+			w.handleBatch(b, ms)
+		case <-w.d.quit:
+			for {
+				select {
+				case ms := <-b.lane:
+					w.handleBatch(b, ms) // stopping: nacks ms and what is parked behind its keys
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// handleBatch handles ms until every item is settled; on an ordered
+// trigger, with the messages parked behind its keys meanwhile.
+func (w *worker) handleBatch(b *batchPath, ms []*bindings.Message) {
+	d := w.d
+	if d.order == nil {
+		if d.stopping.Load() {
+			for _, m := range ms {
+				d.nack(m, 0)
+			}
+			return
+		}
+		errs := w.callBatch(b, ms)
+		for i, m := range ms {
+			w.settleItem(m, errs[i]) // unordered: always settled (retries are held or nacked)
+		}
+		return
+	}
+	o := &orderedBatch{w: w, b: b}
+	o.run(ms)
+}
+
+// heldKey is a key of an ordered batch waiting in place: the item that
+// failed, first, and the items of its key held back behind it.
+type heldKey struct {
+	key    string
+	due    time.Time
+	counts bool // the failed item's retry is a new attempt (a snooze's is not)
+	items  []*bindings.Message
+}
+
+// orderedBatch is one worker's handling of an ordered batch and of the
+// batches that follow from its keys.
+type orderedBatch struct {
+	w     *worker
+	b     *batchPath
+	owned []string   // keys the worker owns, without a held one
+	held  []*heldKey // keys waiting for their retry, in the order they failed
+}
+
+func (o *orderedBatch) run(batch []*bindings.Message) {
+	d := o.w.d
+	for _, m := range batch {
+		if m.Key != "" && !contains(o.owned, m.Key) {
+			o.owned = append(o.owned, m.Key)
+		}
+	}
+	for {
+		if d.stopping.Load() {
+			o.giveBack(batch)
+			return
+		}
+		if len(batch) > 0 {
+			o.handle(batch)
+		}
+		batch = o.next()
+		if len(batch) > 0 {
+			continue
+		}
+		if len(o.held) == 0 {
+			return // every key freed
+		}
+		// Only held keys are left: wait for the first to be due.
+		first := o.held[0].due
+		for _, h := range o.held[1:] {
+			if h.due.Before(first) {
+				first = h.due
+			}
+		}
+		if !o.w.wait(time.Until(first)) {
+			o.giveBack(nil)
+			return
+		}
+	}
+}
+
+// handle calls the handler on batch and settles what it can: an item of a
+// key held (in this batch or before) is held back behind it.
+func (o *orderedBatch) handle(batch []*bindings.Message) {
+	d := o.w.d
+	errs := o.w.callBatch(o.b, batch)
+	var abandoned []string // keys whose item the shutdown cut short
+	for i, m := range batch {
+		if h := o.heldFor(m.Key); h != nil {
+			h.items = append(h.items, m) // behind the failed item of its key
+			continue
+		}
+		if m.Key != "" && contains(abandoned, m.Key) {
+			d.nack(m, 0) // an earlier item of its key went back to the broker
+			continue
+		}
+		if m.Key != "" && errs[i] != nil && errors.Is(errs[i], errShutdown) {
+			abandoned = append(abandoned, m.Key)
+		}
+		delay, counts := o.w.settleItem(m, errs[i])
+		if delay < 0 {
+			continue
+		}
+		// Failed: it retries in place after delay, holding its key (a
+		// message without a key holds only itself).
+		o.held = append(o.held, &heldKey{key: m.Key, due: time.Now().Add(delay), counts: counts, items: []*bindings.Message{m}})
+		if m.Key != "" {
+			o.owned = remove(o.owned, m.Key)
+		}
+	}
+}
+
+func (o *orderedBatch) heldFor(key string) *heldKey {
+	if key == "" {
+		return nil
+	}
+	for _, h := range o.held {
+		if h.key == key {
+			return h
+		}
+	}
+	return nil
+}
+
+// next returns the next batch: the held keys whose delay is over (their
+// failed item first, then those held back behind it), then the messages
+// parked behind the owned keys, at most maxBatchSize in all. A key with
+// nothing parked is freed.
+func (o *orderedBatch) next() []*bindings.Message {
+	d := o.w.d
+	var batch []*bindings.Message
+	now := time.Now()
+	kept := o.held[:0]
+	for _, h := range o.held {
+		if h.due.After(now) || len(batch)+len(h.items) > o.b.max && len(batch) > 0 {
+			kept = append(kept, h)
+			continue
+		}
+		if h.counts {
+			h.items[0].DeliveryCount++
+		}
+		batch = append(batch, h.items...)
+		if h.key != "" {
+			o.owned = append(o.owned, h.key)
+		}
+	}
+	clear(o.held[len(kept):])
+	o.held = kept
+	// Round-robin over the owned keys, one message each, so that one busy
+	// key does not fill every batch.
+	for len(batch) < o.b.max && len(o.owned) > 0 {
+		took := false
+		for i := 0; i < len(o.owned) && len(batch) < o.b.max; {
+			m := d.order.next(o.owned[i])
+			if m == nil { // freed
+				o.owned = append(o.owned[:i], o.owned[i+1:]...)
+				continue
+			}
+			batch = append(batch, m)
+			took = true
+			i++
+		}
+		if !took {
+			break
+		}
+	}
+	return batch
+}
+
+// giveBack nacks batch, every held item, and what is parked behind the
+// worker's keys, freeing them: stopping has begun.
+func (o *orderedBatch) giveBack(batch []*bindings.Message) {
+	d := o.w.d
+	for _, m := range batch {
+		d.nack(m, 0)
+	}
+	for _, h := range o.held {
+		for _, m := range h.items {
+			d.nack(m, 0)
+		}
+		if h.key != "" {
+			o.owned = append(o.owned, h.key)
+		}
+	}
+	o.held = nil
+	for _, k := range o.owned {
+		for m := d.order.next(k); m != nil; m = d.order.next(k) {
+			d.nack(m, 0)
+		}
+	}
+	o.owned = nil
+}
+
+// callBatch calls the BatchHandler on ms within the handlerTimeout,
+// recovering a panic, and returns one error per item.
+func (w *worker) callBatch(b *batchPath, ms []*bindings.Message) []error {
+	d := w.d
+	attempt := 1
+	for _, m := range ms {
+		attempt = max(attempt, m.DeliveryCount)
+	}
+	hc := &handlerContext{
+		parent: d.base,
+		clock:  d.watchdog,
+		delivery: functions.Delivery{
+			Function: d.function, Binding: d.binding, BindingType: d.typ.Name,
+			Attempt: attempt, Logger: d.logger,
+		},
+		batchSize: len(ms),
+	}
+	timeout := d.policy.HandlerTimeout
+	w.current.Store(hc)
+	if hc.clock != nil {
+		hc.arm(timeout)
+	}
+	errs, all := b.protected(hc, ms)
+	if hc.clock != nil {
+		hc.disarm()
+	}
+	w.current.Store(nil)
+	if all == nil && errs != nil && len(errs) != len(ms) {
+		all = fmt.Errorf("batch handler returned %d errors for %d messages", len(errs), len(ms))
+	}
+	if all != nil || errs == nil {
+		errs = make([]error, len(ms))
+		if all != nil {
+			for i := range errs {
+				errs[i] = all
+			}
+		}
+	}
+	failed := all != nil
+	if !failed {
+		for _, err := range errs {
+			if err != nil {
+				failed = true
+				break
+			}
+		}
+	}
+	if failed {
+		var wrap func(error) error
+		switch {
+		case hc.cancelledBy(errShutdown):
+			// Cut short: no failure (a success, or a dead letter the
+			// handler sent itself, stands).
+			wrap = func(err error) error { return fmt.Errorf("%w: %w", errShutdown, err) }
+		case hc.expired():
+			// The batch ran past its deadline and failed: every item
+			// fails with the timeout, the first failure as its cause.
+			cause := all
+			for _, err := range errs {
+				if cause == nil {
+					cause = err
+				}
+			}
+			timedOut := fmt.Errorf("%w after %s: %w", ErrHandlerTimeout, timeout, cause)
+			for i := range errs {
+				errs[i] = timedOut
+			}
+		}
+		if wrap != nil {
+			for i, err := range errs {
+				if err != nil {
+					errs[i] = wrap(err)
+				}
+			}
+		}
+	}
+	hc.cancel(context.Canceled)
+	return errs
+}
+
+// protected calls the BatchHandler, turning a panic into an error for
+// every item.
+func (b *batchPath) protected(hc *handlerContext, ms []*bindings.Message) (errs []error, all error) {
+	defer func() {
+		if v := recover(); v != nil {
+			stack := debug.Stack()
+			functions.Logger(hc).Error("batch handler panicked", "panic", v, "messages", len(ms), "stack", string(stack))
+			errs, all = nil, &PanicError{Value: v, Stack: stack}
+		}
+	}()
+	return b.call(hc, ms), nil
+}
+
+// settleItem runs m through the per-item chain with err, the BatchHandler's
+// error for it, and settles it: as settle, it returns the delay after which
+// an ordered worker retries m in place (-1: settled) and whether that retry
+// counts as an attempt.
+func (w *worker) settleItem(m *bindings.Message, err error) (time.Duration, bool) {
+	d := w.d
+	hc := &handlerContext{
+		parent: d.base,
+		clock:  d.watchdog,
+		delivery: functions.Delivery{
+			Function: d.function, Binding: d.binding, BindingType: d.typ.Name,
+			Attempt: max(m.DeliveryCount, 1), Message: m, Logger: d.logger,
+		},
+		itemErr: err,
+	}
+	res, err := d.handler(hc, m)
+	hc.cancel(context.Canceled)
+	return d.settle(m, res, err)
+}
+
+func contains(keys []string, k string) bool {
+	for _, x := range keys {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+func remove(keys []string, k string) []string {
+	for i, x := range keys {
+		if x == k {
+			return append(keys[:i], keys[i+1:]...)
+		}
+	}
+	return keys
+}
