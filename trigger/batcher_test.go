@@ -429,3 +429,163 @@ func TestBatchOrderedHoldBack(t *testing.T) {
 		}
 	})
 }
+
+// TestBatchShutdownNacksUnsettled: a stop with batches in flight, one being
+// built, items held for a retry and items held back behind a failed one
+// gives every unsettled message back, once: nothing is lost or settled
+// twice, and the handler sees nothing once stopping has begun.
+func TestBatchShutdownNacksUnsettled(t *testing.T) {
+	for _, ordered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ordered=%v", ordered), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				in := newQueueInput()
+				typ := &bindings.Type{Name: "test.batch", Capabilities: bindings.Capabilities{BatchReceive: true, Ordering: true}}
+				policy := batchPolicy(2, 3, 0)
+				policy.Ordered = ordered
+				policy.InitialInterval, policy.MaxInterval = time.Hour, time.Hour
+				var stopping sync.Mutex // held by the test once stop began
+				var afterStop []string
+				d := startBatchDispatcher(in, policy, func(ctx context.Context, ms []*bindings.Message) []error {
+					if !stopping.TryLock() {
+						for _, m := range ms {
+							afterStop = append(afterStop, m.ID)
+						}
+					} else {
+						stopping.Unlock()
+					}
+					errs := make([]error, len(ms))
+					for i, m := range ms {
+						switch {
+						case strings.HasSuffix(m.ID, "/fail"):
+							errs[i] = errors.New("fails")
+						case strings.HasSuffix(m.ID, "/block"):
+							<-ctx.Done()
+							errs[i] = ctx.Err()
+						}
+					}
+					return errs
+				}, batchOptions{typ: typ})
+				// Worker 1: k1's batch fails its first item (held an hour,
+				// k1/2 behind it when ordered). Worker 2: blocks until the
+				// grace period ends. Then a batch waits for a worker.
+				in.put("k1/fail", "k1/2", "k1/3")
+				synctest.Wait()
+				in.put("k2/block", "k3/1", "k3/2")
+				synctest.Wait()
+				in.put("k4/1", "k4/2", "k1/4")
+				synctest.Wait()
+				stopping.Lock()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := d.stop(ctx); err != nil {
+					t.Fatal(err)
+				}
+				synctest.Wait()
+				settled := map[string][]string{}
+				for _, ev := range in.drained() {
+					op, id, _ := strings.Cut(ev, " ")
+					settled[id] = append(settled[id], op)
+				}
+				all := []string{"k1/fail", "k1/2", "k1/3", "k2/block", "k3/1", "k3/2", "k4/1", "k4/2", "k1/4"}
+				for _, id := range all {
+					if len(settled[id]) != 1 {
+						t.Errorf("%s settled %v, want once", id, settled[id])
+					}
+				}
+				nacked := []string{"k1/fail", "k2/block"} // held an hour; cut short by the grace period
+				if ordered {
+					// Held back behind k1/fail, parked behind it, and a batch
+					// no worker was free for (worker 1 waits in place).
+					nacked = append(nacked, "k1/2", "k1/3", "k1/4", "k4/1", "k4/2")
+				}
+				for _, id := range nacked {
+					if fmt.Sprint(settled[id]) != "[nack]" {
+						t.Errorf("%s: %v, want nacked", id, settled[id])
+					}
+				}
+				if len(afterStop) > 0 {
+					t.Errorf("handled after stop began: %v", afterStop)
+				}
+				if d.held.len() != 0 {
+					t.Errorf("%d still held", d.held.len())
+				}
+			})
+		})
+	}
+}
+
+// TestBatchLeasesExtended: the leases of a batch's items are extended
+// while its handler runs and while an item is held back, and no longer
+// once each is settled.
+func TestBatchLeasesExtended(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newQueueInput()
+		typ := &bindings.Type{Name: "test.lease", Capabilities: bindings.Capabilities{BatchReceive: true, Ordering: true, Lease: true}}
+		policy := batchPolicy(1, 10, 0)
+		policy.Ordered = true
+		policy.LeaseExtension = 10 * time.Second
+		policy.InitialInterval, policy.MaxInterval = time.Minute, time.Minute
+		release := make(chan struct{})
+		d := startBatchDispatcher(batchLeaseInput{q, leaseInput{q.fakeInput}}, policy, func(_ context.Context, ms []*bindings.Message) []error {
+			errs := make([]error, len(ms))
+			if ms[0].DeliveryCount == 1 {
+				<-release
+				errs[0] = errors.New("not yet") // k/1 fails; k/2 is held back, j/1 acked
+			}
+			return errs
+		}, batchOptions{typ: typ})
+		defer stopNow(t, d)
+		q.put("k/1", "k/2", "j/1")
+		time.Sleep(30 * time.Second) // the handler runs
+		synctest.Wait()
+		extended := map[string]int{}
+		for _, ev := range q.drained() {
+			op, id, _ := strings.Cut(ev, " ")
+			if op != "extend" {
+				t.Fatalf("%s while the handler runs", ev)
+			}
+			extended[id]++
+		}
+		for _, id := range []string{"k/1", "k/2", "j/1"} {
+			if extended[id] < 5 {
+				t.Errorf("%s's lease extended %d times in 30s (interval 10s), want about 6", id, extended[id])
+			}
+		}
+		close(release)
+		synctest.Wait()
+		time.Sleep(30 * time.Second) // k/1 and k/2 wait for the retry
+		synctest.Wait()
+		extended = map[string]int{}
+		for _, ev := range q.drained() {
+			op, id, _ := strings.Cut(ev, " ")
+			if op == "extend" {
+				extended[id]++
+			}
+		}
+		if extended["k/1"] < 5 || extended["k/2"] < 5 || extended["j/1"] != 0 {
+			t.Errorf("extensions while k waits: %v; want k/1 and k/2's, not acked j/1's", extended)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if n := d.leases.len(); n != 0 {
+			t.Errorf("%d leases still tracked once all are settled", n)
+		}
+	})
+}
+
+// batchLeaseInput is a queueInput whose broker has leases.
+type batchLeaseInput struct {
+	*queueInput
+	leaseInput
+}
+
+func (b batchLeaseInput) Receive(ctx context.Context, limit int) ([]*bindings.Message, error) {
+	return b.queueInput.Receive(ctx, limit)
+}
+func (b batchLeaseInput) Ack(ctx context.Context, m *bindings.Message) error {
+	return b.queueInput.Ack(ctx, m)
+}
+func (b batchLeaseInput) Nack(ctx context.Context, m *bindings.Message, d time.Duration) error {
+	return b.queueInput.Nack(ctx, m, d)
+}
+func (b batchLeaseInput) Close() error { return b.queueInput.Close() }

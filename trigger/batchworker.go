@@ -29,11 +29,13 @@ import (
 // and a BatchHandler that returned as many errors as there were messages.
 //
 // Ordered triggers: the worker owns the keys of its batch. An item that
-// failed holds back the later items of the batch with the same key: they
-// are not settled (their leases go on being extended) and come back after
-// it, in order, without an attempt counted, once its retry delay has passed
-// (the key waits in place, as a single message's retry does). Items of the
-// other keys are settled at once. When a batch is done, the worker takes
+// failed holds back the later items of the batch with the same key: their
+// outcome in this call is ignored (a handler may stop handling a key at
+// its first failure), they are not settled (their leases go on being
+// extended) and come back after it, in order, without an attempt counted:
+// once its retry delay has passed (the key waits in place, as a single
+// message's retry does), or in the next batch when it was dead-lettered.
+// Items of the other keys are settled at once. When a batch is done, the worker takes
 // the messages parked behind its keys meanwhile, and its waiting items
 // whose delay is over, into its next batch; a key is freed when nothing of
 // it is left, and the worker then returns to the lane.
@@ -151,7 +153,7 @@ func (o *orderedBatch) run(batch []*bindings.Message) {
 func (o *orderedBatch) handle(batch []*bindings.Message) {
 	d := o.w.d
 	errs := o.w.callBatch(o.b, batch)
-	var abandoned []string // keys whose item the shutdown cut short
+	var failed, abandoned []string // keys with a failed item in this call; those the shutdown cut short
 	for i, m := range batch {
 		if h := o.heldFor(m.Key); h != nil {
 			h.items = append(h.items, m) // behind the failed item of its key
@@ -161,8 +163,21 @@ func (o *orderedBatch) handle(batch []*bindings.Message) {
 			d.nack(m, 0) // an earlier item of its key went back to the broker
 			continue
 		}
-		if m.Key != "" && errs[i] != nil && errors.Is(errs[i], errShutdown) {
-			abandoned = append(abandoned, m.Key)
+		if m.Key != "" && contains(failed, m.Key) {
+			// An earlier item of its key failed in this call and is
+			// settled already (dead-lettered): the handler may have left
+			// this one alone, so it comes back in the next batch, at once
+			// and with no attempt counted, rather than be acked unhandled.
+			o.held = append(o.held, &heldKey{key: m.Key, due: time.Now(), items: []*bindings.Message{m}})
+			o.owned = remove(o.owned, m.Key)
+			continue
+		}
+		if m.Key != "" && errs[i] != nil {
+			if errors.Is(errs[i], errShutdown) {
+				abandoned = append(abandoned, m.Key)
+			} else {
+				failed = append(failed, m.Key)
+			}
 		}
 		delay, counts := o.w.settleItem(m, errs[i])
 		if delay < 0 {
@@ -191,11 +206,13 @@ func (o *orderedBatch) heldFor(key string) *heldKey {
 
 // next returns the next batch: the held keys whose delay is over (their
 // failed item first, then those held back behind it), then the messages
-// parked behind the owned keys, at most maxBatchSize in all. A key with
-// nothing parked is freed.
+// parked behind the owned keys, round-robin, at most maxBatchSize in all.
+// A key with nothing parked is freed, unless the batch has messages of it:
+// the key stays owned until they are settled.
 func (o *orderedBatch) next() []*bindings.Message {
 	d := o.w.d
 	var batch []*bindings.Message
+	var inBatch []string // keys with a message in batch
 	now := time.Now()
 	kept := o.held[:0]
 	for _, h := range o.held {
@@ -209,26 +226,31 @@ func (o *orderedBatch) next() []*bindings.Message {
 		batch = append(batch, h.items...)
 		if h.key != "" {
 			o.owned = append(o.owned, h.key)
+			inBatch = append(inBatch, h.key)
 		}
 	}
 	clear(o.held[len(kept):])
 	o.held = kept
-	// Round-robin over the owned keys, one message each, so that one busy
-	// key does not fill every batch.
-	for len(batch) < o.b.max && len(o.owned) > 0 {
-		took := false
-		for i := 0; i < len(o.owned) && len(batch) < o.b.max; {
-			m := d.order.next(o.owned[i])
-			if m == nil { // freed
+	// One message per key and round, so that one busy key does not fill
+	// every batch.
+	for took := true; took && len(batch) < o.b.max; {
+		took = false
+		for i := 0; i < len(o.owned) && len(batch) < o.b.max; i++ {
+			k := o.owned[i]
+			var m *bindings.Message
+			if contains(inBatch, k) {
+				m = d.order.take(k)
+			} else if m = d.order.next(k); m == nil { // freed
 				o.owned = append(o.owned[:i], o.owned[i+1:]...)
+				i--
 				continue
+			} else {
+				inBatch = append(inBatch, k)
 			}
-			batch = append(batch, m)
-			took = true
-			i++
-		}
-		if !took {
-			break
+			if m != nil {
+				batch = append(batch, m)
+				took = true
+			}
 		}
 	}
 	return batch

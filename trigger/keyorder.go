@@ -79,12 +79,21 @@ func (k *keyOrder) admit(m *bindings.Message, stopping <-chan struct{}) bool {
 
 // next returns the next message parked behind key, or nil after freeing
 // the key. Called by the key's owner when it is done with a message.
-func (k *keyOrder) next(key string) *bindings.Message {
+func (k *keyOrder) next(key string) *bindings.Message { return k.pop(key, true) }
+
+// take returns the next message parked behind key, or nil, and keeps the
+// key owned either way: for an owner still holding messages of the key (a
+// batch being built).
+func (k *keyOrder) take(key string) *bindings.Message { return k.pop(key, false) }
+
+func (k *keyOrder) pop(key string, free bool) *bindings.Message {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	q := k.queues[key]
 	if len(q) == 0 {
-		delete(k.queues, key)
+		if free {
+			delete(k.queues, key)
+		}
 		return nil
 	}
 	p := q[0]
