@@ -28,6 +28,16 @@ type Handler func(ctx context.Context, m *bindings.Message) (Result, error)
 // would be. A nil slice means every message succeeded. The runtime hands it
 // at most the trigger's maxBatchSize messages, once that many arrived or
 // maxBatchWait passed.
+//
+// Its ctx carries a functions.Delivery for the whole batch (Function,
+// Binding, BindingType, Logger; Attempt is the highest attempt among msgs,
+// Message is nil); an item's own attempt is max(msgs[i].DeliveryCount, 1).
+// The trigger's handlerTimeout bounds the call. A panic, or any error once
+// the timeout has expired, fails every message of the batch; so does a
+// slice of the wrong length. On an ordered trigger, the messages after a
+// failed one with the same Key are held back whatever their error (the
+// handler may stop handling a key at its first failure): they come back,
+// in order and without an attempt counted, after it.
 type BatchHandler func(ctx context.Context, msgs []*bindings.Message) []error
 
 // Result is what a handler produced. The zero Result is "nothing".
@@ -55,7 +65,9 @@ type Function struct {
 	// result. Exactly one of Handler and BatchHandler is set.
 	Handler Handler
 	// BatchHandler, for a function that takes its messages in batches,
-	// decodes them and calls the user's function once per batch.
+	// decodes them and calls the user's function once per batch. Each
+	// message is then settled on its own through the delivery chain. A
+	// batch function has no Return and no Middleware.
 	BatchHandler BatchHandler
 	// Sample describes the handler's input (written by the generator);
 	// /v1.0/status shows it, for tether send --sample and the dev
@@ -70,7 +82,8 @@ type Function struct {
 	// timeout and panic recovery, so that its errors are retried and
 	// dead-lettered like the handler's, and a functions.RetryAfter it
 	// returns snoozes the message without spending an attempt. See
-	// ChainOptions.Middleware.
+	// ChainOptions.Middleware. A batch function (BatchHandler) takes none:
+	// New refuses it, since a Middleware wraps one message's Handler.
 	Middleware []Middleware
 }
 
