@@ -23,6 +23,8 @@ import (
 // the other two: the median of the rounds', with their range.
 //
 //	go test -run '^$' -bench BatchRatio -benchtime 10x ./trigger/
+//
+//tether:bench benchtime=7x quick=3x count=1
 func BenchmarkBatchRatio(b *testing.B) {
 	const perRound, chunk = 100000, 100
 	md := map[string]string{"maxConcurrency": "16", "batchSize": "100", "maxBatchSize": "100"}
@@ -122,7 +124,7 @@ func BenchmarkBatchRatio(b *testing.B) {
 	for _, r := range []struct {
 		name   string
 		ratios []float64
-	}{{"batch/bare", overBare}, {"batch/single", overSingle}} {
+	}{{"batch/bare-ratio", overBare}, {"batch/single-ratio", overSingle}} {
 		slices.Sort(r.ratios)
 		b.ReportMetric(r.ratios[len(r.ratios)/2], r.name)
 		b.ReportMetric(r.ratios[0], r.name+"-min")
