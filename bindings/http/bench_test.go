@@ -138,7 +138,7 @@ func (l *loader) run(b *testing.B, n int) time.Duration {
 //
 //	go test -run '^$' -bench Webhook -benchtime 20000x ./bindings/http/
 //
-//tether:bench benchtime=10000x quick=2000x count=5
+//tether:bench benchtime=5000x quick=2000x count=5
 func BenchmarkWebhook(b *testing.B) {
 	for _, clients := range []int{1, 16} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {

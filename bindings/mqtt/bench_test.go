@@ -60,7 +60,7 @@ func broker(b *testing.B) string {
 // per-round ratio to raw. Run with -benchtime 20000x (b.N is the messages
 // per run).
 //
-//tether:bench benchtime=10000x quick=3000x
+//tether:bench benchtime=5000x quick=2000x
 func BenchmarkTrigger(b *testing.B) {
 	broker(b)
 	b.Cleanup(func() {

@@ -38,7 +38,7 @@ var benchPayload = []byte(`{"id":"o-12345","customer":"c-42","amount":99.5,"item
 // and Tether's median per-round ratio to raw. Run with -benchtime 50000x
 // (b.N is the messages per run).
 //
-//tether:bench benchtime=30000x quick=5000x
+//tether:bench benchtime=20000x quick=5000x
 func BenchmarkTrigger(b *testing.B) {
 	benchtest.Rounds(b, 7, benchRaw, benchDriver, benchTether)
 }

@@ -31,7 +31,7 @@ var benchPayload = []byte(`{"id":"o-12345","customer":"c-42","amount":99.5,"item
 // the medians and Tether's median per-round ratio to raw. Run with
 // -benchtime 20000x (b.N is the rows per run).
 //
-//tether:bench benchtime=5000x quick=1000x
+//tether:bench benchtime=3000x quick=1000x
 func BenchmarkTrigger(b *testing.B) {
 	benchtest.Rounds(b, 7, benchRaw, benchDriver, benchTether)
 }

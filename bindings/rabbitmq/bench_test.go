@@ -34,7 +34,7 @@ var benchPayload = []byte(`{"id":"o-12345","customer":"c-42","amount":99.5,"item
 // the medians and Tether's median per-round ratio to raw. Run with
 // -benchtime 50000x (b.N is the messages per run).
 //
-//tether:bench benchtime=20000x quick=4000x
+//tether:bench benchtime=10000x quick=3000x
 func BenchmarkTrigger(b *testing.B) {
 	benchtest.Rounds(b, 7, benchRaw, benchDriver, benchTether)
 }

@@ -93,8 +93,11 @@ func (r report) render() string {
 		rows := r.targetRows(t)
 		if len(rows) == 0 {
 			aim := t.Op + " " + fmtRatio(t.Value)
-			if t.Op == "table" {
+			switch t.Op {
+			case "table":
 				aim = "rising"
+			case "":
+				aim = "—"
 			}
 			p("| %s | not yet: no benchmark on main reports it | %s | not yet |\n", t.Figure, aim)
 			continue
@@ -196,12 +199,14 @@ func (r report) targetRows(t target) []string {
 			if !match(t.Match, rt.ID) || rt.Stats.N == 0 {
 				continue
 			}
-			verdict := "not met"
-			if t.met(rt.Stats.Median) {
+			aim, verdict := t.Op+" "+fmtRatio(t.Value), "not met"
+			if t.Op == "" {
+				aim, verdict = "—", "—"
+			} else if t.met(rt.Stats.Median) {
 				verdict = "met"
 			}
-			rows = append(rows, fmt.Sprintf("%s: %s (%s) | %s %s | %s", mdEscape(rt.Label), fmtRatio(rt.Stats.Median),
-				fmtRange(rt.Stats, fmtRatio), t.Op, fmtRatio(t.Value), verdict))
+			rows = append(rows, fmt.Sprintf("%s: %s (%s) | %s | %s", mdEscape(rt.Label), fmtRatio(rt.Stats.Median),
+				fmtRange(rt.Stats, fmtRatio), aim, verdict))
 		}
 	}
 	if len(table) > 0 {
