@@ -589,3 +589,36 @@ func (b batchLeaseInput) Nack(ctx context.Context, m *bindings.Message, d time.D
 	return b.queueInput.Nack(ctx, m, d)
 }
 func (b batchLeaseInput) Close() error { return b.queueInput.Close() }
+
+// TestBatchHandlerIgnoringItsTimeout: a batch handler that ignores its
+// context past the handlerTimeout is reported stuck, as a single handler
+// is (its context has no message to name), and its batch fails with the
+// timeout once it returns an error.
+func TestBatchHandlerIgnoringItsTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		in := newQueueInput()
+		release := make(chan struct{})
+		policy := batchPolicy(1, 10, 0)
+		policy.HandlerTimeout, policy.MaxAttempts = time.Second, 1
+		dl := &recordingOutput{}
+		d := startBatchDispatcher(in, policy, func(_ context.Context, ms []*bindings.Message) []error {
+			<-release
+			return []error{errors.New("late"), nil}
+		}, batchOptions{deadLetter: dl})
+		defer stopNow(t, d)
+		in.put("a", "b")
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if !d.allStuck() {
+			t.Error("the only worker's batch handler ignores its timeout; allStuck = false")
+		}
+		close(release)
+		synctest.Wait()
+		if got := in.drained(); fmt.Sprint(got) != "[ack a ack b]" {
+			t.Errorf("settled %v, want both dead-lettered (acked)", got)
+		}
+		if len(dl.reqs) != 2 || !strings.Contains(string(dl.reqs[1].Data), "handler timed out") {
+			t.Errorf("%d dead letters, want both items with the timeout", len(dl.reqs))
+		}
+	})
+}

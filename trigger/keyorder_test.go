@@ -153,3 +153,33 @@ func TestKeyOrderStopKeepsTheBound(t *testing.T) {
 		}
 	})
 }
+
+// TestKeyOrderTakeKeepsTheKey: take hands out what is parked behind a key
+// and, unlike next, keeps the key owned when nothing is: a batch still
+// holding messages of the key must not lose it to another worker.
+func TestKeyOrderTakeKeepsTheKey(t *testing.T) {
+	k := newKeyOrder(10)
+	never := make(chan struct{})
+	first, second := &bindings.Message{ID: "1", Key: "k"}, &bindings.Message{ID: "2", Key: "k"}
+	if !k.admit(first, never) || k.admit(second, never) {
+		t.Fatal("want the first message to take the key and the second parked")
+	}
+	if m := k.take("k"); m != second {
+		t.Fatalf("take = %v, want the parked message", m)
+	}
+	if m := k.take("k"); m != nil {
+		t.Fatalf("take = %v, want nil", m)
+	}
+	if k.admit(&bindings.Message{ID: "3", Key: "k"}, never) {
+		t.Fatal("the key was freed by take: a third message went to a free worker")
+	}
+	if m := k.next("k"); m == nil || m.ID != "3" {
+		t.Fatalf("next = %v, want 3", m)
+	}
+	if m := k.next("k"); m != nil {
+		t.Fatalf("next = %v, want nil (and the key freed)", m)
+	}
+	if !k.admit(&bindings.Message{ID: "4", Key: "k"}, never) {
+		t.Fatal("next freed nothing: the key is still owned")
+	}
+}
