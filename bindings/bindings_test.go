@@ -106,7 +106,7 @@ func TestOutputChecksOperationsAndWrapsOnce(t *testing.T) {
 }
 
 func TestDeliveryDefaultsAndRanges(t *testing.T) {
-	d := bindings.DefaultDelivery()
+	d := bindings.DefaultDeliveryPolicy()
 	if d.MaxConcurrency != 16 || d.MaxAttempts != 5 || d.HandlerTimeout != 5*time.Minute || d.DeadLetter != "" {
 		t.Errorf("defaults %+v", d)
 	}
@@ -116,7 +116,7 @@ func TestDeliveryDefaultsAndRanges(t *testing.T) {
 		{"maxInterval", "1ms", "shorter than initialInterval"},
 		{"handlerTimeout", "soon", "not a duration"},
 	} {
-		_, err := bindings.ParseDelivery(map[string]string{tc.key: tc.value})
+		_, err := bindings.ParseDeliveryPolicy(map[string]string{tc.key: tc.value})
 		var ke *bindings.KeyError
 		if !errors.As(err, &ke) || ke.Key != tc.key || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s=%s: %v, want a KeyError on %s saying %q", tc.key, tc.value, err, tc.key, tc.want)
@@ -158,7 +158,7 @@ func TestMetaReadsTheFieldOrTheHandle(t *testing.T) {
 	eager := &bindings.Message{Metadata: map[string]string{"a": "1"}, Handle: &lazyHandle{map[string]string{"a": "2"}}}
 	lazy := &bindings.Message{Handle: &lazyHandle{map[string]string{"a": "2"}}}
 	none := &bindings.Message{Handle: 42}
-	if eager.Meta()["a"] != "1" || lazy.Meta()["a"] != "2" || none.Meta() != nil {
-		t.Errorf("Meta: eager %v, lazy %v, none %v", eager.Meta(), lazy.Meta(), none.Meta())
+	if eager.ReadMetadata()["a"] != "1" || lazy.ReadMetadata()["a"] != "2" || none.ReadMetadata() != nil {
+		t.Errorf("ReadMetadata: eager %v, lazy %v, none %v", eager.ReadMetadata(), lazy.ReadMetadata(), none.ReadMetadata())
 	}
 }

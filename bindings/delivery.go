@@ -24,8 +24,10 @@ var DeliveryKeys = []MetadataKey{
 	{Name: "leaseExtension", Kind: KindDuration, Default: "0", Direction: DirInput, Description: "For brokers with leases (visibility timeout, ack deadline, pending idle time): the lease interval. From its receipt until it is acked or nacked (waiting for a worker, being handled, held for a retry), a message's lease is extended every half interval, each time for two intervals, all such messages in one batch call. 0 lets the driver choose from its lease length."},
 }
 
-// Delivery holds a trigger's effective delivery settings.
-type Delivery struct {
+// DeliveryPolicy holds a trigger's effective delivery settings: how many
+// messages at once, ordering, batching, retries, timeout, dead letter,
+// leases. (The message being delivered is functions.Delivery.)
+type DeliveryPolicy struct {
 	MaxConcurrency  int           `json:"maxConcurrency"`
 	Ordered         bool          `json:"ordered"`
 	BatchSize       int           `json:"batchSize"`
@@ -41,26 +43,33 @@ type Delivery struct {
 	LeaseExtension  time.Duration `json:"leaseExtension"`
 }
 
-// DefaultDelivery returns the delivery settings of a component that sets none.
-func DefaultDelivery() Delivery {
-	d, _ := ParseDelivery(map[string]string{})
+// Delivery is the former name of DeliveryPolicy, kept so that handler
+// tests written as fntest.Delivery(bindings.Delivery{...}) still build.
+//
+// Deprecated: use DeliveryPolicy; functions.Delivery is the message being
+// handled, not its settings.
+type Delivery = DeliveryPolicy
+
+// DefaultDeliveryPolicy returns the delivery settings of a component that sets none.
+func DefaultDeliveryPolicy() DeliveryPolicy {
+	d, _ := ParseDeliveryPolicy(map[string]string{})
 	return d
 }
 
-// ParseDelivery reads the delivery keys from a component's metadata (keys as
+// ParseDeliveryPolicy reads the delivery keys from a component's metadata (keys as
 // declared; other keys are ignored) and checks the values' ranges.
-func ParseDelivery(values map[string]string) (Delivery, error) {
+func ParseDeliveryPolicy(values map[string]string) (DeliveryPolicy, error) {
 	md := Metadata{values: map[string]string{}}
 	for _, k := range DeliveryKeys {
 		v, ok := values[k.Name]
 		if !ok {
 			v = k.Default
 		} else if err := k.Check(v); err != nil {
-			return Delivery{}, &KeyError{Key: k.Name, Msg: err.Error()}
+			return DeliveryPolicy{}, &KeyError{Key: k.Name, Msg: err.Error()}
 		}
 		md.values[k.Name] = v
 	}
-	d := Delivery{
+	d := DeliveryPolicy{
 		MaxConcurrency:  md.Int("maxConcurrency"),
 		Ordered:         md.Bool("ordered"),
 		BatchSize:       md.Int("batchSize"),
@@ -79,7 +88,7 @@ func ParseDelivery(values map[string]string) (Delivery, error) {
 }
 
 // Validate checks that the settings are usable.
-func (d Delivery) Validate() error {
+func (d DeliveryPolicy) Validate() error {
 	switch {
 	case d.MaxConcurrency < 1:
 		return &KeyError{Key: "maxConcurrency", Msg: fmt.Sprintf("must be at least 1, got %d", d.MaxConcurrency)}
@@ -109,7 +118,7 @@ func (d Delivery) Validate() error {
 
 // Backoff returns the delay before attempt+1, given that attempt (1-based)
 // just failed, without jitter.
-func (d Delivery) Backoff(attempt int) time.Duration {
+func (d DeliveryPolicy) Backoff(attempt int) time.Duration {
 	delay := float64(d.InitialInterval)
 	for i := 1; i < attempt && delay < float64(d.MaxInterval); i++ {
 		delay *= d.Multiplier

@@ -122,7 +122,7 @@ type Capabilities struct {
 	// RequestReply: the input implements Replier.
 	RequestReply bool
 	// Metadata: the metadata given to the output's create arrives in the
-	// input's Message.Meta() (as broker headers, attributes or user
+	// input's Message.ReadMetadata() (as broker headers, attributes or user
 	// properties). MQTT 3 has nowhere to carry it.
 	Metadata bool
 	// ContentType: the content type given to create arrives as

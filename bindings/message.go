@@ -14,7 +14,7 @@ type Message struct {
 	ContentType string
 	// Metadata holds the broker's attributes or headers and driver-specific
 	// delivery facts (partition, offset, subject...). Drivers document their keys.
-	// Read it with Meta: a driver may leave it nil and build it on first use.
+	// Read it with ReadMetadata: a driver may leave it nil and build it on first use.
 	Metadata map[string]string
 	// DeliveryCount is 1 on the first delivery and grows by one each time the
 	// message is redelivered.
@@ -29,9 +29,10 @@ type Message struct {
 	Handle any
 }
 
-// Meta returns m's metadata: Metadata, or, when the driver left that nil to
-// build it on first use, what m's Handle builds (see LazyMetadata).
-func (m *Message) Meta() map[string]string {
+// ReadMetadata returns m's metadata: Metadata, or, when the driver left that
+// nil to build it on first use, what m's Handle builds (see LazyMetadata).
+// Read a message's metadata with it, never with the field alone.
+func (m *Message) ReadMetadata() map[string]string {
 	if m.Metadata != nil {
 		return m.Metadata
 	}
@@ -40,6 +41,12 @@ func (m *Message) Meta() map[string]string {
 	}
 	return nil
 }
+
+// Meta returns m.ReadMetadata().
+//
+// Deprecated: use ReadMetadata; Meta was easy to take for the Metadata field,
+// which a driver may leave nil.
+func (m *Message) Meta() map[string]string { return m.ReadMetadata() }
 
 // LazyMetadata is implemented by the Handle of a driver that builds a
 // message's metadata only when something reads it: for a broker delivering

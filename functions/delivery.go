@@ -8,7 +8,8 @@ import (
 )
 
 // Delivery describes the message a handler is working on. The runtime puts it
-// in the handler's context; read it with FromContext.
+// in the handler's context; read it with FromContext. (The trigger's delivery
+// settings are bindings.DeliveryPolicy.)
 type Delivery struct {
 	// Function is the function's name (from its directive).
 	Function string
@@ -42,14 +43,20 @@ func FromContext(ctx context.Context) *Delivery {
 	return d
 }
 
-// Metadata returns the trigger message's metadata (broker attributes or
-// headers), nil outside a handler.
-func Metadata(ctx context.Context) map[string]string {
+// MessageMetadata returns the metadata of the trigger message being handled
+// (broker attributes or headers), nil outside a handler. (To set metadata on
+// a message a handler sends, see WithMetadata and WithMetadataKey.)
+func MessageMetadata(ctx context.Context) map[string]string {
 	if d := FromContext(ctx); d != nil && d.Message != nil {
-		return d.Message.Meta()
+		return d.Message.ReadMetadata()
 	}
 	return nil
 }
+
+// Metadata returns MessageMetadata(ctx).
+//
+// Deprecated: use MessageMetadata, which says whose metadata it returns.
+func Metadata(ctx context.Context) map[string]string { return MessageMetadata(ctx) }
 
 // Logger returns a logger carrying the function, binding and message id of
 // the delivery in ctx; outside a handler, slog's default logger.

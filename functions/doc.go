@@ -17,6 +17,10 @@
 //		return out.Greetings.Send(ctx, Greeting{Message: "Hello, " + p.Name + "!"})
 //	}
 //
+// The Outputs struct (any name will do) holds what is bound once at start-up:
+// output clients, tagged binding:"<component>", and settings structs, tagged
+// env:"<PREFIX>" and loaded with envconfig.
+//
 // What a handler returns decides what happens to the message:
 //
 //   - nil: the message is acked.
@@ -26,7 +30,7 @@
 //   - [RetryAfter](d, err): retry after d instead of the backoff.
 //
 // A handler reads the delivery it is working on from its context
-// ([FromContext], [Metadata], [Logger]), or takes the whole message as an
+// ([FromContext], [MessageMetadata], [Logger]), or takes the whole message as an
 // [Event] (CloudEvents 1.0). Handlers are unit-tested with package
 // [github.com/tetherfn/tether/functions/fntest], which runs them through the
 // runtime's real decode and delivery policy on recording outputs.

@@ -89,7 +89,7 @@ func ExtensionName(key string) string {
 // named binding, of type bindingType (e.g. "bindings.aws.sqs"), on the given
 // attempt.
 func NewEvent(binding, bindingType string, attempt int, m *bindings.Message) *Event {
-	md := m.Meta()
+	md := m.ReadMetadata()
 	ev := &Event{
 		Event:    event.New(event.CloudEventsVersionV1),
 		Attempt:  attempt,

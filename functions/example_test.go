@@ -61,7 +61,7 @@ func ExampleOutput_Send() {
 		panic(err)
 	}
 
-	_ = audit.Send(context.Background(), "order o-1 stored", functions.Meta("partitionKey", "o-1"))
+	_ = audit.Send(context.Background(), "order o-1 stored", functions.WithMetadataKey("partitionKey", "o-1"))
 
 	s := rec.Sent()[0]
 	fmt.Println(audit.Binding(), s.ContentType, string(s.Data), s.Metadata["partitionKey"])

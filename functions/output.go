@@ -69,10 +69,17 @@ func WithMetadata(md map[string]string) SendOption {
 	}
 }
 
-// Meta adds one metadata key to one call.
-func Meta(key, value string) SendOption {
+// WithMetadataKey adds one metadata key to one call: the one-key form of
+// WithMetadata.
+func WithMetadataKey(key, value string) SendOption {
 	return WithMetadata(map[string]string{key: value})
 }
+
+// Meta adds one metadata key to one call.
+//
+// Deprecated: use WithMetadataKey; Meta read as the message's metadata
+// (now MessageMetadata) rather than a SendOption.
+func Meta(key, value string) SendOption { return WithMetadataKey(key, value) }
 
 // WithContentType overrides the content type of one call.
 func WithContentType(ct string) SendOption {

@@ -33,7 +33,7 @@ var wrappings = map[string]func(context.Context) context.Context{
 // Timeout, so a middleware outside them (a tracer, the user's) that wraps
 // or replaces ctx values changes no decision.
 func TestAccountingIgnoresWrappedContext(t *testing.T) {
-	policy := bindings.DefaultDelivery()
+	policy := bindings.DefaultDeliveryPolicy()
 	policy.MaxAttempts, policy.Jitter = 3, 0
 	for name, wrap := range wrappings {
 		t.Run(name, func(t *testing.T) {
@@ -105,7 +105,7 @@ func TestRetryAfterIsASnooze(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				in := newFakeInput()
 				typ := &bindings.Type{Name: "test.snooze", Capabilities: bindings.Capabilities{DelayedNack: tc.delayed, Ordering: true}}
-				policy := bindings.DefaultDelivery()
+				policy := bindings.DefaultDeliveryPolicy()
 				policy.MaxAttempts, policy.MaxConcurrency, policy.Ordered = 2, 1, tc.ordered
 				const snoozes = 5
 				var attempts []int
@@ -138,7 +138,7 @@ func TestRetryAfterIsASnooze(t *testing.T) {
 // TestRetryAfterDecision: Decide tells a snooze from a failed attempt, and
 // Retry snoozes even on the last attempt.
 func TestRetryAfterDecision(t *testing.T) {
-	policy := bindings.DefaultDelivery()
+	policy := bindings.DefaultDeliveryPolicy()
 	policy.MaxAttempts = 3
 	m := &bindings.Message{ID: "m"}
 	_, err := Retry(policy)(failWith(functions.RetryAfter(time.Minute, errBoom)))(deliveryCtx(3, m), m)
@@ -155,7 +155,7 @@ func TestRetryAfterDecision(t *testing.T) {
 // chain, the first outermost: its panics are recovered, its errors retried,
 // and it sees the delivery.
 func TestUserMiddleware(t *testing.T) {
-	policy := bindings.DefaultDelivery()
+	policy := bindings.DefaultDeliveryPolicy()
 	policy.MaxAttempts = 3
 	var order []string
 	mw := func(name string) Middleware {

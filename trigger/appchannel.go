@@ -235,7 +235,7 @@ func postToApp(client *http.Client, url, token string, outs **Outputs, sem chan 
 		if err != nil {
 			return Result{}, functions.Permanent(err)
 		}
-		meta := m.Meta()
+		meta := m.ReadMetadata()
 		for k, v := range meta {
 			// An entry that cannot be a header (a Redis field name with a
 			// space, a value with a newline) stays out rather than fail

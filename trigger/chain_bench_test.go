@@ -17,7 +17,7 @@ import (
 // the runtime's own handler context, against calling the handler directly.
 func BenchmarkChain(b *testing.B) {
 	noop := func(context.Context, *bindings.Message) (Result, error) { return Result{}, nil }
-	policy := bindings.DefaultDelivery()
+	policy := bindings.DefaultDeliveryPolicy()
 	m := &bindings.Message{ID: "1", DeliveryCount: 1}
 	w := &worker{}
 	wd := newWatchdog(policy.HandlerTimeout, nil)

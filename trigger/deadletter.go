@@ -83,7 +83,7 @@ func deadLetter(function, binding string, out bindings.Output, keep time.Duratio
 				Function: function, Binding: binding, MessageID: m.ID,
 				Error: filter.text(err.Error()), Permanent: functions.IsPermanent(err), Attempts: attempt,
 				FirstFailure: first, LastFailure: now,
-				ContentType: m.ContentType, Metadata: filter.metadata(m.Meta()), Data: m.Data,
+				ContentType: m.ContentType, Metadata: filter.metadata(m.ReadMetadata()), Data: m.Data,
 			}
 			if sendErr := sendDeadLetter(ctx, out, &env); sendErr != nil {
 				return res, &retryError{delay: keep, err: fmt.Errorf("dead-letter failed: %w (after: %w)", sendErr, err)}

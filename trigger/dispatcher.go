@@ -30,7 +30,7 @@ type dispatcher struct {
 	binding  string
 	typ      *bindings.Type
 	in       bindings.Input
-	policy   bindings.Delivery
+	policy   bindings.DeliveryPolicy
 	handler  Handler // the whole middleware chain
 	base     context.Context
 	logger   *slog.Logger
@@ -66,7 +66,7 @@ type dispatcher struct {
 // defaultCancelWait is Options.ShutdownCancelWait's default.
 const defaultCancelWait = 5 * time.Second
 
-func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Input, policy bindings.Delivery, h Handler, base context.Context, logger *slog.Logger) *dispatcher {
+func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Input, policy bindings.DeliveryPolicy, h Handler, base context.Context, logger *slog.Logger) *dispatcher {
 	d := &dispatcher{
 		function: function, binding: binding, typ: typ, in: in, policy: policy,
 		handler: h, base: base, logger: logger,

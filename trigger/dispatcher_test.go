@@ -20,7 +20,7 @@ func TestStopReportsHandlersLeftRunning(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				in := newFakeInput()
 				typ := &bindings.Type{Name: "test.stop", Capabilities: bindings.Capabilities{DelayedNack: true}}
-				policy := bindings.DefaultDelivery()
+				policy := bindings.DefaultDeliveryPolicy()
 				policy.MaxConcurrency, policy.HandlerTimeout = 1, 0
 				release := make(chan struct{})
 				d := startDispatcher(in, typ, policy, func(ctx context.Context, _ *bindings.Message) (Result, error) {
@@ -80,7 +80,7 @@ func TestStopNacksHeldRetriesOutsideTheLock(t *testing.T) {
 		var d *dispatcher
 		in := lockCheckInput{newFakeInput(), &d}
 		typ := &bindings.Type{Name: "test.nodelay"}
-		policy := bindings.DefaultDelivery()
+		policy := bindings.DefaultDeliveryPolicy()
 		policy.MaxConcurrency, policy.InitialInterval, policy.Jitter = 1, time.Hour, 0
 		d = newDispatcher("fn", "in", typ, in, policy, Chain(func(context.Context, *bindings.Message) (Result, error) {
 			return Result{}, errors.New("not yet")

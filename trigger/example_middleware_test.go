@@ -55,7 +55,7 @@ func ExampleFunction_middleware() {
 	// What the runtime does with each of three orders received at once
 	// (trigger.Chain is the runtime's chain; fntest runs it too).
 	h := trigger.Chain(fn.Handler, trigger.ChainOptions{
-		Function: fn.Name, Binding: fn.Trigger, Policy: bindings.DefaultDelivery(), Middleware: fn.Middleware,
+		Function: fn.Name, Binding: fn.Trigger, Policy: bindings.DefaultDeliveryPolicy(), Middleware: fn.Middleware,
 	})
 	for _, id := range []string{"o-1", "o-2", "o-3"} {
 		m := &bindings.Message{ID: id, DeliveryCount: 1}

@@ -117,7 +117,9 @@ func (f *Function) validate() error {
 	return nil
 }
 
-// Outputs gives a function's Bind access to the opened output bindings.
+// Outputs gives a function's Bind what it fills the handler's Outputs struct
+// with: the opened output bindings (Bind, Output) and settings from the
+// environment (LoadSettings). It is named for that struct, which holds both.
 type Outputs struct {
 	function string
 	rt       *Runtime

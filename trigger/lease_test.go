@@ -23,7 +23,7 @@ func TestOrderedRetryKeepsTheLease(t *testing.T) {
 		const lease = 10 * time.Second // extensions every 10s, each for 20s
 		in := leaseInput{newFakeInput()}
 		typ := &bindings.Type{Name: "test.lease", Capabilities: bindings.Capabilities{Ordering: true, Lease: true, DelayedNack: true}}
-		policy := bindings.DefaultDelivery()
+		policy := bindings.DefaultDeliveryPolicy()
 		policy.Ordered, policy.MaxConcurrency, policy.LeaseExtension = true, 1, lease
 		calls := 0
 		d := startDispatcher(in, typ, policy, func(ctx context.Context, _ *bindings.Message) (Result, error) {
@@ -75,7 +75,7 @@ func waitingMessagesKeepTheirLease(t *testing.T, ordered bool) {
 	const lease = 10 * time.Second // extensions every 10s, each for 20s
 	in := leaseInput{newFakeInput()}
 	typ := &bindings.Type{Name: "test.lease", Capabilities: bindings.Capabilities{Ordering: true, Lease: true, DelayedNack: true}}
-	policy := bindings.DefaultDelivery()
+	policy := bindings.DefaultDeliveryPolicy()
 	policy.Ordered, policy.MaxConcurrency, policy.LeaseExtension = ordered, 1, lease
 	d := startDispatcher(in, typ, policy, func(ctx context.Context, m *bindings.Message) (Result, error) {
 		if m.ID == "m1" {
@@ -123,7 +123,7 @@ func TestHeldRetriesBoundIntake(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		in := newFakeInput()
 		typ := &bindings.Type{Name: "test.nodelay"}
-		policy := bindings.DefaultDelivery()
+		policy := bindings.DefaultDeliveryPolicy()
 		policy.MaxConcurrency, policy.BatchSize, policy.InitialInterval, policy.Jitter = 1, 1, time.Hour, 0
 		limit := 4 * (policy.MaxConcurrency + policy.BatchSize)
 		d := startDispatcher(in, typ, policy, func(ctx context.Context, _ *bindings.Message) (Result, error) {
@@ -183,7 +183,7 @@ func TestHungLeaseExtensionHoldsNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		in := hungLeaseInput{newFakeInput()}
 		typ := &bindings.Type{Name: "test.lease", Capabilities: bindings.Capabilities{Lease: true, DelayedNack: true}}
-		policy := bindings.DefaultDelivery()
+		policy := bindings.DefaultDeliveryPolicy()
 		policy.MaxConcurrency, policy.LeaseExtension, policy.HandlerTimeout = 1, 10*time.Second, 0
 		d := startDispatcher(in, typ, policy, func(ctx context.Context, m *bindings.Message) (Result, error) {
 			if m.ID == "m1" {
@@ -206,7 +206,7 @@ func TestHungLeaseExtensionHoldsNothing(t *testing.T) {
 
 // startDispatcher starts a dispatcher of function "fn" on input "in", its
 // handler behind the runtime's whole middleware chain.
-func startDispatcher(in bindings.Input, typ *bindings.Type, policy bindings.Delivery, h Handler) *dispatcher {
+func startDispatcher(in bindings.Input, typ *bindings.Type, policy bindings.DeliveryPolicy, h Handler) *dispatcher {
 	d := newDispatcher("fn", "in", typ, in, policy, Chain(h, ChainOptions{Function: "fn", Binding: "in", Policy: policy}), context.Background(), discardLogger)
 	d.start()
 	return d
@@ -293,7 +293,7 @@ func TestThousandLeasesOnASlowBroker(t *testing.T) {
 			b.waiting = append(b.waiting, &bindings.Message{ID: fmt.Sprint("m", i), DeliveryCount: 1})
 		}
 		typ := &bindings.Type{Name: "test.lease", Capabilities: bindings.Capabilities{Lease: true, DelayedNack: true, BatchReceive: true}}
-		policy := bindings.DefaultDelivery()
+		policy := bindings.DefaultDeliveryPolicy()
 		policy.MaxConcurrency, policy.BatchSize, policy.LeaseExtension, policy.HandlerTimeout = 16, n, interval, 0
 		start := time.Now()
 		d := startDispatcher(b, typ, policy, func(context.Context, *bindings.Message) (Result, error) {

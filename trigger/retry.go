@@ -24,7 +24,7 @@ import (
 // The attempt number is the message's DeliveryCount, and the shutdown
 // cancellation is read from the runtime's own record: neither depends on
 // the ctx a middleware passes on, so wrapping it changes nothing here.
-func Retry(policy bindings.Delivery) Middleware {
+func Retry(policy bindings.DeliveryPolicy) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m *bindings.Message) (Result, error) {
 			res, err := next(ctx, m)

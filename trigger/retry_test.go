@@ -10,7 +10,7 @@ import (
 )
 
 func TestRetryPolicy(t *testing.T) {
-	policy := bindings.DefaultDelivery()
+	policy := bindings.DefaultDeliveryPolicy()
 	policy.MaxAttempts = 3
 	policy.InitialInterval = time.Second
 	policy.MaxInterval = 10 * time.Second
@@ -51,7 +51,7 @@ func TestRetryPolicy(t *testing.T) {
 }
 
 func TestBackoffCapsAndJitterSpreads(t *testing.T) {
-	p := bindings.DefaultDelivery()
+	p := bindings.DefaultDeliveryPolicy()
 	p.InitialInterval, p.MaxInterval, p.Multiplier = 100*time.Millisecond, time.Second, 3
 	if got := p.Backoff(10); got != time.Second {
 		t.Errorf("Backoff(10) = %s, want the 1s cap", got)

@@ -504,7 +504,7 @@ func (r *Runtime) chain(f *Function, c *component.Component, typ *bindings.Type,
 // ChainOptions say how Chain wraps a handler.
 type ChainOptions struct {
 	Function, Binding string
-	Policy            bindings.Delivery
+	Policy            bindings.DeliveryPolicy
 	// Return, when set, receives successful results (operation create).
 	Return *functions.OutputBinding
 	// DeadLetter, when set, receives messages that failed for good.

@@ -340,11 +340,11 @@ type Status struct {
 
 // FunctionStatus describes one function and its trigger's delivery settings.
 type FunctionStatus struct {
-	Name      string            `json:"name"`
-	Trigger   BindingStatus     `json:"trigger"`
-	Return    string            `json:"return,omitempty"`
-	Delivery  bindings.Delivery `json:"delivery"`
-	Receiving bool              `json:"receiving"`
+	Name      string                  `json:"name"`
+	Trigger   BindingStatus           `json:"trigger"`
+	Return    string                  `json:"return,omitempty"`
+	Delivery  bindings.DeliveryPolicy `json:"delivery"`
+	Receiving bool                    `json:"receiving"`
 	// Sample describes the function's input, when the generator wrote it.
 	Sample *Sample `json:"sample,omitempty"`
 }

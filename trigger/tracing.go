@@ -224,7 +224,7 @@ func withSpan(ctx context.Context, span trace.Span) context.Context {
 // is the outermost middleware, so that a dead letter or a return binding's
 // send is a child of the attempt, and it reads the chain's decision as the
 // dispatcher does, to know whether the message leaves this process.
-func (t *tracer) middleware(function string, c *component.Component, typ *bindings.Type, policy bindings.Delivery) Middleware {
+func (t *tracer) middleware(function string, c *component.Component, typ *bindings.Type, policy bindings.DeliveryPolicy) Middleware {
 	dest := destination(c, typ.Name, false)
 	name := "process " + dest
 	base := []attribute.KeyValue{
@@ -256,7 +256,7 @@ func (t *tracer) middleware(function string, c *component.Component, typ *bindin
 			delete(t.open, m)
 			t.mu.Unlock()
 			if !held {
-				parent := Extract(context.Background(), m.Meta())
+				parent := Extract(context.Background(), m.ReadMetadata())
 				attrs := make([]attribute.KeyValue, 0, len(base)+3)
 				attrs = append(attrs, base...)
 				attrs = append(attrs, semconv.MessagingMessageID(m.ID), semconv.MessagingMessageBodySize(len(m.Data)),

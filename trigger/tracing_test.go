@@ -141,7 +141,7 @@ func TestTracingPipeline(t *testing.T) {
 			return trigger.Result{Data: m.Data, Metadata: map[string]string{"traceparent": "00-relayed-by-hand-01"}}, nil
 		}},
 		{Name: "b", Trigger: "mid", Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
-			seen <- m.Meta()
+			seen <- m.ReadMetadata()
 			return trigger.Result{}, nil
 		}},
 	}})
@@ -287,7 +287,7 @@ func TestTracingOffLeavesMetadata(t *testing.T) {
 			return trigger.Result{Data: m.Data, Metadata: map[string]string{"k": "v"}}, nil
 		}},
 		trigger.Function{Name: "b", Trigger: "out", Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
-			seen <- m.Meta()
+			seen <- m.ReadMetadata()
 			return trigger.Result{}, nil
 		}})
 	memory.Publish(in, &bindings.Message{ID: "m1", Data: []byte("x"), Metadata: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}})

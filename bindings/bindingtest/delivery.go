@@ -275,8 +275,8 @@ func (s *suite) testRoundTrip(t *testing.T, ctx context.Context) {
 		}
 		if s.cap.Metadata {
 			for k, v := range req.Metadata {
-				if got, ok := lookupFold(m.Meta(), k); !ok || got != v {
-					t.Errorf("message %q: metadata %q = %q (present: %v), want %q; all: %v", short(req.Data), k, got, ok, v, m.Meta())
+				if got, ok := lookupFold(m.ReadMetadata(), k); !ok || got != v {
+					t.Errorf("message %q: metadata %q = %q (present: %v), want %q; all: %v", short(req.Data), k, got, ok, v, m.ReadMetadata())
 				}
 			}
 		}

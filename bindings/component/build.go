@@ -311,8 +311,8 @@ func (b *builder) binding(d *document, res resolver, store string) (c *Component
 
 // delivery reads the input delivery settings, reporting range problems on
 // the line of the key they are about.
-func (b *builder) delivery(d *document, mv metadataValues, values map[string]string, store string) bindings.Delivery {
-	delivery, err := bindings.ParseDelivery(values)
+func (b *builder) delivery(d *document, mv metadataValues, values map[string]string, store string) bindings.DeliveryPolicy {
+	delivery, err := bindings.ParseDeliveryPolicy(values)
 	if err == nil {
 		return delivery
 	}
@@ -322,7 +322,7 @@ func (b *builder) delivery(d *document, mv metadataValues, values map[string]str
 			if mv.unresolved[e.name] {
 				// A placeholder may be what is out of range; the real
 				// problem, if any, is reported where it was not resolved.
-				return bindings.DefaultDelivery()
+				return bindings.DefaultDeliveryPolicy()
 			}
 			involved = append(involved, e)
 		}
@@ -354,7 +354,7 @@ func (b *builder) delivery(d *document, mv metadataValues, values map[string]str
 	} else {
 		b.add(d.file, line, "%s", ke.Error())
 	}
-	return bindings.DefaultDelivery()
+	return bindings.DefaultDeliveryPolicy()
 }
 
 // unknownType is the message for a spec.type no binding registered.

@@ -37,7 +37,7 @@ type Component struct {
 	SecretKeys map[string]bool
 	// Delivery holds the effective delivery settings of an input component;
 	// it is the zero value for output-only components.
-	Delivery bindings.Delivery
+	Delivery bindings.DeliveryPolicy
 
 	InitTimeout  time.Duration // spec.initTimeout; 0 when unset (the runtime's default applies)
 	IgnoreErrors bool          // spec.ignoreErrors: start even when the binding fails to open

@@ -99,7 +99,7 @@ func TestLoadValid(t *testing.T) {
 			t.Errorf("orders metadata %s = %q, want %q", k, got, v)
 		}
 	}
-	wantDelivery := bindings.DefaultDelivery()
+	wantDelivery := bindings.DefaultDeliveryPolicy()
 	wantDelivery.MaxConcurrency = 4
 	wantDelivery.DeadLetter = "failed-orders"
 	if orders.Delivery != wantDelivery {
@@ -116,7 +116,7 @@ func TestLoadValid(t *testing.T) {
 	if failed.Type != "bindings.tq" || failed.Binding.Name != "bindings.testqueue" {
 		t.Errorf("alias: type %q, binding %q", failed.Type, failed.Binding.Name)
 	}
-	if failed.Direction != bindings.DirOutput || failed.Route != "" || failed.Delivery != (bindings.Delivery{}) {
+	if failed.Direction != bindings.DirOutput || failed.Route != "" || failed.Delivery != (bindings.DeliveryPolicy{}) {
 		t.Errorf("output-only component: direction %s, route %q, delivery %+v", failed.Direction, failed.Route, failed.Delivery)
 	}
 	if failed.Metadata["password"] != "s3cr3t-env-password" || !failed.SecretKeys["password"] {
@@ -124,7 +124,7 @@ func TestLoadValid(t *testing.T) {
 	}
 
 	nightly, _ := set.Get("nightly")
-	if nightly.Route != "/nightly" || nightly.Delivery != bindings.DefaultDelivery() || len(nightly.SecretKeys) != 0 {
+	if nightly.Route != "/nightly" || nightly.Delivery != bindings.DefaultDeliveryPolicy() || len(nightly.SecretKeys) != 0 {
 		t.Errorf("nightly: route %q, delivery %+v, secrets %v", nightly.Route, nightly.Delivery, nightly.SecretKeys)
 	}
 

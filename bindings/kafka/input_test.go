@@ -260,7 +260,7 @@ func TestOrderingPerPartition(t *testing.T) {
 			t.Errorf("key %s: records under Keys %s and %s", k, prev, m.Key)
 		}
 		keyOf[k] = m.Key
-		md := m.Meta()
+		md := m.ReadMetadata()
 		if m.Key != md[kafka.InTopic]+"/"+md[kafka.InPartition] || md[kafka.InTopic] != topic {
 			t.Errorf("Key %s, metadata topic %s partition %s", m.Key, md[kafka.InTopic], md[kafka.InPartition])
 		}
@@ -298,7 +298,7 @@ func TestMetadataIsBuiltOnceOnDemand(t *testing.T) {
 	}
 	got := make(chan map[string]string, 4)
 	for range cap(got) {
-		go func() { got <- m.Meta() }()
+		go func() { got <- m.ReadMetadata() }()
 	}
 	first := <-got
 	for range cap(got) - 1 {
@@ -406,7 +406,7 @@ func TestLateAckAfterRevocationIsIgnored(t *testing.T) {
 	ack(t, ctx, a, held...)
 	for p, off := range committed(t, topic, topic) {
 		for _, m := range moved {
-			if m.Meta()[kafka.InPartition] == strconv.Itoa(int(p)) && off > 0 {
+			if m.ReadMetadata()[kafka.InPartition] == strconv.Itoa(int(p)) && off > 0 {
 				t.Errorf("partition %d committed at %d by late acks of its old owner, while %s is unsettled", p, off, m.Data)
 			}
 		}

@@ -106,7 +106,7 @@ func consumerConfig(cfg bindings.Config) (jetstream.ConsumerConfig, error) {
 	if cc.AckWait <= 0 {
 		return cc, &bindings.KeyError{Key: "ackWait", Msg: "must be positive"}
 	}
-	attempts := bindings.DefaultDelivery().MaxAttempts
+	attempts := bindings.DefaultDeliveryPolicy().MaxAttempts
 	if md.Has("maxAttempts") {
 		attempts = md.Int("maxAttempts")
 	}

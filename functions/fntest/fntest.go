@@ -49,12 +49,18 @@ const DeadLetterComponent = "fntest-deadletter"
 // Option configures a Harness.
 type Option func(*Harness)
 
-// Delivery sets the trigger's delivery policy (maxAttempts, backoff,
-// handlerTimeout...). The default is bindings.DefaultDelivery without
+// DeliveryPolicy sets the trigger's delivery policy (maxAttempts, backoff,
+// handlerTimeout...). The default is bindings.DefaultDeliveryPolicy without
 // jitter, so that retry delays are exact.
-func Delivery(d bindings.Delivery) Option {
+func DeliveryPolicy(d bindings.DeliveryPolicy) Option {
 	return func(h *Harness) { h.policy = d }
 }
+
+// Delivery sets the trigger's delivery policy.
+//
+// Deprecated: use DeliveryPolicy; functions.Delivery is the message being
+// handled, not the settings.
+func Delivery(d bindings.DeliveryPolicy) Option { return DeliveryPolicy(d) }
 
 // TriggerType sets the binding type of the trigger, which events see in
 // their type attribute. Default: bindings.memory.
@@ -100,7 +106,7 @@ func NoDeadLetter() Option {
 type Harness struct {
 	t            testing.TB
 	fn           trigger.Function
-	policy       bindings.Delivery
+	policy       bindings.DeliveryPolicy
 	triggerType  string
 	noDeadLetter bool
 	logger       *slog.Logger
@@ -118,7 +124,7 @@ type Harness struct {
 // A Bind error fails the test.
 func New(t testing.TB, fn trigger.Function, opts ...Option) *Harness {
 	t.Helper()
-	policy := bindings.DefaultDelivery()
+	policy := bindings.DefaultDeliveryPolicy()
 	policy.Jitter = 0
 	h := &Harness{
 		t: t, fn: fn, policy: policy, triggerType: "bindings.memory",

@@ -72,7 +72,7 @@ func ship(ctx context.Context, o order, out outputs) (receipt, error) {
 		return receipt{}, functions.Permanent(errors.New("negative total"))
 	}
 	for i := range 2 {
-		if err := out.Shipped.Send(ctx, o, functions.Meta("part", fmt.Sprint(i))); err != nil {
+		if err := out.Shipped.Send(ctx, o, functions.WithMetadataKey("part", fmt.Sprint(i))); err != nil {
 			return receipt{}, err
 		}
 	}
@@ -111,9 +111,9 @@ func TestAckRecordsOutputsInOrder(t *testing.T) {
 
 func TestFailingOutputRetriesThenDeadLetters(t *testing.T) {
 	down := errors.New("audit log down")
-	policy := bindings.DefaultDelivery()
+	policy := bindings.DefaultDeliveryPolicy()
 	policy.Jitter, policy.MaxAttempts, policy.InitialInterval = 0, 3, 2*time.Second
-	h := fntest.New(t, process(ship), fntest.Fail("audit", down), fntest.Delivery(policy))
+	h := fntest.New(t, process(ship), fntest.Fail("audit", down), fntest.DeliveryPolicy(policy))
 
 	out := h.Send(order{ID: "o-2"}, fntest.ID("m-2"))
 	if out.Action != trigger.RetryLater || out.Delay != 2*time.Second || !errors.Is(out.Err, down) {
@@ -171,7 +171,7 @@ func TestRetryAfterPanicAndTimeout(t *testing.T) {
 			return receipt{}, ctx.Err()
 		}
 		return receipt{}, nil
-	}), fntest.Delivery(bindings.Delivery{
+	}), fntest.DeliveryPolicy(bindings.DeliveryPolicy{
 		MaxConcurrency: 1, BatchSize: 1, MaxAttempts: 5, InitialInterval: time.Second, MaxInterval: time.Minute,
 		Multiplier: 2, HandlerTimeout: 50 * time.Millisecond,
 	}))

@@ -91,7 +91,7 @@ func roundTrip(t *testing.T, typ string, md, sent map[string]string) map[string]
 				t.Fatal(err)
 			}
 			if string(m.Data) == "traced" {
-				return m.Meta()
+				return m.ReadMetadata()
 			}
 		}
 	}

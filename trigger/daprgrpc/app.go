@@ -132,7 +132,7 @@ func (a *App) deliver(name, token string, outs **trigger.Outputs, sem chan struc
 				return trigger.Result{}, ctx.Err()
 			}
 		}
-		meta := m.Meta()
+		meta := m.ReadMetadata()
 		// The attempt's span, when tracing is on, is the app's parent;
 		// else the message's traceparent passes through, or a new one.
 		tp := trigger.Inject(ctx, nil)["traceparent"]

@@ -62,7 +62,7 @@ func TestInvokeBindingTraceContext(t *testing.T) {
 		t.Fatalf("receive: %v, %d", err, len(msgs))
 	}
 	want := "00-" + s.SpanContext().TraceID().String() + "-" + s.SpanContext().SpanID().String() + "-01"
-	if got := msgs[0].Meta()["traceparent"]; got != want {
+	if got := msgs[0].ReadMetadata()["traceparent"]; got != want {
 		t.Errorf("the message sent carries traceparent %q; want the call's span, %q", got, want)
 	}
 }

@@ -293,19 +293,19 @@ func validateJSON(env *Env, args []string, appID string, unresolved bool) error 
 
 // componentView is one component in tether components list --output json.
 type componentView struct {
-	Name         string             `json:"name"`
-	Type         string             `json:"type"`
-	Version      string             `json:"version,omitempty"`
-	Directions   []string           `json:"directions"`
-	File         string             `json:"file"`
-	Line         int                `json:"line"`
-	Metadata     map[string]string  `json:"metadata"`
-	Secrets      []string           `json:"secrets,omitempty"`
-	Route        string             `json:"route,omitempty"`
-	Scopes       []string           `json:"scopes,omitempty"`
-	Delivery     *bindings.Delivery `json:"delivery,omitempty"`
-	InitTimeout  string             `json:"initTimeout,omitempty"`
-	IgnoreErrors bool               `json:"ignoreErrors,omitempty"`
+	Name         string                   `json:"name"`
+	Type         string                   `json:"type"`
+	Version      string                   `json:"version,omitempty"`
+	Directions   []string                 `json:"directions"`
+	File         string                   `json:"file"`
+	Line         int                      `json:"line"`
+	Metadata     map[string]string        `json:"metadata"`
+	Secrets      []string                 `json:"secrets,omitempty"`
+	Route        string                   `json:"route,omitempty"`
+	Scopes       []string                 `json:"scopes,omitempty"`
+	Delivery     *bindings.DeliveryPolicy `json:"delivery,omitempty"`
+	InitTimeout  string                   `json:"initTimeout,omitempty"`
+	IgnoreErrors bool                     `json:"ignoreErrors,omitempty"`
 }
 
 func viewComponent(c *component.Component) componentView {
