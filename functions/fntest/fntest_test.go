@@ -172,7 +172,7 @@ func TestRetryAfterPanicAndTimeout(t *testing.T) {
 		}
 		return receipt{}, nil
 	}), fntest.DeliveryPolicy(bindings.DeliveryPolicy{
-		MaxConcurrency: 1, BatchSize: 1, MaxAttempts: 5, InitialInterval: time.Second, MaxInterval: time.Minute,
+		MaxConcurrency: 1, BatchSize: 1, MaxBatchSize: 1, MaxAttempts: 5, InitialInterval: time.Second, MaxInterval: time.Minute,
 		Multiplier: 2, HandlerTimeout: 50 * time.Millisecond,
 	}))
 	if out := h.Send(order{ID: "slow-down"}); out.Action != trigger.RetryLater || out.Delay != 42*time.Second {
