@@ -78,8 +78,9 @@ var ignoredUnits = map[string]bool{"ns/op": true, "B/op": true, "allocs/op": tru
 //
 //   - pairs: among sub-benchmarks of one parent, each "raw" or "raw-..."
 //     leaf is a baseline (the first leaf when none is so named) and every
-//     other leaf a candidate; the k-th run of a candidate is divided by the
-//     k-th run of the baseline, by the first rate unit ("/s") both report;
+//     other leaf a candidate; each run of a candidate is divided by the run
+//     of the baseline in the same round (the same #NN), by the first rate
+//     unit ("/s") both report;
 //   - reported ratios: a metric whose unit ends in "ratio" is a ratio
 //     already, one sample per run, and "<unit>-min" and "<unit>-max" beside
 //     it widen its range (a benchmark that runs its own rounds); the line's
@@ -134,12 +135,23 @@ func analyze(results []result) analysis {
 					continue
 				}
 				var rs, bs, cs []float64
-				for k := range min(len(br), len(cr)) {
-					b, _ := br[k].value(unit)
-					c, _ := cr[k].value(unit)
-					bs, cs = append(bs, b), append(cs, c)
-					if b > 0 {
-						rs = append(rs, c/b)
+				for _, b := range br {
+					if v, ok := b.value(unit); ok {
+						bs = append(bs, v)
+					}
+				}
+				for _, c := range cr {
+					cv, ok := c.value(unit)
+					if !ok {
+						continue
+					}
+					cs = append(cs, cv)
+					// The baseline of the same round; none when its run
+					// failed.
+					for _, b := range br {
+						if bv, ok := b.value(unit); ok && b.Rep == c.Rep && bv > 0 {
+							rs = append(rs, cv/bv)
+						}
 					}
 				}
 				a.Ratios = append(a.Ratios, ratio{

@@ -14,7 +14,12 @@ type result struct {
 	// Name is the full name without the -GOMAXPROCS suffix and without the
 	// #NN the testing package adds to a repeated sub-benchmark name, so that
 	// every round of BenchmarkTrigger/raw has the same Name.
-	Name    string
+	Name string
+	// Rep is the NN of each element's #NN ("0/3"): the testing package
+	// numbers each repeat of a sub-benchmark's name, so siblings with the
+	// same Rep ran in the same round of a benchtest.Rounds run, and a round
+	// whose run failed leaves a gap instead of shifting the rounds after it.
+	Rep     string
 	N       int
 	Metrics []metric
 }
@@ -34,7 +39,10 @@ func (r result) value(unit string) (float64, bool) {
 	return 0, false
 }
 
-var repeatSuffix = regexp.MustCompile(`#\d+(/|$)`)
+var (
+	repeatSuffix = regexp.MustCompile(`#\d+(/|$)`)
+	elemRepeat   = regexp.MustCompile(`#(\d+)$`)
+)
 
 // parse reads `go test -bench` output of a test binary run with GOMAXPROCS
 // procs and returns its result lines in the order they came; everything
@@ -88,7 +96,8 @@ func parseLine(line string, procs int) (result, bool) {
 	if err != nil {
 		return result{}, false
 	}
-	res := result{Name: cleanName(f[0], procs), N: n}
+	name, rep := cleanName(f[0], procs)
+	res := result{Name: name, Rep: rep, N: n}
 	for i := 2; i+1 < len(f); i += 2 {
 		v, err := strconv.ParseFloat(f[i], 64)
 		if err != nil {
@@ -100,10 +109,20 @@ func parseLine(line string, procs int) (result, bool) {
 }
 
 // cleanName drops the -procs suffix the testing package adds when
-// GOMAXPROCS is not 1, and the #NN of repeated names.
-func cleanName(name string, procs int) string {
+// GOMAXPROCS is not 1, and the #NN of repeated names; it returns the NNs
+// too, one per element ("0" without one), joined by "/".
+func cleanName(name string, procs int) (string, string) {
 	if procs > 1 {
 		name = strings.TrimSuffix(name, "-"+strconv.Itoa(procs))
 	}
-	return repeatSuffix.ReplaceAllString(name, "$1")
+	elems := strings.Split(name, "/")
+	reps := make([]string, len(elems))
+	for i, e := range elems {
+		reps[i] = "0"
+		if m := elemRepeat.FindStringSubmatch(e); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			reps[i] = strconv.Itoa(n)
+		}
+	}
+	return repeatSuffix.ReplaceAllString(name, "$1"), strings.Join(reps, "/")
 }

@@ -122,7 +122,11 @@ func (r report) render() string {
 		}
 		p("Reproduce: `%s` (took %s here).\n\n", s.Reproduce(), s.Elapsed.Round(time.Second))
 		if s.Err != "" {
-			p("**Failed**:\n\n```\n%s\n```\n\n", s.Err)
+			p("**Failed**")
+			if len(s.Analysis.Ratios)+len(s.Analysis.Figures) > 0 {
+				p(" (the figures below are from the runs that finished; a round without its baseline is left out)")
+			}
+			p(":\n\n```\n%s\n```\n\n", s.Err)
 		}
 		if len(s.Analysis.Ratios) > 0 {
 			p("| ratio | median | range | samples | measured | baseline |\n| --- | --- | --- | --- | --- | --- |\n")
