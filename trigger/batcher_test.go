@@ -112,7 +112,7 @@ type batchOptions struct {
 }
 
 // startBatchDispatcher runs a batch function on in, as the runtime does.
-func startBatchDispatcher(in bindings.Input, policy bindings.Delivery, h BatchHandler, o batchOptions) *dispatcher {
+func startBatchDispatcher(in bindings.Input, policy bindings.DeliveryPolicy, h BatchHandler, o batchOptions) *dispatcher {
 	typ := o.typ
 	if typ == nil {
 		typ = &bindings.Type{Name: "test.batch", Capabilities: bindings.Capabilities{BatchReceive: true, DelayedNack: true}}
@@ -124,8 +124,8 @@ func startBatchDispatcher(in bindings.Input, policy bindings.Delivery, h BatchHa
 	return d
 }
 
-func batchPolicy(conc, size int, wait time.Duration) bindings.Delivery {
-	p := bindings.DefaultDelivery()
+func batchPolicy(conc, size int, wait time.Duration) bindings.DeliveryPolicy {
+	p := bindings.DefaultDeliveryPolicy()
 	p.MaxConcurrency, p.MaxBatchSize, p.MaxBatchWait = conc, size, wait
 	p.InitialInterval, p.MaxInterval, p.Jitter = time.Second, time.Second, 0
 	return p
