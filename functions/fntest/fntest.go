@@ -137,8 +137,13 @@ func New(t testing.TB, fn trigger.Function, opts ...Option) *Harness {
 	if err := h.policy.Validate(); err != nil {
 		t.Fatalf("fntest: delivery policy: %v", err)
 	}
-	if fn.Handler == nil {
-		t.Fatalf("fntest: function %q has no handler", fn.Name)
+	if (fn.Handler == nil) == (fn.BatchHandler == nil) {
+		t.Fatalf("fntest: function %q must have exactly one of Handler and BatchHandler", fn.Name)
+	}
+	if fn.BatchHandler != nil && (len(fn.Middleware) > 0 || fn.Return != "") {
+		// As the runtime refuses them: Middleware wraps a Handler, and a
+		// batch handler has no result to return.
+		t.Fatalf("fntest: batch function %q cannot have Middleware or a Return binding", fn.Name)
 	}
 	if fn.Bind != nil {
 		if err := fn.Bind(context.Background(), trigger.NewOutputs(fn.Name, h.output)); err != nil {
@@ -158,7 +163,13 @@ func New(t testing.TB, fn trigger.Function, opts ...Option) *Harness {
 	if !h.noDeadLetter {
 		dl = h.recorder(DeadLetterComponent).Binding().Output
 	}
-	hd := trigger.Chain(fn.Handler, trigger.ChainOptions{
+	inner := fn.Handler
+	if fn.BatchHandler != nil {
+		// Each message of a batch is settled through the chain on its own,
+		// with the error the batch call gave it (see SendBatchMessages).
+		inner = settleItem
+	}
+	hd := trigger.Chain(inner, trigger.ChainOptions{
 		Function: fn.Name, Binding: fn.Trigger, Policy: h.policy, Return: ret, DeadLetter: dl,
 		Middleware: fn.Middleware,
 	})
@@ -232,18 +243,11 @@ func Key(key string) MessageOption { return func(m *bindings.Message) { m.Key = 
 
 // Send delivers payload as one message and returns the outcome of that
 // attempt. []byte and string payloads are sent as they are; anything else
-// is encoded as JSON, as functions.Output would send it.
+// is encoded as JSON, as functions.Output would send it. A batch function
+// gets it as a batch of one.
 func (h *Harness) Send(payload any, opts ...MessageOption) Outcome {
 	h.t.Helper()
-	data, ct, err := functions.Encode(payload)
-	if err != nil {
-		h.t.Fatalf("fntest: encode payload: %v", err)
-	}
-	m := &bindings.Message{Data: data, ContentType: ct}
-	for _, o := range opts {
-		o(m)
-	}
-	return h.SendMessage(m)
+	return h.SendMessage(h.Message(payload, opts...))
 }
 
 // SendEvent delivers a CloudEvent as a message: its id, data, content type,
@@ -268,9 +272,20 @@ func (h *Harness) SendEvent(ev event.Event, opts ...MessageOption) Outcome {
 }
 
 // SendMessage delivers m as it is (an empty ID and a DeliveryCount of 0
-// are filled in) and returns the outcome of that attempt.
+// are filled in) and returns the outcome of that attempt. A batch
+// function gets it as a batch of one.
 func (h *Harness) SendMessage(m *bindings.Message) Outcome {
 	h.t.Helper()
+	if h.fn.BatchHandler != nil {
+		return h.SendBatchMessages(m)[0]
+	}
+	h.fill(m)
+	res, err := h.handler(h.context(context.Background(), m), m)
+	return h.outcome(m, res, err)
+}
+
+// fill gives m an ID, a DeliveryCount and a Time where it has none.
+func (h *Harness) fill(m *bindings.Message) {
 	h.mu.Lock()
 	h.seq++
 	if m.ID == "" {
@@ -283,11 +298,25 @@ func (h *Harness) SendMessage(m *bindings.Message) Outcome {
 	if m.Time.IsZero() {
 		m.Time = time.Now()
 	}
-	ctx := functions.NewContext(context.Background(), &functions.Delivery{
+}
+
+// context returns parent carrying the delivery of m, as the runtime's
+// handler context does; m nil for the delivery of a batch call.
+func (h *Harness) context(parent context.Context, m *bindings.Message) context.Context {
+	d := &functions.Delivery{
 		Function: h.fn.Name, Binding: h.fn.Trigger, BindingType: h.triggerType,
-		Attempt: m.DeliveryCount, Message: m, Logger: h.logger.With("function", h.fn.Name, "binding", h.fn.Trigger),
-	})
-	res, err := h.handler(ctx, m)
+		Logger: h.logger.With("function", h.fn.Name, "binding", h.fn.Trigger),
+	}
+	if m != nil {
+		d.Message, d.Attempt = m, m.DeliveryCount
+	}
+	return functions.NewContext(parent, d)
+}
+
+// outcome is the Outcome of m's attempt, which the chain ended with res
+// and err.
+func (h *Harness) outcome(m *bindings.Message, res trigger.Result, err error) Outcome {
+	h.t.Helper()
 	out := Outcome{Decision: trigger.Decide(err), Result: res}
 	if out.Action == trigger.DeadLettered {
 		// The latest envelope of this message: Sends may run concurrently.

@@ -37,7 +37,8 @@ type function struct {
 	Outputs        *outputs
 	HasResult      bool
 	ResultCanBeNil bool
-	Sample         *sample // the input's schema and example
+	Batch          batchKind // how a batch handler takes its items; notBatch for one message a call
+	Sample         *sample   // the input's schema and example
 
 	pos token.Pos // of the directive
 }
@@ -63,6 +64,19 @@ func (f *function) IsBytes() bool       { return f.Input == inputBytes }
 func (f *function) IsString() bool      { return f.Input == inputString }
 func (f *function) IsCloudEvent() bool  { return f.Input == inputCloudEvent }
 func (f *function) IsEvent() bool       { return f.Input == inputEvent }
+
+// batchKind is how a handler takes its messages.
+type batchKind int
+
+const (
+	notBatch   batchKind = iota // one message a call: in T
+	batchSlice                  // in []T: all or nothing
+	batchType                   // b *functions.Batch[T]: per-item outcomes
+)
+
+// IsBatch, IsBatchSlice let the template switch on the batch kind.
+func (f *function) IsBatch() bool      { return f.Batch != notBatch }
+func (f *function) IsBatchSlice() bool { return f.Batch == batchSlice }
 
 // outputs is a checked Outputs struct type.
 type outputs struct {
@@ -128,7 +142,10 @@ func (a *analysis) function(fd *ast.FuncDecl, d directive, directiveOK bool) *fu
 	if !a.results(fn, fd, sig) {
 		ok = false
 	}
-	if fn.Return != "" && !fn.HasResult && resultsLookRight(sig) {
+	if fn.Return != "" && fn.Batch != notBatch {
+		g.report(d.retPos, "return=%s, but %s is a batch handler, which returns only error: send what it produces with an output (out Outputs)", fn.Return, fd.Name.Name)
+		ok = false
+	} else if fn.Return != "" && !fn.HasResult && resultsLookRight(sig) {
 		g.report(d.retPos, "return=%s, but %s returns no value to send: want func(ctx context.Context, in T) (R, error)", fn.Return, fd.Name.Name)
 		ok = false
 	}
@@ -173,7 +190,7 @@ func bareSignature(sig *types.Signature, q types.Qualifier) string {
 	return b.String()
 }
 
-const shapes = "func(ctx context.Context, in T[, out Outputs]) error or (R, error)"
+const shapes = "func(ctx context.Context, in T[, out Outputs]) error or (R, error); for batches, in []T or b *functions.Batch[T], returning error"
 
 // paramPositions returns the position of each parameter's type.
 func paramPositions(ft *ast.FuncType) []token.Pos {
@@ -215,7 +232,16 @@ func (a *analysis) params(fn *function, fd *ast.FuncDecl, sig *types.Signature) 
 		g.report(fd.Type.Params.Closing, "%s takes no input: want %s", name, shapes)
 		return false
 	}
-	if in := params.At(1).Type(); !a.input(fn, in) {
+	if in := params.At(1).Type(); isNamed(types.Unalias(in), functionsPath, "Batch") {
+		g.report(pos[1], "%s: take the batch as a pointer, *%s: the handler marks its failed items in it", name, a.show(in))
+		ok = false
+	} else if item, kind := batchItem(in); kind != notBatch {
+		fn.Batch = kind
+		if !a.input(fn, item) {
+			g.report(pos[1], "%s: the batch's items have type %s; want a struct, a pointer to a struct, []byte, string, cloudevents.Event or *functions.Event%s", name, a.show(item), inputHint(item))
+			ok = false
+		}
+	} else if !a.input(fn, in) {
 		g.report(pos[1], "%s: the input has type %s; want a struct, a pointer to a struct, []byte, string, cloudevents.Event or *functions.Event%s", name, a.show(in), inputHint(in))
 		ok = false
 	}
@@ -227,6 +253,27 @@ func (a *analysis) params(fn *function, fd *ast.FuncDecl, sig *types.Signature) 
 		fn.Outputs = o
 	}
 	return ok
+}
+
+// batchItem returns the item type of a batch handler's input t, and how the
+// handler takes the batch: []T (any slice but []byte, which is one
+// message's payload) or *functions.Batch[T]. notBatch when t is neither.
+func batchItem(t types.Type) (types.Type, batchKind) {
+	ut := types.Unalias(t)
+	if p, ok := ut.(*types.Pointer); ok {
+		if n, ok := types.Unalias(p.Elem()).(*types.Named); ok && isNamed(n, functionsPath, "Batch") && n.TypeArgs().Len() == 1 {
+			return n.TypeArgs().At(0), batchType
+		}
+		return nil, notBatch
+	}
+	s, ok := ut.Underlying().(*types.Slice)
+	if !ok {
+		return nil, notBatch
+	}
+	if b, ok := s.Elem().Underlying().(*types.Basic); ok && b.Kind() == types.Byte {
+		return nil, notBatch
+	}
+	return s.Elem(), batchSlice
 }
 
 // inputHint suggests the allowed form of an input type that is almost right.
@@ -278,6 +325,10 @@ func (a *analysis) results(fn *function, fd *ast.FuncDecl, sig *types.Signature)
 	pos := fd.Name.Pos()
 	if fd.Type.Results != nil {
 		pos = fd.Type.Results.Pos()
+	}
+	if fn.Batch != notBatch && !(res.Len() == 1 && isError(res.At(0).Type())) {
+		g.report(pos, "%s returns %s: a batch handler returns only error (mark failed items with b.Fail, send results with an output)", name, a.showTuple(res))
+		return false
 	}
 	switch res.Len() {
 	case 1:

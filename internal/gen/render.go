@@ -24,7 +24,7 @@ const staleName = "tetherIsStale_RunGoGenerate"
 
 // localNames are the identifiers the generated code declares inside its
 // funcs; an import by one of these names would be shadowed there.
-var localNames = []string{"ctx", "m", "in", "out", "o", "res", "err", "data", "contentType"}
+var localNames = []string{"ctx", "m", "in", "out", "o", "res", "err", "data", "contentType", "msgs", "d", "b"}
 
 // fixedImports are the packages the generated code itself refers to, by the
 // key templates use for them (.Q.<key>).
@@ -182,6 +182,9 @@ func (a *analysis) render() ([]byte, error) {
 			use("functions")
 		}
 		if fn.Input == inputCloudEvent || fn.Input == inputEvent {
+			use("functions")
+		}
+		if fn.Batch != notBatch {
 			use("functions")
 		}
 		if fn.HasResult {
