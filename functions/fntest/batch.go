@@ -54,7 +54,10 @@ func (h *Harness) Message(payload any, opts ...MessageOption) *bindings.Message 
 // As in the runtime, the handler's call is bounded by the policy's
 // handlerTimeout: a batch that failed past it fails every item with
 // trigger.ErrHandlerTimeout. A panic, or a BatchHandler returning the wrong
-// number of errors, fails every item.
+// number of errors, fails every item. Each outcome is what the message's
+// own error decides: the hold-back of an ordered trigger (the later items
+// of a failed item's key come back after it) is the runtime's, seen with
+// Start.
 func (h *Harness) SendBatchMessages(msgs ...*bindings.Message) []Outcome {
 	h.t.Helper()
 	if h.fn.BatchHandler == nil {
