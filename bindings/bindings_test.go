@@ -162,3 +162,19 @@ func TestMetaReadsTheFieldOrTheHandle(t *testing.T) {
 		t.Errorf("ReadMetadata: eager %v, lazy %v, none %v", eager.ReadMetadata(), lazy.ReadMetadata(), none.ReadMetadata())
 	}
 }
+
+// A type's DeliveryDefaults must name delivery keys, with valid values:
+// Register refuses a typo at init, not at the first component.
+func TestRegisterChecksDeliveryDefaults(t *testing.T) {
+	newInput := func(context.Context, bindings.Config) (bindings.Input, error) { return nil, errDriver }
+	for _, defaults := range []map[string]string{{"batchSise": "100"}, {"batchSize": "many"}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Register accepted DeliveryDefaults %v", defaults)
+				}
+			}()
+			bindings.Register(bindings.Type{Name: "test.defaults", Directions: bindings.DirInput, NewInput: newInput, DeliveryDefaults: defaults})
+		}()
+	}
+}

@@ -130,7 +130,8 @@ func UnknownTypeError(name string) error {
 }
 
 // Keys returns every key a component of type t may set for direction dir:
-// the type's own, the generic keys and, for inputs, the delivery keys.
+// the type's own, the generic keys and, for inputs, the delivery keys
+// (with the type's DeliveryDefaults).
 func (t *Type) Keys(dir Direction) []MetadataKey {
 	var keys []MetadataKey
 	for _, k := range t.Metadata {
@@ -140,7 +141,7 @@ func (t *Type) Keys(dir Direction) []MetadataKey {
 	}
 	keys = append(keys, GenericKeys...)
 	if dir&DirInput != 0 && t.Directions.Has(DirInput) {
-		keys = append(keys, DeliveryKeys...)
+		keys = append(keys, t.DeliveryKeys()...)
 	}
 	return keys
 }

@@ -76,6 +76,12 @@ type Type struct {
 	Capabilities Capabilities
 	// InputMetadata documents the Message.Metadata keys the input sets.
 	InputMetadata []MetadataKey
+	// DeliveryDefaults, when set, replaces the defaults of some delivery
+	// keys (DeliveryKeys) for components of this type: the value a broker
+	// does best with, chosen by measurement, e.g. {"batchSize": "100"}
+	// where one read of 100 costs little more than one of 10. Keys and
+	// values are checked by Register; DeliveryKeys returns the result.
+	DeliveryDefaults map[string]string
 	// Upgrade, when set, rewrites metadata keys Dapr deprecated into those
 	// that replace them, before validation, as Dapr's component does (Kafka's
 	// authRequired becomes authType). It gets a copy of the values with their
@@ -97,6 +103,22 @@ type Type struct {
 	// NewOutput opens an output; nil when Directions lacks DirOutput. ctx
 	// bounds the opening only, as for NewInput.
 	NewOutput func(ctx context.Context, cfg Config) (Output, error)
+}
+
+// DeliveryKeys returns the delivery keys of t's input components:
+// bindings.DeliveryKeys with t's DeliveryDefaults in place of their
+// defaults.
+func (t *Type) DeliveryKeys() []MetadataKey {
+	if len(t.DeliveryDefaults) == 0 {
+		return DeliveryKeys
+	}
+	keys := slices.Clone(DeliveryKeys)
+	for i, k := range keys {
+		if v, ok := t.DeliveryDefaults[k.Name]; ok {
+			keys[i].Default = v
+		}
+	}
+	return keys
 }
 
 // Supports reports whether the output has operation op.
@@ -168,6 +190,15 @@ func Register(t Type) {
 	}
 	if t.Directions.Has(DirInput) != (t.NewInput != nil) || t.Directions.Has(DirOutput) != (t.NewOutput != nil) {
 		panic("bindings: " + t.Name + ": constructors do not match declared directions")
+	}
+	for name, v := range t.DeliveryDefaults {
+		i := slices.IndexFunc(DeliveryKeys, func(k MetadataKey) bool { return k.Name == name })
+		if i < 0 {
+			panic("bindings: " + t.Name + ": DeliveryDefaults names " + name + ", which is not a delivery key")
+		}
+		if err := DeliveryKeys[i].Check(v); err != nil {
+			panic("bindings: " + t.Name + ": DeliveryDefaults " + name + ": " + err.Error())
+		}
 	}
 	registry.Lock()
 	defer registry.Unlock()

@@ -547,3 +547,32 @@ func TestLoadUnresolved(t *testing.T) {
 		t.Error("a store Tether cannot read is listed")
 	}
 }
+
+// A type's DeliveryDefaults replace the delivery keys' defaults for its
+// components; a value written in the file still wins, and other types keep
+// the common default.
+func TestTypeDeliveryDefaults(t *testing.T) {
+	for _, c := range []struct {
+		name, typ, metadata string
+		want                int
+	}{
+		{"type default", "bindings.testbatch", "  - name: schedule\n    value: '@every 1s'\n", 100},
+		{"written value wins", "bindings.testbatch", "  - name: schedule\n    value: '@every 1s'\n  - name: batchSize\n    value: \"7\"\n", 7},
+		{"common default", "bindings.testqueue", "  - name: queueName\n    value: q\n  - name: direction\n    value: input\n", bindings.DefaultDeliveryPolicy().BatchSize},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cs, err := Parse("c.yaml", []byte("apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: in\nspec:\n  type: "+c.typ+"\n  version: v1\n  metadata:\n"+c.metadata))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cs[0].Delivery.BatchSize; got != c.want {
+				t.Errorf("batchSize = %d, want %d", got, c.want)
+			}
+		})
+	}
+	typ, _ := bindings.Lookup("bindings.testbatch")
+	keys := typ.DeliveryKeys()
+	if k := keys[slices.IndexFunc(keys, func(k bindings.MetadataKey) bool { return k.Name == "batchSize" })]; k.Default != "100" {
+		t.Errorf("DeliveryKeys shows batchSize's default as %q, want the type's 100", k.Default)
+	}
+}

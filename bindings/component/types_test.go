@@ -43,6 +43,17 @@ func init() {
 		NewInput: newInput,
 	})
 	bindings.Register(bindings.Type{
+		Name:       "bindings.testbatch",
+		Version:    "v1",
+		Summary:    "A broker that reads best in large batches, for the loader's tests.",
+		Directions: bindings.DirInput,
+		Metadata: []bindings.MetadataKey{
+			{Name: "schedule", Required: true, Description: "Cron expression."},
+		},
+		DeliveryDefaults: map[string]string{"batchSize": "100"},
+		NewInput:         newInput,
+	})
+	bindings.Register(bindings.Type{
 		Name:       "bindings.testhttp",
 		Summary:    "An HTTP endpoint, for the loader's tests.",
 		Directions: bindings.DirOutput,

@@ -112,7 +112,7 @@ func newComponent(function, name, role string, typ, declared *bindings.Type, dir
 		c.Keys = append(c.Keys, makeKey(k, function, name, dir, set))
 	}
 	if dir.Has(bindings.DirInput) {
-		for _, k := range bindings.DeliveryKeys {
+		for _, k := range typ.DeliveryKeys() {
 			c.Delivery = append(c.Delivery, makeKey(k, function, name, dir, set))
 		}
 	}

@@ -160,7 +160,7 @@ func viewType(t *bindings.Type) typeView {
 	}
 	if t.Directions.Has(bindings.DirInput) {
 		v.Capabilities = capabilities(t.Capabilities)
-		v.DeliveryKeys = viewKeys(bindings.DeliveryKeys, true)
+		v.DeliveryKeys = viewKeys(t.DeliveryKeys(), true)
 		v.InputMetadata = viewKeys(t.InputMetadata, false)
 	}
 	return v
@@ -233,7 +233,7 @@ func describeType(w io.Writer, t *bindings.Type) {
 	writeKeys(w, bindings.GenericKeys, t.Directions)
 	if t.Directions.Has(bindings.DirInput) {
 		fmt.Fprintln(w, "\nDelivery keys, for input components (the runtime's, as for every input type):")
-		writeKeys(w, bindings.DeliveryKeys, bindings.DirInput)
+		writeKeys(w, t.DeliveryKeys(), bindings.DirInput)
 		if len(t.InputMetadata) > 0 {
 			fmt.Fprintln(w, "\nMetadata of each input message:")
 			for _, k := range t.InputMetadata {
