@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,18 +48,31 @@ func fill(b *testing.B, topic string, n int) {
 
 // BenchmarkTrigger compares, in rounds (internal/testkit/benchtest), a bare franz-go
 // loop (poll 64, mark them, autocommit the marks: nothing per record), the
-// driver alone (Receive 64, Ack each) and a Tether trigger (16 workers, a
-// no-op handler, each message acked as its handler returns), each reading
-// b.N records written before its timer starts to a new 8-partition topic of
-// the in-process kfake cluster; joining the group is timed in all three. It
-// logs Tether's median per-round ratio to the bare loop.
+// driver alone (Receive 64, Ack each) and a Tether trigger with its defaults
+// (16 workers, the type's batchSize, a no-op handler, each message acked as
+// its handler returns), each reading b.N records written before its timer
+// starts to a new 8-partition topic of the in-process kfake cluster. Joining
+// the group is timed in all three, and so are the last commit and leaving
+// the group (the raw loop's CommitMarkedOffsets and Close, the driver's
+// Close, the runtime's Shutdown). It logs the per-round ratios to the bare
+// loop (median and range).
 //
 //	go test -run '^$' -bench 'BenchmarkTrigger$' -benchtime 200000x -v ./bindings/kafka/
 //
 //tether:bench benchtime=100000x quick=20000x
 func BenchmarkTrigger(b *testing.B) {
 	benchtest.Rounds(b, 7, benchRawLoop, benchDriverLoop, func(b *testing.B) float64 {
-		return benchTrigger(b, map[string]string{"maxConcurrency": "16", "batchSize": "64"})
+		return benchTrigger(b, nil)
+	})
+}
+
+// BenchmarkBatchSize runs the trigger with batchSize 10 to 250, for the
+// type's default (DeliveryDefaults): ratios to batchSize 10.
+//
+//	go test -run '^$' -bench 'BenchmarkBatchSize$' -benchtime 200000x -v ./bindings/kafka/
+func BenchmarkBatchSize(b *testing.B) {
+	benchtest.BatchSizes(b, 5, []int{10, 50, 100, 250}, func(b *testing.B, n int) float64 {
+		return benchTrigger(b, map[string]string{"batchSize": strconv.Itoa(n)})
 	})
 }
 
@@ -76,8 +90,8 @@ func BenchmarkInput(b *testing.B) {
 		name string
 		md   map[string]string
 	}{
-		{"tether", map[string]string{"maxConcurrency": "16", "batchSize": "64"}},
-		{"tether-ordered", map[string]string{"maxConcurrency": "16", "batchSize": "64", "ordered": "true"}},
+		{"tether", nil},
+		{"tether-ordered", map[string]string{"ordered": "true"}},
 	} {
 		b.Run(c.name, run(func(b *testing.B) float64 { return benchTrigger(b, c.md) }))
 	}
@@ -101,9 +115,12 @@ func rawConsumer(b *testing.B) *kgo.Client {
 	return cl
 }
 
+// benchRawLoop polls 64 records at a time, marks them for kgo's autocommit
+// (each second) and, at the end, commits what is marked and leaves the
+// group, as the driver's Close does: both sides' time counts their last
+// commit.
 func benchRawLoop(b *testing.B) float64 {
 	cl := rawConsumer(b)
-	defer cl.Close()
 	ctx := context.Background()
 	for seen := 0; seen < b.N; {
 		recs := cl.PollRecords(ctx, 64).Records()
@@ -113,6 +130,10 @@ func benchRawLoop(b *testing.B) float64 {
 		cl.MarkCommitRecords(recs...)
 		cl.AllowRebalance()
 	}
+	if err := cl.CommitMarkedOffsets(ctx); err != nil {
+		b.Fatal(err)
+	}
+	cl.CloseAllowingRebalance()
 	b.StopTimer()
 	return benchtest.Rate(b)
 }
@@ -206,7 +227,7 @@ func benchTrigger(b *testing.B, delivery map[string]string) float64 {
 	target := int64(b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
-	startRuntime(b, set, trigger.Function{Name: "bench", Trigger: "in",
+	rt := startRuntime(b, set, trigger.Function{Name: "bench", Trigger: "in",
 		Handler: func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
 			if handled.Add(1) == target {
 				close(done)
@@ -217,6 +238,11 @@ func benchTrigger(b *testing.B, delivery map[string]string) float64 {
 	case <-done:
 	case <-time.After(10 * time.Minute):
 		b.Fatalf("handled %d of %d", handled.Load(), b.N)
+	}
+	// Shutting down commits the last acks and leaves the group, as the raw
+	// loop's end does: timed.
+	if err := rt.Shutdown(context.Background()); err != nil {
+		b.Fatal(err)
 	}
 	b.StopTimer()
 	return benchtest.Rate(b)

@@ -3,7 +3,7 @@ package nats_test
 import (
 	"context"
 	"errors"
-	"fmt"
+	"maps"
 	"strconv"
 	"testing"
 	"time"
@@ -17,30 +17,42 @@ import (
 	"github.com/tetherfn/tether/internal/testkit/benchtest"
 )
 
-// Both consumers pull ahead the same number of messages: the driver's
-// batchSize + maxConcurrency.
-const (
-	benchBatch       = 64
-	benchConcurrency = 16
-	benchPull        = benchBatch + benchConcurrency
-)
+// Every consumer pulls ahead the same number of messages: the driver's
+// default, batchSize + maxConcurrency, with the defaults of both.
+const benchConcurrency = 16
+
+var benchPull = benchConcurrency + benchtest.DefaultBatchSize(&nats.Type)
 
 var benchPayload = []byte(`{"id":"o-12345","customer":"c-42","amount":99.5,"items":3}`)
 
 // BenchmarkTrigger compares a raw nats.go JetStream consumer loop with the
 // Tether runtime on the NATS input, each consuming a stream filled beforehand
-// with b.N messages through a durable pull consumer (explicit acks, 80
-// messages pulled ahead). The raw loop is one goroutine: Next, then Ack. Tether
-// runs a no-op handler per message on 16 workers and acks each as its handler
-// returns. "driver" is the binding alone (one goroutine: Receive(64), then Ack
-// each). The three run in turn, in rounds, so that changes in the machine's
-// load touch them alike; each reports msgs/s, and the parent logs the medians
-// and Tether's median per-round ratio to raw. Run with -benchtime 50000x
-// (b.N is the messages per run).
+// with b.N messages through a durable pull consumer (explicit acks, the
+// same number of messages pulled ahead). The raw loop is one goroutine: Next,
+// then Ack (JetStream acks one message at a time). Tether runs with its
+// defaults, a no-op handler per message on 16 workers, acking each as its
+// handler returns (one goroutine sends the acks); its time ends when the
+// consumer has nothing pending nor waiting for an ack. "driver" is the
+// binding alone (one goroutine: Receive(batchSize), then Ack each). The three
+// run in turn, in rounds, so that changes in the machine's load touch them
+// alike; each reports msgs/s, and the parent logs the medians and the
+// per-round ratios to raw (median and range).
+//
+//	go test -run '^$' -bench 'BenchmarkTrigger$' -benchtime 50000x -v ./bindings/nats/
 //
 //tether:bench benchtime=20000x quick=5000x
 func BenchmarkTrigger(b *testing.B) {
-	benchtest.Rounds(b, 7, benchRaw, benchDriver, benchTether)
+	benchtest.Rounds(b, 7, benchRaw, benchDriver, func(b *testing.B) float64 { return benchTether(b, nil) })
+}
+
+// BenchmarkBatchSize runs the trigger with batchSize 10 to 250, for the
+// type's default (DeliveryDefaults): ratios to batchSize 10.
+//
+//	go test -run '^$' -bench 'BenchmarkBatchSize$' -benchtime 50000x -v ./bindings/nats/
+func BenchmarkBatchSize(b *testing.B) {
+	benchtest.BatchSizes(b, 5, []int{10, 50, 100, 250}, func(b *testing.B, n int) float64 {
+		return benchTether(b, map[string]string{"batchSize": strconv.Itoa(n)})
+	})
 }
 
 // fill creates a stream holding n messages, as create would publish them.
@@ -123,12 +135,38 @@ func benchDriver(b *testing.B) float64 {
 	stream, subject := fill(b, b.N)
 	return benchtest.Driver(b, bindings.Config{Name: "driver", Type: nats.TypeName, Metadata: map[string]string{
 		"natsURL": serverURL(), "stream": stream, "subject": subject,
-		"batchSize": fmt.Sprint(benchBatch), "maxConcurrency": fmt.Sprint(benchConcurrency),
-	}}, benchBatch)
+	}}, benchtest.DefaultBatchSize(&nats.Type), acked(b, stream))
 }
 
-func benchTether(b *testing.B) float64 {
+func benchTether(b *testing.B, delivery map[string]string) float64 {
 	stream, subject := fill(b, b.N)
-	set := bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.nats", map[string]string{"natsURL": serverURL(), "stream": stream, "subject": subject, "batchSize": strconv.Itoa(benchBatch), "maxConcurrency": strconv.Itoa(benchConcurrency)}))
-	return benchtest.Trigger(b, set)
+	md := map[string]string{"natsURL": serverURL(), "stream": stream, "subject": subject}
+	maps.Copy(md, delivery)
+	return benchtest.Trigger(b, bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.nats", md)), acked(b, stream))
+}
+
+// acked is the benchmarks' Settled: true once the stream's consumers have
+// nothing waiting for an ack nor to be delivered (every ack arrived).
+func acked(b *testing.B, stream string) benchtest.Option {
+	nc, err := natsgo.Connect(serverURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return benchtest.Settled(func() bool {
+		s, err := js.Stream(context.Background(), stream)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for c := range s.ListConsumers(context.Background()).Info() {
+			if c.NumAckPending > 0 || c.NumPending > 0 {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
 	"testing"
 
@@ -15,25 +16,55 @@ import (
 	"github.com/tetherfn/tether/internal/testkit/benchtest"
 )
 
-// benchBatch is the batch both consumers claim at once.
-const benchBatch = 64
+// benchBatch is the batch every consumer claims at once: the type's default.
+var benchBatch = benchtest.DefaultBatchSize(&postgres.Type)
 
 var benchPayload = []byte(`{"id":"o-12345","customer":"c-42","amount":99.5,"items":3}`)
 
 // BenchmarkTrigger compares a raw pgx consumer loop with the Tether runtime
 // on the queue input, each consuming a queue table filled beforehand with b.N
-// rows: claim 64 rows (the same SKIP LOCKED lease statement), then delete
-// them. The raw loop deletes each batch with one statement; Tether runs a
-// no-op handler per message on 16 workers and acks each message as its
-// handler returns. "driver" is the binding alone (one goroutine: Receive, then
-// Ack each). The three run in turn, in rounds, so that changes in the
-// machine's load touch them alike; each reports msgs/s, and the parent logs
-// the medians and Tether's median per-round ratio to raw. Run with
-// -benchtime 20000x (b.N is the rows per run).
+// rows: claim the type's default batchSize of rows (the same SKIP LOCKED
+// lease statement), then delete them. The raw loop deletes each batch with
+// one statement; Tether runs with its defaults, a no-op handler per message
+// on 16 workers, and deletes acked rows in batches behind the handlers
+// (ackbatch): its time ends when the table is empty. "driver" is the binding
+// alone (one goroutine: Receive, then Ack each). The three run in turn, in
+// rounds, so that changes in the machine's load touch them alike; each
+// reports msgs/s, and the parent logs the medians and the per-round ratios to
+// raw (median and range).
+//
+//	go test -run '^$' -bench 'BenchmarkTrigger$' -benchtime 20000x -v ./bindings/postgres/
 //
 //tether:bench benchtime=3000x quick=1000x
 func BenchmarkTrigger(b *testing.B) {
-	benchtest.Rounds(b, 7, benchRaw, benchDriver, benchTether)
+	benchtest.Rounds(b, 7, benchRaw, benchDriver, func(b *testing.B) float64 { return benchTether(b, nil) })
+}
+
+// BenchmarkBatchSize runs the trigger with batchSize 10 to 250, for the
+// type's default (DeliveryDefaults): ratios to batchSize 10.
+//
+//	go test -run '^$' -bench 'BenchmarkBatchSize$' -benchtime 20000x -v ./bindings/postgres/
+func BenchmarkBatchSize(b *testing.B) {
+	benchtest.BatchSizes(b, 5, []int{10, 50, 100, 250}, func(b *testing.B, n int) float64 {
+		return benchTether(b, map[string]string{"batchSize": strconv.Itoa(n)})
+	})
+}
+
+// empty is the benchmarks' Settled: true once table holds no row (every
+// acked row deleted).
+func empty(b *testing.B, table string) benchtest.Option {
+	conn, err := pgx.Connect(context.Background(), connString)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close(context.Background()) })
+	return benchtest.Settled(func() bool {
+		var n int
+		if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		return n == 0
+	})
 }
 
 // fill makes a queue table (as the binding does) holding n rows as create
@@ -127,11 +158,12 @@ RETURNING q.id, q.key, q.data, q.content_type, q.metadata, q.attempts, q.created
 func benchDriver(b *testing.B) float64 {
 	table := fill(b, b.N)
 	return benchtest.Driver(b, bindings.Config{Name: "in", Type: postgres.TypeName,
-		Metadata: map[string]string{"connectionString": connString, "table": table}}, benchBatch)
+		Metadata: map[string]string{"connectionString": connString, "table": table}}, benchBatch, empty(b, table))
 }
 
-func benchTether(b *testing.B) float64 {
+func benchTether(b *testing.B, delivery map[string]string) float64 {
 	table := fill(b, b.N)
-	set := bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.postgresql", map[string]string{"connectionString": connString, "table": table, "batchSize": strconv.Itoa(benchBatch), "maxConcurrency": "16"}))
-	return benchtest.Trigger(b, set)
+	md := map[string]string{"connectionString": connString, "table": table}
+	maps.Copy(md, delivery)
+	return benchtest.Trigger(b, bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.postgresql", md)), empty(b, table))
 }

@@ -99,12 +99,12 @@ func benchRaw(b *testing.B, addr string) float64 {
 
 func benchDriver(b *testing.B, addr string) float64 {
 	md := fill(b, addr, b.N)
-	return benchtest.Driver(b, bindings.Config{Name: "in", Type: pubsub.TypeName, Metadata: md}, 10, benchtest.TimeClose)
+	return benchtest.Driver(b, bindings.Config{Name: "in", Type: pubsub.TypeName, Metadata: md}, 10)
 }
 
 func benchTether(b *testing.B, addr string) float64 {
 	md := fill(b, addr, b.N)
 	md["batchSize"], md["maxConcurrency"] = "10", "16"
 	set := bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.gcp.pubsub", md))
-	return benchtest.Trigger(b, set, benchtest.TimeClose)
+	return benchtest.Trigger(b, set)
 }

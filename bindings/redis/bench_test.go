@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"maps"
 	"strconv"
 	"testing"
 	"time"
@@ -14,34 +15,63 @@ import (
 	"github.com/tetherfn/tether/internal/testkit/benchtest"
 )
 
-// benchBatch is the batch both consumers read with (XREADGROUP COUNT).
-const benchBatch = 64
+// rawBatch is what the raw loop reads at once (XREADGROUP COUNT): 100, as a
+// hand-written consumer would.
+const rawBatch = 100
 
 var benchPayload = []byte(`{"id":"o-12345","customer":"c-42","amount":99.5,"items":3}`)
 
 // BenchmarkTrigger compares a raw go-redis consumer loop with the Tether
 // runtime on the Redis input, each consuming a stream filled beforehand with
-// b.N entries: XREADGROUP COUNT 64, then acknowledge. The raw loop acks each
-// batch with one XACK; Tether runs a no-op handler per message on 16 workers
-// and acks each message as its handler returns. "driver" is the binding alone
-// (one goroutine: Receive, then Ack each). The three run in turn, in rounds,
-// so that changes in the machine's load touch them alike; each reports msgs/s,
-// and the parent logs the medians and Tether's median per-round ratio to raw.
-// Run with -benchtime 100000x (b.N is the messages per run).
+// b.N entries. The raw loop reads 100 entries (XREADGROUP COUNT 100) and acks
+// each batch with one XACK. Tether runs with its defaults (the type's
+// batchSize, 16 workers) and a no-op handler; its acks are batched
+// behind the handlers (ackbatch): its time ends when none is pending.
+// "driver" is the binding alone (one goroutine: Receive(100), then Ack
+// each). The three run in turn, in rounds, so that changes in the machine's
+// load touch them alike; each reports msgs/s, and the parent logs the
+// medians and the per-round ratios to raw (median and range).
+//
+//	go test -run '^$' -bench 'BenchmarkTrigger$' -benchtime 100000x ./bindings/redis/
 //
 //tether:bench benchtime=50000x quick=10000x
 func BenchmarkTrigger(b *testing.B) {
-	benchtest.Rounds(b, 7, benchRaw, benchDriver, benchTether)
+	benchtest.Rounds(b, 7, benchRaw, benchDriver, func(b *testing.B) float64 { return benchTether(b, nil) })
+}
+
+// BenchmarkBatchSize runs the trigger with batchSize 10 to 250, for the
+// type's default (DeliveryDefaults): ratios to batchSize 10.
+//
+//	go test -run '^$' -bench 'BenchmarkBatchSize$' -benchtime 100000x ./bindings/redis/
+func BenchmarkBatchSize(b *testing.B) {
+	benchtest.BatchSizes(b, 5, []int{10, 50, 100, 250}, func(b *testing.B, n int) float64 {
+		return benchTether(b, map[string]string{"batchSize": strconv.Itoa(n)})
+	})
 }
 
 // benchDriver is the binding without the runtime: one goroutine calling
-// Receive(64) and Ack for each message.
+// Receive(100) and Ack for each message.
 func benchDriver(b *testing.B) float64 {
 	stream := unique("bench-driver")
 	fill(b, stream, b.N)
 	return benchtest.Driver(b, bindings.Config{Name: "in", Type: redis.TypeName, Metadata: map[string]string{
 		"redisHost": shared.Addr, "stream": stream, "consumerGroup": "g",
-	}}, benchBatch)
+	}}, rawBatch, acked(b, stream))
+}
+
+// acked is the benchmarks' Settled: true once group g of stream has no entry
+// pending (every ack written). The input's Close waits for a blocked
+// XREADGROUP (up to a second), which is no work, so it is not timed.
+func acked(b *testing.B, stream string) benchtest.Option {
+	rc := goredis.NewClient(&goredis.Options{Addr: shared.Addr, DisableIdentity: true})
+	b.Cleanup(func() { rc.Close() })
+	return benchtest.Settled(func() bool {
+		p, err := rc.XPending(context.Background(), stream, "g").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return p.Count == 0
+	})
 }
 
 // fill appends n entries to a new stream, as create would write them.
@@ -80,10 +110,10 @@ func benchRaw(b *testing.B) float64 {
 	if err := rc.XGroupCreate(ctx, stream, "g", "0").Err(); err != nil {
 		b.Fatal(err)
 	}
-	ids := make([]string, 0, benchBatch)
+	ids := make([]string, 0, rawBatch)
 	for handled := 0; handled < b.N; {
 		res, err := rc.XReadGroup(ctx, &goredis.XReadGroupArgs{
-			Group: "g", Consumer: "raw", Streams: []string{stream, ">"}, Count: benchBatch, Block: time.Second,
+			Group: "g", Consumer: "raw", Streams: []string{stream, ">"}, Count: rawBatch, Block: time.Second,
 		}).Result()
 		if err != nil {
 			b.Fatal(err)
@@ -104,9 +134,10 @@ func benchRaw(b *testing.B) float64 {
 	return benchtest.Rate(b)
 }
 
-func benchTether(b *testing.B) float64 {
+func benchTether(b *testing.B, delivery map[string]string) float64 {
 	stream := unique("bench-tether")
 	fill(b, stream, b.N)
-	set := bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.redis", map[string]string{"redisHost": shared.Addr, "stream": stream, "consumerGroup": "g", "batchSize": strconv.Itoa(benchBatch), "maxConcurrency": "16"}))
-	return benchtest.Trigger(b, set)
+	md := map[string]string{"redisHost": shared.Addr, "stream": stream, "consumerGroup": "g"}
+	maps.Copy(md, delivery)
+	return benchtest.Trigger(b, bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.redis", md)), acked(b, stream))
 }

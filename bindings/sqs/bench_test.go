@@ -93,13 +93,13 @@ func benchRaw(b *testing.B) float64 {
 
 func benchDriver(b *testing.B) float64 {
 	queue := fill(b, b.N)
-	return benchtest.Driver(b, bindings.Config{Name: "in", Type: sqs.TypeName, Metadata: metadata(b, queue, nil)}, 10, benchtest.TimeClose)
+	return benchtest.Driver(b, bindings.Config{Name: "in", Type: sqs.TypeName, Metadata: metadata(b, queue, nil)}, 10)
 }
 
 func benchTether(b *testing.B) float64 {
 	queue := fill(b, b.N)
 	set := bindingtest.LoadComponents(b, componentYAML(b, "in", queue, map[string]string{"batchSize": "10", "maxConcurrency": "16"}))
-	rate := benchtest.Trigger(b, set, benchtest.TimeClose)
+	rate := benchtest.Trigger(b, set)
 	if d := queueDepth(b, context.Background(), queue); d != 0 {
 		b.Fatalf("after the run the queue holds %d messages", d)
 	}

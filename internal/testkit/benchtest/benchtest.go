@@ -15,9 +15,13 @@ package benchtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/component"
@@ -30,20 +34,44 @@ import (
 // ratio to raw, with the ratios themselves.
 func Rounds(b *testing.B, rounds int, raw, driver, tether func(*testing.B) float64) {
 	b.Helper()
+	RoundsOf(b, rounds, Run{"raw", raw}, Run{"driver", driver}, Run{"tether", tether})
+}
+
+// Run is one contender of RoundsOf: a sub-benchmark's name and what it
+// runs, returning its rate in msgs/s.
+type Run struct {
+	Name string
+	F    func(*testing.B) float64
+}
+
+// RoundsOf runs each of runs as a sub-benchmark of its name, in turn,
+// rounds times, so that changes in the machine's load touch them alike.
+// The first is the baseline: for each other run it logs the median rate and
+// the median of its per-round ratio to the baseline, with the range (lowest
+// and highest ratio), e.g. "tether/raw median 0.93x (0.88-0.97)".
+func RoundsOf(b *testing.B, rounds int, runs ...Run) {
+	b.Helper()
 	rounds = roundsOr(rounds)
-	var raws, drivers, tethers, ratios []float64
+	rates := make([][]float64, len(runs))
+	ratios := make([][]float64, len(runs))
 	for range rounds {
 		// Each sub-benchmark runs twice: once with b.N = 1 to probe, then
 		// with the -benchtime count; the last run's rate is the one kept.
-		var r, d, t float64
-		b.Run("raw", func(b *testing.B) { r = raw(b) })
-		b.Run("driver", func(b *testing.B) { d = driver(b) })
-		b.Run("tether", func(b *testing.B) { t = tether(b) })
-		raws, drivers, tethers = append(raws, r), append(drivers, d), append(tethers, t)
-		ratios = append(ratios, t/r)
+		got := make([]float64, len(runs))
+		for i, r := range runs {
+			b.Run(r.Name, func(b *testing.B) { got[i] = r.F(b) })
+			rates[i] = append(rates[i], got[i])
+			ratios[i] = append(ratios[i], got[i]/got[0])
+		}
 	}
-	b.Logf("median msgs/s over %d rounds: raw %.0f, driver %.0f, tether %.0f; tether/raw per round: median %.2fx (%.2f)",
-		rounds, Median(raws), Median(drivers), Median(tethers), Median(ratios), ratios)
+	var line strings.Builder
+	fmt.Fprintf(&line, "median msgs/s over %d rounds: %s %.0f", rounds, runs[0].Name, Median(rates[0]))
+	for i, r := range runs[1:] {
+		i++
+		fmt.Fprintf(&line, "; %s %.0f, %s/%s median %.2fx (%.2f-%.2f)", r.Name, Median(rates[i]), r.Name, runs[0].Name,
+			Median(ratios[i]), slices.Min(ratios[i]), slices.Max(ratios[i]))
+	}
+	b.Log(line.String())
 }
 
 // Once runs raw, driver and tether as sub-benchmarks of those names, once
@@ -74,12 +102,15 @@ func Once(b *testing.B, raw, driver, tether func(*testing.B) float64) {
 // Option changes how Driver and Trigger measure.
 type Option func(*options)
 
-type options struct{ timeClose bool }
+type options struct{ settled func() bool }
 
-// TimeClose counts closing the input (Driver) or shutting the runtime down
-// (Trigger) in the run, for inputs whose Close sends the last acks or
-// deletes: that is part of the work, as it is for the raw loop.
-func TimeClose(o *options) { o.timeClose = true }
+// Settled stops the timer once settled reports true, polled after the last
+// message was handled (every half millisecond), in place of timing Close
+// or Shutdown: for an input whose Close waits out something that is no
+// work (a blocking read's timeout), settled asks the broker whether every
+// ack arrived (nothing pending), so the run still counts every ack, as a raw
+// loop's time does.
+func Settled(settled func() bool) Option { return func(o *options) { o.settled = settled } }
 
 func apply(opts []Option) options {
 	var o options
@@ -87,6 +118,19 @@ func apply(opts []Option) options {
 		opt(&o)
 	}
 	return o
+}
+
+// waitSettled polls o.settled until it reports true and stops the timer;
+// false without one.
+func (o options) waitSettled(b *testing.B) bool {
+	if o.settled == nil {
+		return false
+	}
+	for !o.settled() {
+		time.Sleep(500 * time.Microsecond)
+	}
+	b.StopTimer()
+	return true
 }
 
 // Median of rates; 0 when there are none.
@@ -108,8 +152,10 @@ func Rate(b *testing.B) float64 {
 
 // Driver measures the binding without the runtime: from opening cfg's input,
 // one goroutine calls Receive(batch), then Ack for each message, until b.N
-// are acked. It closes the input after the timer stops (before it with
-// TimeClose) and returns the rate.
+// are acked, then closes the input, and returns the rate. Closing is timed
+// (unless Settled says when every ack arrived): a driver that acks in the
+// background (ackbatch, kgo's autocommit) sends its last acks then, and a
+// raw loop's time counts all of its acks too.
 func Driver(b *testing.B, cfg bindings.Config, batch int, opts ...Option) float64 {
 	b.Helper()
 	o := apply(opts)
@@ -131,24 +177,19 @@ func Driver(b *testing.B, cfg bindings.Config, batch int, opts ...Option) float6
 		}
 		handled += len(msgs)
 	}
-	if o.timeClose {
-		if err := in.Close(); err != nil {
-			b.Fatal(err)
-		}
+	o.waitSettled(b)
+	if err := in.Close(); err != nil {
+		b.Fatal(err)
 	}
 	b.StopTimer()
-	rate := Rate(b)
-	if !o.timeClose {
-		in.Close()
-	}
-	return rate
+	return Rate(b)
 }
 
 // Trigger measures the Tether runtime: from Start, a no-op handler triggered
-// by set's component "in" runs until b.N messages are handled. It shuts the
-// runtime down after the timer stops (before it with TimeClose), so that the
-// last acks are done before the caller's cleanup removes the queue, and
-// returns the rate.
+// by set's component "in" runs until b.N messages are handled, then the
+// runtime shuts down, and it returns the rate. Shutting down is timed, as
+// Driver's Close is (unless Settled says when every ack arrived): the input
+// sends its last acks then.
 func Trigger(b *testing.B, set *component.Set, opts ...Option) float64 {
 	b.Helper()
 	o := apply(opts)
@@ -172,12 +213,35 @@ func Trigger(b *testing.B, set *component.Set, opts ...Option) float64 {
 		b.Fatal(err)
 	}
 	<-done
-	if !o.timeClose {
-		b.StopTimer()
-	}
+	o.waitSettled(b)
 	if err := rt.Shutdown(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
 	return Rate(b)
+}
+
+// BatchSizes runs tether with each of sizes as its batchSize, in rounds
+// (RoundsOf, the first size the baseline), for choosing a broker's default
+// batchSize (bindings.Type.DeliveryDefaults) by measurement.
+func BatchSizes(b *testing.B, rounds int, sizes []int, tether func(b *testing.B, batchSize int) float64) {
+	b.Helper()
+	runs := make([]Run, len(sizes))
+	for i, n := range sizes {
+		runs[i] = Run{fmt.Sprintf("batch-%d", n), func(b *testing.B) float64 { return tether(b, n) }}
+	}
+	RoundsOf(b, rounds, runs...)
+}
+
+// DefaultBatchSize is the batchSize a component of type t gets when it sets
+// none (its DeliveryDefaults, or the common default), for raw loops that
+// read as much at once as the trigger does.
+func DefaultBatchSize(t *bindings.Type) int {
+	for _, k := range t.DeliveryKeys() {
+		if k.Name == "batchSize" {
+			n, _ := strconv.Atoi(k.Default)
+			return n
+		}
+	}
+	return bindings.DefaultDeliveryPolicy().BatchSize
 }
