@@ -190,6 +190,16 @@ func (o *output) Invoke(ctx context.Context, req *bindings.InvokeRequest) (*bind
 		}
 		return nil, e
 	}
+	if a, ok := ctx.Value(answerKey{}).(*answer); ok {
+		// The typed Client's call: it reads the status and header as they
+		// are, so they need not become metadata (a string per header and
+		// a map) to be parsed back.
+		a.status, a.header = resp.StatusCode, resp.Header
+		if len(data) == 0 {
+			data = nil
+		}
+		return &bindings.InvokeResponse{Data: data, ContentType: resp.Header.Get("Content-Type")}, nil
+	}
 	md := make(map[string]string, len(resp.Header)+2)
 	md[MetaStatusCode] = strconv.Itoa(resp.StatusCode)
 	md[MetaStatus] = resp.Status
@@ -200,6 +210,17 @@ func (o *output) Invoke(ctx context.Context, req *bindings.InvokeRequest) (*bind
 		data = nil
 	}
 	return &bindings.InvokeResponse{Data: data, ContentType: resp.Header.Get("Content-Type"), Metadata: md}, nil
+}
+
+// answerKey is the context key under which Client hands Invoke an *answer
+// to fill with the response's status and header, in place of the metadata
+// map.
+type answerKey struct{}
+
+// answer is the response's status and header, as Client reads them.
+type answer struct {
+	status int
+	header nethttp.Header
 }
 
 // headers sets the request's headers: the content type, Dapr's JSON
