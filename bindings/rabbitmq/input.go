@@ -50,11 +50,16 @@ type consumer struct {
 
 // handle is a Message's settlement state.
 type handle struct {
+	msg     bindings.Message
 	ch      *amqp.Channel
 	acks    *acks
 	tag     uint64
 	key     string // redelivery-count key for classic queues; "" when untracked
 	settled atomic.Bool
+
+	delivery amqp.Delivery // without its body, for Metadata
+	mdOnce   sync.Once
+	md       map[string]string
 }
 
 func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
@@ -233,24 +238,10 @@ func (in *input) Receive(ctx context.Context, max int) ([]*bindings.Message, err
 }
 
 func (in *input) toMessage(d amqp.Delivery, c *consumer) *bindings.Message {
-	md := make(map[string]string, len(d.Headers)+4)
-	for k, v := range d.Headers {
-		if s, ok := headerString(v); ok {
-			md[k] = s
-		}
-	}
-	md["exchange"] = d.Exchange
-	md["routingKey"] = d.RoutingKey
-	md["redelivered"] = strconv.FormatBool(d.Redelivered)
-	setIf(md, "messageID", d.MessageId)
-	setIf(md, "correlationID", d.CorrelationId)
-	setIf(md, "replyTo", d.ReplyTo)
-	setIf(md, "type", d.Type)
-	if d.Priority != 0 {
-		md["priority"] = strconv.Itoa(int(d.Priority))
-	}
-
-	h := &handle{ch: c.ch, acks: c.acks, tag: d.DeliveryTag}
+	// The message, its handle and what its metadata is built from, in one
+	// allocation; the metadata map only when something reads it.
+	h := &handle{ch: c.ch, acks: c.acks, tag: d.DeliveryTag, delivery: d}
+	h.delivery.Body = nil // the message holds it; the handle may outlive the handler
 	c.acks.delivered(d.DeliveryTag)
 	count := 1
 	if n, ok := brokerDeliveryCount(d.Headers); ok {
@@ -267,15 +258,42 @@ func (in *input) toMessage(d amqp.Delivery, c *consumer) *bindings.Message {
 	if id == "" {
 		id = fmt.Sprintf("%s-%d-%d", in.idPrefix, c.gen, d.DeliveryTag)
 	}
-	return &bindings.Message{
+	h.msg = bindings.Message{
 		ID:            id,
 		Data:          d.Body,
 		ContentType:   d.ContentType,
-		Metadata:      md,
 		DeliveryCount: count,
 		Time:          d.Timestamp,
 		Handle:        h,
 	}
+	return &h.msg
+}
+
+// Metadata implements bindings.LazyMetadata: the delivery's scalar headers,
+// exchange, routing key, redelivered flag and the properties that are set,
+// built on first use; a handler that takes the payload never pays for it.
+func (h *handle) Metadata() map[string]string {
+	h.mdOnce.Do(func() {
+		d := &h.delivery
+		md := make(map[string]string, len(d.Headers)+4)
+		for k, v := range d.Headers {
+			if s, ok := headerString(v); ok {
+				md[k] = s
+			}
+		}
+		md["exchange"] = d.Exchange
+		md["routingKey"] = d.RoutingKey
+		md["redelivered"] = strconv.FormatBool(d.Redelivered)
+		setIf(md, "messageID", d.MessageId)
+		setIf(md, "correlationID", d.CorrelationId)
+		setIf(md, "replyTo", d.ReplyTo)
+		setIf(md, "type", d.Type)
+		if d.Priority != 0 {
+			md["priority"] = strconv.Itoa(int(d.Priority))
+		}
+		h.md = md
+	})
+	return h.md
 }
 
 // brokerDeliveryCount reads x-delivery-count, which quorum queues set on a

@@ -141,12 +141,12 @@ func TestRoundTripCarriesPropertiesAndHeaders(t *testing.T) {
 	}
 	want := map[string]string{"tenant": "acme", "correlationID": "c-1", "priority": "3", "routingKey": md["queueName"], "redelivered": "false"}
 	for k, v := range want {
-		if m.Metadata[k] != v {
-			t.Errorf("metadata[%q] = %q, want %q (all: %v)", k, m.Metadata[k], v, m.Metadata)
+		if m.ReadMetadata()[k] != v {
+			t.Errorf("metadata[%q] = %q, want %q (all: %v)", k, m.ReadMetadata()[k], v, m.ReadMetadata())
 		}
 	}
-	if _, leaked := m.Metadata["ttlInSeconds"]; leaked {
-		t.Errorf("property key ttlInSeconds became a header: %v", m.Metadata)
+	if _, leaked := m.ReadMetadata()["ttlInSeconds"]; leaked {
+		t.Errorf("property key ttlInSeconds became a header: %v", m.ReadMetadata())
 	}
 	if m.DeliveryCount != 1 || m.Time.IsZero() {
 		t.Errorf("delivery count %d time %v, want 1 and the publish time", m.DeliveryCount, m.Time)
@@ -168,7 +168,7 @@ func countsRedeliveries(t *testing.T, md map[string]string) {
 	for want := 1; want <= 3; want++ {
 		m := receiveOne(t, in)
 		if m.DeliveryCount != want {
-			t.Fatalf("delivery %d: DeliveryCount = %d (metadata %v)", want, m.DeliveryCount, m.Metadata)
+			t.Fatalf("delivery %d: DeliveryCount = %d (metadata %v)", want, m.DeliveryCount, m.ReadMetadata())
 		}
 		if err := in.Nack(ctx, m, time.Millisecond); err != nil {
 			t.Fatalf("nack: %v", err)
@@ -288,8 +288,8 @@ func TestClientPublishesToExchangesAndRefusesUnroutable(t *testing.T) {
 		t.Fatalf("publish: %v", err)
 	}
 	m := receiveOne(t, in)
-	if string(m.Data) != "hi" || m.Metadata["n"] != "7" || m.Metadata["correlationID"] != "c" || m.Metadata["type"] != "greeting" || m.ID == "" {
-		t.Errorf("received %q id %q metadata %v", m.Data, m.ID, m.Metadata)
+	if string(m.Data) != "hi" || m.ReadMetadata()["n"] != "7" || m.ReadMetadata()["correlationID"] != "c" || m.ReadMetadata()["type"] != "greeting" || m.ID == "" {
+		t.Errorf("received %q id %q metadata %v", m.Data, m.ID, m.ReadMetadata())
 	}
 	in.Ack(ctx, m)
 
@@ -340,8 +340,8 @@ func TestReconnectsAfterTheConnectionIsCut(t *testing.T) {
 		t.Log("ack raced the cut")
 	}
 	again := receiveOne(t, in)
-	if again.ID != "first" || again.Metadata["redelivered"] != "true" || again.DeliveryCount < 2 {
-		t.Fatalf("after the cut got id %q redelivered %q count %d, want first, true, >= 2", again.ID, again.Metadata["redelivered"], again.DeliveryCount)
+	if again.ID != "first" || again.ReadMetadata()["redelivered"] != "true" || again.DeliveryCount < 2 {
+		t.Fatalf("after the cut got id %q redelivered %q count %d, want first, true, >= 2", again.ID, again.ReadMetadata()["redelivered"], again.DeliveryCount)
 	}
 	if err := in.Ack(context.Background(), again); err != nil {
 		t.Fatalf("ack over the new connection: %v", err)
