@@ -182,6 +182,8 @@ func BenchmarkWebhook(b *testing.B) {
 // latency (p50) and allocations per call.
 //
 //	go test -run '^$' -bench 'BenchmarkOutput$' -benchtime 20000x ./bindings/http/
+//
+//tether:bench benchtime=10000x quick=2000x count=5
 func BenchmarkOutput(b *testing.B) {
 	srv := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		io.Copy(io.Discard, r.Body)
