@@ -65,6 +65,10 @@ var Type = bindings.Type{
 	Summary:    "NATS JetStream: a durable pull consumer as trigger; publish with headers and de-duplication ids.",
 	Directions: bindings.DirBoth,
 	Operations: []bindings.Operation{bindings.OpCreate},
+	// Measured with BenchmarkBatchSize: the trigger handles about 3x the
+	// messages a second with 100 as with 10 (the pull requests and the
+	// runtime's receive calls are a tenth as many); 250 no more than 100.
+	DeliveryDefaults: map[string]string{"batchSize": "100"},
 	Capabilities: bindings.Capabilities{
 		Ordering:      true,
 		BatchReceive:  true,
