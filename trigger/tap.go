@@ -125,7 +125,7 @@ func observe(o Observer, function, binding, deadLetter string, filter envelopeFi
 			}
 			start := time.Now()
 			ev := DeliveryEvent{Time: start, Kind: EventReceived, Function: function, Binding: binding,
-				MessageID: m.ID, Attempt: attempt, ContentType: m.ContentType, Metadata: filter.copyOf(m.Metadata)}
+				MessageID: m.ID, Attempt: attempt, ContentType: m.ContentType, Metadata: filter.copyOf(m.ReadMetadata())}
 			ev.setPayload(m.Data)
 			o.Observe(ev)
 

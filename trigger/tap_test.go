@@ -145,3 +145,30 @@ func TestObserverPayloadSnippet(t *testing.T) {
 		t.Errorf("binary payload: %q encoded %q", ev.Payload, ev.PayloadEncoding)
 	}
 }
+
+// lazyHandle builds a message's metadata on first read, as the Kafka and
+// RabbitMQ drivers do.
+type lazyHandle map[string]string
+
+func (h lazyHandle) Metadata() map[string]string { return h }
+
+// TestObserverReadsLazyMetadata: a driver that builds metadata only when
+// something reads it (bindings.LazyMetadata) still shows it in the received
+// event; the event read the Metadata field, which such drivers leave nil.
+func TestObserverReadsLazyMetadata(t *testing.T) {
+	log := make(eventLog, 10)
+	h := trigger.Chain(func(context.Context, *bindings.Message) (trigger.Result, error) { return trigger.Result{}, nil },
+		trigger.ChainOptions{Function: "f", Binding: "in", Policy: bindings.DefaultDeliveryPolicy(), Observer: log})
+	m := &bindings.Message{ID: "lazy-1", Data: []byte("x"), DeliveryCount: 1, Handle: lazyHandle{"partition": "3"}}
+	if _, err := h(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range log {
+		if ev.Kind == trigger.EventReceived {
+			if ev.Metadata["partition"] != "3" {
+				t.Fatalf("received event's metadata = %v, want the lazily built partition=3", ev.Metadata)
+			}
+			return
+		}
+	}
+}
