@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -380,6 +381,50 @@ func TestBatchFailsWhole(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestBatchTimeoutKeepsItemsApart: when a batch overruns its
+// handlerTimeout and fails as a whole, one item's Permanent (or RetryAfter)
+// stays that item's: the others fail with the timeout and are retried. (The
+// timeout used to wrap the first item's error for every item, so one
+// poison message dead-lettered its whole batch at once, the messages
+// already handled among them: the fault suite's batch run lost ~2,700 of
+// 10,000 to the dead letter.)
+func TestBatchTimeoutKeepsItemsApart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		in := newQueueInput()
+		dl := &recordingOutput{}
+		policy := batchPolicy(1, 10, 0)
+		policy.MaxAttempts, policy.HandlerTimeout = 2, time.Minute
+		d := startBatchDispatcher(in, policy, func(ctx context.Context, ms []*bindings.Message) []error {
+			errs := make([]error, len(ms))
+			for i, m := range ms {
+				switch m.ID {
+				case "poison":
+					errs[i] = functions.Permanent(errors.New("poison"))
+				case "slow":
+					<-ctx.Done() // the batch overruns its deadline
+					errs[i] = ctx.Err()
+				}
+			}
+			return errs
+		}, batchOptions{deadLetter: dl})
+		defer stopNow(t, d)
+		in.put("poison", "slow", "done")
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		// The fake broker redelivers nothing: a retry is a delayed nack.
+		if got := fmt.Sprint(in.drained()); got != "[ack poison nack slow nack done]" {
+			t.Errorf("settled %s, want the poison message dead-lettered (acked), the others nacked for a retry", got)
+		}
+		if len(dl.reqs) != 1 {
+			t.Fatalf("%d dead letters, want the poison one only", len(dl.reqs))
+		}
+		var env functions.DeadLetter
+		if err := json.Unmarshal(dl.reqs[0].Data, &env); err != nil || env.MessageID != "poison" || !env.Permanent {
+			t.Errorf("dead letter %s (%v), want the poison message's, permanent", dl.reqs[0].Data, err)
+		}
+	})
 }
 
 // TestBatchOrderedHoldBack: on an ordered trigger a failed item holds back

@@ -336,16 +336,24 @@ func (w *worker) callBatch(b *batchPath, ms []*bindings.Message) []error {
 			wrap = func(err error) error { return fmt.Errorf("%w: %w", errShutdown, err) }
 		case hc.expired():
 			// The batch ran past its deadline and failed: every item
-			// fails with the timeout, the first failure as its cause.
+			// fails with the timeout. An item's own error stays its cause,
+			// as a single message's does (a Permanent is still permanent);
+			// the others get the batch's first failure as text only, as
+			// another item's Permanent or RetryAfter says nothing of them
+			// (wrapped, one poison message dead-lettered its whole batch).
 			cause := all
 			for _, err := range errs {
 				if cause == nil {
 					cause = err
 				}
 			}
-			timedOut := fmt.Errorf("%w after %s: %w", ErrHandlerTimeout, timeout, cause)
-			for i := range errs {
-				errs[i] = timedOut
+			others := fmt.Errorf("%w after %s: %v", ErrHandlerTimeout, timeout, cause)
+			for i, err := range errs {
+				if err == nil {
+					errs[i] = others
+				} else {
+					errs[i] = fmt.Errorf("%w after %s: %w", ErrHandlerTimeout, timeout, err)
+				}
 			}
 		}
 		if wrap != nil {

@@ -21,46 +21,51 @@ import (
 // must end delivered or dead-lettered. Before the cluster restart, after it
 // and at the end it checks the invariant the binding is built for: no
 // offset of "in" is committed past a record whose result is not written.
+// Each of ordered and unordered runs with a single-message function and
+// with a batch function, in parallel, each on a cluster of its own.
 func TestFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a function process through 10000 messages")
 	}
 	for _, ordered := range []string{"false", "true"} {
 		t.Run("ordered="+ordered, func(t *testing.T) {
-			k, err := startCluster(kfake.DataDir(t.TempDir()), kfake.GroupMinSessionTimeout(500*time.Millisecond))
-			if err != nil {
-				t.Fatalf("kfake cluster: %v", err)
-			}
-			t.Cleanup(k.close)
-			in, done, dead := k.newTopic(t, "fault-in", 4), k.newTopic(t, "fault-done", 2), k.newTopic(t, "fault-dead", 1)
-			group := in
-			topics := map[string]string{"in": in, "done": done, "dead": dead}
-			yaml := faulttest.Components("bindings.kafka", func(name, _ string) map[string]string {
-				md := map[string]string{"brokers": k.addr, "initialOffset": "oldest", "sessionTimeout": "2s", "heartbeatInterval": "500ms",
-					"topics": topics[name], "publishTopic": topics[name], "consumerGroup": topics[name]}
-				if name == "in" {
-					md["ordered"] = ordered
+			faulttest.Variants(t, func(t *testing.T, batch bool) {
+				k, err := startCluster(kfake.DataDir(t.TempDir()), kfake.GroupMinSessionTimeout(500*time.Millisecond))
+				if err != nil {
+					t.Fatalf("kfake cluster: %v", err)
 				}
-				return md
+				t.Cleanup(k.close)
+				in, done, dead := k.newTopic(t, "fault-in", 4), k.newTopic(t, "fault-done", 2), k.newTopic(t, "fault-dead", 1)
+				group := in
+				topics := map[string]string{"in": in, "done": done, "dead": dead}
+				yaml := faulttest.Components("bindings.kafka", func(name, _ string) map[string]string {
+					md := map[string]string{"brokers": k.addr, "initialOffset": "oldest", "sessionTimeout": "2s", "heartbeatInterval": "500ms",
+						"topics": topics[name], "publishTopic": topics[name], "consumerGroup": topics[name]}
+					if name == "in" {
+						md["ordered"] = ordered
+					}
+					return md
+				})
+				faulttest.Run(t, faulttest.Config{
+					Components: yaml,
+					Messages:   10000,
+					Batch:      batch,
+					Restart: func(t *testing.T) {
+						// Commits are a second apart: at this point there may be
+						// none yet; whatever there is must be handled.
+						n := k.checkCommitsHandled(t, group, in, done, dead)
+						t.Logf("before the restart: %d records below the committed offsets, all handled", n)
+						k.restart(t)
+						n = k.checkCommitsHandled(t, group, in, done, dead)
+						t.Logf("after the restart: %d records below the committed offsets, all handled", n)
+					},
+				})
+				n := k.checkCommitsHandled(t, group, in, done, dead)
+				t.Logf("at the end: %d records below the committed offsets, all handled", n)
+				if n != 10000 {
+					t.Errorf("at the end, %d records are committed, want all 10000", n)
+				}
 			})
-			faulttest.Run(t, faulttest.Config{
-				Components: yaml,
-				Messages:   10000,
-				Restart: func(t *testing.T) {
-					// Commits are a second apart: at this point there may be
-					// none yet; whatever there is must be handled.
-					n := k.checkCommitsHandled(t, group, in, done, dead)
-					t.Logf("before the restart: %d records below the committed offsets, all handled", n)
-					k.restart(t)
-					n = k.checkCommitsHandled(t, group, in, done, dead)
-					t.Logf("after the restart: %d records below the committed offsets, all handled", n)
-				},
-			})
-			n := k.checkCommitsHandled(t, group, in, done, dead)
-			t.Logf("at the end: %d records below the committed offsets, all handled", n)
-			if n != 10000 {
-				t.Errorf("at the end, %d records are committed, want all 10000", n)
-			}
 		})
 	}
 }

@@ -20,6 +20,11 @@
 // dead-letter path carries real traffic; three more in a hundred fail their
 // first attempt, one each by an error, a panic and overrunning the trigger's
 // handlerTimeout, so the retry, recover and timeout paths do too.
+//
+// With Config.Batch the function is a batch function
+// (trigger.Function.BatchHandler, see batchRelay): the same faults, with
+// per-item outcomes, and panics and timeouts that fail whole batches. A
+// binding's test runs both (see Variants).
 package faulttest
 
 import (
@@ -53,14 +58,21 @@ import (
 	"github.com/tetherfn/tether/trigger"
 )
 
-const childEnv = "TETHER_FAULTTEST_CHILD"
+const (
+	childEnv      = "TETHER_FAULTTEST_CHILD"
+	childBatchEnv = "TETHER_FAULTTEST_BATCH"
+)
 
 // Main is the test binary's TestMain: in the re-executed child it runs the
-// relay function until SIGTERM; otherwise it runs the tests.
+// relay function (or batchRelay) until SIGTERM; otherwise it runs the tests.
 func Main(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		failEvery, _ := strconv.Atoi(os.Getenv(childEnv))
-		trigger.Main(relay(failEvery))
+		if os.Getenv(childBatchEnv) != "" {
+			trigger.Main(batchRelay(failEvery, os.Stdout))
+		} else {
+			trigger.Main(relay(failEvery))
+		}
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -96,6 +108,90 @@ func relay(failEvery int) trigger.Function {
 				return trigger.Result{}, ctx.Err()
 			}
 			return trigger.Result{Data: fmt.Appendf(nil, "%s/%d", m.Data, attempt), ContentType: "text/plain"}, nil
+		}}
+}
+
+// batchRelay is relay as a batch function: it sends each payload of a
+// batch, with the attempt that handled it, to "done" through an output it
+// binds (one send per item, at once, so that a failed send fails only its
+// item). Per item, as relay: poison is permanent, and a message whose first
+// attempt fails by an error fails alone. A message whose first attempt
+// panics or overruns the handlerTimeout does so for its whole batch, so
+// that the runtime's whole-batch failures (every item failed, each retried
+// on its own) carry traffic: but only in a batch whose every message is on
+// its first attempt, so that each message is failed by another's fault at
+// most once and the retries converge; in a batch with retries in it, such
+// a message fails alone by an error. Each whole-batch fault is written to
+// w as a line ("faulttest: batch panic" or "faulttest: batch timeout"),
+// which the test counts.
+func batchRelay(failEvery int, w io.Writer) trigger.Function {
+	var done functions.Output[[]byte]
+	var wmu sync.Mutex
+	note := func(what string) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		fmt.Fprintf(w, "faulttest: batch %s\n", what)
+	}
+	return trigger.Function{Name: "relay", Trigger: "in",
+		Bind: func(ctx context.Context, o *trigger.Outputs) error { return o.Bind("Done", &done, "done") },
+		BatchHandler: func(ctx context.Context, msgs []*bindings.Message) []error {
+			fresh, whole := true, faultNone
+			for _, m := range msgs {
+				if m.DeliveryCount > 1 {
+					fresh = false
+				}
+				n, err := strconv.Atoi(strings.TrimPrefix(string(m.Data), "m"))
+				if err != nil || m.DeliveryCount > 1 || failEvery > 0 && n%failEvery == 0 {
+					continue
+				}
+				if f := transientFault(n); f == faultPanic || f == faultTimeout && whole == faultNone {
+					whole = f
+				}
+			}
+			if fresh {
+				switch whole {
+				case faultPanic:
+					note("panic")
+					panic(fmt.Sprintf("a batch of %d panics: one of its messages panics on its first attempt", len(msgs)))
+				case faultTimeout:
+					note("timeout")
+					<-ctx.Done() // the trigger's handlerTimeout ends the call
+					// One item's error after the deadline fails them all.
+					errs := make([]error, len(msgs))
+					errs[0] = ctx.Err()
+					return errs
+				}
+			}
+			select {
+			case <-time.After(time.Duration(rand.IntN(1000)) * time.Microsecond):
+			case <-ctx.Done():
+				errs := make([]error, len(msgs))
+				for i := range errs {
+					errs[i] = ctx.Err()
+				}
+				return errs
+			}
+			errs := make([]error, len(msgs))
+			var wg sync.WaitGroup
+			for i, m := range msgs {
+				attempt := max(m.DeliveryCount, 1)
+				n, err := strconv.Atoi(strings.TrimPrefix(string(m.Data), "m"))
+				switch {
+				case err == nil && failEvery > 0 && n%failEvery == 0:
+					errs[i] = functions.Permanent(fmt.Errorf("message %d is poison", n))
+					continue
+				case err == nil && attempt == 1 && transientFault(n) != faultNone:
+					errs[i] = fmt.Errorf("message %d: first attempt fails", n)
+					continue
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[i] = done.Send(ctx, fmt.Appendf(nil, "%s/%d", m.Data, attempt), functions.WithContentType("text/plain"))
+				}()
+			}
+			wg.Wait()
+			return errs
 		}}
 }
 
@@ -143,6 +239,11 @@ type Config struct {
 	Restart func(t *testing.T)
 	// Timeout bounds the whole run; default 4 minutes.
 	Timeout time.Duration
+	// Batch runs the function as a batch function (batchRelay): batches of
+	// at most maxBatchSize, handed over after maxBatchWait (Components sets
+	// 50 and 20ms), with per-item outcomes and whole-batch panics and
+	// timeouts.
+	Batch bool
 }
 
 // Report is what a run counted.
@@ -155,6 +256,9 @@ type Report struct {
 	// panic, a timeout); RetriedFaults how many of them were delivered and
 	// never by a first attempt: none went through as if it had not failed.
 	Faults, RetriedFaults int
+	// With Config.Batch: how many batches panicked, and how many overran
+	// the handlerTimeout, failing all their messages.
+	BatchPanics, BatchTimeouts int
 }
 
 // Run sends Messages through a function process, SIGKILLs and restarts it
@@ -208,8 +312,14 @@ func Run(t *testing.T, c Config) Report {
 	stopDead := tally.count(ctx, t, dead, true)
 	defer stopDead()
 
-	proc := startChild(t, dir, c.FailEvery)
-	proc.waitReady(ctx, t)
+	var procs []*child
+	start := func() *child {
+		p := startChild(t, dir, c.FailEvery, c.Batch)
+		procs = append(procs, p)
+		p.waitReady(ctx, t)
+		return p
+	}
+	proc := start()
 
 	pub, _, err := bindings.OpenOutput(ctx, outputConfig(in))
 	if err != nil {
@@ -238,8 +348,7 @@ func Run(t *testing.T, c Config) Report {
 	tally.waitFor(ctx, t, c.Messages/4)
 	t.Logf("%s: SIGKILL the function process", tally.summary())
 	proc.kill(t)
-	proc = startChild(t, dir, c.FailEvery)
-	proc.waitReady(ctx, t)
+	proc = start()
 
 	if c.Restart != nil {
 		tally.waitFor(ctx, t, c.Messages/2)
@@ -251,8 +360,7 @@ func Run(t *testing.T, c Config) Report {
 	tally.waitFor(ctx, t, 3*c.Messages/4)
 	t.Logf("%s: SIGTERM the function process", tally.summary())
 	proc.terminate(t)
-	proc = startChild(t, dir, c.FailEvery)
-	proc.waitReady(ctx, t)
+	proc = start()
 
 	if err := <-published; err != nil {
 		t.Fatal(err)
@@ -261,19 +369,30 @@ func Run(t *testing.T, c Config) Report {
 	proc.terminate(t)
 
 	r := tally.report()
-	t.Logf("sent %d: delivered %d + dead-lettered %d = %d; duplicates: %d deliveries, %d dead letters, %d both; %d of %d failed first attempts delivered on a retry",
-		r.Sent, r.Delivered, r.DeadLettered, r.Delivered+r.DeadLettered-r.Both, r.DuplicateDeliveries, r.DuplicateDeadLetters, r.Both, r.RetriedFaults, r.Faults)
+	for _, p := range procs {
+		r.BatchPanics += strings.Count(p.out.String(), "faulttest: batch panic\n")
+		r.BatchTimeouts += strings.Count(p.out.String(), "faulttest: batch timeout\n")
+	}
+	mode := "single"
+	if c.Batch {
+		mode = fmt.Sprintf("batch (%d batches panicked, %d overran the handlerTimeout)", r.BatchPanics, r.BatchTimeouts)
+	}
+	t.Logf("%s: sent %d: delivered %d + dead-lettered %d = %d; duplicates: %d deliveries, %d dead letters, %d both; %d of %d failed first attempts delivered on a retry",
+		mode, r.Sent, r.Delivered, r.DeadLettered, r.Delivered+r.DeadLettered-r.Both, r.DuplicateDeliveries, r.DuplicateDeadLetters, r.Both, r.RetriedFaults, r.Faults)
 	if r.Delivered+r.DeadLettered-r.Both != r.Sent {
 		t.Errorf("accounted for %d distinct messages, sent %d", r.Delivered+r.DeadLettered-r.Both, r.Sent)
 	}
 	if want := (c.Messages + c.FailEvery - 1) / c.FailEvery; r.DeadLettered != want {
-		t.Errorf("dead-lettered %d distinct messages, want the %d poison ones", r.DeadLettered, want)
+		t.Errorf("dead-lettered %d distinct messages, want the %d poison ones; the first others:\n%s", r.DeadLettered, want, strings.Join(tally.unexpected, "\n"))
 	}
 	if r.Both != 0 {
 		t.Errorf("%d messages were both delivered and dead-lettered", r.Both)
 	}
 	if r.RetriedFaults != r.Faults {
 		t.Errorf("of the %d messages whose first attempt fails, %d were delivered by a later attempt, want all", r.Faults, r.RetriedFaults)
+	}
+	if c.Batch && c.Messages >= 1000 && (r.BatchPanics == 0 || r.BatchTimeouts == 0) {
+		t.Errorf("%d batches panicked and %d overran the handlerTimeout: the whole-batch failure paths carried no traffic", r.BatchPanics, r.BatchTimeouts)
 	}
 	return r
 }
@@ -309,6 +428,7 @@ type tally struct {
 	delivered    map[string]int
 	deadLetters  map[string]int
 	firstAttempt map[string]int // delivered: the lowest attempt that handled it
+	unexpected   []string       // the first few dead letters of messages not poison, described
 	changed      chan struct{}
 }
 
@@ -370,6 +490,11 @@ func (t *tally) count(ctx context.Context, tb *testing.T, c *component.Component
 					id = string(env.Data)
 				}
 				t.mu.Lock()
+				if n, err := strconv.Atoi(strings.TrimPrefix(id, "m")); deadLetters && err == nil && n%t.failEvery != 0 && len(t.unexpected) < 5 {
+					var env functions.DeadLetter
+					_ = json.Unmarshal(m.Data, &env)
+					t.unexpected = append(t.unexpected, fmt.Sprintf("%s after %d attempts (permanent %v): %s", id, env.Attempts, env.Permanent, env.Error))
+				}
 				if deadLetters {
 					t.deadLetters[id]++
 				} else {
@@ -437,17 +562,21 @@ type child struct {
 	cmd    *exec.Cmd
 	port   int
 	log    *syncbuf.Buffer
+	out    *syncbuf.Buffer // batchRelay's notes
 	exited chan error
 }
 
-func startChild(t *testing.T, dir string, failEvery int) *child {
+func startChild(t *testing.T, dir string, failEvery int, batch bool) *child {
 	t.Helper()
 	port := freePort(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+strconv.Itoa(failEvery), "TETHER_COMPONENTS="+dir,
 		"TETHER_API_PORT="+strconv.Itoa(port), "TETHER_LOG_LEVEL=warn")
-	c := &child{cmd: cmd, port: port, log: &syncbuf.Buffer{}, exited: make(chan error, 1)}
-	cmd.Stdout, cmd.Stderr = io.Discard, c.log
+	if batch {
+		cmd.Env = append(cmd.Env, childBatchEnv+"=1")
+	}
+	c := &child{cmd: cmd, port: port, log: &syncbuf.Buffer{}, out: &syncbuf.Buffer{}, exited: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = c.out, c.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +653,9 @@ func Components(typ string, metadata func(name, run string) map[string]string) s
 	var b [6]byte
 	_, _ = crand.Read(b[:])
 	run := hex.EncodeToString(b[:])
-	retry := map[string]string{"deadLetter": "dead", "initialInterval": "100ms", "maxInterval": "2s", "maxAttempts": "20", "handlerTimeout": handlerTimeout}
+	// maxBatchSize and maxBatchWait matter only to the batch relay.
+	retry := map[string]string{"deadLetter": "dead", "initialInterval": "100ms", "maxInterval": "2s", "maxAttempts": "20", "handlerTimeout": handlerTimeout,
+		"maxBatchSize": "50", "maxBatchWait": "20ms"}
 	var out strings.Builder
 	for _, name := range []string{"in", "done", "dead"} {
 		md := maps.Clone(metadata(name, run))
@@ -541,4 +672,24 @@ func Components(typ string, metadata func(name, run string) map[string]string) s
 		out.WriteString("---\n")
 	}
 	return out.String()
+}
+
+// Variants runs run as two parallel subtests, "single" (batch false: the
+// relay function) and "batch" (batch true: batchRelay, for Config.Batch).
+// Each variant must use a private broker of its own, as it restarts it: so
+// start the broker inside run. In parallel, the two runs take about the
+// time of one, as most of a run is waiting (leases running out, retry
+// delays, restarts), not work.
+func Variants(t *testing.T, run func(t *testing.T, batch bool)) {
+	t.Helper()
+	for _, batch := range []bool{false, true} {
+		name := "single"
+		if batch {
+			name = "batch"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			run(t, batch)
+		})
+	}
 }

@@ -1,7 +1,8 @@
 // Package fault checks the Redis Streams input end to end under faults, with
 // internal/testkit/faulttest: 10,000 messages through a function process that is
 // killed with SIGKILL and restarted mid-stream, while the private Redis
-// server is restarted too.
+// server is restarted too; once with a single-message function, once with a
+// batch function, in parallel, each with a server of its own.
 package fault
 
 import (
@@ -18,24 +19,27 @@ func TestFault(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10,000 messages through a killed function process and a restarted server; not with -short")
 	}
-	srv, err := redistest.Start(t.TempDir(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	faulttest.Variants(t, func(t *testing.T, batch bool) {
+		srv, err := redistest.Start(t.TempDir(), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Stop)
 
-	// processingTimeout bounds how long the entries the killed process held
-	// wait before the restarted one claims them.
-	yaml := faulttest.Components("bindings.redis", func(name, run string) map[string]string {
-		return map[string]string{"redisHost": srv.Addr, "stream": "fault-" + name + "-" + run, "consumerGroup": "fault",
-			"processingTimeout": "3s", "redeliverInterval": "500ms"}
-	})
-	faulttest.Run(t, faulttest.Config{
-		Components: yaml,
-		Restart: func(t *testing.T) {
-			if err := srv.Restart(); err != nil {
-				t.Fatalf("restart redis-server: %v", err)
-			}
-		},
+		// processingTimeout bounds how long the entries the killed process
+		// held wait before the restarted one claims them.
+		yaml := faulttest.Components("bindings.redis", func(name, run string) map[string]string {
+			return map[string]string{"redisHost": srv.Addr, "stream": "fault-" + name + "-" + run, "consumerGroup": "fault",
+				"processingTimeout": "3s", "redeliverInterval": "500ms"}
+		})
+		faulttest.Run(t, faulttest.Config{
+			Components: yaml,
+			Batch:      batch,
+			Restart: func(t *testing.T) {
+				if err := srv.Restart(); err != nil {
+					t.Fatalf("restart redis-server: %v", err)
+				}
+			},
+		})
 	})
 }
