@@ -1,7 +1,8 @@
 // Package fault checks the RabbitMQ input end to end under faults, with
 // internal/testkit/faulttest: 10,000 messages through a function process that is
 // killed with SIGKILL and restarted mid-stream, while a private RabbitMQ
-// node is restarted too.
+// node is restarted too; once with a single-message function, once with a
+// batch function, in parallel, each with a node of its own.
 package fault
 
 import (
@@ -21,22 +22,25 @@ func TestFault(t *testing.T) {
 	if _, err := rabbitmqtest.Binary(); err != nil {
 		t.Skipf("RabbitMQ is not installed: %v", err)
 	}
-	srv, err := rabbitmqtest.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	faulttest.Variants(t, func(t *testing.T, batch bool) {
+		srv, err := rabbitmqtest.Start(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Stop)
 
-	// Durable queues and persistent messages survive the node's restart.
-	yaml := faulttest.Components("bindings.rabbitmq", func(name, run string) map[string]string {
-		return map[string]string{"host": srv.URL, "queueName": "fault-" + name + "-" + run, "durable": "true", "reconnectWaitInSeconds": "1"}
-	})
-	faulttest.Run(t, faulttest.Config{
-		Components: yaml,
-		Restart: func(t *testing.T) {
-			if err := srv.Restart(); err != nil {
-				t.Fatalf("restart RabbitMQ: %v", err)
-			}
-		},
+		// Durable queues and persistent messages survive the node's restart.
+		yaml := faulttest.Components("bindings.rabbitmq", func(name, run string) map[string]string {
+			return map[string]string{"host": srv.URL, "queueName": "fault-" + name + "-" + run, "durable": "true", "reconnectWaitInSeconds": "1"}
+		})
+		faulttest.Run(t, faulttest.Config{
+			Components: yaml,
+			Batch:      batch,
+			Restart: func(t *testing.T) {
+				if err := srv.Restart(); err != nil {
+					t.Fatalf("restart RabbitMQ: %v", err)
+				}
+			},
+		})
 	})
 }
