@@ -9,19 +9,19 @@ import (
 // component may set them, next to its driver's own keys; they are validated
 // like the others.
 var DeliveryKeys = []MetadataKey{
-	{Name: "maxConcurrency", Kind: KindInt, Default: "16", Direction: DirInput, Description: "How many messages of this trigger are handled at once."},
+	{Name: "maxConcurrency", Kind: KindInt, Default: "16", Direction: DirInput, Description: "How many messages of this trigger are handled at once (at least 1)."},
 	{Name: "ordered", Kind: KindBool, Default: "false", Direction: DirInput, Description: "Handle messages with the same ordering key (partition, group, stream key) one at a time, in order. Retries then wait in place, holding only that key."},
-	{Name: "batchSize", Kind: KindInt, Default: "10", Direction: DirInput, Description: "Most messages fetched from the broker per receive call, where it can batch."},
-	{Name: "maxBatchSize", Kind: KindInt, Default: "100", Direction: DirInput, Description: "For a batch handler: most messages per handler call."},
-	{Name: "maxBatchWait", Kind: KindDuration, Default: "0s", Direction: DirInput, Description: "For a batch handler: how long a batch waits for more messages before it is handed over not full. 0 hands over what has arrived at once."},
+	{Name: "batchSize", Kind: KindInt, Default: "10", Direction: DirInput, Description: "Most messages fetched from the broker per receive call, where it can batch (at least 1). A binding type may default to another size, chosen by measurement for its broker (bindings.Type.DeliveryDefaults); its page and tether bindings <type> say so."},
+	{Name: "maxBatchSize", Kind: KindInt, Default: "100", Direction: DirInput, Description: "For a batch handler: most messages per handler call (at least 1). The trigger then fetches at least this many per receive call. See docs/batch.md."},
+	{Name: "maxBatchWait", Kind: KindDuration, Default: "0s", Direction: DirInput, Description: "For a batch handler: how long a batch not full waits for more messages after its first. 0 hands it over as soon as a worker is free; it still grows, up to maxBatchSize, while every worker is busy."},
 	{Name: "handlerTimeout", Kind: KindDuration, Default: "5m", Direction: DirInput, Description: "How long one handler call may run; past it the call's context is cancelled and the attempt fails. 0 means no limit."},
-	{Name: "maxAttempts", Kind: KindInt, Default: "5", Direction: DirInput, Description: "Attempts per message, the first included, before it is dead-lettered."},
+	{Name: "maxAttempts", Kind: KindInt, Default: "5", Direction: DirInput, Description: "Attempts per message, the first included, before it is dead-lettered (at least 1)."},
 	{Name: "initialInterval", Kind: KindDuration, Default: "1s", Direction: DirInput, Description: "Delay before the first retry."},
-	{Name: "maxInterval", Kind: KindDuration, Default: "1m", Direction: DirInput, Description: "Longest delay between retries."},
-	{Name: "multiplier", Kind: KindFloat, Default: "2", Direction: DirInput, Description: "Factor by which the retry delay grows per attempt."},
+	{Name: "maxInterval", Kind: KindDuration, Default: "1m", Direction: DirInput, Description: "Longest delay between retries; not shorter than initialInterval."},
+	{Name: "multiplier", Kind: KindFloat, Default: "2", Direction: DirInput, Description: "Factor by which the retry delay grows per attempt (at least 1)."},
 	{Name: "jitter", Kind: KindFloat, Default: "0.2", Direction: DirInput, Description: "Random spread of each retry delay, as a fraction of it (0 to 1)."},
-	{Name: "deadLetter", Kind: KindString, Direction: DirInput, Description: "Name of the output binding that receives messages that failed every attempt, or failed permanently. Without it they are nacked for the broker to keep."},
-	{Name: "leaseExtension", Kind: KindDuration, Default: "0", Direction: DirInput, Description: "For brokers with leases (visibility timeout, ack deadline, pending idle time): the lease interval. From its receipt until it is acked or nacked (waiting for a worker, being handled, held for a retry), a message's lease is extended every half interval, each time for two intervals, all such messages in one batch call. 0 lets the driver choose from its lease length."},
+	{Name: "deadLetter", Kind: KindString, Direction: DirInput, Description: "Name of the output binding that receives messages that failed every attempt, or failed permanently. It must name a loaded component whose direction includes output. Without it they are nacked for the broker to keep."},
+	{Name: "leaseExtension", Kind: KindDuration, Default: "0", Direction: DirInput, Description: "For brokers with leases (visibility timeout, ack deadline, pending idle time): the lease interval. From its receipt until it is acked or nacked (waiting for a worker, being handled, held for a retry), a message's lease is extended every half interval, each time for two intervals, all such messages in one batch call (the driver splits it as its broker requires). 0 lets the driver choose from its lease length."},
 }
 
 // DeliveryPolicy holds a trigger's effective delivery settings: how many

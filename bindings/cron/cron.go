@@ -87,11 +87,11 @@ var Type = bindings.Type{
 		{Name: "lockConnectionString", Kind: bindings.KindString, Secret: true,
 			Description: "PostgreSQL connection string (URL or key=value) of the database holding the lock that makes one replica fire each tick. Exclusive with lockRedisHost."},
 		{Name: "lockTable", Kind: bindings.KindString, Default: "tether_cron_locks",
-			Description: "Table of the PostgreSQL lock, created if missing; optionally schema-qualified."},
+			Description: "Table of the PostgreSQL lock (key, holder, expires_at), created if missing; optionally schema-qualified."},
 		{Name: "lockPrefix", Kind: bindings.KindString,
 			Description: `Prefix of the lock keys ("<lockPrefix>:<tick time>"). Replicas of one function must share it and other schedules must not. Default: "tether:cron:<component name>".`},
 		{Name: "lockTTL", Kind: bindings.KindDuration, Default: "1m",
-			Description: "How long a tick's lock is kept: more than the clock difference between replicas. Also the lease of the lock that keeps ticks from overlapping across replicas, renewed while a tick is unsettled."},
+			Description: "How long a tick's lock is kept: more than the clock difference between replicas, or a late replica fires the tick again. Also the lease of the lock that keeps ticks from overlapping across replicas, renewed while a tick is unsettled."},
 	},
 	InputMetadata: []bindings.MetadataKey{
 		{Name: MetaSchedule, Kind: bindings.KindString, Description: "The component's schedule."},

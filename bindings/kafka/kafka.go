@@ -163,7 +163,7 @@ var metadataKeys = []bindings.MetadataKey{
 	{Name: "skipVerify", Kind: bindings.KindBool, Default: "false",
 		Description: "Accept any broker certificate. Insecure: for tests only."},
 	{Name: "disableTls", Kind: bindings.KindBool, Default: "false",
-		Description: `Connect without TLS although authType is not "none". With authType "none", TLS is used only when caCert or skipVerify is set.`},
+		Description: `Connect without TLS although authType is not "none" (not with "mtls"). With authType "none", TLS is used only when caCert or skipVerify is set.`},
 	{Name: "oidcTokenEndpoint", Kind: bindings.KindString,
 		Description: `OAuth 2 token endpoint (client credentials grant), with authType "oidc".`},
 	{Name: "oidcClientID", Kind: bindings.KindString,

@@ -56,7 +56,7 @@ var Type = bindings.Type{
 	Operations: []bindings.Operation{bindings.OpCreate, bindings.OpGet, bindings.OpList, bindings.OpDelete},
 	Metadata: []bindings.MetadataKey{
 		{Name: "rootPath", Kind: bindings.KindString, Required: true, Example: "/var/lib/files",
-			Description: "Directory the files live in; created if missing. Every file name is relative to it and cannot leave it. /proc, /sys, /boot and /var/run/secrets are refused."},
+			Description: "Directory the files live in; created if missing. Every file name is relative to it and cannot leave it. Symbolic links in it are resolved at open; /proc, /sys, /boot, /var/run/secrets and /run/secrets (and anything through a link into them) are refused."},
 		{Name: "decodeBase64", Kind: bindings.KindBool, Default: "false",
 			Description: `Decode create's data from base64 before writing it (Dapr clients that send files base64-encoded). Data that is not valid base64 is then an error. A request's "decodeBase64" metadata overrides it.`},
 	},

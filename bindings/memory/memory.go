@@ -55,7 +55,7 @@ func init() {
 		Directions: bindings.DirBoth,
 		Metadata: []bindings.MetadataKey{
 			{Name: "queue", Kind: bindings.KindString, Description: "Name of the queue, shared by every component of the process that names it. Default: the component's name."},
-			{Name: "maxLength", Kind: bindings.KindInt, Default: "0", Direction: bindings.DirOutput, Description: "Most messages the queue may hold (ready, in flight and waiting out a nack delay) for create to add one; at the limit create fails with a queue-full error. 0 means unbounded."},
+			{Name: "maxLength", Kind: bindings.KindInt, Default: "0", Direction: bindings.DirOutput, Description: "Most messages the queue may hold (ready, in flight and waiting out a nack delay) for create to add one; at the limit create fails with a queue-full error (memory.ErrFull), it does not block. 0 means unbounded; negative is an error."},
 		},
 		Operations: []bindings.Operation{bindings.OpCreate, bindings.OpGet, bindings.OpList, bindings.OpDelete},
 		Capabilities: bindings.Capabilities{

@@ -84,11 +84,11 @@ var Type = bindings.Type{
 	},
 	Metadata: []bindings.MetadataKey{
 		{Name: "url", Kind: bindings.KindString, Required: true, Secret: true, Example: "tcp://127.0.0.1:1883",
-			Description: "Broker address: tcp:// (or mqtt://) for plain, ssl:// (or mqtts://, tls://) for TLS; may carry user:password."},
+			Description: "Broker address: tcp:// (or mqtt://) for plain, ssl:// (or mqtts://, tls://, tcps://) for TLS, ws:// or wss:// for WebSocket; may carry user:password."},
 		{Name: "topic", Kind: bindings.KindString, Required: true, Example: "devices/+/readings",
 			Description: "Input: the topic filter subscribed to (wildcards and $share/<group>/ allowed). Output: the topic published to when a call names none (a $share/<group>/ prefix is dropped)."},
 		{Name: "consumerID", Kind: bindings.KindString, Required: true, Example: "orders-fn",
-			Description: `Client id base: the input connects as "<consumerID>-consumer", the output as "<consumerID>-producer". The broker keeps a session per id, so it must be stable across restarts and differ between replicas.`},
+			Description: `Client id base: the input connects as "<consumerID>-consumer", the output as "<consumerID>-producer". The broker keeps a session per id, so it must be stable across restarts and differ between replicas (a second connection with the same id disconnects the first).`},
 		{Name: "qos", Kind: bindings.KindInt, Default: "1",
 			Description: "QoS of the subscription and of publishes: 1 (at least once) or 2. 0 (at most once) is refused: a call may still publish with qos 0."},
 		{Name: "retain", Kind: bindings.KindBool, Default: "false", Direction: bindings.DirOutput,

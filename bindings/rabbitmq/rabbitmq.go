@@ -106,7 +106,7 @@ var Type = bindings.Type{
 		{Name: "maxPriority", Kind: bindings.KindInt,
 			Description: "Make the queue a priority queue with priorities 0 to this value (1 to 255, x-max-priority)."},
 		{Name: "deadLetterExchange", Kind: bindings.KindString,
-			Description: "Exchange the broker moves a message to when it failed for good and the trigger has no deadLetter binding (x-dead-letter-exchange). Declared as a durable fanout exchange when missing."},
+			Description: "Exchange the broker moves a message to when it failed for good and the trigger has no deadLetter binding (x-dead-letter-exchange). Declared as a durable fanout exchange when missing; an existing one is used as it is."},
 		{Name: "deadLetterRoutingKey", Kind: bindings.KindString,
 			Description: "Routing key of dead-lettered messages (x-dead-letter-routing-key). Default: the message's own."},
 		{Name: "deadLetterQueue", Kind: bindings.KindString,

@@ -122,7 +122,7 @@ var Type = bindings.Type{
 		{Name: "queueName", Kind: bindings.KindString, Required: true, Example: "orders",
 			Description: "The queue's name (ending in .fifo for a FIFO queue), or its URL."},
 		{Name: "region", Kind: bindings.KindString, Example: "us-east-1",
-			Description: "AWS region of the queue. Default: the environment's (AWS_REGION, the shared config file)."},
+			Description: "AWS region of the queue. Default: the environment's (AWS_REGION, the shared config file); opening fails when none is found."},
 		{Name: "endpoint", Kind: bindings.KindString,
 			Description: "Endpoint URL of an SQS-compatible service or emulator, e.g. http://127.0.0.1:4566. Default: AWS's endpoint for the region."},
 		{Name: "accessKey", Kind: bindings.KindString,

@@ -72,7 +72,7 @@ var Type = bindings.Type{
 		{Name: "timeout", Kind: bindings.KindDuration, Default: "5m",
 			Description: "Longest time one call to the API may take, connection included."},
 		{Name: "baseURL", Kind: bindings.KindString, Default: "https://api.twilio.com",
-			Description: "Base URL of the API; point it at a stand-in for tests. The path /2010-04-01/Accounts/<accountSid>/Messages.json is appended."},
+			Description: "Base URL of the API; point it at a stand-in for tests. The path /2010-04-01/Accounts/{accountSid}/Messages.json is appended."},
 	},
 	Check:     func(cfg bindings.Config, _ bindings.Direction) error { _, err := parse(cfg); return err },
 	NewOutput: func(ctx context.Context, cfg bindings.Config) (bindings.Output, error) { return newOutput(cfg) },

@@ -2,6 +2,8 @@ package cli_test
 
 import (
 	"bufio"
+	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -59,7 +61,9 @@ func codeOf(line string, fenced, markdown bool) []string {
 // TestDocsNameRealCommands: every tether command and flag that the docs,
 // READMEs, templates and Dockerfile show exists, so that what a user copies
 // from them runs (docs drift: the Dockerfile once named a tether build that
-// did not exist).
+// did not exist), and each command's --help runs. Every folder of docs
+// (docs/bindings among them) must yield commands, so that a change of the
+// pattern cannot silently skip one.
 func TestDocsNameRealCommands(t *testing.T) {
 	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
 	if err != nil {
@@ -68,11 +72,13 @@ func TestDocsNameRealCommands(t *testing.T) {
 	// The check itself can fail.
 	for line, bad := range map[string]bool{"run . --addr 127.0.0.1:0": false, "components list": false,
 		"run --nope": true, "launch .": true, "components lst": true, "--version": false} {
-		if got := checkCommand(line) != ""; got != bad {
-			t.Fatalf("checkCommand(%q) = %q; want a problem: %v", line, checkCommand(line), bad)
+		if msg, _ := checkCommand(line); (msg != "") != bad {
+			t.Fatalf("checkCommand(%q) = %q; want a problem: %v", line, msg, bad)
 		}
 	}
 	checked := 0
+	perFolder := map[string]int{}
+	commands := map[string]string{} // command path → where the docs first name it
 	for _, path := range docFiles(t, root) {
 		f, err := os.Open(path)
 		if err != nil {
@@ -90,10 +96,14 @@ func TestDocsNameRealCommands(t *testing.T) {
 			}
 			for _, code := range codeOf(line, fenced, markdown) {
 				for _, m := range commandLine.FindAllStringSubmatch(code, -1) {
-					if msg := checkCommand(m[1]); msg != "" {
+					msg, path := checkCommand(m[1])
+					if msg != "" {
 						t.Errorf("%s:%d: tether %s: %s", rel, n, m[1], msg)
+					} else if _, seen := commands[path]; !seen {
+						commands[path] = fmt.Sprintf("%s:%d", rel, n)
 					}
 					checked++
+					perFolder[filepath.Dir(rel)]++
 				}
 			}
 		}
@@ -102,6 +112,32 @@ func TestDocsNameRealCommands(t *testing.T) {
 	if checked < 50 {
 		t.Errorf("found only %d tether commands in the docs: is the pattern still right?", checked)
 	}
+	for _, dir := range []string{"docs", filepath.Join("docs", "bindings"), "template", "examples"} {
+		if perFolder[dir] == 0 && !hasSubfolderHits(perFolder, dir) {
+			t.Errorf("no tether command found in %s: is the pattern, or docFiles, still right?", dir)
+		}
+	}
+	t.Logf("commands per folder: %v; %d distinct", perFolder, len(commands))
+	// Each command the docs name answers --help, as a user trying it would
+	// first type.
+	for path, where := range commands {
+		var stdout, stderr strings.Builder
+		args := append(strings.Fields(path), "--help")
+		if code := cli.Run(context.Background(), &cli.Env{Stdout: &stdout, Stderr: &stderr}, args); code != 0 || !strings.Contains(stdout.String(), "Usage:") {
+			t.Errorf("%s: tether %s: exit %d, stdout %q, stderr %q", where, strings.Join(args, " "), code, stdout.String(), stderr.String())
+		}
+	}
+}
+
+// hasSubfolderHits reports whether a folder under dir yielded commands
+// (template/ keeps its files in subfolders).
+func hasSubfolderHits(perFolder map[string]int, dir string) bool {
+	for d, n := range perFolder {
+		if n > 0 && strings.HasPrefix(d, dir+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
 }
 
 // prose are words after "tether" in a comment that make it the name of the
@@ -110,7 +146,9 @@ var prose = map[string]bool{"is": true, "wires": true, "runs": true, "renders": 
 
 // checkCommand says what is wrong with a command line as written, "" if
 // nothing: the command must exist and each --flag must be one of its flags.
-func checkCommand(line string) string {
+// path is the command's path below tether ("components list"; "" for
+// tether itself, or a sentence that names tether).
+func checkCommand(line string) (msg, path string) {
 	var words, flags []string
 	for _, w := range strings.Fields(line) {
 		switch {
@@ -122,7 +160,7 @@ func checkCommand(line string) string {
 		}
 	}
 	if len(words) > 0 && prose[words[0]] {
-		return ""
+		return "", ""
 	}
 	root := cli.NewRoot(&cli.Env{Stdout: new(strings.Builder), Stderr: new(strings.Builder)})
 	root.InitDefaultCompletionCmd() // cobra adds it when the command runs
@@ -130,14 +168,14 @@ func checkCommand(line string) string {
 	if len(words) > 0 {
 		c, _, err := root.Find(words[:1])
 		if err != nil || c == root {
-			return "no such command"
+			return "no such command", ""
 		}
 		cmd = c
 		// A second word may be a subcommand (components list).
 		if len(words) > 1 && cmd.HasSubCommands() {
 			c, _, err := cmd.Find(words[1:2])
 			if err != nil || c == cmd {
-				return "no such command: " + cmd.Name() + " " + words[1]
+				return "no such command: " + cmd.Name() + " " + words[1], ""
 			}
 			cmd = c
 		}
@@ -147,10 +185,10 @@ func checkCommand(line string) string {
 			continue
 		}
 		if lookupFlag(cmd, fl) == nil {
-			return "unknown flag --" + fl + " (tether " + cmd.CommandPath() + " --help lists them)"
+			return "unknown flag --" + fl + " (tether " + cmd.CommandPath() + " --help lists them)", ""
 		}
 	}
-	return ""
+	return "", strings.TrimSpace(strings.TrimPrefix(cmd.CommandPath(), root.Name()))
 }
 
 func lookupFlag(cmd *cobra.Command, name string) any {
