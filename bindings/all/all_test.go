@@ -90,3 +90,14 @@ func TestTypesAreRegistered(t *testing.T) {
 		t.Error("bindings.memory is not registered")
 	}
 }
+
+// TestEveryTypeChecksWithoutOpening: every driver declares Type.Check, so
+// that tether components validate reports at file:line what its open would
+// refuse, for every type alike.
+func TestEveryTypeChecksWithoutOpening(t *testing.T) {
+	for _, typ := range bindings.Types() {
+		if typ.Check == nil {
+			t.Errorf("%s declares no Check: tether components validate cannot report the values its open refuses", typ.Name)
+		}
+	}
+}

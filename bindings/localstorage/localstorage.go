@@ -60,7 +60,33 @@ var Type = bindings.Type{
 		{Name: "decodeBase64", Kind: bindings.KindBool, Default: "false",
 			Description: `Decode create's data from base64 before writing it (Dapr clients that send files base64-encoded). Data that is not valid base64 is then an error. A request's "decodeBase64" metadata overrides it.`},
 	},
+	Check:     check,
 	NewOutput: func(ctx context.Context, cfg bindings.Config) (bindings.Output, error) { return newOutput(cfg) },
+}
+
+// check is the type's Check: what newOutput refuses of rootPath as written,
+// before it looks at the file system (where it also resolves symbolic
+// links, which only the machine that runs the function can do).
+func check(cfg bindings.Config, _ bindings.Direction) error {
+	rootPath := cfg.Values().String("rootPath")
+	if strings.TrimSpace(rootPath) == "" {
+		return &bindings.KeyError{Key: "rootPath", Msg: "must not be empty"}
+	}
+	if !filepath.IsAbs(rootPath) {
+		return nil // relative to where the function runs
+	}
+	return refuseSystemDir(rootPath, filepath.Clean(rootPath))
+}
+
+// refuseSystemDir refuses a root that is, or is inside, one of
+// disallowedRoots; rootPath is as written, for the message.
+func refuseSystemDir(rootPath, resolved string) error {
+	for _, d := range disallowedRoots {
+		if resolved == d || strings.HasPrefix(resolved, d+string(filepath.Separator)) {
+			return &bindings.KeyError{Key: "rootPath", Msg: fmt.Sprintf("%q is inside %s, which a component may not expose", rootPath, d)}
+		}
+	}
+	return nil
 }
 
 func init() { bindings.Register(Type) }
@@ -98,10 +124,8 @@ func resolveRoot(rootPath string) (string, error) {
 		return "", &bindings.KeyError{Key: "rootPath", Msg: fmt.Sprintf("resolve %q: %v", existing, err)}
 	}
 	resolved = filepath.Join(resolved, rest)
-	for _, d := range disallowedRoots {
-		if resolved == d || strings.HasPrefix(resolved, d+string(filepath.Separator)) {
-			return "", &bindings.KeyError{Key: "rootPath", Msg: fmt.Sprintf("%q is inside %s, which a component may not expose", rootPath, d)}
-		}
+	if err := refuseSystemDir(rootPath, resolved); err != nil {
+		return "", err
 	}
 	return resolved, nil
 }

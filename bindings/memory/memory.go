@@ -66,6 +66,8 @@ func init() {
 			ContentType:   true,
 			DeliveryCount: true,
 		},
+		// Both directions check every key, so one check serves both.
+		Check: func(cfg bindings.Config, _ bindings.Direction) error { _, err := parse(cfg); return err },
 		NewInput: func(_ context.Context, cfg bindings.Config) (bindings.Input, error) {
 			if addr := os.Getenv(BrokerEnv); addr != "" {
 				s, err := parse(cfg)

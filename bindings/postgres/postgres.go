@@ -125,6 +125,7 @@ var Type = bindings.Type{
 		{Name: "table", Description: "The queue table the row was claimed from."},
 		{Name: "<key>", Description: "Every key of the row's metadata column (the metadata given to create), under its own name; values that are not JSON strings as their JSON text."},
 	},
+	Check:     func(cfg bindings.Config, _ bindings.Direction) error { _, err := parse(cfg); return err },
 	NewInput:  func(ctx context.Context, cfg bindings.Config) (bindings.Input, error) { return newInput(ctx, cfg) },
 	NewOutput: func(ctx context.Context, cfg bindings.Config) (bindings.Output, error) { return newOutput(ctx, cfg) },
 }
@@ -139,8 +140,34 @@ type settings struct {
 	leaseDuration time.Duration
 }
 
+// parse checks and reads a component's keys without any network I/O (it is
+// also the type's Check). The connection string is parsed last, so that
+// tether components validate --no-secrets, where it stands unresolved,
+// still reports the other keys' problems. Parsing it reads the files it
+// names (sslrootcert...), as opening would.
 func parse(cfg bindings.Config) (settings, error) {
 	md := cfg.Values()
+	s := settings{
+		timeout:       md.Duration("timeout"),
+		pollInterval:  md.Duration("pollInterval"),
+		leaseDuration: md.Duration("leaseDuration"),
+	}
+	var err error
+	if s.table, err = parseTable(md.String("table")); err != nil {
+		return s, &bindings.KeyError{Key: "table", Msg: err.Error()}
+	}
+	switch {
+	case s.timeout <= 0:
+		return s, &bindings.KeyError{Key: "timeout", Msg: "must be more than 0"}
+	case md.Has("connectionMaxIdleTime") && md.Duration("connectionMaxIdleTime") <= 0:
+		return s, &bindings.KeyError{Key: "connectionMaxIdleTime", Msg: "must be more than 0"}
+	// Input keys have their defaults only when an input opens; an output
+	// checks the ones that are set.
+	case md.Has("pollInterval") && s.pollInterval < time.Millisecond:
+		return s, &bindings.KeyError{Key: "pollInterval", Msg: "must be at least 1ms"}
+	case md.Has("leaseDuration") && s.leaseDuration < time.Second:
+		return s, &bindings.KeyError{Key: "leaseDuration", Msg: "must be at least 1s"}
+	}
 	pc, err := pgxpool.ParseConfig(md.String("connectionString"))
 	if err != nil {
 		// pgx's message may quote the connection string; never show it.
@@ -155,27 +182,7 @@ func parse(cfg bindings.Config) (settings, error) {
 	if mode := md.String("queryExecMode"); mode != "" {
 		pc.ConnConfig.DefaultQueryExecMode = execModes[strings.ToLower(strings.TrimSpace(mode))]
 	}
-	s := settings{
-		pool:          pc,
-		timeout:       md.Duration("timeout"),
-		pollInterval:  md.Duration("pollInterval"),
-		leaseDuration: md.Duration("leaseDuration"),
-	}
-	if s.table, err = parseTable(md.String("table")); err != nil {
-		return s, &bindings.KeyError{Key: "table", Msg: err.Error()}
-	}
-	switch {
-	case s.timeout <= 0:
-		return s, &bindings.KeyError{Key: "timeout", Msg: "must be more than 0"}
-	case md.Has("connectionMaxIdleTime") && pc.MaxConnIdleTime <= 0:
-		return s, &bindings.KeyError{Key: "connectionMaxIdleTime", Msg: "must be more than 0"}
-	// Input keys have their defaults only when an input opens; an output
-	// checks the ones that are set.
-	case md.Has("pollInterval") && s.pollInterval < time.Millisecond:
-		return s, &bindings.KeyError{Key: "pollInterval", Msg: "must be at least 1ms"}
-	case md.Has("leaseDuration") && s.leaseDuration < time.Second:
-		return s, &bindings.KeyError{Key: "leaseDuration", Msg: "must be at least 1s"}
-	}
+	s.pool = pc
 	return s, nil
 }
 

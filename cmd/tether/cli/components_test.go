@@ -315,3 +315,56 @@ func TestComponentsValidateNamesUnlinkedTypes(t *testing.T) {
 		t.Errorf("linked: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
+
+// TestComponentsValidateChecksEveryDriver: the values PostgreSQL, the
+// in-memory queue and local storage refuse when they open (a table name
+// that cannot be quoted safely, a lease under a second, a negative queue
+// length, a root in /proc) are reported at their line, without a database;
+// with --no-secrets, PostgreSQL's unresolved connection string does not
+// hide its other keys' problems.
+func TestComponentsValidateChecksEveryDriver(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	head := "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: %s\nspec:\n  type: %s\n  metadata:\n"
+	pgURL := "  - name: connectionString\n    value: postgres://nobody@127.0.0.1:1/none\n"
+	writeFiles(t, dir, map[string]string{
+		"bad/table.yaml": fmt.Sprintf(head, "orders", "bindings.postgresql") + pgURL +
+			"  - name: table\n    value: orders;drop\n",
+		"bad/lease.yaml": fmt.Sprintf(head, "jobs", "bindings.postgres") + pgURL +
+			"  - name: leaseDuration\n    value: 500ms\n",
+		"bad/conn.yaml": fmt.Sprintf(head, "db", "bindings.postgresql") +
+			"  - name: connectionString\n    value: \"postgres://[::1\"\n",
+		"bad/memory.yaml": fmt.Sprintf(head, "q", "bindings.memory") +
+			"  - name: maxLength\n    value: \"-1\"\n",
+		"bad/files.yaml": fmt.Sprintf(head, "files", "bindings.localstorage") +
+			"  - name: rootPath\n    value: /proc/self\n",
+		"ci/table.yaml": fmt.Sprintf(head, "orders", "bindings.postgresql") +
+			"  - name: connectionString\n    envRef: PG_URL_THAT_CI_DOES_NOT_HAVE\n  - name: table\n    value: a.b.c\n",
+		"ci/good.yaml": fmt.Sprintf(head, "jobs", "bindings.postgresql") +
+			"  - name: connectionString\n    envRef: PG_URL_THAT_CI_DOES_NOT_HAVE\n  - name: table\n    value: jobs\n",
+	})
+	code, stdout, stderr := execCLI(t, dir, "components", "validate", "bad")
+	if code != 1 || stdout != "" {
+		t.Errorf("exit %d, stdout %q; want 1 and nothing", code, stdout)
+	}
+	for _, want := range []string{
+		filepath.Join("bad", "table.yaml") + `:11: metadata "table": "orders;drop": each part must be`,
+		filepath.Join("bad", "lease.yaml") + `:11: metadata "leaseDuration": must be at least 1s`,
+		filepath.Join("bad", "conn.yaml") + `:9: metadata "connectionString": cannot be parsed`,
+		filepath.Join("bad", "memory.yaml") + `:9: metadata "maxLength": must be 0 (unbounded) or more, got -1`,
+		filepath.Join("bad", "files.yaml") + `:9: metadata "rootPath": "/proc/self" is inside /proc`,
+		"5 problems in bad",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "[::1") {
+		t.Errorf("the secret connection string is quoted:\n%s", stderr)
+	}
+	code, _, stderr = execCLI(t, dir, "components", "validate", "ci", "--no-secrets")
+	want := filepath.Join("ci", "table.yaml") + `:11: metadata "table": "a.b.c": want name or schema.name`
+	if code != 1 || !strings.Contains(stderr, want) || strings.Contains(stderr, "good.yaml") || strings.Contains(stderr, "connectionString") {
+		t.Errorf("--no-secrets: exit %d, stderr:\n%s\nwant only %q", code, stderr, want)
+	}
+}
