@@ -99,7 +99,10 @@ func BenchmarkMemoryTrigger(b *testing.B) {
 // BenchmarkRatio alternates rounds of the channel baseline and the memory
 // trigger (maxConcurrency 16) in one run, so that both see the same machine,
 // and reports each one's events/s and their ratio (trigger ÷ baseline), the
-// median of the rounds' ratios. go test -bench Ratio -benchtime 5x.
+// median of the rounds' ratios, and the trigger's fixed cost per message
+// (its time per message less the baseline's, in wall time and in the
+// process's CPU time, which the machine's load changes less), with their
+// ranges. go test -bench Ratio -benchtime 5x.
 //
 //tether:bench benchtime=1x count=7
 func BenchmarkRatio(b *testing.B) { benchmarkRatio(b, nil) }
@@ -146,16 +149,31 @@ func benchmarkRatio(b *testing.B, tp trace.TracerProvider) {
 		return time.Since(start)
 	}
 	target.Store(0)
-	var ratios []float64
+	// Per round: the ratio of the rates, and the fixed cost per message, the
+	// trigger's time (wall, and the process's CPU) less the baseline's.
+	var ratios, fixedWall, fixedCPU []float64
 	var base, teth time.Duration
 	for range b.N {
-		bd, td := baseline(), tether()
+		c0 := processCPU()
+		bd := baseline()
+		c1 := processCPU()
+		td := tether()
+		c2 := processCPU()
 		base += bd
 		teth += td
 		ratios = append(ratios, bd.Seconds()/td.Seconds())
+		fixedWall = append(fixedWall, float64(td-bd)/perRound)
+		fixedCPU = append(fixedCPU, float64((c2-c1)-(c1-c0))/perRound)
 	}
-	slices.Sort(ratios)
 	b.ReportMetric(float64(b.N*perRound)/base.Seconds(), "baseline-events/s")
 	b.ReportMetric(float64(b.N*perRound)/teth.Seconds(), "tether-events/s")
-	b.ReportMetric(ratios[len(ratios)/2], "ratio")
+	b.ReportMetric(median(ratios), "ratio")
+	b.ReportMetric(slices.Min(ratios), "ratio-min")
+	b.ReportMetric(slices.Max(ratios), "ratio-max")
+	b.ReportMetric(median(fixedWall), "fixed-ns/event")
+	b.ReportMetric(median(fixedCPU), "fixed-cpu-ns/event")
+	b.Logf("ratio median %.2f (%.2f-%.2f); fixed cost per message median %.0f ns (%.0f-%.0f), in CPU %.0f ns (%.0f-%.0f)",
+		median(ratios), slices.Min(ratios), slices.Max(ratios),
+		median(fixedWall), slices.Min(fixedWall), slices.Max(fixedWall),
+		median(fixedCPU), slices.Min(fixedCPU), slices.Max(fixedCPU))
 }

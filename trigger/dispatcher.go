@@ -14,17 +14,20 @@ import (
 )
 
 // dispatcher runs one trigger: a receive loop feeding a bounded pool of
-// workers, and the settling of each message (ack, nack, delayed redelivery,
-// native dead letter) from the outcome of the middleware chain.
+// workers through an inbox, and the settling of each message (ack, nack,
+// delayed redelivery, native dead letter) from the outcome of the middleware
+// chain.
 //
-// It composes three parts, each with its own lock and invariants:
+// It composes four parts, each with its own lock and invariants:
+//   - inbox: the received messages waiting for a worker, and the workers
+//     waiting for a message;
 //   - keyOrder (ordered triggers): one key's messages one at a time, in order;
 //   - heldRetries: messages held for their retry delay, unsettled: failed
 //     ones on brokers without delayed nacks, snoozed ones on every broker;
 //   - leases (brokers with leases): the leases of every unsettled message.
 //
-// The dispatcher itself holds no lock: its own state is the lane, the
-// workers, and flags that only go one way (stopping).
+// The dispatcher itself holds no lock: its own state is the workers and
+// flags that only go one way (stopping).
 type dispatcher struct {
 	function string
 	binding  string
@@ -38,7 +41,7 @@ type dispatcher struct {
 	settleCtx context.Context  // for acks and nacks: outlives shutdown's cancellations
 	replier   bindings.Replier // the input, when its sender waits for an answer
 
-	lane     chan *bindings.Message // received messages, to any free worker
+	inbox    *inbox // received messages, to any free worker
 	workers  []*worker
 	watchdog *watchdog // enforces handlerTimeout; nil without one
 
@@ -76,12 +79,15 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 	}
 	d.replier, _ = in.(bindings.Replier)
 	n := policy.MaxConcurrency
-	d.lane = make(chan *bindings.Message, max(n, policy.BatchSize))
+	// The receive loop receives the next batch while fewer than this many
+	// wait: with the batch in its hand, at most this many plus a batch are
+	// received and not yet with a worker.
+	d.inbox = newInbox(max(n, policy.BatchSize))
 	if policy.HandlerTimeout > 0 {
 		d.watchdog = newWatchdog(policy.HandlerTimeout, d.logger)
 	}
 	for range n {
-		d.workers = append(d.workers, &worker{d: d})
+		d.workers = append(d.workers, &worker{d: d, wake: make(chan struct{}, 1)})
 	}
 	if d.watchdog != nil {
 		d.watchdog.workers = d.workers
@@ -133,15 +139,17 @@ func (d *dispatcher) start() {
 	go d.receiveLoop(ctx)
 }
 
-// receiveLoop receives until ctx ends (stop), handing each message to a
-// worker; while too many retries are held, it waits before receiving more.
+// receiveLoop receives until ctx ends (stop), putting each batch in the
+// inbox for the workers and receiving the next while they handle it; it
+// waits before receiving more while the inbox is full or too many retries
+// are held.
 func (d *dispatcher) receiveLoop(ctx context.Context) {
 	defer close(d.recvDone)
 	d.receiving.Store(true)
 	defer d.receiving.Store(false)
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		if !d.held.awaitRoom(ctx) {
+		if !d.held.awaitRoom(ctx) || !d.inbox.awaitRoom(ctx) {
 			break
 		}
 		msgs, err := d.in.Receive(ctx, d.policy.BatchSize)
@@ -159,32 +167,25 @@ func (d *dispatcher) receiveLoop(ctx context.Context) {
 		}
 		backoff = 100 * time.Millisecond
 		d.leases.track(msgs...)
-		for i, m := range msgs {
-			if !d.dispatch(ctx, m) {
-				// Stopping: give back what was received and not handed out.
-				for _, rest := range msgs[i:] {
-					d.nack(rest, 0)
-				}
-				break
-			}
-		}
+		d.dispatch(msgs)
 	}
 }
 
-// dispatch hands m to a worker, or parks it behind the message of the same
-// key a worker is busy with; false when ctx ended first (m is still ours).
-func (d *dispatcher) dispatch(ctx context.Context, m *bindings.Message) bool {
-	if d.order != nil && m.Key != "" && !d.order.admit(m, d.stopped) {
-		return true // parked: the key's worker takes it
+// dispatch hands msgs to the workers through the inbox; in an ordered
+// trigger, a message whose key a worker is busy with is parked behind it
+// instead, for that worker to take. Once stopping has begun, the workers
+// only nack what they take.
+func (d *dispatcher) dispatch(msgs []*bindings.Message) {
+	if d.order == nil {
+		d.inbox.put(msgs...)
+		return
 	}
-	select {
-	case d.lane <- m:
-		return true
-	case <-ctx.Done():
-		if d.order != nil && m.Key != "" {
-			d.order.free(m.Key)
+	for _, m := range msgs {
+		// One at a time: admit may wait for room, which only the owners of
+		// the keys admitted before can make.
+		if m.Key == "" || d.order.admit(m, d.stopped) {
+			d.inbox.put(m)
 		}
-		return false
 	}
 }
 
@@ -295,11 +296,9 @@ func (d *dispatcher) retryHeld(m *bindings.Message, counts bool) {
 	if counts {
 		m.DeliveryCount++ // the broker did not see this redelivery; count it here
 	}
-	select {
-	case d.lane <- m:
-	case <-d.stopped:
-		d.nack(m, 0)
-	}
+	// stop closes the inbox only once held retries are all back (held.wait),
+	// and a worker that takes m after stopping began nacks it.
+	d.inbox.put(m)
 }
 
 func (d *dispatcher) ack(m *bindings.Message) {
@@ -341,6 +340,7 @@ func (d *dispatcher) stop(ctx context.Context) error {
 	d.held.wait()
 
 	close(d.quit)
+	d.inbox.close()
 	done := make(chan struct{})
 	go func() { d.workersWG.Wait(); close(done) }()
 	select {
@@ -361,6 +361,11 @@ func (d *dispatcher) stop(ctx context.Context) error {
 		return nil
 	case <-t.C:
 	}
+	// What still waits for a worker goes back now, not when the broker's
+	// lease ends: the stuck workers will not take it.
+	for _, m := range d.inbox.drain() {
+		d.nack(m, 0)
+	}
 	running := 0
 	for _, w := range d.workers {
 		if w.current.Load() != nil {
@@ -372,28 +377,23 @@ func (d *dispatcher) stop(ctx context.Context) error {
 		d.function, ErrHandlersRunning, running, d.cancelWait)
 }
 
-// worker handles messages from the lane, one at a time.
+// worker handles messages from the inbox, one at a time.
 type worker struct {
 	d       *dispatcher
+	wake    chan struct{} // the inbox's wake-up while asleep in take
 	current atomic.Pointer[handlerContext]
 }
 
+// run handles messages until the inbox is closed and empty; once stopping
+// has begun, handling a message nacks it and what is parked behind it.
 func (w *worker) run() {
 	defer w.d.workersWG.Done()
 	for {
-		select {
-		case m := <-w.d.lane:
-			w.handle(m)
-		case <-w.d.quit:
-			for {
-				select {
-				case m := <-w.d.lane:
-					w.handle(m) // stopping: nacks m and what is parked behind it
-				default:
-					return
-				}
-			}
+		m, ok := w.d.inbox.take(w)
+		if !ok {
+			return
 		}
+		w.handle(m)
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 //
 // Invariants, under mu:
 //   - a key is in queues exactly while a worker owns it (or a message of it
-//     is on its way to a free worker); queues[key] holds the messages parked
+//     waits in the inbox for a free worker); queues[key] holds the messages parked
 //     behind it, in the order they arrived;
 //   - inRoom counts the parked messages that took room, and never exceeds
 //     limit: admit waits for room before parking. Only once stopping has

@@ -183,3 +183,18 @@ func TestKeyOrderTakeKeepsTheKey(t *testing.T) {
 		t.Fatal("next freed nothing: the key is still owned")
 	}
 }
+
+// TestKeyOrderFreeGivesTheKeyBack: a key admitted for a message that never
+// reached a worker is free again once freed: the next message of it goes to
+// a worker.
+func TestKeyOrderFreeGivesTheKeyBack(t *testing.T) {
+	k := newKeyOrder(1)
+	never := make(chan struct{})
+	if !k.admit(&bindings.Message{ID: "a1", Key: "a"}, never) {
+		t.Fatal("a1 parked behind a free key")
+	}
+	k.free("a")
+	if !k.admit(&bindings.Message{ID: "a2", Key: "a"}, never) {
+		t.Fatal("a2 parked behind a freed key")
+	}
+}

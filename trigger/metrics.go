@@ -39,6 +39,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// clockEpoch is what handler durations are measured from: time.Since of a
+// time with a monotonic reading reads one clock, where time.Now reads two
+// (wall and monotonic). On the virtual machines functions run on a clock
+// read costs about 100ns, as much as the rest of the metrics.
+var clockEpoch = time.Now()
+
 // Middleware counts each attempt by outcome. Label values are bound once per
 // trigger, so counting costs no allocation per message.
 func (m *Metrics) Middleware(function, binding string) Middleware {
@@ -60,9 +66,9 @@ func (m *Metrics) Middleware(function, binding string) Middleware {
 		return func(ctx context.Context, msg *bindings.Message) (Result, error) {
 			received.Inc()
 			inFlight.Add(1)
-			start := time.Now()
+			start := time.Since(clockEpoch)
 			res, err := next(ctx, msg)
-			duration.Observe(time.Since(start).Seconds())
+			duration.Observe((time.Since(clockEpoch) - start).Seconds())
 			inFlight.Add(-1)
 			if err == nil {
 				succeeded.Inc()
