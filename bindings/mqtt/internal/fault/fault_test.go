@@ -9,7 +9,8 @@
 // This checks the MQTT input end to end under faults, with
 // internal/testkit/faulttest: 10,000 messages through a function process that is
 // killed with SIGKILL and restarted mid-stream, while the private mosquitto
-// is restarted too.
+// is restarted too; once with a single-message function, once with a batch
+// function, in parallel, each with a server of its own.
 package fault
 
 import (
@@ -26,24 +27,27 @@ func TestFault(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10,000 messages through a killed function process and a restarted broker; not with -short")
 	}
-	srv, err := mosquittotest.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	faulttest.Variants(t, func(t *testing.T, batch bool) {
+		srv, err := mosquittotest.Start(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Stop)
 
-	// Each component has its own client ids: the function subscribes to
-	// "in" and publishes to "done" and "dead"; the test publishes to "in"
-	// and subscribes to "done" and "dead".
-	yaml := faulttest.Components("bindings.mqtt3", func(name, run string) map[string]string {
-		return map[string]string{"url": srv.URL, "topic": "fault/" + name + "/" + run, "consumerID": "fault-" + name + "-" + run}
-	})
-	faulttest.Run(t, faulttest.Config{
-		Components: yaml,
-		Restart: func(t *testing.T) {
-			if err := srv.Restart(); err != nil {
-				t.Fatalf("restart mosquitto: %v", err)
-			}
-		},
+		// Each component has its own client ids: the function subscribes to
+		// "in" and publishes to "done" and "dead"; the test publishes to "in"
+		// and subscribes to "done" and "dead".
+		yaml := faulttest.Components("bindings.mqtt3", func(name, run string) map[string]string {
+			return map[string]string{"url": srv.URL, "topic": "fault/" + name + "/" + run, "consumerID": "fault-" + name + "-" + run}
+		})
+		faulttest.Run(t, faulttest.Config{
+			Components: yaml,
+			Batch:      batch,
+			Restart: func(t *testing.T) {
+				if err := srv.Restart(); err != nil {
+					t.Fatalf("restart mosquitto: %v", err)
+				}
+			},
+		})
 	})
 }
