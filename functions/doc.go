@@ -35,6 +35,6 @@
 // [github.com/tetherfn/tether/functions/fntest], which runs them through the
 // runtime's real decode and delivery policy on recording outputs.
 //
-// Drivers and the runtime use [OutputBinding] and [Binder] to hand opened
-// output bindings to typed clients; handler code never needs them.
+// Drivers and the runtime hand opened output bindings to typed clients with
+// bindings.OutputBinding and bindings.Binder; handler code never needs them.
 package functions

@@ -8,24 +8,18 @@ import (
 	"github.com/tetherfn/tether/bindings"
 )
 
-// OutputBinding is an opened output binding as the runtime hands it to a typed
-// client at start-up.
-type OutputBinding struct {
-	// Name is the component name.
-	Name string
-	// Type is the binding type's declaration.
-	Type *bindings.Type
-	// Output invokes the binding. Errors come back wrapped in *bindings.Error.
-	bindings.Output
-}
+// OutputBinding is an opened output binding as the runtime hands it to a
+// typed client.
+//
+// Deprecated: it moved to package bindings (bindings.OutputBinding), beside
+// the drivers that implement it; handler code never needs it.
+type OutputBinding = bindings.OutputBinding
 
-// Binder is implemented (on the pointer) by every type that may be a field of a
-// function's Outputs struct: Output[T] and each binding's own typed client.
-// The runtime calls BindOutput once at start-up; an error (the binding's type
-// or operations do not fit the client) stops start-up.
-type Binder interface {
-	BindOutput(b OutputBinding) error
-}
+// Binder is implemented by every type that may be a field of a function's
+// Outputs struct.
+//
+// Deprecated: it moved to package bindings (bindings.Binder).
+type Binder = bindings.Binder
 
 // Output is a portable typed client for any output binding that supports
 // "create": a queue, a topic, a table, an HTTP endpoint... Switching the
@@ -34,17 +28,14 @@ type Binder interface {
 // Values are encoded as JSON, except []byte and string, which are sent as they
 // are (application/octet-stream and text/plain; charset=utf-8).
 type Output[T any] struct {
-	b OutputBinding
+	b bindings.OutputBinding
 }
 
-// BindOutput implements Binder.
-func (o *Output[T]) BindOutput(b OutputBinding) error {
-	if b.Output == nil || b.Type == nil {
-		return fmt.Errorf("output binding %q is not open", b.Name)
-	}
-	if !b.Type.Supports(bindings.OpCreate) {
-		return fmt.Errorf("functions.Output[%T] needs operation %q, which %s (component %q) does not have",
-			*new(T), bindings.OpCreate, b.Type.Name, b.Name)
+// BindOutput implements bindings.Binder: any binding with operation create
+// will do.
+func (o *Output[T]) BindOutput(b bindings.OutputBinding) error {
+	if err := b.Require("", bindings.OpCreate); err != nil {
+		return err
 	}
 	o.b = b
 	return nil

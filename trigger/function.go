@@ -11,7 +11,6 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/tetherfn/tether/bindings"
-	"github.com/tetherfn/tether/functions"
 )
 
 // Handler handles one message. A nil error acks the message; any other error
@@ -123,7 +122,7 @@ func (f *Function) validate() error {
 type Outputs struct {
 	function string
 	rt       *Runtime
-	lookup   func(component string) (functions.OutputBinding, error) // set by NewOutputs instead of rt
+	lookup   func(component string) (bindings.OutputBinding, error) // set by NewOutputs instead of rt
 }
 
 // NewOutputs returns the Outputs a function's Bind sees, finding output
@@ -131,34 +130,34 @@ type Outputs struct {
 // component named ...") Bind wraps with the function and the field. The
 // runtime makes its own; this is for running a function without one
 // (package functions/fntest).
-func NewOutputs(function string, lookup func(component string) (functions.OutputBinding, error)) *Outputs {
+func NewOutputs(function string, lookup func(component string) (bindings.OutputBinding, error)) *Outputs {
 	return &Outputs{function: function, lookup: lookup}
 }
 
 // Output returns the named output binding, or an error naming the function
 // and the component when there is no such output.
-func (o *Outputs) Output(name string) (functions.OutputBinding, error) {
+func (o *Outputs) Output(name string) (bindings.OutputBinding, error) {
 	ob, err := o.find(name)
 	if err != nil {
-		return functions.OutputBinding{}, fmt.Errorf("function %q: %w", o.function, err)
+		return bindings.OutputBinding{}, fmt.Errorf("function %q: %w", o.function, err)
 	}
 	return ob, nil
 }
 
-func (o *Outputs) find(name string) (functions.OutputBinding, error) {
+func (o *Outputs) find(name string) (bindings.OutputBinding, error) {
 	if o.rt == nil {
 		return o.lookup(name)
 	}
 	ob, ok := o.rt.outputs[name]
 	if !ok {
-		return functions.OutputBinding{}, fmt.Errorf("no output component named %q%s", name, o.rt.componentHint(name))
+		return bindings.OutputBinding{}, fmt.Errorf("no output component named %q%s", name, o.rt.componentHint(name))
 	}
 	return ob, nil
 }
 
 // Bind binds one Outputs field: it looks up the component and calls the
 // client's BindOutput. Errors name the field, the component and both types.
-func (o *Outputs) Bind(field string, client functions.Binder, component string) error {
+func (o *Outputs) Bind(field string, client bindings.Binder, component string) error {
 	ob, err := o.find(component)
 	if err != nil {
 		return fmt.Errorf("function %q: field %s (%T): %w", o.function, field, client, err)
@@ -183,7 +182,7 @@ func (o *Outputs) LoadSettings(field string, settings any, prefix string) error 
 // ReturnTo is the middleware that sends a successful handler's Result to the
 // function's return binding (operation create); a failed send fails the
 // attempt. The runtime adds it for functions with a Return.
-func ReturnTo(out functions.OutputBinding) Middleware { return returnTo(out) }
+func ReturnTo(out bindings.OutputBinding) Middleware { return returnTo(out) }
 
 // Action is what the runtime does with a message once its middleware chain
 // returned.

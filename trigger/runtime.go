@@ -19,7 +19,6 @@ import (
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/component"
-	"github.com/tetherfn/tether/functions"
 	"github.com/tetherfn/tether/internal/redact"
 	"github.com/tetherfn/tether/internal/suggest"
 )
@@ -108,7 +107,7 @@ type Runtime struct {
 	tracer   *tracer // nil: tracing off
 
 	mu          sync.Mutex
-	outputs     map[string]functions.OutputBinding
+	outputs     map[string]bindings.OutputBinding
 	outputOrder []string
 	dispatchers []*dispatcher
 	started     bool
@@ -173,7 +172,7 @@ func New(opts Options) (*Runtime, error) {
 	r := &Runtime{
 		opts: opts, logger: slog.New(red.Handler(opts.Logger.Handler())), redact: red, registry: opts.Registry,
 		metrics: NewMetrics(opts.Registry),
-		outputs: map[string]functions.OutputBinding{},
+		outputs: map[string]bindings.OutputBinding{},
 		funcs:   slices.Clone(opts.Functions),
 		stopped: make(chan struct{}),
 
@@ -451,7 +450,7 @@ func (r *Runtime) openOutput(ctx context.Context, c *component.Component) error 
 	if r.opts.Observer != nil {
 		out = &observedOutput{Output: out, name: c.Name, o: r.opts.Observer, filter: envelopeFilter{redact: r.redact.String}}
 	}
-	r.outputs[c.Name] = functions.OutputBinding{Name: c.Name, Type: typ, Output: out}
+	r.outputs[c.Name] = bindings.OutputBinding{Name: c.Name, Type: typ, Output: out}
 	r.outputOrder = append(r.outputOrder, c.Name)
 	return nil
 }
@@ -470,7 +469,7 @@ func initContext(ctx context.Context, c *component.Component) (context.Context, 
 
 // chain builds a function's handler with the delivery middleware.
 func (r *Runtime) chain(f *Function, c *component.Component, typ *bindings.Type, in bindings.Input) Handler {
-	var ret *functions.OutputBinding
+	var ret *bindings.OutputBinding
 	if f.Return != "" {
 		ob := r.outputs[f.Return]
 		ret = &ob
@@ -506,7 +505,7 @@ type ChainOptions struct {
 	Function, Binding string
 	Policy            bindings.DeliveryPolicy
 	// Return, when set, receives successful results (operation create).
-	Return *functions.OutputBinding
+	Return *bindings.OutputBinding
 	// DeadLetter, when set, receives messages that failed for good.
 	DeadLetter bindings.Output
 	// Metrics is the outermost middleware but Tracing, when set.
@@ -569,7 +568,7 @@ func Chain(h Handler, o ChainOptions) Handler {
 
 // returnTo sends a successful handler's result to the return binding; a
 // failed send fails the attempt.
-func returnTo(out functions.OutputBinding) Middleware {
+func returnTo(out bindings.OutputBinding) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m *bindings.Message) (Result, error) {
 			res, err := next(ctx, m)
@@ -644,7 +643,7 @@ func (r *Runtime) Ready() bool {
 func (r *Runtime) Tracing() bool { return r.tracer != nil }
 
 // Output returns an opened output binding by component name.
-func (r *Runtime) Output(name string) (functions.OutputBinding, bool) {
+func (r *Runtime) Output(name string) (bindings.OutputBinding, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ob, ok := r.outputs[name]

@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/tetherfn/tether/bindings"
-	"github.com/tetherfn/tether/functions"
 )
 
 // Client is the typed client of a bindings.http output, for a function's
@@ -26,17 +25,14 @@ import (
 // (*bindings.Error, around a *StatusError for a status outside 2xx unless
 // the component or the call allows any status).
 type Client struct {
-	b functions.OutputBinding
+	b bindings.OutputBinding
 }
 
-// BindOutput implements functions.Binder: it accepts only a bindings.http
-// component.
-func (c *Client) BindOutput(b functions.OutputBinding) error {
-	if b.Output == nil || b.Type == nil {
-		return fmt.Errorf("output binding %q is not open", b.Name)
-	}
-	if b.Type.Name != TypeName {
-		return fmt.Errorf("*http.Client needs a %s component, but component %q is %s", TypeName, b.Name, b.Type.Name)
+// BindOutput implements bindings.Binder: it accepts only a component of
+// type TypeName.
+func (c *Client) BindOutput(b bindings.OutputBinding) error {
+	if err := b.Require(TypeName); err != nil {
+		return err
 	}
 	c.b = b
 	return nil

@@ -294,7 +294,7 @@ func TestClient(t *testing.T) {
 	out := openOutput(t, map[string]string{"url": srv.URL})
 	typ, _ := bindings.Lookup(tetherhttp.TypeName)
 	var c tetherhttp.Client
-	if err := c.BindOutput(functions.OutputBinding{Name: "api", Type: typ, Output: out}); err != nil {
+	if err := c.BindOutput(bindings.OutputBinding{Name: "api", Type: typ, Output: out}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -339,7 +339,7 @@ func TestClient(t *testing.T) {
 	}
 
 	lsType, _ := bindings.Lookup(localstorage.TypeName)
-	err = new(tetherhttp.Client).BindOutput(functions.OutputBinding{Name: "files", Type: lsType, Output: out})
+	err = new(tetherhttp.Client).BindOutput(bindings.OutputBinding{Name: "files", Type: lsType, Output: out})
 	if err == nil || !strings.Contains(err.Error(), `"files"`) || !strings.Contains(err.Error(), localstorage.TypeName) || !strings.Contains(err.Error(), tetherhttp.TypeName) {
 		t.Errorf("binding a localstorage component = %v", err)
 	}

@@ -3,11 +3,9 @@ package kafka
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 
 	"github.com/tetherfn/tether/bindings"
-	"github.com/tetherfn/tether/functions"
 )
 
 // Client is the typed client of a bindings.kafka output, for a function's
@@ -22,17 +20,14 @@ import (
 // Produce waits for the brokers' acknowledgement (all in-sync replicas by
 // default). Errors are the binding's (*bindings.Error).
 type Client struct {
-	b functions.OutputBinding
+	b bindings.OutputBinding
 }
 
-// BindOutput implements functions.Binder: it accepts only a bindings.kafka
-// component.
-func (c *Client) BindOutput(b functions.OutputBinding) error {
-	if b.Output == nil || b.Type == nil {
-		return fmt.Errorf("output binding %q is not open", b.Name)
-	}
-	if b.Type.Name != TypeName {
-		return fmt.Errorf("*kafka.Client needs a %s component, but component %q is %s", TypeName, b.Name, b.Type.Name)
+// BindOutput implements bindings.Binder: it accepts only a component of
+// type TypeName.
+func (c *Client) BindOutput(b bindings.OutputBinding) error {
+	if err := b.Require(TypeName); err != nil {
+		return err
 	}
 	c.b = b
 	return nil

@@ -12,7 +12,6 @@ import (
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/kafka"
 	"github.com/tetherfn/tether/bindings/memory"
-	"github.com/tetherfn/tether/functions"
 )
 
 func openOutput(t testing.TB, topic string, extra ...string) bindings.Output {
@@ -129,7 +128,7 @@ func TestClientProduces(t *testing.T) {
 	out := openOutput(t, topic)
 
 	var c kafka.Client
-	if err := c.BindOutput(functions.OutputBinding{Name: "events", Type: &kafka.Type, Output: out}); err != nil {
+	if err := c.BindOutput(bindings.OutputBinding{Name: "events", Type: &kafka.Type, Output: out}); err != nil {
 		t.Fatal(err)
 	}
 	p, err := c.Produce(ctx, []byte(`{"id":1}`), kafka.WithKey("k1"), kafka.WithPartition(2),
@@ -152,7 +151,7 @@ func TestClientProduces(t *testing.T) {
 func TestClientRefusesOtherTypes(t *testing.T) {
 	var c kafka.Client
 	memType, _ := bindings.Lookup(memory.TypeName)
-	err := c.BindOutput(functions.OutputBinding{Name: "jobs", Type: memType, Output: nopOutput{}})
+	err := c.BindOutput(bindings.OutputBinding{Name: "jobs", Type: memType, Output: nopOutput{}})
 	if err == nil {
 		t.Fatal("a bindings.memory component was accepted")
 	}

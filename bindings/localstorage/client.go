@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/tetherfn/tether/bindings"
-	"github.com/tetherfn/tether/functions"
 )
 
 // Client is the typed client of a bindings.localstorage output, for a
@@ -22,17 +21,14 @@ import (
 // binding's (*bindings.Error; bindings.ErrNotFound for a missing file,
 // ErrBadName for a name outside the root).
 type Client struct {
-	b functions.OutputBinding
+	b bindings.OutputBinding
 }
 
-// BindOutput implements functions.Binder: it accepts only a
-// bindings.localstorage component.
-func (c *Client) BindOutput(b functions.OutputBinding) error {
-	if b.Output == nil || b.Type == nil {
-		return fmt.Errorf("output binding %q is not open", b.Name)
-	}
-	if b.Type.Name != TypeName {
-		return fmt.Errorf("*localstorage.Client needs a %s component, but component %q is %s", TypeName, b.Name, b.Type.Name)
+// BindOutput implements bindings.Binder: it accepts only a component of
+// type TypeName.
+func (c *Client) BindOutput(b bindings.OutputBinding) error {
+	if err := b.Require(TypeName); err != nil {
+		return err
 	}
 	c.b = b
 	return nil

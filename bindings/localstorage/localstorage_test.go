@@ -17,7 +17,6 @@ import (
 	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/localstorage"
 	"github.com/tetherfn/tether/bindings/memory"
-	"github.com/tetherfn/tether/functions"
 )
 
 func TestConformance(t *testing.T) {
@@ -292,7 +291,7 @@ func TestClient(t *testing.T) {
 	out, _ := open(t, nil)
 	typ, _ := bindings.Lookup(localstorage.TypeName)
 	var c localstorage.Client
-	if err := c.BindOutput(functions.OutputBinding{Name: "files", Type: typ, Output: out}); err != nil {
+	if err := c.BindOutput(bindings.OutputBinding{Name: "files", Type: typ, Output: out}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -328,7 +327,7 @@ func TestClient(t *testing.T) {
 
 	// Another type is refused, naming the component and both types.
 	memType, _ := bindings.Lookup(memory.TypeName)
-	err = new(localstorage.Client).BindOutput(functions.OutputBinding{Name: "queue", Type: memType, Output: out})
+	err = new(localstorage.Client).BindOutput(bindings.OutputBinding{Name: "queue", Type: memType, Output: out})
 	if err == nil || !strings.Contains(err.Error(), `"queue"`) || !strings.Contains(err.Error(), memory.TypeName) || !strings.Contains(err.Error(), localstorage.TypeName) {
 		t.Errorf("binding a memory component = %v", err)
 	}

@@ -301,7 +301,7 @@ func TestClientPublishesPerTopicAndRefusesOtherTypes(t *testing.T) {
 	}
 
 	var c mqtt.Client
-	if err := c.BindOutput(functions.OutputBinding{Name: "devices", Type: typ, Output: out}); err != nil {
+	if err := c.BindOutput(bindings.OutputBinding{Name: "devices", Type: typ, Output: out}); err != nil {
 		t.Fatal(err)
 	}
 	topic := strings.TrimSuffix(md["topic"], "+") + "42"
@@ -313,7 +313,7 @@ func TestClientPublishesPerTopicAndRefusesOtherTypes(t *testing.T) {
 	}
 
 	var other mqtt.Client
-	err = other.BindOutput(functions.OutputBinding{Name: "orders", Type: &bindings.Type{Name: "bindings.kafka"}, Output: out})
+	err = other.BindOutput(bindings.OutputBinding{Name: "orders", Type: &bindings.Type{Name: "bindings.kafka"}, Output: out})
 	if err == nil || !strings.Contains(err.Error(), `"orders"`) || !strings.Contains(err.Error(), "bindings.kafka") || !strings.Contains(err.Error(), mqtt.TypeName) {
 		t.Errorf("bind to a bindings.kafka component: %v, want an error naming the component and both types", err)
 	}

@@ -204,7 +204,7 @@ func TestClientPublishesWithHeadersAndRefusesOtherTypes(t *testing.T) {
 	typ, _ := bindings.Lookup(nats.TypeName)
 
 	var c nats.Client
-	if err := c.BindOutput(functions.OutputBinding{Name: "events", Type: typ, Output: out}); err != nil {
+	if err := c.BindOutput(bindings.OutputBinding{Name: "events", Type: typ, Output: out}); err != nil {
 		t.Fatalf("bind: %v", err)
 	}
 	ack, err := c.Publish(context.Background(), md["subject"], []byte("hi"),
@@ -219,7 +219,7 @@ func TestClientPublishesWithHeadersAndRefusesOtherTypes(t *testing.T) {
 
 	other := &bindings.Type{Name: "bindings.kafka"}
 	var c2 nats.Client
-	err = c2.BindOutput(functions.OutputBinding{Name: "orders", Type: other, Output: out})
+	err = c2.BindOutput(bindings.OutputBinding{Name: "orders", Type: other, Output: out})
 	if err == nil || !strings.Contains(err.Error(), `"orders"`) || !strings.Contains(err.Error(), "bindings.kafka") || !strings.Contains(err.Error(), nats.TypeName) {
 		t.Errorf("bind to a bindings.kafka component: %v, want an error naming the component and both types", err)
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tetherfn/tether/bindings"
-	"github.com/tetherfn/tether/functions"
 )
 
 // Client is the typed client of a bindings.postgresql output, for a
@@ -28,19 +27,16 @@ import (
 // time.Time as timestamptz...). Errors are *bindings.Error, with pgx's error
 // (a *pgconn.PgError for a server error) reachable with errors.As.
 type Client struct {
-	b       functions.OutputBinding
+	b       bindings.OutputBinding
 	pool    *pgxpool.Pool // nil when the binding is not this driver's
 	timeout time.Duration
 }
 
-// BindOutput implements functions.Binder: it accepts only a
-// bindings.postgresql component.
-func (c *Client) BindOutput(b functions.OutputBinding) error {
-	if b.Output == nil || b.Type == nil {
-		return fmt.Errorf("output binding %q is not open", b.Name)
-	}
-	if b.Type.Name != TypeName {
-		return fmt.Errorf("*postgres.Client needs a %s component, but component %q is %s", TypeName, b.Name, b.Type.Name)
+// BindOutput implements bindings.Binder: it accepts only a component of
+// type TypeName.
+func (c *Client) BindOutput(b bindings.OutputBinding) error {
+	if err := b.Require(TypeName); err != nil {
+		return err
 	}
 	c.b, c.pool = b, nil
 	if d, ok := bindings.Driver(b.Output).(*output); ok {

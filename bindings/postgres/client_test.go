@@ -12,7 +12,6 @@ import (
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/postgres"
-	"github.com/tetherfn/tether/functions"
 )
 
 type item struct {
@@ -30,7 +29,7 @@ func bindClient(t *testing.T, out bindings.Output) *postgres.Client {
 	t.Helper()
 	typ, _ := bindings.Lookup(postgres.TypeName)
 	c := new(postgres.Client)
-	if err := c.BindOutput(functions.OutputBinding{Name: "db", Type: typ, Output: out}); err != nil {
+	if err := c.BindOutput(bindings.OutputBinding{Name: "db", Type: typ, Output: out}); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -94,7 +93,7 @@ func TestClient(t *testing.T) {
 }
 
 func TestClientRefusesAnotherBindingType(t *testing.T) {
-	err := new(postgres.Client).BindOutput(functions.OutputBinding{Name: "events", Type: &bindings.Type{Name: "bindings.kafka"}, Output: openOutput(t, nil)})
+	err := new(postgres.Client).BindOutput(bindings.OutputBinding{Name: "events", Type: &bindings.Type{Name: "bindings.kafka"}, Output: openOutput(t, nil)})
 	if err == nil {
 		t.Fatal("a *postgres.Client bound to a bindings.kafka component")
 	}

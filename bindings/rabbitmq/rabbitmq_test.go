@@ -17,7 +17,6 @@ import (
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/rabbitmq"
-	"github.com/tetherfn/tether/functions"
 )
 
 func brokerURL() string {
@@ -278,7 +277,7 @@ func TestClientPublishesToExchangesAndRefusesUnroutable(t *testing.T) {
 	in := openInput(t, "in", md)
 	typ, _ := bindings.Lookup(rabbitmq.TypeName)
 	var c rabbitmq.Client
-	if err := c.BindOutput(functions.OutputBinding{Name: "events", Type: typ, Output: out}); err != nil {
+	if err := c.BindOutput(bindings.OutputBinding{Name: "events", Type: typ, Output: out}); err != nil {
 		t.Fatalf("bind: %v", err)
 	}
 	ctx := context.Background()
@@ -300,7 +299,7 @@ func TestClientPublishesToExchangesAndRefusesUnroutable(t *testing.T) {
 	}
 
 	var other rabbitmq.Client
-	err = other.BindOutput(functions.OutputBinding{Name: "orders", Type: &bindings.Type{Name: "bindings.kafka"}, Output: out})
+	err = other.BindOutput(bindings.OutputBinding{Name: "orders", Type: &bindings.Type{Name: "bindings.kafka"}, Output: out})
 	if err == nil || !strings.Contains(err.Error(), `"orders"`) || !strings.Contains(err.Error(), "bindings.kafka") || !strings.Contains(err.Error(), rabbitmq.TypeName) {
 		t.Errorf("bind to a bindings.kafka component: %v, want an error naming the component and both types", err)
 	}

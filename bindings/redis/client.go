@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
-	"github.com/tetherfn/tether/functions"
 )
 
 // Client is the typed client of a bindings.redis output, for a function's
@@ -23,17 +22,14 @@ import (
 // Every method runs one of the binding's operations, so errors are the
 // binding's (*bindings.Error, with bindings.ErrNotFound for a missing key).
 type Client struct {
-	b functions.OutputBinding
+	b bindings.OutputBinding
 }
 
-// BindOutput implements functions.Binder: it accepts only a bindings.redis
-// component.
-func (c *Client) BindOutput(b functions.OutputBinding) error {
-	if b.Output == nil || b.Type == nil {
-		return fmt.Errorf("output binding %q is not open", b.Name)
-	}
-	if b.Type.Name != TypeName {
-		return fmt.Errorf("*redis.Client needs a %s component, but component %q is %s", TypeName, b.Name, b.Type.Name)
+// BindOutput implements bindings.Binder: it accepts only a component of
+// type TypeName.
+func (c *Client) BindOutput(b bindings.OutputBinding) error {
+	if err := b.Require(TypeName); err != nil {
+		return err
 	}
 	c.b = b
 	return nil

@@ -8,7 +8,6 @@ import (
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/redis"
-	"github.com/tetherfn/tether/functions"
 )
 
 func bindClient(t *testing.T, md map[string]string) *redis.Client {
@@ -16,7 +15,7 @@ func bindClient(t *testing.T, md map[string]string) *redis.Client {
 	out := openOutput(t, md)
 	typ, _ := bindings.Lookup(redis.TypeName)
 	c := new(redis.Client)
-	if err := c.BindOutput(functions.OutputBinding{Name: "cache", Type: typ, Output: out}); err != nil {
+	if err := c.BindOutput(bindings.OutputBinding{Name: "cache", Type: typ, Output: out}); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -76,7 +75,7 @@ func TestClientXAddAndPublish(t *testing.T) {
 
 func TestClientRefusesAnotherBindingType(t *testing.T) {
 	other := &bindings.Type{Name: "bindings.kafka"}
-	err := new(redis.Client).BindOutput(functions.OutputBinding{Name: "events", Type: other, Output: openOutput(t, nil)})
+	err := new(redis.Client).BindOutput(bindings.OutputBinding{Name: "events", Type: other, Output: openOutput(t, nil)})
 	if err == nil {
 		t.Fatal("a *redis.Client bound to a bindings.kafka component")
 	}

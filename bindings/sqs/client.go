@@ -3,12 +3,10 @@ package sqs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
-	"github.com/tetherfn/tether/functions"
 )
 
 // Client is the typed client of a bindings.aws.sqs output, for a function
@@ -30,20 +28,14 @@ type Client struct {
 	out  *output
 }
 
-var _ functions.Binder = (*Client)(nil)
+var _ bindings.Binder = (*Client)(nil)
 
-// BindOutput implements functions.Binder; it refuses a component of another
-// type.
-func (c *Client) BindOutput(b functions.OutputBinding) error {
-	if b.Output == nil || b.Type == nil {
-		return fmt.Errorf("sqs.Client: output binding %q is not open", b.Name)
-	}
-	if b.Type.Name != TypeName {
-		return fmt.Errorf("sqs.Client needs a %s component, but component %q is of type %s", TypeName, b.Name, b.Type.Name)
-	}
-	out, ok := bindings.Driver(b.Output).(*output)
-	if !ok {
-		return fmt.Errorf("sqs.Client needs a %s component, but component %q is driven by %T", TypeName, b.Name, bindings.Driver(b.Output))
+// BindOutput implements bindings.Binder: it accepts only a component of
+// type TypeName.
+func (c *Client) BindOutput(b bindings.OutputBinding) error {
+	out, err := bindings.RequireDriver[*output](b, TypeName)
+	if err != nil {
+		return err
 	}
 	c.name, c.out = b.Name, out
 	return nil

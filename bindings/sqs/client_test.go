@@ -11,7 +11,6 @@ import (
 	"github.com/tetherfn/tether/bindings/bindingtest"
 	"github.com/tetherfn/tether/bindings/memory"
 	"github.com/tetherfn/tether/bindings/sqs"
-	"github.com/tetherfn/tether/functions"
 )
 
 func bindClient(t *testing.T, ctx context.Context, md map[string]string) *sqs.Client {
@@ -22,7 +21,7 @@ func bindClient(t *testing.T, ctx context.Context, md map[string]string) *sqs.Cl
 	}
 	t.Cleanup(func() { out.Close() })
 	c := new(sqs.Client)
-	if err := c.BindOutput(functions.OutputBinding{Name: "shipments", Type: typ, Output: out}); err != nil {
+	if err := c.BindOutput(bindings.OutputBinding{Name: "shipments", Type: typ, Output: out}); err != nil {
 		t.Fatalf("BindOutput: %v", err)
 	}
 	return c
@@ -35,11 +34,11 @@ func TestClientRefusesOtherTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	err = new(sqs.Client).BindOutput(functions.OutputBinding{Name: "jobs", Type: typ, Output: out})
+	err = new(sqs.Client).BindOutput(bindings.OutputBinding{Name: "jobs", Type: typ, Output: out})
 	if err == nil || !strings.Contains(err.Error(), `"jobs"`) || !strings.Contains(err.Error(), memory.TypeName) || !strings.Contains(err.Error(), sqs.TypeName) {
 		t.Errorf("BindOutput of a memory component = %v, want an error naming the component and both types", err)
 	}
-	if err := new(sqs.Client).BindOutput(functions.OutputBinding{Name: "x"}); err == nil {
+	if err := new(sqs.Client).BindOutput(bindings.OutputBinding{Name: "x"}); err == nil {
 		t.Error("BindOutput of a binding that is not open succeeded")
 	}
 	if _, err := new(sqs.Client).Send(ctx, sqs.Message{Body: []byte("x")}); err == nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/tetherfn/tether/bindings"
-	"github.com/tetherfn/tether/functions"
 )
 
 // Client is the typed client of a bindings.twilio.sms output, for a
@@ -20,17 +19,14 @@ import (
 // Errors are the binding's (*bindings.Error around an *APIError for Twilio's
 // own).
 type Client struct {
-	b functions.OutputBinding
+	b bindings.OutputBinding
 }
 
-// BindOutput implements functions.Binder: it accepts only a
-// bindings.twilio.sms component.
-func (c *Client) BindOutput(b functions.OutputBinding) error {
-	if b.Output == nil || b.Type == nil {
-		return fmt.Errorf("output binding %q is not open", b.Name)
-	}
-	if b.Type.Name != TypeName {
-		return fmt.Errorf("*twilio.Client needs a %s component, but component %q is %s", TypeName, b.Name, b.Type.Name)
+// BindOutput implements bindings.Binder: it accepts only a component of
+// type TypeName.
+func (c *Client) BindOutput(b bindings.OutputBinding) error {
+	if err := b.Require(TypeName); err != nil {
+		return err
 	}
 	c.b = b
 	return nil

@@ -230,7 +230,7 @@ func TestClient(t *testing.T) {
 	out := open(t, metadata(f.URL, "toNumber", "+15550000001"))
 	typ, _ := bindings.Lookup(twilio.TypeName)
 	var c twilio.Client
-	if err := c.BindOutput(functions.OutputBinding{Name: "sms", Type: typ, Output: out}); err != nil {
+	if err := c.BindOutput(bindings.OutputBinding{Name: "sms", Type: typ, Output: out}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := c.Send(context.Background(), "+15550000009", "parcel shipped")
@@ -245,7 +245,7 @@ func TestClient(t *testing.T) {
 	}
 
 	lsType, _ := bindings.Lookup(localstorage.TypeName)
-	err = new(twilio.Client).BindOutput(functions.OutputBinding{Name: "files", Type: lsType, Output: out})
+	err = new(twilio.Client).BindOutput(bindings.OutputBinding{Name: "files", Type: lsType, Output: out})
 	if err == nil || !strings.Contains(err.Error(), `"files"`) || !strings.Contains(err.Error(), localstorage.TypeName) || !strings.Contains(err.Error(), twilio.TypeName) {
 		t.Errorf("binding a localstorage component = %v", err)
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/examples/hello"
-	"github.com/tetherfn/tether/functions"
 	"github.com/tetherfn/tether/functions/fntest"
 	"github.com/tetherfn/tether/trigger"
 )
@@ -22,8 +21,8 @@ func (discard) Invoke(context.Context, *bindings.InvokeRequest) (*bindings.Invok
 }
 func (discard) Close() error { return nil }
 
-func discardOutput(component string) (functions.OutputBinding, error) {
-	return functions.OutputBinding{Name: component, Type: fntest.RecorderType, Output: discard{}}, nil
+func discardOutput(component string) (bindings.OutputBinding, error) {
+	return bindings.OutputBinding{Name: component, Type: fntest.RecorderType, Output: discard{}}, nil
 }
 
 var person = &bindings.Message{ID: "1", Data: []byte(`{"name":"Ada"}`), ContentType: "application/json"}

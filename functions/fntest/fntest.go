@@ -91,7 +91,7 @@ func Open(component string, cfg bindings.Config) Option {
 			h.t.Fatalf("fntest: open output %q: %v", component, err)
 		}
 		h.t.Cleanup(func() { out.Close() })
-		h.opened[component] = functions.OutputBinding{Name: component, Type: typ, Output: out}
+		h.opened[component] = bindings.OutputBinding{Name: component, Type: typ, Output: out}
 	}
 }
 
@@ -114,7 +114,7 @@ type Harness struct {
 
 	mu        sync.Mutex
 	recorders map[string]*Recorder
-	opened    map[string]functions.OutputBinding
+	opened    map[string]bindings.OutputBinding
 	bound     []string // components the function's Bind asked for
 	seq       int
 }
@@ -128,7 +128,7 @@ func New(t testing.TB, fn trigger.Function, opts ...Option) *Harness {
 	policy.Jitter = 0
 	h := &Harness{
 		t: t, fn: fn, policy: policy, triggerType: "bindings.memory",
-		recorders: map[string]*Recorder{}, opened: map[string]functions.OutputBinding{},
+		recorders: map[string]*Recorder{}, opened: map[string]bindings.OutputBinding{},
 		logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	for _, o := range opts {
@@ -151,7 +151,7 @@ func New(t testing.TB, fn trigger.Function, opts ...Option) *Harness {
 		}
 	}
 	// Exactly the runtime's chain, but for metrics.
-	var ret *functions.OutputBinding
+	var ret *bindings.OutputBinding
 	if fn.Return != "" {
 		ob, err := h.output(fn.Return)
 		if err != nil {
@@ -178,7 +178,7 @@ func New(t testing.TB, fn trigger.Function, opts ...Option) *Harness {
 }
 
 // output finds or makes the output binding of a component.
-func (h *Harness) output(component string) (functions.OutputBinding, error) {
+func (h *Harness) output(component string) (bindings.OutputBinding, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !slices.Contains(h.bound, component) {

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/tetherfn/tether/bindings"
-	"github.com/tetherfn/tether/functions"
 )
 
 // RecorderType is the binding type of Recorders: an output with every
@@ -62,8 +61,8 @@ type Recorder struct {
 func NewRecorder(name string) *Recorder { return &Recorder{name: name} }
 
 // Binding returns the recorder as the runtime hands outputs to a Bind.
-func (r *Recorder) Binding() functions.OutputBinding {
-	return functions.OutputBinding{Name: r.name, Type: RecorderType, Output: recorderOutput{r}}
+func (r *Recorder) Binding() bindings.OutputBinding {
+	return bindings.OutputBinding{Name: r.name, Type: RecorderType, Output: recorderOutput{r}}
 }
 
 // Sent returns the calls recorded so far, in order, failed ones included

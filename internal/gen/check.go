@@ -463,14 +463,14 @@ func (a *analysis) field(v *types.Var, tag reflect.StructTag, outputsType string
 	} else if _, isIface := t.Underlying().(*types.Interface); !isIface && implementsBinder(types.NewPointer(t)) {
 		return f, true
 	}
-	g.report(v.Pos(), "%s has type %s, which is not an output client: neither it nor a pointer to it implements functions.Binder (use functions.Output[T], or a binding's client such as *postgres.Client)", where, a.show(v.Type()))
+	g.report(v.Pos(), "%s has type %s, which is not an output client: neither it nor a pointer to it implements bindings.Binder (use functions.Output[T], or a binding's client such as *postgres.Client)", where, a.show(v.Type()))
 	return f, false
 }
 
-// implementsBinder reports whether t implements functions.Binder, whose one
-// method is BindOutput(functions.OutputBinding) error. It checks the method
+// implementsBinder reports whether t implements bindings.Binder, whose one
+// method is BindOutput(bindings.OutputBinding) error. It checks the method
 // rather than calling types.Implements because the package being generated
-// for need not import package functions itself (a typed client's package
+// for need not import package bindings itself (a typed client's package
 // does); TestBinderShape keeps the two in step.
 func implementsBinder(t types.Type) bool {
 	obj, _, _ := types.LookupFieldOrMethod(t, false, nil, "BindOutput")
@@ -479,7 +479,7 @@ func implementsBinder(t types.Type) bool {
 		return false
 	}
 	sig := m.Signature()
-	return sig.Params().Len() == 1 && isNamed(types.Unalias(sig.Params().At(0).Type()), functionsPath, "OutputBinding") &&
+	return sig.Params().Len() == 1 && isNamed(types.Unalias(sig.Params().At(0).Type()), bindingsPath, "OutputBinding") &&
 		sig.Results().Len() == 1 && isError(sig.Results().At(0).Type()) && !sig.Variadic()
 }
 

@@ -8,26 +8,28 @@ import (
 )
 
 // TestBinderShape keeps implementsBinder, which checks the method, in step
-// with functions.Binder: the interface must have exactly that one method,
+// with bindings.Binder: the interface must have exactly that one method,
 // and the two checks must agree on real types.
 func TestBinderShape(t *testing.T) {
 	pkgs, err := packages.Load(&packages.Config{Mode: packages.NeedTypes | packages.NeedName},
-		functionsPath, modulePath+"/bindings/nats")
+		functionsPath, bindingsPath, modulePath+"/bindings/nats")
 	if err != nil || packages.PrintErrors(pkgs) > 0 {
 		t.Fatalf("load: %v", err)
 	}
-	var functions, nats *types.Package
+	var functions, bindings, nats *types.Package
 	for _, p := range pkgs {
 		switch p.PkgPath {
 		case functionsPath:
 			functions = p.Types
+		case bindingsPath:
+			bindings = p.Types
 		default:
 			nats = p.Types
 		}
 	}
-	binder := functions.Scope().Lookup("Binder").Type().Underlying().(*types.Interface)
+	binder := bindings.Scope().Lookup("Binder").Type().Underlying().(*types.Interface)
 	if binder.NumMethods() != 1 || binder.Method(0).Name() != "BindOutput" {
-		t.Fatalf("functions.Binder is %s: update implementsBinder", binder)
+		t.Fatalf("bindings.Binder is %s: update implementsBinder", binder)
 	}
 	output := functions.Scope().Lookup("Output").Type().(*types.Named)
 	outputOfInt, err := types.Instantiate(nil, output, []types.Type{types.Typ[types.Int]}, true)
