@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/tetherfn/tether/internal/suggest"
 )
 
 // inputKind is how the generated adapter turns a message into the
@@ -38,6 +40,7 @@ type function struct {
 	HasResult      bool
 	ResultCanBeNil bool
 	Batch          batchKind // how a batch handler takes its items; notBatch for one message a call
+	Middleware     string    // middleware=<Func>: called by the constructor for Function.Middleware
 	Sample         *sample   // the input's schema and example
 
 	pos token.Pos // of the directive
@@ -149,11 +152,62 @@ func (a *analysis) function(fd *ast.FuncDecl, d directive, directiveOK bool) *fu
 		g.report(d.retPos, "return=%s, but %s returns no value to send: want func(ctx context.Context, in T) (R, error)", fn.Return, fd.Name.Name)
 		ok = false
 	}
+	if d.mw != "" && !a.middleware(fn, d, fd.Name.Name) {
+		ok = false
+	}
 	if !ok {
 		return nil
 	}
 	fn.Signature = bareSignature(sig, a.imports.qualifier)
 	return fn
+}
+
+// middlewareShape is what a middleware=<Func> key must name.
+const middlewareShape = "func() []trigger.Middleware"
+
+// middleware checks the func a middleware=<Func> key names: a package-level
+// func of this package returning the middleware, called once per
+// constructor call so that each Function gets its own (a rate limiter's
+// state, say).
+func (a *analysis) middleware(fn *function, d directive, handler string) bool {
+	g := a.g
+	if fn.Batch != notBatch {
+		g.report(d.mwPos, "middleware=%s, but %s is a batch handler: a middleware wraps one message's handler; wrap the batch in %s itself", d.mw, handler, handler)
+		return false
+	}
+	obj := a.pkg.Types.Scope().Lookup(d.mw)
+	f, isFunc := obj.(*types.Func)
+	if obj == nil {
+		var names []string
+		for _, n := range a.pkg.Types.Scope().Names() {
+			if _, ok := a.pkg.Types.Scope().Lookup(n).(*types.Func); ok {
+				names = append(names, n)
+			}
+		}
+		g.report(d.mwPos, "middleware=%s: no func %s in package %s%s (want %s)", d.mw, d.mw, a.pkg.Name, suggest.Hint(d.mw, names), middlewareShape)
+		return false
+	}
+	if !isFunc {
+		g.report(d.mwPos, "middleware=%s: %s is not a func (want %s)", d.mw, d.mw, middlewareShape)
+		return false
+	}
+	sig := f.Type().(*types.Signature)
+	if sig.Params().Len() != 0 || sig.Results().Len() != 1 || sig.TypeParams().Len() != 0 || !isMiddlewareSlice(sig.Results().At(0).Type()) {
+		g.report(d.mwPos, "middleware=%s: %s is %s, want %s", d.mw, d.mw, types.TypeString(sig, a.imports.qualifier), middlewareShape)
+		return false
+	}
+	fn.Middleware = d.mw
+	return true
+}
+
+// isMiddlewareSlice reports whether t is []trigger.Middleware.
+func isMiddlewareSlice(t types.Type) bool {
+	s, ok := t.(*types.Slice)
+	if !ok {
+		return false
+	}
+	n, ok := types.Unalias(s.Elem()).(*types.Named)
+	return ok && n.Obj().Name() == "Middleware" && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == "github.com/tetherfn/tether/trigger"
 }
 
 // resultsLookRight: the results are error alone, so a return= key is the

@@ -19,7 +19,7 @@ const (
 
 // directiveKeys are the key=value settings a //tether:function directive
 // accepts after the function's name.
-var directiveKeys = []string{"trigger", "return"}
+var directiveKeys = []string{"trigger", "return", "middleware"}
 
 // nameRE is a DNS-1123 label, as Kubernetes object names and the runtime
 // (trigger.Function) require.
@@ -33,6 +33,8 @@ type directive struct {
 	trigger string
 	ret     string
 	retPos  token.Pos
+	mw      string // middleware=<Func>: a func() []trigger.Middleware
+	mwPos   token.Pos
 }
 
 // word is a space-separated part of a directive line and where it starts.
@@ -93,7 +95,7 @@ func parseDirective(c *ast.Comment, report func(token.Pos, string, ...any)) (d d
 		key, value, found := strings.Cut(a.text, "=")
 		switch {
 		case !found:
-			report(a.pos, "%q is not a key=value setting (want trigger=<component> or return=<component>)", a.text)
+			report(a.pos, "%q is not a key=value setting (want trigger=<component>, return=<component> or middleware=<func>)", a.text)
 			ok = false
 			continue
 		case !slices.Contains(directiveKeys, key):
@@ -107,7 +109,11 @@ func parseDirective(c *ast.Comment, report func(token.Pos, string, ...any)) (d d
 		}
 		seen[key] = true
 		if value == "" {
-			report(a.pos, "key %q has no value: write %s=<component>", key, key)
+			what := "<component>"
+			if key == "middleware" {
+				what = "<func>"
+			}
+			report(a.pos, "key %q has no value: write %s=%s", key, key, what)
 			ok = false
 			continue
 		}
@@ -116,6 +122,8 @@ func parseDirective(c *ast.Comment, report func(token.Pos, string, ...any)) (d d
 			d.trigger = value
 		case "return":
 			d.ret, d.retPos = value, a.pos
+		case "middleware":
+			d.mw, d.mwPos = value, a.pos
 		}
 	}
 	if !seen["trigger"] {
