@@ -18,7 +18,6 @@ import (
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/bindingtest"
 	tetherhttp "github.com/tetherfn/tether/bindings/http"
-	"github.com/tetherfn/tether/functions"
 	"github.com/tetherfn/tether/trigger"
 )
 
@@ -203,7 +202,7 @@ func BenchmarkOutput(b *testing.B) {
 	b.Cleanup(func() { out.Close() })
 	typ, _ := bindings.Lookup(tetherhttp.TypeName)
 	var c tetherhttp.Client
-	if err := c.BindOutput(functions.OutputBinding{Name: "api", Type: typ, Output: out}); err != nil {
+	if err := c.BindOutput(bindings.OutputBinding{Name: "api", Type: typ, Output: out}); err != nil {
 		b.Fatal(err)
 	}
 	raw := &nethttp.Client{Transport: nethttp.DefaultTransport.(*nethttp.Transport).Clone()}

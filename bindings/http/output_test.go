@@ -441,7 +441,7 @@ func (metadataOnly) Close() error { return nil }
 func TestClientFromMetadata(t *testing.T) {
 	typ, _ := bindings.Lookup(tetherhttp.TypeName)
 	var c tetherhttp.Client
-	if err := c.BindOutput(functions.OutputBinding{Name: "api", Type: typ, Output: metadataOnly{}}); err != nil {
+	if err := c.BindOutput(bindings.OutputBinding{Name: "api", Type: typ, Output: metadataOnly{}}); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := c.Get(context.Background(), "/orders/42")
