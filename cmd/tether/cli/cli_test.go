@@ -129,7 +129,7 @@ func Two(s string) error { return nil }
 	}
 	want := []string{
 		`bad/bad.go:5:1: //tether:function one has no trigger: add trigger=<input component>`,
-		`bad/bad.go:5:23: unknown key "trigerr" in //tether:function; did you mean "trigger"? (known: trigger, return)`,
+		`bad/bad.go:5:23: unknown key "trigerr" in //tether:function; did you mean "trigger"? (known: trigger, return, middleware)`,
 		`bad/bad.go:9:12: Two: the first parameter must be context.Context, not string`,
 		`tether: 3 problems; nothing written`,
 	}
