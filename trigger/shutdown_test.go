@@ -58,7 +58,7 @@ func startChild(t *testing.T, components string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "TETHER_TEST_CHILD=relay", "TETHER_COMPONENTS="+components,
-		"TETHER_HTTP_HOST=127.0.0.1", "TETHER_HTTP_PORT=0", "TETHER_SHUTDOWN_GRACE=10s")
+		"TETHER_HTTP_HOST=127.0.0.1", "TETHER_HTTP_PORT=0", "TETHER_API_PORT=0", "TETHER_SHUTDOWN_GRACE=10s")
 	c := &child{cmd: cmd, stderr: &strings.Builder{}, exited: make(chan error, 1)}
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
