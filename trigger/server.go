@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -333,7 +334,11 @@ func writeAPIError(w http.ResponseWriter, status int, code, msg string) {
 // Status is what /v1.0/status shows. It never holds metadata values, so no
 // secret can leak through it.
 type Status struct {
-	Ready     bool             `json:"ready"`
+	Ready bool `json:"ready"`
+	// PID is the runtime's process id: tether run checks it before its
+	// --send, to know that the process answering on the port is the one it
+	// started.
+	PID       int              `json:"pid"`
 	Functions []FunctionStatus `json:"functions"`
 	Outputs   []BindingStatus  `json:"outputs"`
 }
@@ -358,7 +363,7 @@ type BindingStatus struct {
 
 // Status reports the functions, their delivery settings and the outputs.
 func (r *Runtime) Status() Status {
-	st := Status{Ready: r.Ready()}
+	st := Status{Ready: r.Ready(), PID: os.Getpid()}
 	ds, funcs := r.live()
 	for _, d := range ds {
 		fs := FunctionStatus{Name: d.function, Trigger: BindingStatus{Name: d.binding, Type: d.typ.Name},

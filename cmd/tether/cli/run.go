@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -224,7 +223,7 @@ func runFunctions(ctx context.Context, env *Env, dir string, o runOptions, envSe
 
 	if len(o.sends) > 0 {
 		addr := net.JoinHostPort(host, strconv.Itoa(port))
-		go sendWhenReady(ctx, env, addr, o.sends)
+		go sendWhenReady(ctx, env, addr, procs[0].Process.Pid, o.sends)
 	}
 
 	// The first to exit (or Ctrl-C) stops the others.
@@ -275,17 +274,25 @@ func freePort(host string) (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// sendWhenReady waits for the function at addr to be ready, then sends it
-// each binding=data of --send, in order, reporting failures on stderr.
-func sendWhenReady(ctx context.Context, env *Env, addr string, sends []string) {
-	client := &http.Client{Timeout: time.Second}
+// sendWhenReady waits for the function it started, process pid, to be ready
+// at addr, then sends it each binding=data of --send, in order, reporting
+// failures on stderr. The port was free when run checked it, but another
+// process may have taken it while the function was built: the runtime's
+// status names its process, and a ready status of any other process gets
+// nothing.
+func sendWhenReady(ctx context.Context, env *Env, addr string, pid int, sends []string) {
+	api := controlAPI{addr: addr, timeout: time.Second, notRunning: sendNotRunning}
 	for {
-		resp, err := client.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode/100 == 2 {
-				break
+		var st struct {
+			Ready bool `json:"ready"`
+			PID   int  `json:"pid"`
+		}
+		if err := api.get(ctx, "status", "/v1.0/status", &st); err == nil && st.Ready {
+			if st.PID != pid {
+				fmt.Fprintf(env.Stderr, "tether: --send: %s is answered by another process (pid %d), not the function tether run started (pid %d): nothing sent\n", addr, st.PID, pid)
+				return
 			}
+			break
 		}
 		select {
 		case <-ctx.Done():

@@ -1,6 +1,9 @@
 package cli_test
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/tetherfn/tether/cmd/tether/cli"
 )
 
 // TestRunRefusals covers what tether run refuses before building anything;
@@ -72,5 +77,40 @@ func TestRunNeverSendsToAnotherProcess(t *testing.T) {
 	}
 	if n := posted.Load(); n != 0 {
 		t.Errorf("%d request(s) posted to the process that held the port", n)
+	}
+}
+
+// TestSendWhenReadyChecksTheProcess: the port was free when tether run
+// checked it, and another process took it while the function was built (the
+// check cannot close that race): a ready status of another process gets
+// nothing, and the message names both processes; the function run started
+// gets its message.
+func TestSendWhenReadyChecksTheProcess(t *testing.T) {
+	const ours = 4242
+	for _, c := range []struct {
+		name       string
+		pid, posts int
+		stderr     string
+	}{
+		{"another process", 99, 0, "answered by another process (pid 99), not the function tether run started (pid 4242): nothing sent"},
+		{"the function run started", ours, 1, "names: 204"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var posted atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost {
+					posted.Add(1)
+					w.WriteHeader(http.StatusNoContent)
+					return
+				}
+				fmt.Fprintf(w, `{"ready":true,"pid":%d}`, c.pid)
+			}))
+			defer srv.Close()
+			var stderr strings.Builder
+			cli.SendWhenReady(context.Background(), &cli.Env{Stdout: io.Discard, Stderr: &stderr}, srv.Listener.Addr().String(), ours, []string{"names={}"})
+			if n := int(posted.Load()); n != c.posts || !strings.Contains(stderr.String(), c.stderr) {
+				t.Errorf("%d post(s), stderr:\n%s\nwant %d and %q", n, stderr.String(), c.posts, c.stderr)
+			}
+		})
 	}
 }
