@@ -2,7 +2,6 @@ package trigger
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
@@ -52,26 +51,14 @@ type batchPath struct {
 	lane     chan []*bindings.Message // batches, to any free worker (unbuffered: a taker is a free worker)
 }
 
-// useBatches makes d run call, a BatchHandler, instead of one handler call
-// per message; d.handler is then the per-item chain, whose innermost
-// handler returns the error the BatchHandler gave the item (batchItem).
-// Called before start.
-func (d *dispatcher) useBatches(call BatchHandler) {
-	b := &batchPath{
+// newBatchPath returns d's path for call, a BatchHandler.
+func newBatchPath(d *dispatcher, call BatchHandler) *batchPath {
+	return &batchPath{
 		d: d, call: call,
 		max: max(d.policy.MaxBatchSize, 1), wait: d.policy.MaxBatchWait,
 		received: make(chan []*bindings.Message),
 		retries:  make(chan *bindings.Message),
 		lane:     make(chan []*bindings.Message),
-	}
-	d.batches = b
-	n := len(d.workers)
-	// A batch that fails as a whole holds all its items for their retry
-	// delay at once: room for every worker's batch, twice, before intake
-	// waits.
-	d.held = newHeldRetries(2*n*b.max+4*d.policy.BatchSize, b.retryHeld)
-	if d.order != nil {
-		d.order = newKeyOrder(4 * max(n*b.max, d.policy.BatchSize))
 	}
 }
 
@@ -92,45 +79,21 @@ func (b *batchPath) start(ctx context.Context) {
 	}()
 }
 
-// receive receives until ctx ends, passing each result to the assembler;
-// while too many retries are held, it waits before receiving more.
+// receive receives until ctx ends, at least maxBatchSize at a time where
+// the broker batches, passing each result to the assembler.
 func (b *batchPath) receive(ctx context.Context) {
 	d := b.d
-	d.receiving.Store(true)
-	defer d.receiving.Store(false)
-	size := max(d.policy.BatchSize, b.max)
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		if !d.held.awaitRoom(ctx) {
-			break
-		}
-		msgs, err := d.in.Receive(ctx, size)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, bindings.ErrClosed) {
-				break
-			}
-			d.logger.Error("receive failed; retrying", "error", err, "delay", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-			}
-			backoff = min(2*backoff, 10*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		if len(msgs) == 0 {
-			continue
-		}
-		d.leases.track(msgs...)
+	d.receive(ctx, max(d.policy.BatchSize, b.max), nil, func(msgs []*bindings.Message) bool {
 		select {
 		case b.received <- msgs:
+			return true
 		case <-ctx.Done():
 			for _, m := range msgs {
 				d.nack(m, 0)
 			}
-			return
+			return false
 		}
-	}
+	})
 }
 
 // assemble builds batches until ctx ends (stop), then nacks what it holds.

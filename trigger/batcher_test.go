@@ -119,8 +119,7 @@ func startBatchDispatcher(in bindings.Input, policy bindings.DeliveryPolicy, h B
 		typ = &bindings.Type{Name: "test.batch", Capabilities: bindings.Capabilities{BatchReceive: true, DelayedNack: true}}
 	}
 	chain := Chain(batchItem, ChainOptions{Function: "fn", Binding: "in", Policy: policy, DeadLetter: o.deadLetter})
-	d := newDispatcher("fn", "in", typ, in, policy, chain, context.Background(), discardLogger)
-	d.useBatches(h)
+	d := newDispatcher("fn", "in", typ, in, policy, chain, h, context.Background(), discardLogger)
 	d.start()
 	return d
 }

@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
-	"github.com/tetherfn/tether/functions"
 )
 
 // A batch worker calls the BatchHandler once per batch, within the
@@ -115,7 +114,7 @@ type orderedBatch struct {
 func (o *orderedBatch) run(batch []*bindings.Message) {
 	d := o.w.d
 	for _, m := range batch {
-		if m.Key != "" && !contains(o.owned, m.Key) {
+		if m.Key != "" && !slices.Contains(o.owned, m.Key) {
 			o.owned = append(o.owned, m.Key)
 		}
 	}
@@ -159,11 +158,11 @@ func (o *orderedBatch) handle(batch []*bindings.Message) {
 			h.items = append(h.items, m) // behind the failed item of its key
 			continue
 		}
-		if m.Key != "" && contains(abandoned, m.Key) {
+		if m.Key != "" && slices.Contains(abandoned, m.Key) {
 			d.nack(m, 0) // an earlier item of its key went back to the broker
 			continue
 		}
-		if m.Key != "" && contains(failed, m.Key) {
+		if m.Key != "" && slices.Contains(failed, m.Key) {
 			// An earlier item of its key failed in this call and is
 			// settled already (dead-lettered): the handler may have left
 			// this one alone, so it comes back in the next batch, at once
@@ -238,7 +237,7 @@ func (o *orderedBatch) next() []*bindings.Message {
 		for i := 0; i < len(o.owned) && len(batch) < o.b.max; i++ {
 			k := o.owned[i]
 			var m *bindings.Message
-			if contains(inBatch, k) {
+			if slices.Contains(inBatch, k) {
 				m = d.order.take(k)
 			} else if m = d.order.next(k); m == nil { // freed
 				o.owned = append(o.owned[:i], o.owned[i+1:]...)
@@ -280,87 +279,27 @@ func (o *orderedBatch) giveBack(batch []*bindings.Message) {
 	o.owned = nil
 }
 
-// callBatch calls the BatchHandler on ms within the handlerTimeout,
-// recovering a panic, and returns one error per item.
+// callBatch calls the BatchHandler on ms as CallBatch does, in a context
+// of the batch's own (its attempt the highest of its messages'), watched by
+// the trigger's watchdog, and returns one error per item; the items of a
+// batch that the end of the shutdown grace cut short fail with errShutdown
+// too, which nacks them without an attempt counted (a success, or a dead
+// letter the handler sent itself, stands).
 func (w *worker) callBatch(b *batchPath, ms []*bindings.Message) []error {
 	d := w.d
 	attempt := 1
 	for _, m := range ms {
 		attempt = max(attempt, m.DeliveryCount)
 	}
-	hc := &handlerContext{
-		parent: d.base,
-		clock:  d.watchdog,
-		delivery: functions.Delivery{
-			Function: d.function, Binding: d.binding, BindingType: d.typ.Name,
-			Attempt: attempt, Logger: d.logger,
-		},
-		batchSize: len(ms),
-	}
-	timeout := d.policy.HandlerTimeout
+	hc := d.callContext(nil, attempt)
+	hc.batchSize = len(ms)
 	w.current.Store(hc)
-	if hc.clock != nil {
-		hc.arm(timeout)
-	}
-	errs, all := b.protected(hc, ms)
-	if hc.clock != nil {
-		hc.disarm()
-	}
+	errs := CallBatch(hc, b.call, ms, d.policy.HandlerTimeout)
 	w.current.Store(nil)
-	if all == nil && errs != nil && len(errs) != len(ms) {
-		all = fmt.Errorf("batch handler returned %d errors for %d messages", len(errs), len(ms))
-	}
-	if all != nil || errs == nil {
-		errs = make([]error, len(ms))
-		if all != nil {
-			for i := range errs {
-				errs[i] = all
-			}
-		}
-	}
-	failed := all != nil
-	if !failed {
-		for _, err := range errs {
+	if hc.cancelledBy(errShutdown) {
+		for i, err := range errs {
 			if err != nil {
-				failed = true
-				break
-			}
-		}
-	}
-	if failed {
-		var wrap func(error) error
-		switch {
-		case hc.cancelledBy(errShutdown):
-			// Cut short: no failure (a success, or a dead letter the
-			// handler sent itself, stands).
-			wrap = func(err error) error { return fmt.Errorf("%w: %w", errShutdown, err) }
-		case hc.expired():
-			// The batch ran past its deadline and failed: every item
-			// fails with the timeout. An item's own error stays its cause,
-			// as a single message's does (a Permanent is still permanent);
-			// the others get the batch's first failure as text only, as
-			// another item's Permanent or RetryAfter says nothing of them
-			// (wrapped, one poison message dead-lettered its whole batch).
-			cause := all
-			for _, err := range errs {
-				if cause == nil {
-					cause = err
-				}
-			}
-			others := fmt.Errorf("%w after %s: %v", ErrHandlerTimeout, timeout, cause)
-			for i, err := range errs {
-				if err == nil {
-					errs[i] = others
-				} else {
-					errs[i] = fmt.Errorf("%w after %s: %w", ErrHandlerTimeout, timeout, err)
-				}
-			}
-		}
-		if wrap != nil {
-			for i, err := range errs {
-				if err != nil {
-					errs[i] = wrap(err)
-				}
+				errs[i] = fmt.Errorf("%w: %w", errShutdown, err)
 			}
 		}
 	}
@@ -368,17 +307,58 @@ func (w *worker) callBatch(b *batchPath, ms []*bindings.Message) []error {
 	return errs
 }
 
-// protected calls the BatchHandler, turning a panic into an error for
-// every item.
-func (b *batchPath) protected(hc *handlerContext, ms []*bindings.Message) (errs []error, all error) {
-	defer func() {
-		if v := recover(); v != nil {
-			stack := debug.Stack()
-			functions.Logger(hc).Error("batch handler panicked", "panic", v, "messages", len(ms), "stack", string(stack))
-			errs, all = nil, &PanicError{Value: v, Stack: stack}
+// errItemsFailed is what CallBatch's handler returns to Timeout and Recover
+// when the BatchHandler failed some items: their own errors say how.
+var errItemsFailed = errors.New("batch items failed")
+
+// CallBatch calls h once on msgs as the runtime does, and returns one error
+// per message (nil: handled). The call runs within timeout (0: no bound)
+// and with its panics recovered, by the same Timeout and Recover as a
+// single message's. What fails the whole batch fails every item with the
+// same error: a panic (*PanicError), a BatchHandler that returned another
+// number of errors than messages, and the timeout. Past the timeout, a
+// batch with failed items fails whole (ErrHandlerTimeout): an item's own
+// error stays its cause, as a single message's does (a Permanent is still
+// permanent), and the others get the first failure as text only, since
+// another item's Permanent or RetryAfter says nothing of them; a batch
+// that returns no error after its deadline did its work. fntest calls it
+// too, so that a handler's unit test sees the runtime's outcomes.
+func CallBatch(ctx context.Context, h BatchHandler, msgs []*bindings.Message, timeout time.Duration) []error {
+	var errs []error
+	call := func(ctx context.Context, _ *bindings.Message) (Result, error) {
+		errs = h(ctx, msgs)
+		switch {
+		case errs == nil:
+			return Result{}, nil
+		case len(errs) != len(msgs):
+			return Result{}, fmt.Errorf("batch handler returned %d errors for %d messages", len(errs), len(msgs))
+		case slices.ContainsFunc(errs, func(err error) bool { return err != nil }):
+			return Result{}, errItemsFailed
 		}
-	}()
-	return b.call(hc, ms), nil
+		return Result{}, nil
+	}
+	_, err := Timeout(timeout)(Recover()(call))(ctx, nil)
+	out := make([]error, len(msgs))
+	switch {
+	case err == nil:
+	case !errors.Is(err, errItemsFailed):
+		for i := range out {
+			out[i] = err
+		}
+	case !errors.Is(err, ErrHandlerTimeout):
+		copy(out, errs)
+	default:
+		first := errs[slices.IndexFunc(errs, func(err error) bool { return err != nil })]
+		others := fmt.Errorf("%w after %s: %v", ErrHandlerTimeout, timeout, first)
+		for i, e := range errs {
+			if e == nil {
+				out[i] = others
+			} else {
+				out[i] = fmt.Errorf("%w after %s: %w", ErrHandlerTimeout, timeout, e)
+			}
+		}
+	}
+	return out
 }
 
 // settleItem runs m through the per-item chain with err, the BatchHandler's
@@ -387,34 +367,17 @@ func (b *batchPath) protected(hc *handlerContext, ms []*bindings.Message) (errs 
 // counts as an attempt.
 func (w *worker) settleItem(m *bindings.Message, err error) (time.Duration, bool) {
 	d := w.d
-	hc := &handlerContext{
-		parent: d.base,
-		clock:  d.watchdog,
-		delivery: functions.Delivery{
-			Function: d.function, Binding: d.binding, BindingType: d.typ.Name,
-			Attempt: max(m.DeliveryCount, 1), Message: m, Logger: d.logger,
-		},
-		itemErr: err,
-	}
+	hc := d.callContext(m, max(m.DeliveryCount, 1))
+	hc.itemErr = err
 	res, err := d.handler(hc, m)
 	hc.cancel(context.Canceled)
 	return d.settle(m, res, err)
 }
 
-func contains(keys []string, k string) bool {
-	for _, x := range keys {
-		if x == k {
-			return true
-		}
-	}
-	return false
-}
-
+// remove returns keys without k (keys hold each key once).
 func remove(keys []string, k string) []string {
-	for i, x := range keys {
-		if x == k {
-			return append(keys[:i], keys[i+1:]...)
-		}
+	if i := slices.Index(keys, k); i >= 0 {
+		return slices.Delete(keys, i, i+1)
 	}
 	return keys
 }

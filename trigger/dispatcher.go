@@ -69,7 +69,10 @@ type dispatcher struct {
 // defaultCancelWait is Options.ShutdownCancelWait's default.
 const defaultCancelWait = 5 * time.Second
 
-func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Input, policy bindings.DeliveryPolicy, h Handler, base context.Context, logger *slog.Logger) *dispatcher {
+// newDispatcher returns the dispatcher of one trigger. h is the delivery
+// chain; batch, when not nil, is the function's BatchHandler, and h is then
+// the per-item chain that settles the error it gave each item (batchItem).
+func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Input, policy bindings.DeliveryPolicy, h Handler, batch BatchHandler, base context.Context, logger *slog.Logger) *dispatcher {
 	d := &dispatcher{
 		function: function, binding: binding, typ: typ, in: in, policy: policy,
 		handler: h, base: base, logger: logger,
@@ -79,6 +82,10 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 	}
 	d.replier, _ = in.(bindings.Replier)
 	n := policy.MaxConcurrency
+	perWorker := 1 // messages a worker holds at once
+	if batch != nil {
+		perWorker = max(policy.MaxBatchSize, 1)
+	}
 	// The receive loop receives the next batch while fewer than this many
 	// wait: with the batch in its hand, at most this many plus a batch are
 	// received and not yet with a worker.
@@ -93,12 +100,19 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 		d.watchdog.workers = d.workers
 	}
 	if policy.Ordered && typ.Capabilities.Ordering {
-		d.order = newKeyOrder(4 * max(n, policy.BatchSize))
+		d.order = newKeyOrder(4 * max(n*perWorker, policy.BatchSize))
 	}
 	// Held messages stay unsettled in memory; a broker that bounds what a
 	// consumer holds (a prefetch) bounds them, one that does not (Redis
-	// streams) would not, so intake waits while this many are held.
-	d.held = newHeldRetries(4*(n+policy.BatchSize), d.retryHeld)
+	// streams) would not, so intake waits while this many are held: room
+	// for every worker's messages to fail at once (a whole batch does),
+	// four times over.
+	retryHeld := d.retryHeld
+	if batch != nil {
+		d.batches = newBatchPath(d, batch)
+		retryHeld = d.batches.retryHeld
+	}
+	d.held = newHeldRetries(4*(n*perWorker+policy.BatchSize), retryHeld)
 	if ext, ok := in.(bindings.LeaseExtender); ok {
 		interval := policy.LeaseExtension
 		if interval == 0 {
@@ -141,21 +155,31 @@ func (d *dispatcher) start() {
 
 // receiveLoop receives until ctx ends (stop), putting each batch in the
 // inbox for the workers and receiving the next while they handle it; it
-// waits before receiving more while the inbox is full or too many retries
-// are held.
+// waits before receiving more while the inbox is full.
 func (d *dispatcher) receiveLoop(ctx context.Context) {
 	defer close(d.recvDone)
+	d.receive(ctx, d.policy.BatchSize, d.inbox.awaitRoom, func(msgs []*bindings.Message) bool {
+		d.dispatch(msgs)
+		return true
+	})
+}
+
+// receive calls Receive for at most size messages until ctx ends, retrying
+// a failed call with backoff, and hands each result, its leases tracked, to
+// deliver, which returns false to end it. Before each call it waits while
+// too many retries are held, and until room (when set) says there is room.
+func (d *dispatcher) receive(ctx context.Context, size int, room func(context.Context) bool, deliver func([]*bindings.Message) bool) {
 	d.receiving.Store(true)
 	defer d.receiving.Store(false)
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		if !d.held.awaitRoom(ctx) || !d.inbox.awaitRoom(ctx) {
-			break
+		if !d.held.awaitRoom(ctx) || room != nil && !room(ctx) {
+			return
 		}
-		msgs, err := d.in.Receive(ctx, d.policy.BatchSize)
+		msgs, err := d.in.Receive(ctx, size)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, bindings.ErrClosed) {
-				break
+				return
 			}
 			d.logger.Error("receive failed; retrying", "error", err, "delay", backoff)
 			select {
@@ -166,8 +190,13 @@ func (d *dispatcher) receiveLoop(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		if len(msgs) == 0 {
+			continue
+		}
 		d.leases.track(msgs...)
-		d.dispatch(msgs)
+		if !deliver(msgs) {
+			return
+		}
 	}
 }
 
@@ -449,16 +478,22 @@ func (w *worker) wait(delay time.Duration) bool {
 	}
 }
 
-func (w *worker) attempt(m *bindings.Message) (Result, error) {
-	d := w.d
-	hc := &handlerContext{
+// callContext returns the context of one handler call: on m (nil for a
+// batch's call), at attempt.
+func (d *dispatcher) callContext(m *bindings.Message, attempt int) *handlerContext {
+	return &handlerContext{
 		parent: d.base,
 		clock:  d.watchdog,
 		delivery: functions.Delivery{
 			Function: d.function, Binding: d.binding, BindingType: d.typ.Name,
-			Attempt: max(m.DeliveryCount, 1), Message: m, Logger: d.logger,
+			Attempt: attempt, Message: m, Logger: d.logger,
 		},
 	}
+}
+
+func (w *worker) attempt(m *bindings.Message) (Result, error) {
+	d := w.d
+	hc := d.callContext(m, max(m.DeliveryCount, 1))
 	w.current.Store(hc)
 	res, err := d.handler(hc, m)
 	w.current.Store(nil)

@@ -84,7 +84,7 @@ func TestStopNacksHeldRetriesOutsideTheLock(t *testing.T) {
 		policy.MaxConcurrency, policy.InitialInterval, policy.Jitter = 1, time.Hour, 0
 		d = newDispatcher("fn", "in", typ, in, policy, Chain(func(context.Context, *bindings.Message) (Result, error) {
 			return Result{}, errors.New("not yet")
-		}, ChainOptions{Function: "fn", Binding: "in", Policy: policy}), context.Background(), discardLogger)
+		}, ChainOptions{Function: "fn", Binding: "in", Policy: policy}), nil, context.Background(), discardLogger)
 		d.start()
 		for _, id := range []string{"m1", "m2", "m3"} {
 			in.msgs <- &bindings.Message{ID: id, DeliveryCount: 1}

@@ -207,7 +207,7 @@ func TestHungLeaseExtensionHoldsNothing(t *testing.T) {
 // startDispatcher starts a dispatcher of function "fn" on input "in", its
 // handler behind the runtime's whole middleware chain.
 func startDispatcher(in bindings.Input, typ *bindings.Type, policy bindings.DeliveryPolicy, h Handler) *dispatcher {
-	d := newDispatcher("fn", "in", typ, in, policy, Chain(h, ChainOptions{Function: "fn", Binding: "in", Policy: policy}), context.Background(), discardLogger)
+	d := newDispatcher("fn", "in", typ, in, policy, Chain(h, ChainOptions{Function: "fn", Binding: "in", Policy: policy}), nil, context.Background(), discardLogger)
 	d.start()
 	return d
 }

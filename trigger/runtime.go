@@ -349,12 +349,9 @@ func (r *Runtime) openFunctions(ctx context.Context, fns []Function) (ds []*disp
 			}
 			return ds, err
 		}
-		d := newDispatcher(f.Name, c.Name, typ, in, c.Delivery, r.chain(f, c, typ, in), r.base,
+		d := newDispatcher(f.Name, c.Name, typ, in, c.Delivery, r.chain(f, c, typ, in), f.BatchHandler, r.base,
 			r.logger.With("function", f.Name, "binding", c.Name))
 		d.cancelWait = r.opts.ShutdownCancelWait
-		if f.BatchHandler != nil {
-			d.useBatches(f.BatchHandler)
-		}
 		ds = append(ds, d)
 	}
 	return ds, nil
