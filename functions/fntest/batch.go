@@ -2,7 +2,6 @@ package fntest
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/functions"
@@ -89,45 +88,7 @@ func (h *Harness) callBatch(msgs []*bindings.Message) []error {
 	for _, m := range msgs {
 		d.Attempt = max(d.Attempt, m.DeliveryCount)
 	}
-	timeout := h.policy.HandlerTimeout
-	var cancel context.CancelFunc = func() {}
-	if timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-	}
-	defer cancel()
-	var errs []error
-	call := func(ctx context.Context, _ *bindings.Message) (trigger.Result, error) {
-		errs = h.fn.BatchHandler(ctx, msgs)
-		return trigger.Result{}, nil
-	}
-	_, all := trigger.Recover()(call)(ctx, msgs[0])
-	if all == nil && errs != nil && len(errs) != len(msgs) {
-		all = fmt.Errorf("batch handler returned %d errors for %d messages", len(errs), len(msgs))
-	}
-	if all != nil || errs == nil {
-		errs = make([]error, len(msgs))
-		for i := range errs {
-			errs[i] = all
-		}
-	}
-	if ctx.Err() == context.DeadlineExceeded {
-		// A batch that failed past its deadline fails whole, with the
-		// timeout and its first failure as the cause; one that succeeded
-		// did its work.
-		var cause error
-		for _, err := range errs {
-			if cause == nil {
-				cause = err
-			}
-		}
-		if cause != nil {
-			timedOut := fmt.Errorf("%w after %s: %w", trigger.ErrHandlerTimeout, timeout, cause)
-			for i := range errs {
-				errs[i] = timedOut
-			}
-		}
-	}
-	return errs
+	return trigger.CallBatch(ctx, h.fn.BatchHandler, msgs, h.policy.HandlerTimeout)
 }
 
 // itemErrorKey carries, in the context of one message's settling, the

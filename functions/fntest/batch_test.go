@@ -104,7 +104,9 @@ func TestSendBatchOutcomes(t *testing.T) {
 
 // An error the handler returns fails every item; a panic fails every item
 // with the PanicError; a batch that failed past its handlerTimeout fails
-// whole with ErrHandlerTimeout, as in the runtime.
+// whole with ErrHandlerTimeout, each item keeping its own error as the
+// cause (a Permanent one is dead-lettered, the others retried), as in the
+// runtime.
 func TestSendBatchWholeBatchFailures(t *testing.T) {
 	policy := bindings.DefaultDeliveryPolicy()
 	policy.Jitter, policy.HandlerTimeout = 0, 50*time.Millisecond
@@ -118,6 +120,10 @@ func TestSendBatchWholeBatchFailures(t *testing.T) {
 		case "hang":
 			<-ctx.Done()
 			b.Fail(0, ctx.Err())
+		case "poison":
+			b.Fail(0, functions.Permanent(errors.New("poison")))
+			<-ctx.Done()
+			b.Fail(1, ctx.Err())
 		}
 		return nil
 	}), fntest.DeliveryPolicy(policy))
@@ -133,9 +139,17 @@ func TestSendBatchWholeBatchFailures(t *testing.T) {
 			t.Errorf("panic, message %d: %v; want a retry with the PanicError", i, o)
 		}
 	}
-	for i, o := range h.SendBatch(order{ID: "hang"}, order{ID: "x"}) {
-		if !errors.Is(o.Err, trigger.ErrHandlerTimeout) || !errors.Is(o.Err, context.DeadlineExceeded) {
-			t.Errorf("timeout, message %d: %v; want the batch failed whole with the timeout", i, o)
+	hang := h.SendBatch(order{ID: "hang"}, order{ID: "x"})
+	for i, o := range hang {
+		if o.Action != trigger.RetryLater || !errors.Is(o.Err, trigger.ErrHandlerTimeout) || errors.Is(o.Err, context.DeadlineExceeded) != (i == 0) {
+			t.Errorf("timeout, message %d: %v; want a retry with the timeout, caused by the item's own error only", i, o)
 		}
+	}
+	poison := h.SendBatch(order{ID: "poison"}, order{ID: "x"})
+	if o := poison[0]; o.Action != trigger.DeadLettered || !errors.Is(o.Err, trigger.ErrHandlerTimeout) {
+		t.Errorf("timeout, the permanent item: %v; want it dead-lettered", o)
+	}
+	if o := poison[1]; o.Action != trigger.RetryLater {
+		t.Errorf("timeout, the other item: %v; want a retry: another item's Permanent says nothing of it", o)
 	}
 }
