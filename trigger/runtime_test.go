@@ -123,6 +123,18 @@ func (c *tally) wait(t testing.TB, within time.Duration) {
 	}
 }
 
+// noneBoth fails t for each message both handled and dead-lettered.
+func (c *tally) noneBoth(t testing.TB) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id := range c.handled {
+		if c.deadLettered[id] > 0 {
+			t.Errorf("%s both handled and dead-lettered", id)
+		}
+	}
+}
+
 // roll is a deterministic dice roll in [0, 100) per message and attempt.
 func roll(id string, attempt int) int {
 	// sha256 rather than FNV: FNV's rolls for attempts 1 and 2 of one id
