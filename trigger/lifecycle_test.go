@@ -262,3 +262,37 @@ func TestShutdownServesAPIWhileClosing(t *testing.T) {
 		t.Errorf("GET /v1.0/status during shutdown: %s, want 200 OK", s)
 	}
 }
+
+// TestShutdownClosesUnusedConnections: a connection on which no request
+// came (a client's spare, which net/http's Transport dials while waiting
+// for a busy one) does not hold up shutdown: http.Server.Shutdown alone
+// waits for it until it is 5 s old, past the runtime's wait, and failed
+// Shutdown with a deadline error.
+func TestShutdownClosesUnusedConnections(t *testing.T) {
+	set := loadSet(t, memoryIn(uniqueName("q")))
+	rt, err := New(Options{Components: set, ControlAddr: "127.0.0.1:0", Functions: []Function{{Name: "fn", Trigger: "in", Handler: noop}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	spare, err := net.Dial("tcp", rt.ControlAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spare.Close()
+	// A request on another connection makes sure the server accepted the
+	// spare one (connections are accepted in order) before shutdown.
+	resp, err := http.Get("http://" + rt.ControlAddr() + "/v1.0/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := rt.Shutdown(context.Background()); err != nil {
+		t.Errorf("Shutdown with an unused connection open: %v", err)
+	}
+	if _, err := spare.Read(make([]byte, 1)); err == nil {
+		t.Error("the unused connection is still open after Shutdown")
+	}
+}

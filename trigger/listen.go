@@ -1,6 +1,7 @@
 package trigger
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -123,6 +125,9 @@ type listener struct {
 	names  []string
 	ln     net.Listener
 	server *http.Server
+	// busy counts the connections with a request in flight (StateActive),
+	// for shutdown.
+	busy atomic.Int64
 }
 
 // listen opens one listener per distinct address among surfaces, each
@@ -164,12 +169,55 @@ func listen(surfaces []surface, limits HTTPLimits, logger *slog.Logger) ([]*list
 			IdleTimeout:       limits.IdleTimeout,
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+			ConnState:         l.track,
 		}
 		byAddr[s.addr] = l
 		routers[l] = m
 		out = append(out, l)
 	}
 	return out, nil
+}
+
+// track keeps busy: the count of connections whose request is in flight.
+// The server calls it from each connection's goroutine, in order.
+func (l *listener) track(c net.Conn, st http.ConnState) {
+	lc, ok := c.(*limitedConn)
+	if !ok {
+		return
+	}
+	active := st == http.StateActive
+	if lc.active.Swap(active) != active {
+		if active {
+			l.busy.Add(1)
+		} else {
+			l.busy.Add(-1)
+		}
+	}
+}
+
+// shutdown stops accepting, waits until no request is in flight (or ctx
+// ends), then closes the connections left. http.Server.Shutdown alone also
+// waits for a connection on which no request ever came (a client's spare,
+// dialed while another freed up) until it is 5 s old, which took a
+// runtime with such a client past its grace and failed its shutdown; such a
+// connection carries nothing to wait for.
+func (l *listener) shutdown(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- l.server.Shutdown(ctx) }()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			if l.busy.Load() == 0 {
+				err := l.server.Close()
+				<-done
+				return err
+			}
+		}
+	}
 }
 
 func (l *listener) serve(logger *slog.Logger) {
@@ -216,6 +264,7 @@ type limitedConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+	active  atomic.Bool // a request is in flight (listener.track)
 }
 
 func (c *limitedConn) Close() error {

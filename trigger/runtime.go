@@ -714,7 +714,7 @@ func (r *Runtime) closeAll() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		for _, l := range r.listeners {
-			if err := l.server.Shutdown(ctx); err != nil {
+			if err := l.shutdown(ctx); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"math"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -186,7 +188,7 @@ func (r report) render() string {
 // verdict".
 func (r report) targetRows(t target) []string {
 	var rows []string
-	var table []string
+	var table []figure
 	for _, s := range r.Suites {
 		if s.Pkg != t.Pkg {
 			continue
@@ -194,7 +196,7 @@ func (r report) targetRows(t target) []string {
 		if t.Op == "table" {
 			for _, f := range s.Analysis.allFigures() {
 				if match(t.Match, f.Name+" "+f.Unit) && strings.HasSuffix(f.Unit, "/s") {
-					table = append(table, fmt.Sprintf("%s %s", rel(f.Name), fmtFigure(f.Stats.Median, f.Unit)))
+					table = append(table, f)
 				}
 			}
 			continue
@@ -214,9 +216,55 @@ func (r report) targetRows(t target) []string {
 		}
 	}
 	if len(table) > 0 {
-		rows = append(rows, mdEscape(strings.Join(table, "; "))+" | rising | see below")
+		rows = append(rows, risingRow(table))
 	}
 	return rows
+}
+
+// risingRow is the row of a "table" target: the figures in the order of
+// the setting their names end in (maxConcurrency=4, or c4 in a metric's
+// unit), and whether each median is at least the one before it, less 5%
+// for the noise of one run.
+func risingRow(figs []figure) string {
+	setting := func(f figure) (string, int) {
+		name := rel(f.Name)
+		if name == "" { // the setting is in the unit: noop-c4-msgs/s
+			name = strings.TrimSuffix(f.Unit, "-"+lastUnit(f.Unit))
+		}
+		m := settingNumber.FindStringSubmatch(name)
+		if m == nil {
+			return name, 0
+		}
+		n, _ := strconv.Atoi(m[1])
+		return name, n
+	}
+	slices.SortStableFunc(figs, func(a, b figure) int {
+		_, na := setting(a)
+		_, nb := setting(b)
+		return na - nb
+	})
+	parts := make([]string, len(figs))
+	verdict := "met"
+	for i, f := range figs {
+		name, _ := setting(f)
+		parts[i] = name + " " + fmtFigure(f.Stats.Median, lastUnit(f.Unit))
+		if i > 0 && f.Stats.Median < 0.95*figs[i-1].Stats.Median {
+			verdict = "not met"
+		}
+	}
+	return mdEscape(strings.Join(parts, "; ")) + " | rising | " + verdict
+}
+
+// settingNumber finds the setting's value in a figure's name.
+var settingNumber = regexp.MustCompile(`(\d+)\D*$`)
+
+// lastUnit is the unit proper of a metric named with a prefix:
+// msgs/s of noop-c4-msgs/s.
+func lastUnit(unit string) string {
+	if i := strings.LastIndex(unit, "-"); i >= 0 {
+		return unit[i+1:]
+	}
+	return unit
 }
 
 func fmtRatio(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) + "×" }
