@@ -41,6 +41,19 @@ type LeaseExtender interface {
 	ExtendLeases(ctx context.Context, msgs []*Message, d time.Duration) error
 }
 
+// KeyBatcher is implemented by inputs that, on an ordered trigger, hand out
+// one message of a key at a time (Kafka: one record per partition), so that
+// the runtime never parks a key's messages behind the one being handled, at
+// the cost of the other keys. A batch function's runtime keeps a key's
+// messages in order within and across its batches, and a batch of one
+// message per key would be small, so for an ordered trigger of a batch
+// function the runtime calls SetKeyBatch(maxBatchSize) once, before the
+// first Receive: the input may then have up to n messages of one key
+// handed out and unsettled at once, in order.
+type KeyBatcher interface {
+	SetKeyBatch(n int)
+}
+
 // DeadLetterer is implemented by inputs whose broker can dead-letter a message
 // itself (a RabbitMQ dead-letter exchange, say). The runtime calls DeadLetter
 // for a message that failed for good when the trigger has no dead-letter

@@ -101,6 +101,11 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 	}
 	if policy.Ordered && typ.Capabilities.Ordering {
 		d.order = newKeyOrder(4 * max(n*perWorker, policy.BatchSize))
+		if kb, ok := in.(bindings.KeyBatcher); ok && batch != nil {
+			// A batch path keeps a key's messages in order: let the
+			// input hand out a batch's worth of one key at once.
+			kb.SetKeyBatch(perWorker)
+		}
 	}
 	// Held messages stay unsettled in memory; a broker that bounds what a
 	// consumer holds (a prefetch) bounds them, one that does not (Redis

@@ -52,6 +52,7 @@ type input struct {
 	// neither starves the others nor fills memory.
 	queueLimit   int // records queued in unpaused partitions before the pump waits
 	partQueueMax int // ordered: records queued in one partition before it is paused
+	keyBatch     int // ordered: records of one partition out at once (SetKeyBatch; 1 unless a batch function's)
 	revokeGrace  time.Duration
 
 	mu      sync.Mutex
@@ -108,6 +109,7 @@ func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		s:            s,
 		queueLimit:   max(1024, 4*s.batchSize),
 		partQueueMax: max(512, 4*s.batchSize),
+		keyBatch:     1,
 		revokeGrace:  revokeGrace,
 		parts:        map[topicPartition]*partition{},
 		seeds:        map[topicPartition]seed{},
@@ -384,12 +386,13 @@ func (in *input) takeLocked(limit int, now time.Time) (msgs []*bindings.Message,
 			clear(p.retries[len(kept):])
 			p.retries = kept
 		}
-		// Ordered, one record at a time: the first not skipped (acked by a
-		// previous owner) is the only one out.
-		for len(p.queue) > 0 && len(msgs) < limit && (!in.s.ordered || p.outstanding == 0) {
+		// Ordered, keyBatch records at a time (one unless a batch
+		// function's): the first not skipped (acked by a previous owner)
+		// are the only ones out.
+		for len(p.queue) > 0 && len(msgs) < limit && (!in.s.ordered || p.outstanding < in.keyBatch) {
 			take := min(len(p.queue), limit-len(msgs))
 			if in.s.ordered {
-				take = 1
+				take = min(take, in.keyBatch-p.outstanding)
 			}
 			msgs = in.deliverLocked(p, p.queue[:take], msgs)
 			clear(p.queue[:take])
@@ -404,6 +407,16 @@ func (in *input) takeLocked(limit int, now time.Time) (msgs []*bindings.Message,
 		in.maybeResumeLocked(p)
 	}
 	return msgs, wake
+}
+
+// SetKeyBatch implements bindings.KeyBatcher: an ordered trigger's batch
+// function gets up to n records of a partition at once (the runtime keeps
+// them in order), not one per partition per batch. A nacked record still
+// goes out again alone, before anything after it.
+func (in *input) SetKeyBatch(n int) {
+	in.mu.Lock()
+	in.keyBatch = max(n, 1)
+	in.mu.Unlock()
 }
 
 func earliest(a, b time.Time) time.Time {
