@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +80,8 @@ type input struct {
 	// ack. Guarded by mu; markTimer is armed while dirty is not empty.
 	dirty     []*partition
 	markTimer *time.Timer
+
+	slab []delivery // deliveries not handed out yet: newDeliveryLocked
 }
 
 // markDelay bounds how long a moved commit point waits to be marked for
@@ -310,7 +313,7 @@ func (in *input) Receive(ctx context.Context, limit int) ([]*bindings.Message, e
 			in.mu.Unlock()
 			return nil, fmt.Errorf("kafka input: %w", bindings.ErrClosed)
 		}
-		msgs, wake := in.takeLocked(limit, time.Now())
+		msgs, wake := in.takeLocked(limit, monoNow())
 		var ch <-chan struct{}
 		if len(msgs) == 0 {
 			ch = in.ready.Wait()
@@ -324,11 +327,11 @@ func (in *input) Receive(ctx context.Context, limit int) ([]*bindings.Message, e
 		}
 
 		var due <-chan time.Time
-		if !wake.IsZero() {
+		if wake != 0 {
 			if timer == nil {
-				timer = time.NewTimer(time.Until(wake))
+				timer = time.NewTimer(time.Duration(wake - monoNow()))
 			} else {
-				timer.Reset(time.Until(wake))
+				timer.Reset(time.Duration(wake - monoNow()))
 			}
 			due = timer.C
 		}
@@ -345,11 +348,14 @@ func (in *input) Receive(ctx context.Context, limit int) ([]*bindings.Message, e
 
 // takeLocked hands out up to max messages, round robin over the partitions:
 // due redeliveries first, then queued records. When a nacked message is not
-// due yet it returns when to look again.
-func (in *input) takeLocked(limit int, now time.Time) (msgs []*bindings.Message, wake time.Time) {
+// due yet it returns when to look again (monoNow's clock; 0 for never).
+func (in *input) takeLocked(limit int, now int64) (msgs []*bindings.Message, wake int64) {
 	n := len(in.order)
 	if n == 0 {
 		return nil, wake
+	}
+	if in.queued > 0 {
+		msgs = make([]*bindings.Message, 0, min(limit, in.queued))
 	}
 	start := in.rr % n
 	in.rr = start + 1
@@ -363,7 +369,7 @@ func (in *input) takeLocked(limit int, now time.Time) (msgs []*bindings.Message,
 				// The oldest nacked record goes first, alone: nothing
 				// after it is handed out before it is settled.
 				if d := p.retries[0]; p.outstanding == 0 {
-					if d.due.After(now) {
+					if d.due > now {
 						wake = earliest(wake, d.due)
 					} else {
 						p.retries = slices.Delete(p.retries, 0, 1)
@@ -375,7 +381,7 @@ func (in *input) takeLocked(limit int, now time.Time) (msgs []*bindings.Message,
 			kept := p.retries[:0]
 			for _, d := range p.retries {
 				switch {
-				case d.due.After(now):
+				case d.due > now:
 					wake = earliest(wake, d.due)
 				case len(msgs) < limit:
 					msgs = append(msgs, in.redeliverLocked(d))
@@ -419,34 +425,43 @@ func (in *input) SetKeyBatch(n int) {
 	in.mu.Unlock()
 }
 
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || b.Before(a) {
+func earliest(a, b int64) int64 {
+	if a == 0 || b < a {
 		return b
 	}
 	return a
 }
 
+// clockStart is monoNow's origin.
+var clockStart = time.Now()
+
+// monoNow is the monotonic clock's time in nanoseconds since clockStart,
+// for retry due times: an int64 where a time.Time takes three words in
+// every delivery.
+func monoNow() int64 { return int64(time.Since(clockStart)) }
+
 // deliverLocked hands out records of p for the first time (for this owner),
-// appending their messages to msgs. The records' deliveries, and their ids
-// ("<topic>/<partition>/<offset>"), are allocated once for all of them: per
-// record that would be most of the driver's cost. The price: a record held
-// for long (failing, without a dead letter) keeps its batch's deliveries, and
-// so their records, in memory until it settles.
+// appending their messages to msgs. Per record, the delivery and the id
+// ("<topic>/<partition>/<offset>") would be most of the driver's cost: the
+// deliveries come from a slab (newDeliveryLocked), the ids of recs are one
+// string. The price: a record held for long (failing, without a dead
+// letter) keeps its slab's deliveries, and so their records, in memory
+// until it settles.
 func (in *input) deliverLocked(p *partition, recs []*kgo.Record, msgs []*bindings.Message) []*bindings.Message {
-	deliveries := make([]delivery, len(recs))
-	buf := make([]byte, 0, len(recs)*(len(p.key)+1+20))
-	ends := make([]int, len(recs))
-	for i, r := range recs {
-		buf = append(buf, p.key...)
-		buf = append(buf, '/')
-		buf = strconv.AppendInt(buf, r.Offset, 10)
-		ends[i] = len(buf)
+	var ids strings.Builder
+	ids.Grow(len(recs) * (len(p.key) + 1 + 20))
+	for _, r := range recs {
+		ids.WriteString(p.key)
+		ids.WriteByte('/')
+		var digits [20]byte
+		ids.Write(strconv.AppendInt(digits[:0], r.Offset, 10))
 	}
-	ids := string(buf)
+	all := ids.String()
 	start := 0
-	for i, r := range recs {
-		id := ids[start:ends[i]]
-		start = ends[i]
+	for _, r := range recs {
+		end := start + len(p.key) + 1 + decimalLen(r.Offset)
+		id := all[start:end]
+		start = end
 		if p.seed.ackedAt(r.Offset) {
 			// Acked by the previous owner after a record it could not
 			// settle: handling it again would be a duplicate.
@@ -456,10 +471,10 @@ func (in *input) deliverLocked(p *partition, recs []*kgo.Record, msgs []*binding
 			}
 			continue
 		}
-		d := &deliveries[i]
+		d := in.newDeliveryLocked()
 		d.rec, d.count, d.escape = r, 1, in.s.escapeHeaders
 		if c, ok := p.seed.deliveries[r.Offset]; ok {
-			d.count = c + 1
+			d.count = int32(c) + 1
 			delete(p.seed.deliveries, r.Offset)
 		}
 		p.push(d)
@@ -471,7 +486,7 @@ func (in *input) deliverLocked(p *partition, recs []*kgo.Record, msgs []*binding
 			ID:            id,
 			Data:          r.Value,
 			ContentType:   contentType(r.Headers),
-			DeliveryCount: d.count,
+			DeliveryCount: int(d.count),
 			Key:           p.key,
 			Time:          r.Timestamp,
 			Handle:        d,
@@ -482,13 +497,42 @@ func (in *input) deliverLocked(p *partition, recs []*kgo.Record, msgs []*binding
 	return msgs
 }
 
+// deliverySlab is how many deliveries newDeliveryLocked allocates at once.
+const deliverySlab = 64
+
+// newDeliveryLocked returns a zero delivery, cut from the input's current
+// slab: one allocation per deliverySlab records, whatever the size of the
+// Receive calls that hand them out.
+func (in *input) newDeliveryLocked() *delivery {
+	if len(in.slab) == 0 {
+		in.slab = make([]delivery, deliverySlab)
+	}
+	d := &in.slab[0]
+	in.slab = in.slab[1:]
+	return d
+}
+
+// decimalLen is the length of strconv.FormatInt(n, 10) for n >= 0 (an
+// offset); for n < 0 it counts the minus sign too.
+func decimalLen(n int64) int {
+	l := 1
+	if n < 0 {
+		l, n = 2, -n
+	}
+	for n >= 10 {
+		n /= 10
+		l++
+	}
+	return l
+}
+
 // redeliverLocked hands out a nacked record again.
 func (in *input) redeliverLocked(d *delivery) *bindings.Message {
 	d.count++
 	d.state = stateOut
 	d.p.outstanding++
 	m := *d.msg
-	m.DeliveryCount = d.count
+	m.DeliveryCount = int(d.count)
 	d.msg = &m
 	return d.msg
 }

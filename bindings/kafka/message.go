@@ -22,25 +22,31 @@ func contentType(headers []kgo.RecordHeader) string {
 // content type's), its topic, partition, offset, timestamp and key, built on
 // first use. Building the map for every record halved the trigger's
 // throughput, and a handler that takes the payload never reads it.
+//
+// Two goroutines reading it at once may both build it; the first one stored
+// is the one every call returns.
 func (d *delivery) Metadata() map[string]string {
-	d.mdOnce.Do(func() {
-		r, p := d.rec, d.p
-		md := make(map[string]string, len(r.Headers)+5)
-		for _, h := range r.Headers {
-			if h.Key != contentTypeHeader {
-				md[h.Key] = escapeHeader(h.Value, d.escape)
-			}
+	if md := d.md.Load(); md != nil {
+		return *md
+	}
+	r, p := d.rec, d.p
+	md := make(map[string]string, len(r.Headers)+5)
+	for _, h := range r.Headers {
+		if h.Key != contentTypeHeader {
+			md[h.Key] = escapeHeader(h.Value, d.escape)
 		}
-		md[InTopic] = r.Topic
-		md[InPartition] = p.partStr
-		md[InOffset] = strconv.FormatInt(r.Offset, 10)
-		md[InTimestamp] = strconv.FormatInt(r.Timestamp.UnixMilli(), 10)
-		if r.Key != nil {
-			md[InKey] = escapeHeader(r.Key, d.escape)
-		}
-		d.md = md
-	})
-	return d.md
+	}
+	md[InTopic] = r.Topic
+	md[InPartition] = p.partStr
+	md[InOffset] = strconv.FormatInt(r.Offset, 10)
+	md[InTimestamp] = strconv.FormatInt(r.Timestamp.UnixMilli(), 10)
+	if r.Key != nil {
+		md[InKey] = escapeHeader(r.Key, d.escape)
+	}
+	if d.md.CompareAndSwap(nil, &md) {
+		return md
+	}
+	return *d.md.Load()
 }
 
 func escapeHeader(b []byte, escape bool) string {

@@ -6,8 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -39,6 +38,7 @@ type partition struct {
 	queue []*kgo.Record // polled, not handed out yet, in offset order
 
 	window []slot // handed out since the commit point, in offset order
+	slots  []slot // window's whole backing array, reused as the front empties
 	base   uint64 // sequence number of window[0]
 	next   uint64 // sequence number of the next slot
 
@@ -66,19 +66,19 @@ type slot struct {
 }
 
 // delivery is the driver's state of one handed-out record: Message.Handle.
+// Its fields are packed: the input allocates one per record it hands out.
 type delivery struct {
 	p     *partition
 	seq   uint64 // its slot's sequence number
 	rec   *kgo.Record
 	msg   *bindings.Message // the Message of the latest delivery
 	first bindings.Message  // the first delivery's, allocated with it
-	count int               // deliveries so far
+	due   int64             // when nacked: when it may be handed out again (monoNow)
+	count int32             // deliveries so far
 	state uint8             // stateOut, stateRetry or stateDone
-	due   time.Time         // when nacked: when it may be handed out again
 
-	escape bool              // settings.escapeHeaders, for Metadata
-	mdOnce sync.Once         // Metadata builds md once
-	md     map[string]string // built on first use: see Metadata
+	escape bool                              // settings.escapeHeaders, for Metadata
+	md     atomic.Pointer[map[string]string] // built on first use: see Metadata
 }
 
 func newPartition(tp topicPartition) *partition {
@@ -90,14 +90,32 @@ func newPartition(tp topicPartition) *partition {
 func (p *partition) push(d *delivery) {
 	d.p = p
 	d.seq = p.next
-	p.next++
-	p.window = append(p.window, slot{offset: d.rec.Offset, epoch: d.rec.LeaderEpoch, d: d})
+	p.appendSlot(slot{offset: d.rec.Offset, epoch: d.rec.LeaderEpoch, d: d})
 }
 
 // pushDone adds a record that needs no handling (acked by a previous owner).
 func (p *partition) pushDone(r *kgo.Record) {
+	p.appendSlot(slot{offset: r.Offset, epoch: r.LeaderEpoch})
+}
+
+// appendSlot appends s to the window. advance drops slots from the
+// window's front, which append alone would never use again: while half of
+// the backing array or more is free, the window moves back to its start
+// instead of growing into a new one (a copy per window's length of pushes,
+// where growing cost an allocation and a copy as often).
+func (p *partition) appendSlot(s slot) {
 	p.next++
-	p.window = append(p.window, slot{offset: r.Offset, epoch: r.LeaderEpoch})
+	if n := len(p.window); n == cap(p.window) {
+		if cap(p.slots) > 0 && n <= cap(p.slots)/2 {
+			copy(p.slots, p.window)
+			clear(p.slots[n:]) // the moved slots' old places
+			p.window = p.slots[:n]
+		} else {
+			p.window = slices.Grow(p.window, max(n, 32))
+			p.slots = p.window[:cap(p.window)]
+		}
+	}
+	p.window = append(p.window, s)
 }
 
 // done marks d's slot done and drops done slots from the front. It reports
@@ -216,7 +234,7 @@ func (p *partition) commitMetadata(from int64) string {
 			}
 			continue
 		}
-		d = append(d, strconv.FormatInt(s.offset, 10)+":"+strconv.Itoa(s.d.count))
+		d = append(d, strconv.FormatInt(s.offset, 10)+":"+strconv.Itoa(int(s.d.count)))
 	}
 	if len(d) > 0 {
 		b.WriteString(";d=")

@@ -147,7 +147,7 @@ func (in *input) forget(parts []*partition) (map[string]map[int32]kgo.EpochOffse
 			resume[p.topic] = append(resume[p.topic], p.partition)
 		}
 		p.revoked = true
-		p.window = nil
+		p.window, p.slots = nil, nil
 		delete(in.parts, p.topicPartition)
 	}
 	in.mu.Unlock()

@@ -72,7 +72,7 @@ func (in *input) Nack(_ context.Context, m *bindings.Message, delay time.Duratio
 		return nil
 	}
 	d.state = stateRetry
-	d.due = time.Now().Add(max(delay, 0))
+	d.due = monoNow() + int64(max(delay, 0))
 	p.outstanding--
 	p.addRetry(d)
 	in.settled.Fire()
