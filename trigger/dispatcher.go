@@ -88,8 +88,12 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 	}
 	// The receive loop receives the next batch while fewer than this many
 	// wait: with the batch in its hand, at most this many plus a batch are
-	// received and not yet with a worker.
-	d.inbox = newInbox(max(n, policy.BatchSize))
+	// received and not yet with a worker. A whole batch just put stays
+	// under it: the next Receive goes out at once instead of after a
+	// worker's wake-up and first take (with max(n, BatchSize), a batch of
+	// BatchSize >= n filled the inbox, and PostgreSQL's receive loop waited
+	// between claims for 3 to 5% of its time).
+	d.inbox = newInbox(n + policy.BatchSize)
 	if policy.HandlerTimeout > 0 {
 		d.watchdog = newWatchdog(policy.HandlerTimeout, d.logger)
 	}
