@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	natsgo "github.com/nats-io/nats.go"
@@ -336,39 +337,64 @@ const headerPartitionKey = "partitionKey"
 
 func toMessage(m jetstream.Msg, meta *jetstream.MsgMetadata) *bindings.Message {
 	h := m.Headers()
+	key := h.Get(headerPartitionKey)
+	if key == "" {
+		key = m.Subject()
+	}
+	d := &delivery{jm: m, meta: meta}
+	d.msg = bindings.Message{
+		ID:            strconv.FormatUint(meta.Sequence.Stream, 10),
+		Data:          m.Data(),
+		ContentType:   h.Get("Content-Type"),
+		DeliveryCount: int(meta.NumDelivered),
+		Key:           key,
+		Time:          meta.Timestamp,
+		Handle:        d,
+	}
+	return &d.msg
+}
+
+// delivery is a message's Handle: the JetStream message, and the message
+// with it, in one allocation.
+type delivery struct {
+	jm   jetstream.Msg
+	meta *jetstream.MsgMetadata
+	msg  bindings.Message
+	md   atomic.Pointer[map[string]string] // built on first use: see Metadata
+}
+
+// Metadata implements bindings.LazyMetadata: the message's headers (the
+// first value of each), subject, stream, stream sequence and delivery
+// count, built on first use: a handler that takes the payload never pays
+// for the map. Two goroutines reading it at once may both build it; the
+// first one stored is the one every call returns.
+func (d *delivery) Metadata() map[string]string {
+	if md := d.md.Load(); md != nil {
+		return *md
+	}
+	h := d.jm.Headers()
 	md := make(map[string]string, len(h)+4)
 	for k, v := range h {
 		if len(v) > 0 {
 			md[k] = v[0]
 		}
 	}
-	seq := strconv.FormatUint(meta.Sequence.Stream, 10)
-	md["subject"] = m.Subject()
-	md["stream"] = meta.Stream
-	md["streamSequence"] = seq
-	md["numDelivered"] = strconv.FormatUint(meta.NumDelivered, 10)
-	key := h.Get(headerPartitionKey)
-	if key == "" {
-		key = m.Subject()
+	md["subject"] = d.jm.Subject()
+	md["stream"] = d.meta.Stream
+	md["streamSequence"] = strconv.FormatUint(d.meta.Sequence.Stream, 10)
+	md["numDelivered"] = strconv.FormatUint(d.meta.NumDelivered, 10)
+	if d.md.CompareAndSwap(nil, &md) {
+		return md
 	}
-	return &bindings.Message{
-		ID:            seq,
-		Data:          m.Data(),
-		ContentType:   h.Get("Content-Type"),
-		Metadata:      md,
-		DeliveryCount: int(meta.NumDelivered),
-		Key:           key,
-		Time:          meta.Timestamp,
-		Handle:        m,
-	}
+	return *d.md.Load()
 }
 
 func handle(m *bindings.Message) (jetstream.Msg, error) {
-	jm, ok := m.Handle.(jetstream.Msg)
+	d, ok := m.Handle.(*delivery)
 	if !ok {
 		return nil, fmt.Errorf("message %q was not received from this binding", m.ID)
 	}
-	return jm, nil
+	return d.jm, nil
 }
 
 // settle takes m out of the held set.

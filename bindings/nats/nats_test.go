@@ -102,17 +102,17 @@ func TestRoundTripCarriesHeadersContentTypeAndCounts(t *testing.T) {
 	if string(m.Data) != `{"n":1}` || m.ContentType != "application/json" {
 		t.Errorf("got data %q content type %q", m.Data, m.ContentType)
 	}
-	if m.Metadata["tenant"] != "acme" || m.Metadata["Nats-Msg-Id"] != "order-1" {
-		t.Errorf("metadata = %v, want tenant and Nats-Msg-Id", m.Metadata)
+	if m.ReadMetadata()["tenant"] != "acme" || m.ReadMetadata()["Nats-Msg-Id"] != "order-1" {
+		t.Errorf("metadata = %v, want tenant and Nats-Msg-Id", m.ReadMetadata())
 	}
-	if m.ID != "1" || m.DeliveryCount != 1 || m.Key == "" || m.Key != m.Metadata["subject"] || m.Time.IsZero() {
+	if m.ID != "1" || m.DeliveryCount != 1 || m.Key == "" || m.Key != m.ReadMetadata()["subject"] || m.Time.IsZero() {
 		t.Errorf("message = id %q count %d key %q time %v", m.ID, m.DeliveryCount, m.Key, m.Time)
 	}
 	if err := in.Nack(ctx, m, 0); err != nil {
 		t.Fatalf("nack: %v", err)
 	}
 	again := receiveOne(t, in)
-	if again.ID != m.ID || again.DeliveryCount != 2 || again.Metadata["numDelivered"] != "2" {
+	if again.ID != m.ID || again.DeliveryCount != 2 || again.ReadMetadata()["numDelivered"] != "2" {
 		t.Errorf("redelivery = id %q count %d, want id %q count 2", again.ID, again.DeliveryCount, m.ID)
 	}
 	if err := in.Ack(ctx, again); err != nil {
@@ -213,8 +213,8 @@ func TestClientPublishesWithHeadersAndRefusesOtherTypes(t *testing.T) {
 		t.Fatalf("publish: %+v, %v", ack, err)
 	}
 	m := receiveOne(t, in)
-	if m.Metadata["x-a"] != "1" || m.ContentType != "text/plain" || m.Metadata["Nats-Msg-Id"] != "m-1" {
-		t.Errorf("received metadata %v content type %q", m.Metadata, m.ContentType)
+	if m.ReadMetadata()["x-a"] != "1" || m.ContentType != "text/plain" || m.ReadMetadata()["Nats-Msg-Id"] != "m-1" {
+		t.Errorf("received metadata %v content type %q", m.ReadMetadata(), m.ContentType)
 	}
 
 	other := &bindings.Type{Name: "bindings.kafka"}
@@ -271,8 +271,8 @@ func TestDeadLetterGoesToTheComponentSubject(t *testing.T) {
 		t.Fatalf("dead letter: %v", err)
 	}
 	m := receiveOne(t, in)
-	if string(m.Data) != "envelope" || m.Metadata["subject"] != md["subject"] || m.Metadata["tenant"] != "acme" {
-		t.Errorf("dead letter arrived as %q on %q with %v", m.Data, m.Metadata["subject"], m.Metadata)
+	if string(m.Data) != "envelope" || m.ReadMetadata()["subject"] != md["subject"] || m.ReadMetadata()["tenant"] != "acme" {
+		t.Errorf("dead letter arrived as %q on %q with %v", m.Data, m.ReadMetadata()["subject"], m.ReadMetadata())
 	}
 }
 
