@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gpubsub "cloud.google.com/go/pubsub/v2"
@@ -57,6 +58,8 @@ type receiver struct {
 type delivery struct {
 	in  *input
 	msg *gpubsub.Message
+	m   bindings.Message                  // the message handed out, allocated with it
+	md  atomic.Pointer[map[string]string] // built on first use: see Metadata
 }
 
 func newInput(ctx context.Context, cfg bindings.Config) (*input, error) {
@@ -201,36 +204,54 @@ func (in *input) deliver(ctx context.Context, got []*gpubsub.Message) ([]*bindin
 	return msgs, true
 }
 
-// message turns a Pub/Sub message into a bindings.Message.
+// message turns a Pub/Sub message into a bindings.Message, d's: the
+// metadata is built when something reads it (Metadata).
 func message(pm *gpubsub.Message, d *delivery) *bindings.Message {
-	m := &bindings.Message{
+	d.m = bindings.Message{
 		ID:            pm.ID,
 		Data:          pm.Data,
+		ContentType:   pm.Attributes[attrContentType],
 		Key:           pm.OrderingKey,
 		Time:          pm.PublishTime,
 		DeliveryCount: 1,
 		Handle:        d,
-		Metadata:      make(map[string]string, len(pm.Attributes)+4),
-	}
-	for k, v := range pm.Attributes {
-		if k == attrContentType {
-			m.ContentType = v
-			continue
-		}
-		m.Metadata[k] = v
-	}
-	m.Metadata[metaID] = pm.ID
-	if !pm.PublishTime.IsZero() {
-		m.Metadata[metaPublishTime] = pm.PublishTime.UTC().Format(time.RFC3339Nano)
-	}
-	if pm.OrderingKey != "" {
-		m.Metadata[MetaOrderingKey] = pm.OrderingKey
 	}
 	if pm.DeliveryAttempt != nil && *pm.DeliveryAttempt > 0 {
-		m.DeliveryCount = *pm.DeliveryAttempt
-		m.Metadata[metaDeliveryAttempt] = strconv.Itoa(*pm.DeliveryAttempt)
+		d.m.DeliveryCount = *pm.DeliveryAttempt
 	}
-	return m
+	return &d.m
+}
+
+// Metadata implements bindings.LazyMetadata: the message's attributes (but
+// the content type), its id, publish time, ordering key and delivery
+// attempt, built on first use: a handler that takes the payload never pays
+// for the map and the time's formatting. Two goroutines reading it at once
+// may both build it; the first one stored is the one every call returns.
+func (d *delivery) Metadata() map[string]string {
+	if md := d.md.Load(); md != nil {
+		return *md
+	}
+	pm := d.msg
+	md := make(map[string]string, len(pm.Attributes)+4)
+	for k, v := range pm.Attributes {
+		if k != attrContentType {
+			md[k] = v
+		}
+	}
+	md[metaID] = pm.ID
+	if !pm.PublishTime.IsZero() {
+		md[metaPublishTime] = pm.PublishTime.UTC().Format(time.RFC3339Nano)
+	}
+	if pm.OrderingKey != "" {
+		md[MetaOrderingKey] = pm.OrderingKey
+	}
+	if pm.DeliveryAttempt != nil && *pm.DeliveryAttempt > 0 {
+		md[metaDeliveryAttempt] = strconv.Itoa(*pm.DeliveryAttempt)
+	}
+	if d.md.CompareAndSwap(nil, &md) {
+		return md
+	}
+	return *d.md.Load()
 }
 
 // take removes m from the messages in flight.

@@ -96,12 +96,12 @@ func TestForeignPublisher(t *testing.T) {
 	}
 	want := map[string]string{"tenant": "acme", "id": id, "orderingKey": "customer-7", "publishTime": m.Time.UTC().Format(time.RFC3339Nano)}
 	for k, v := range want {
-		if m.Metadata[k] != v {
-			t.Errorf("metadata %q = %q, want %q (all: %v)", k, m.Metadata[k], v, m.Metadata)
+		if m.ReadMetadata()[k] != v {
+			t.Errorf("metadata %q = %q, want %q (all: %v)", k, m.ReadMetadata()[k], v, m.ReadMetadata())
 		}
 	}
-	if _, ok := m.Metadata["contentType"]; ok {
-		t.Errorf("contentType is Message.ContentType, not metadata: %v", m.Metadata)
+	if _, ok := m.ReadMetadata()["contentType"]; ok {
+		t.Errorf("contentType is Message.ContentType, not metadata: %v", m.ReadMetadata())
 	}
 	if err := in.Ack(ctx, m); err != nil {
 		t.Fatal(err)
@@ -139,8 +139,8 @@ func TestDeliveryAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := receiveOne(t, ctx, in)
-	if first.DeliveryCount != 1 || second.DeliveryCount != 2 || second.Metadata["deliveryAttempt"] != "2" {
-		t.Errorf("DeliveryCount %d then %d (metadata %v); want 1 then 2", first.DeliveryCount, second.DeliveryCount, second.Metadata)
+	if first.DeliveryCount != 1 || second.DeliveryCount != 2 || second.ReadMetadata()["deliveryAttempt"] != "2" {
+		t.Errorf("DeliveryCount %d then %d (metadata %v); want 1 then 2", first.DeliveryCount, second.DeliveryCount, second.ReadMetadata())
 	}
 	if err := in.Ack(ctx, second); err != nil {
 		t.Fatal(err)
@@ -192,11 +192,11 @@ func TestTopicOverride(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := receiveOne(t, ctx, otherIn)
-	if string(m.Data) != "elsewhere" || m.ID != resp.Metadata["messageId"] || m.Metadata["k"] != "v" {
-		t.Errorf("received %q id %q metadata %v; want elsewhere, id %q, k=v", m.Data, m.ID, m.Metadata, resp.Metadata["messageId"])
+	if string(m.Data) != "elsewhere" || m.ID != resp.Metadata["messageId"] || m.ReadMetadata()["k"] != "v" {
+		t.Errorf("received %q id %q metadata %v; want elsewhere, id %q, k=v", m.Data, m.ID, m.ReadMetadata(), resp.Metadata["messageId"])
 	}
-	if _, ok := m.Metadata["topic"]; ok {
-		t.Errorf("the topic key steers the publish; it is not an attribute: %v", m.Metadata)
+	if _, ok := m.ReadMetadata()["topic"]; ok {
+		t.Errorf("the topic key steers the publish; it is not an attribute: %v", m.ReadMetadata())
 	}
 	_ = otherIn.Ack(ctx, m)
 }
