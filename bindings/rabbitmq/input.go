@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -256,7 +257,7 @@ func (in *input) toMessage(d amqp.Delivery, c *consumer) *bindings.Message {
 	}
 	id := d.MessageId
 	if id == "" {
-		id = fmt.Sprintf("%s-%d-%d", in.idPrefix, c.gen, d.DeliveryTag)
+		id = madeUpID(in.idPrefix, c.gen, d.DeliveryTag)
 	}
 	h.msg = bindings.Message{
 		ID:            id,
@@ -267,6 +268,21 @@ func (in *input) toMessage(d amqp.Delivery, c *consumer) *bindings.Message {
 		Handle:        h,
 	}
 	return &h.msg
+}
+
+// madeUpID is "<prefix>-<gen>-<tag>", the id of a message published
+// without one, appended without fmt (which parses its format and boxes its
+// arguments, per message).
+func madeUpID(prefix string, gen, tag uint64) string {
+	var b strings.Builder
+	b.Grow(len(prefix) + 2 + 2*20)
+	b.WriteString(prefix)
+	b.WriteByte('-')
+	var digits [20]byte
+	b.Write(strconv.AppendUint(digits[:0], gen, 10))
+	b.WriteByte('-')
+	b.Write(strconv.AppendUint(digits[:0], tag, 10))
+	return b.String()
 }
 
 // Metadata implements bindings.LazyMetadata: the delivery's scalar headers,
