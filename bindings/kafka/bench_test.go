@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"context"
+	"maps"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/bindingtest"
+	"github.com/tetherfn/tether/bindings/component"
 	"github.com/tetherfn/tether/bindings/kafka"
 	"github.com/tetherfn/tether/internal/testkit/benchtest"
 	"github.com/tetherfn/tether/trigger"
@@ -54,17 +56,26 @@ func fill(b *testing.B, topic string, n int) {
 // starts to a new 8-partition topic of the in-process kfake cluster. Joining
 // the group is timed in all three, and so are the last commit and leaving
 // the group (the raw loop's CommitMarkedOffsets and Close, the driver's
-// Close, the runtime's Shutdown). It logs the per-round ratios to the bare
-// loop (median and range).
+// Close, the runtime's Shutdown). "batch" is the runtime with a no-op batch
+// handler taking batches of what the bare loop polls (maxBatchSize 64), each
+// record acked on its own (the commit moves over each partition's acked
+// prefix). It logs the per-round ratios to the bare loop (median and
+// range).
 //
 //	go test -run '^$' -bench 'BenchmarkTrigger$' -benchtime 200000x -v ./bindings/kafka/
 //
 //tether:bench benchtime=100000x quick=20000x
 func BenchmarkTrigger(b *testing.B) {
-	benchtest.Rounds(b, 7, benchRawLoop, benchDriverLoop, func(b *testing.B) float64 {
-		return benchTrigger(b, nil)
-	})
+	benchtest.RoundsOf(b, 7,
+		benchtest.Run{Name: "raw", F: benchRawLoop},
+		benchtest.Run{Name: "driver", F: benchDriverLoop},
+		benchtest.Run{Name: "tether", F: func(b *testing.B) float64 { return benchTrigger(b, nil) }},
+		benchtest.Run{Name: "batch", F: func(b *testing.B) float64 { return benchBatch(b, nil) }})
 }
+
+// benchPoll is what the bare loop polls at once, and the batch function's
+// maxBatchSize.
+const benchPoll = 64
 
 // BenchmarkBatchSize runs the trigger with batchSize 10 to 250, for the
 // type's default (DeliveryDefaults): ratios to batchSize 10.
@@ -123,7 +134,7 @@ func benchRawLoop(b *testing.B) float64 {
 	cl := rawConsumer(b)
 	ctx := context.Background()
 	for seen := 0; seen < b.N; {
-		recs := cl.PollRecords(ctx, 64).Records()
+		recs := cl.PollRecords(ctx, benchPoll).Records()
 		for range recs {
 			seen++ // the handler: nothing
 		}
@@ -178,7 +189,7 @@ func benchWorkersLoop(b *testing.B) float64 {
 	}
 	ctx := context.Background()
 	for polled := 0; polled < b.N; {
-		recs := cl.PollRecords(ctx, 64).Records()
+		recs := cl.PollRecords(ctx, benchPoll).Records()
 		mu.Lock()
 		for _, r := range recs {
 			w := windows[r.Partition]
@@ -214,14 +225,29 @@ func benchDriverLoop(b *testing.B) float64 {
 	}}, 64)
 }
 
-func benchTrigger(b *testing.B, delivery map[string]string) float64 {
+// benchComponents fills a new topic with b.N records and returns the
+// components of an input "in" reading it, with delivery's keys.
+func benchComponents(b *testing.B, delivery map[string]string) *component.Set {
 	topic := newTopic(b, "bench", benchPartitions)
 	fill(b, topic, b.N)
 	md := map[string]string{"brokers": brokers(b), "topics": topic, "consumerGroup": topic, "initialOffset": "oldest", "direction": "input"}
-	for k, v := range delivery {
-		md[k] = v
-	}
-	set := bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.kafka", md))
+	maps.Copy(md, delivery)
+	return bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.kafka", md))
+}
+
+// benchBatch is the runtime with a no-op batch handler, in batches of what
+// the bare loop polls; Shutdown (the last commit, leaving the group) is
+// timed.
+func benchBatch(b *testing.B, delivery map[string]string) float64 {
+	md := map[string]string{"maxBatchSize": strconv.Itoa(benchPoll)}
+	maps.Copy(md, delivery)
+	set := benchComponents(b, md)
+	b.ReportAllocs()
+	return benchtest.BatchTrigger(b, set)
+}
+
+func benchTrigger(b *testing.B, delivery map[string]string) float64 {
+	set := benchComponents(b, delivery)
 	var handled atomic.Int64
 	done := make(chan struct{})
 	target := int64(b.N)

@@ -33,16 +33,76 @@ var benchPayload = []byte(`{"id":"o-12345","customer":"c-42","amount":99.5,"item
 // defaults, a no-op handler per message on 16 workers, acking each as its
 // handler returns (one goroutine sends the acks); its time ends when the
 // consumer has nothing pending nor waiting for an ack. "driver" is the
-// binding alone (one goroutine: Receive(batchSize), then Ack each). The three
-// run in turn, in rounds, so that changes in the machine's load touch them
-// alike; each reports msgs/s, and the parent logs the medians and the
-// per-round ratios to raw (median and range).
+// binding alone (one goroutine: Receive(batchSize), then Ack each).
+// "batch/raw" and "batch/tether" compare batches of benchBatchSize: a raw loop
+// that fetches a batch (Fetch), takes it as a slice, then acks each message,
+// and the runtime with a no-op batch handler (maxBatchSize benchBatchSize),
+// each item acked on its own. All run in turn, in rounds, so that changes in
+// the machine's load touch them alike; each reports msgs/s, and the parent
+// logs the medians and the per-round ratios to raw (median and range).
 //
 //	go test -run '^$' -bench 'BenchmarkTrigger$' -benchtime 50000x -v ./bindings/nats/
 //
 //tether:bench benchtime=20000x quick=5000x
 func BenchmarkTrigger(b *testing.B) {
-	benchtest.Rounds(b, 7, benchRaw, benchDriver, func(b *testing.B) float64 { return benchTether(b, nil) })
+	benchtest.RoundsOf(b, 7,
+		benchtest.Run{Name: "raw", F: benchRaw},
+		benchtest.Run{Name: "driver", F: benchDriver},
+		benchtest.Run{Name: "tether", F: func(b *testing.B) float64 { return benchTether(b, nil) }},
+		benchtest.Run{Name: "batch/raw", F: benchRawBatch},
+		benchtest.Run{Name: "batch/tether", F: benchBatch})
+}
+
+// benchBatchSize is the batch both batch loops take at once: the type's
+// default batchSize.
+var benchBatchSize = benchtest.DefaultBatchSize(&nats.Type)
+
+// benchRawBatch fetches benchBatchSize messages at a time (one pull request),
+// takes the batch as a slice, then acks each message (JetStream acks one
+// message at a time).
+func benchRawBatch(b *testing.B) float64 {
+	stream, subject := fill(b, b.N)
+	ctx := context.Background()
+	b.ResetTimer()
+	nc, err := natsgo.Connect(serverURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		Durable: "raw", AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: subject, MaxDeliver: -1,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := make([]jetstream.Msg, 0, benchBatchSize)
+	for handled := 0; handled < b.N; {
+		fetched, err := cons.Fetch(min(benchBatchSize, b.N-handled), jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			b.Fatal(err)
+		}
+		batch = batch[:0]
+		for m := range fetched.Messages() {
+			batch = append(batch, m)
+		}
+		for _, m := range batch { // the handler: nothing
+			if len(m.Data()) == 0 {
+				b.Fatal("empty message")
+			}
+		}
+		for _, m := range batch {
+			if err := m.Ack(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		handled += len(batch)
+	}
+	b.StopTimer()
+	return benchtest.Rate(b)
 }
 
 // BenchmarkBatchSize runs the trigger with batchSize 10 to 250, for the
@@ -136,6 +196,14 @@ func benchDriver(b *testing.B) float64 {
 	return benchtest.Driver(b, bindings.Config{Name: "driver", Type: nats.TypeName, Metadata: map[string]string{
 		"natsURL": serverURL(), "stream": stream, "subject": subject,
 	}}, benchtest.DefaultBatchSize(&nats.Type), acked(b, stream))
+}
+
+// benchBatch is the runtime with a no-op batch handler, in batches of
+// benchBatchSize (its batchSize, the type's default, is as many).
+func benchBatch(b *testing.B) float64 {
+	stream, subject := fill(b, b.N)
+	md := map[string]string{"natsURL": serverURL(), "stream": stream, "subject": subject, "maxBatchSize": strconv.Itoa(benchBatchSize)}
+	return benchtest.BatchTrigger(b, bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.nats", md)), acked(b, stream))
 }
 
 func benchTether(b *testing.B, delivery map[string]string) float64 {

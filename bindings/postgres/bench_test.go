@@ -28,16 +28,23 @@ var benchPayload = []byte(`{"id":"o-12345","customer":"c-42","amount":99.5,"item
 // one statement; Tether runs with its defaults, a no-op handler per message
 // on 16 workers, and deletes acked rows in batches behind the handlers
 // (ackbatch): its time ends when the table is empty. "driver" is the binding
-// alone (one goroutine: Receive, then Ack each). The three run in turn, in
-// rounds, so that changes in the machine's load touch them alike; each
-// reports msgs/s, and the parent logs the medians and the per-round ratios to
-// raw (median and range).
+// alone (one goroutine: Receive, then Ack each). "batch" is the runtime
+// with a no-op batch handler taking batches of what the raw loop claims
+// (maxBatchSize benchBatch), each row acked on its own: the raw loop is the
+// raw batch loop it compares with. The four run in turn, in rounds, so that
+// changes in the machine's load touch them alike; each reports msgs/s, and
+// the parent logs the medians and the per-round ratios to raw (median and
+// range).
 //
 //	go test -run '^$' -bench 'BenchmarkTrigger$' -benchtime 20000x -v ./bindings/postgres/
 //
 //tether:bench benchtime=3000x quick=1000x
 func BenchmarkTrigger(b *testing.B) {
-	benchtest.Rounds(b, 7, benchRaw, benchDriver, func(b *testing.B) float64 { return benchTether(b, nil) })
+	benchtest.RoundsOf(b, 7,
+		benchtest.Run{Name: "raw", F: benchRaw},
+		benchtest.Run{Name: "driver", F: benchDriver},
+		benchtest.Run{Name: "tether", F: func(b *testing.B) float64 { return benchTether(b, nil) }},
+		benchtest.Run{Name: "batch", F: benchBatchHandler})
 }
 
 // BenchmarkBatchSize runs the trigger with batchSize 10 to 250, for the
@@ -166,4 +173,12 @@ func benchTether(b *testing.B, delivery map[string]string) float64 {
 	md := map[string]string{"connectionString": connString, "table": table}
 	maps.Copy(md, delivery)
 	return benchtest.Trigger(b, bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.postgresql", md)), empty(b, table))
+}
+
+// benchBatchHandler is the runtime with a no-op batch handler, in batches
+// of what the raw loop claims.
+func benchBatchHandler(b *testing.B) float64 {
+	table := fill(b, b.N)
+	md := map[string]string{"connectionString": connString, "table": table, "maxBatchSize": strconv.Itoa(benchBatch)}
+	return benchtest.BatchTrigger(b, bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.postgresql", md)), empty(b, table))
 }

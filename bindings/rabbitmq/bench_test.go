@@ -34,6 +34,12 @@ var benchPayload = []byte(`{"id":"o-12345","customer":"c-42","amount":99.5,"item
 // Ack each). They run in turn, in rounds, so that changes in the machine's load
 // touch them alike; each reports msgs/s, and the parent logs the medians
 // and each one's per-round ratio to raw-multiple (median and range).
+// "batch/raw" and "batch/tether" compare batches of benchBatchSize, with a
+// prefetch of benchBatchSize + 16 both: a raw loop that takes what was
+// delivered, up to a batch, as a slice, then acks it with one multiple ack,
+// and the runtime with a no-op batch handler (batchSize and maxBatchSize
+// benchBatchSize), each item acked on its own (the driver sends multiple
+// acks under load).
 //
 //	go test -run '^$' -bench 'BenchmarkTrigger$' -benchtime 20000x -v ./bindings/rabbitmq/
 //
@@ -43,7 +49,69 @@ func BenchmarkTrigger(b *testing.B) {
 		benchtest.Run{Name: "raw-multiple", F: func(b *testing.B) float64 { return benchRaw(b, true) }},
 		benchtest.Run{Name: "raw", F: func(b *testing.B) float64 { return benchRaw(b, false) }},
 		benchtest.Run{Name: "driver", F: benchDriver},
-		benchtest.Run{Name: "tether", F: func(b *testing.B) float64 { return benchTether(b, nil) }})
+		benchtest.Run{Name: "tether", F: func(b *testing.B) float64 { return benchTether(b, nil) }},
+		benchtest.Run{Name: "batch/raw", F: benchRawBatch},
+		benchtest.Run{Name: "batch/tether", F: benchBatch})
+}
+
+// benchBatchSize is the batch of the batch loops.
+const benchBatchSize = 100
+
+// benchRawBatch waits for a delivery, takes those delivered meanwhile, up to
+// benchBatchSize, as a slice, and acks the slice with one multiple ack of
+// its last, with a prefetch of benchBatchSize + 16 (as the runtime's).
+func benchRawBatch(b *testing.B) float64 {
+	queue := fill(b, b.N)
+	b.ResetTimer()
+	conn, err := amqp.Dial(brokerURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := ch.Qos(benchBatchSize+benchConcurrency, 0, false); err != nil {
+		b.Fatal(err)
+	}
+	deliveries, err := ch.Consume(queue, "", false, false, false, false, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := make([]amqp.Delivery, 0, benchBatchSize)
+	for handled := 0; handled < b.N; {
+		batch = append(batch[:0], <-deliveries)
+	more:
+		for len(batch) < benchBatchSize {
+			select {
+			case d := <-deliveries:
+				batch = append(batch, d)
+			default:
+				break more
+			}
+		}
+		for _, d := range batch { // the handler: nothing
+			if len(d.Body) == 0 {
+				b.Fatal("empty message")
+			}
+		}
+		if err := batch[len(batch)-1].Ack(true); err != nil {
+			b.Fatal(err)
+		}
+		handled += len(batch)
+	}
+	b.StopTimer()
+	return benchtest.Rate(b)
+}
+
+// benchBatch is the runtime with a no-op batch handler, in batches of
+// benchBatchSize.
+func benchBatch(b *testing.B) float64 {
+	queue := fill(b, b.N)
+	n := strconv.Itoa(benchBatchSize)
+	md := map[string]string{"host": brokerURL(), "queueName": queue, "batchSize": n, "maxBatchSize": n}
+	return benchtest.BatchTrigger(b, bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.rabbitmq", md)))
 }
 
 // BenchmarkBatchSize runs the trigger with batchSize 10 to 250, for the

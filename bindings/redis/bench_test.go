@@ -28,15 +28,22 @@ var benchPayload = []byte(`{"id":"o-12345","customer":"c-42","amount":99.5,"item
 // batchSize, 16 workers) and a no-op handler; its acks are batched
 // behind the handlers (ackbatch): its time ends when none is pending.
 // "driver" is the binding alone (one goroutine: Receive(100), then Ack
-// each). The three run in turn, in rounds, so that changes in the machine's
-// load touch them alike; each reports msgs/s, and the parent logs the
-// medians and the per-round ratios to raw (median and range).
+// each). "batch" is the runtime with a no-op batch handler taking batches
+// of what the raw loop reads (maxBatchSize 100), each item acked on its
+// own: the raw loop is the raw batch loop it compares with. The four run in
+// turn, in rounds, so that changes in the machine's load touch them alike;
+// each reports msgs/s, and the parent logs the medians and the per-round
+// ratios to raw (median and range).
 //
 //	go test -run '^$' -bench 'BenchmarkTrigger$' -benchtime 100000x ./bindings/redis/
 //
 //tether:bench benchtime=50000x quick=10000x
 func BenchmarkTrigger(b *testing.B) {
-	benchtest.Rounds(b, 7, benchRaw, benchDriver, func(b *testing.B) float64 { return benchTether(b, nil) })
+	benchtest.RoundsOf(b, 7,
+		benchtest.Run{Name: "raw", F: benchRaw},
+		benchtest.Run{Name: "driver", F: benchDriver},
+		benchtest.Run{Name: "tether", F: func(b *testing.B) float64 { return benchTether(b, nil) }},
+		benchtest.Run{Name: "batch", F: benchBatch})
 }
 
 // BenchmarkBatchSize runs the trigger with batchSize 10 to 250, for the
@@ -140,4 +147,13 @@ func benchTether(b *testing.B, delivery map[string]string) float64 {
 	md := map[string]string{"redisHost": shared.Addr, "stream": stream, "consumerGroup": "g"}
 	maps.Copy(md, delivery)
 	return benchtest.Trigger(b, bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.redis", md)), acked(b, stream))
+}
+
+// benchBatch is the runtime with a no-op batch handler, in batches of what
+// the raw loop reads.
+func benchBatch(b *testing.B) float64 {
+	stream := unique("bench-batch")
+	fill(b, stream, b.N)
+	md := map[string]string{"redisHost": shared.Addr, "stream": stream, "consumerGroup": "g", "maxBatchSize": strconv.Itoa(rawBatch)}
+	return benchtest.BatchTrigger(b, bindingtest.LoadComponents(b, bindingtest.ComponentYAML("in", "bindings.redis", md)), acked(b, stream))
 }

@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,12 +47,16 @@ type Run struct {
 
 // RoundsOf runs each of runs as a sub-benchmark of its name, in turn,
 // rounds times, so that changes in the machine's load touch them alike.
-// The first is the baseline: for each other run it logs the median rate and
-// the median of its per-round ratio to the baseline, with the range (lowest
-// and highest ratio), e.g. "tether/raw median 0.93x (0.88-0.97)".
+// A name may have a parent ("batch/raw", "batch/tether"): runs are compared
+// within their parent, as internal/bench pairs them. The baseline of a
+// parent is its first run named raw (or raw-<variant>), else its first run:
+// for each other run it logs the median rate and the median of its
+// per-round ratio to the baseline, with the range (lowest and highest
+// ratio), e.g. "tether/raw median 0.93x (0.88-0.97)".
 func RoundsOf(b *testing.B, rounds int, runs ...Run) {
 	b.Helper()
 	rounds = roundsOr(rounds)
+	base := baselines(runs)
 	rates := make([][]float64, len(runs))
 	ratios := make([][]float64, len(runs))
 	for range rounds {
@@ -61,17 +66,49 @@ func RoundsOf(b *testing.B, rounds int, runs ...Run) {
 		for i, r := range runs {
 			b.Run(r.Name, func(b *testing.B) { got[i] = r.F(b) })
 			rates[i] = append(rates[i], got[i])
-			ratios[i] = append(ratios[i], got[i]/got[0])
+		}
+		for i := range runs {
+			ratios[i] = append(ratios[i], got[i]/got[base[i]])
 		}
 	}
 	var line strings.Builder
-	fmt.Fprintf(&line, "median msgs/s over %d rounds: %s %.0f", rounds, runs[0].Name, Median(rates[0]))
-	for i, r := range runs[1:] {
-		i++
-		fmt.Fprintf(&line, "; %s %.0f, %s/%s median %.2fx (%.2f-%.2f)", r.Name, Median(rates[i]), r.Name, runs[0].Name,
-			Median(ratios[i]), slices.Min(ratios[i]), slices.Max(ratios[i]))
+	fmt.Fprintf(&line, "median msgs/s over %d rounds:", rounds)
+	for i, r := range runs {
+		if i > 0 {
+			line.WriteString(";")
+		}
+		fmt.Fprintf(&line, " %s %.0f", r.Name, Median(rates[i]))
+		if base[i] != i {
+			fmt.Fprintf(&line, ", %s/%s median %.2fx (%.2f-%.2f)", r.Name, runs[base[i]].Name,
+				Median(ratios[i]), slices.Min(ratios[i]), slices.Max(ratios[i]))
+		}
 	}
 	b.Log(line.String())
+}
+
+// baselines returns, for each of runs, the index of its baseline: the
+// first run of the same parent named raw or raw-<variant>, else the
+// parent's first run.
+func baselines(runs []Run) []int {
+	base := make([]int, len(runs))
+	for i, r := range runs {
+		dir, _ := path.Split(r.Name)
+		base[i] = -1
+		for j, o := range runs {
+			odir, leaf := path.Split(o.Name)
+			if odir != dir {
+				continue
+			}
+			if base[i] < 0 {
+				base[i] = j // the parent's first
+			}
+			if leaf == "raw" || strings.HasPrefix(leaf, "raw-") {
+				base[i] = j
+				break
+			}
+		}
+	}
+	return base
 }
 
 // Once runs raw, driver and tether as sub-benchmarks of those names, once
@@ -192,19 +229,53 @@ func Driver(b *testing.B, cfg bindings.Config, batch int, opts ...Option) float6
 // sends its last acks then.
 func Trigger(b *testing.B, set *component.Set, opts ...Option) float64 {
 	b.Helper()
+	return run(b, set, func(handled func(int)) trigger.Function {
+		return trigger.Function{Name: "bench", Trigger: "in",
+			Handler: func(context.Context, *bindings.Message) (trigger.Result, error) {
+				handled(1)
+				return trigger.Result{}, nil
+			}}
+	}, opts)
+}
+
+// BatchTrigger measures the Tether runtime with a batch function, as
+// Trigger does with a single-message one: from Start, a no-op
+// trigger.Function.BatchHandler (every item handled) triggered by set's
+// component "in" runs until b.N messages are handled, then the runtime
+// shuts down (timed, unless Settled), and it returns the rate. Set the
+// batch size with the component's maxBatchSize (and maxBatchWait). It also
+// reports the mean batch the handler got, in msgs/batch.
+func BatchTrigger(b *testing.B, set *component.Set, opts ...Option) float64 {
+	b.Helper()
+	var calls atomic.Int64
+	rate := run(b, set, func(handled func(int)) trigger.Function {
+		return trigger.Function{Name: "bench", Trigger: "in",
+			BatchHandler: func(_ context.Context, msgs []*bindings.Message) []error {
+				calls.Add(1)
+				handled(len(msgs))
+				return nil
+			}}
+	}, opts)
+	if n := calls.Load(); n > 0 {
+		b.ReportMetric(float64(b.N)/float64(n), "msgs/batch")
+	}
+	return rate
+}
+
+// run runs the function fn returns, given what it calls with the number of
+// messages it handled, until b.N are, for Trigger and BatchTrigger.
+func run(b *testing.B, set *component.Set, fn func(handled func(int)) trigger.Function, opts []Option) float64 {
+	b.Helper()
 	o := apply(opts)
 	var handled atomic.Int64
 	done := make(chan struct{})
 	n := int64(b.N)
-	rt, err := trigger.New(trigger.Options{Components: set, Functions: []trigger.Function{{
-		Name: "bench", Trigger: "in",
-		Handler: func(context.Context, *bindings.Message) (trigger.Result, error) {
-			if handled.Add(1) == n {
-				close(done)
-			}
-			return trigger.Result{}, nil
-		},
-	}}})
+	count := func(k int) {
+		if h := handled.Add(int64(k)); h >= n && h-int64(k) < n {
+			close(done)
+		}
+	}
+	rt, err := trigger.New(trigger.Options{Components: set, Functions: []trigger.Function{fn(count)}})
 	if err != nil {
 		b.Fatal(err)
 	}
