@@ -25,6 +25,16 @@ type Input interface {
 	Close() error
 }
 
+// BatchAcker is implemented by inputs that settle many messages as handled
+// at once more cheaply than one by one (one lock, one queued command). The
+// runtime calls AckBatch, instead of Ack for each, with the messages of a
+// batch function's call that its handler handled. Each message is acked as
+// Ack would ack it; the error joins the failures, each naming its message,
+// and does not stop the others.
+type BatchAcker interface {
+	AckBatch(ctx context.Context, msgs []*Message) error
+}
+
 // LeaseExtender is implemented by inputs whose broker takes a message back when
 // a lease (visibility timeout, ack deadline, pending idle time) runs out. The
 // runtime keeps the lease of every message it received and has not settled

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
+	"github.com/tetherfn/tether/functions"
 )
 
 // A batch worker calls the BatchHandler once per batch, within the
@@ -84,9 +85,11 @@ func (w *worker) handleBatch(b *batchPath, ms []*bindings.Message) {
 			return
 		}
 		errs := w.callBatch(b, ms)
+		s := w.settling(ms)
 		for i, m := range ms {
-			w.settleItem(m, errs[i]) // unordered: always settled (retries are held or nacked)
+			s.item(i, m, errs[i]) // unordered: always settled (retries are held or nacked)
 		}
+		s.done()
 		return
 	}
 	o := &orderedBatch{w: w, b: b}
@@ -152,6 +155,8 @@ func (o *orderedBatch) run(batch []*bindings.Message) {
 func (o *orderedBatch) handle(batch []*bindings.Message) {
 	d := o.w.d
 	errs := o.w.callBatch(o.b, batch)
+	s := o.w.settling(batch)
+	defer s.done()
 	var failed, abandoned []string // keys with a failed item in this call; those the shutdown cut short
 	for i, m := range batch {
 		if h := o.heldFor(m.Key); h != nil {
@@ -178,7 +183,7 @@ func (o *orderedBatch) handle(batch []*bindings.Message) {
 				failed = append(failed, m.Key)
 			}
 		}
-		delay, counts := o.w.settleItem(m, errs[i])
+		delay, counts := s.item(i, m, errs[i])
 		if delay < 0 {
 			continue
 		}
@@ -361,17 +366,71 @@ func CallBatch(ctx context.Context, h BatchHandler, msgs []*bindings.Message, ti
 	return out
 }
 
-// settleItem runs m through the per-item chain with err, the BatchHandler's
-// error for it, and settles it: as settle, it returns the delay after which
-// an ordered worker retries m in place (-1: settled) and whether that retry
-// counts as an attempt.
-func (w *worker) settleItem(m *bindings.Message, err error) (time.Duration, bool) {
-	d := w.d
-	hc := d.callContext(m, max(m.DeliveryCount, 1))
+// itemSettling settles the items of one batch, each through the per-item
+// chain (settleItem): their handler contexts are allocated at once, and
+// the items the chain acks are acked together once the batch is settled
+// (ackAll), so that a broker that batches its acks gets them at once.
+type itemSettling struct {
+	w     *worker
+	hcs   []handlerContext    // the items' contexts, by index in the batch
+	acked []*bindings.Message // the items to ack, in order
+}
+
+// settling starts the settling of ms.
+func (w *worker) settling(ms []*bindings.Message) *itemSettling {
+	return &itemSettling{w: w, hcs: make([]handlerContext, len(ms)), acked: w.acked[:0]}
+}
+
+// item runs m, the i-th item of the batch, through the per-item chain with
+// err, the BatchHandler's error for it, and settles it: as settle, it
+// returns the delay after which an ordered worker retries m in place (-1:
+// settled) and whether that retry counts as an attempt. An item to ack is
+// acked by done.
+func (s *itemSettling) item(i int, m *bindings.Message, err error) (time.Duration, bool) {
+	d := s.w.d
+	hc := &s.hcs[i]
+	hc.parent, hc.clock = d.base, d.watchdog
+	hc.delivery = functions.Delivery{
+		Function: d.function, Binding: d.binding, BindingType: d.typ.Name,
+		Attempt: max(m.DeliveryCount, 1), Message: m, Logger: d.logger,
+	}
 	hc.itemErr = err
 	res, err := d.handler(hc, m)
 	hc.cancel(context.Canceled)
+	if err == nil && d.replier == nil { // settle's hot path, deferred to done
+		s.acked = append(s.acked, m)
+		return -1, false
+	}
 	return d.settle(m, res, err)
+}
+
+// done acks the items the chain acked, and keeps the slice for the
+// worker's next batch.
+func (s *itemSettling) done() {
+	s.w.d.ackAll(s.acked)
+	clear(s.acked)
+	s.w.acked = s.acked[:0]
+}
+
+// ackAll acks msgs, settled as handled: their leases untracked at once,
+// and, when the input acks many at once (bindings.BatchAcker), in one
+// call.
+func (d *dispatcher) ackAll(msgs []*bindings.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	d.leases.untrack(msgs...)
+	if ba, ok := d.in.(bindings.BatchAcker); ok {
+		if err := ba.AckBatch(d.settleCtx, msgs); err != nil {
+			d.logger.Error("ack failed; the broker will redeliver", "messages", len(msgs), "error", err)
+		}
+		return
+	}
+	for _, m := range msgs {
+		if err := d.in.Ack(d.settleCtx, m); err != nil {
+			d.logger.Error("ack failed; the broker will redeliver", "id", m.ID, "error", err)
+		}
+	}
 }
 
 // remove returns keys without k (keys hold each key once).

@@ -420,6 +420,7 @@ type worker struct {
 	d       *dispatcher
 	wake    chan struct{} // the inbox's wake-up while asleep in take
 	current atomic.Pointer[handlerContext]
+	acked   []*bindings.Message // a batch worker's, reused: the items to ack (itemSettling)
 }
 
 // run handles messages until the inbox is closed and empty; once stopping

@@ -109,16 +109,19 @@ func (l *leases) track(msgs ...*bindings.Message) {
 	l.mu.Unlock()
 }
 
-// untrack takes m out of the unsettled messages, just before it is
-// settled, once no extension of its lease is under way.
-func (l *leases) untrack(m *bindings.Message) {
+// untrack takes msgs out of the unsettled messages, just before they are
+// settled, once no extension of their leases is under way.
+func (l *leases) untrack(msgs ...*bindings.Message) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	extending := l.unsettled[m]
-	delete(l.unsettled, m)
+	extending := false
+	for _, m := range msgs {
+		extending = extending || l.unsettled[m]
+		delete(l.unsettled, m)
+	}
 	if !extending {
 		return
 	}

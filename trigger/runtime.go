@@ -484,11 +484,15 @@ func (r *Runtime) chain(f *Function, c *component.Component, typ *bindings.Type,
 		tracing = r.tracer.middleware(f.Name, c, typ, c.Delivery)
 	}
 	h := f.Handler
+	policy := c.Delivery
 	if f.BatchHandler != nil {
 		h = batchItem // each item's chain settles the BatchHandler's error for it
+		// The handlerTimeout bounds the BatchHandler's call (CallBatch);
+		// an item's chain only returns the error it gave the item.
+		policy.HandlerTimeout = 0
 	}
 	return Chain(h, ChainOptions{
-		Function: f.Name, Binding: c.Name, Policy: c.Delivery,
+		Function: f.Name, Binding: c.Name, Policy: policy,
 		Return: ret, DeadLetter: dl, Middleware: f.Middleware,
 		Metrics: r.metrics.Middleware(f.Name, c.Name),
 		Tracing: tracing,

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -51,6 +52,41 @@ func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 	}
 	in.mu.Unlock()
 	return nil
+}
+
+// AckBatch implements bindings.BatchAcker: Ack for each of msgs, under one
+// lock.
+func (in *input) AckBatch(_ context.Context, msgs []*bindings.Message) error {
+	var errs []error
+	revoked := 0
+	in.mu.Lock()
+	for _, m := range msgs {
+		d, err := in.settleLocked(m, "ack")
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		d.state = stateDone
+		p := d.p
+		if p.revoked {
+			revoked++
+			continue
+		}
+		p.outstanding--
+		if p.done(d) {
+			in.markLaterLocked(p)
+			in.maybeResumeLocked(p)
+		}
+	}
+	in.settled.Fire()
+	if in.s.ordered {
+		in.ready.Fire() // the partitions' next records may go
+	}
+	in.mu.Unlock()
+	if revoked > 0 {
+		in.log.Debug("kafka: acks after their partitions were revoked; their new owners deliver the records again", "records", revoked)
+	}
+	return errors.Join(errs...)
 }
 
 // Nack implements bindings.Input. Kafka cannot redeliver one record, so the

@@ -422,6 +422,25 @@ func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 	return nil
 }
 
+// AckBatch implements bindings.BatchAcker: Ack for each of msgs, queued
+// for the ack writer at once.
+func (in *input) AckBatch(_ context.Context, msgs []*bindings.Message) error {
+	var errs []error
+	jms := make([]jetstream.Msg, 0, len(msgs))
+	for _, m := range msgs {
+		jm, err := in.settle(m)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		jms = append(jms, jm)
+	}
+	if len(jms) > 0 && !in.acks.AckAll(jms...) {
+		errs = append(errs, fmt.Errorf("ack %d messages: %w", len(jms), bindings.ErrClosed))
+	}
+	return errors.Join(errs...)
+}
+
 // Nack implements bindings.Input: JetStream redelivers after delay.
 func (in *input) Nack(_ context.Context, m *bindings.Message, delay time.Duration) error {
 	jm, err := in.settle(m)

@@ -288,6 +288,25 @@ func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 	return nil
 }
 
+// AckBatch implements bindings.BatchAcker: Ack for each of msgs, queued
+// for the deleting writer at once.
+func (in *input) AckBatch(_ context.Context, msgs []*bindings.Message) error {
+	var errs []error
+	ids := make([]int64, 0, len(msgs))
+	for _, m := range msgs {
+		l, err := in.settle(m, "ack")
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ids = append(ids, l.id)
+	}
+	if len(ids) > 0 && !in.acks.AckAll(ids...) {
+		errs = append(errs, in.errorf(fmt.Sprintf("ack %d rows", len(ids)), bindings.ErrClosed))
+	}
+	return errors.Join(errs...)
+}
+
 // Nack makes the row available again once delay has passed; the next claim
 // counts the delivery. Nothing changes if the lease was lost: the row is
 // another consumer's now.

@@ -409,6 +409,31 @@ func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 	return nil
 }
 
+// AckBatch implements bindings.BatchAcker: Ack for each of msgs, queued
+// for the writer at once.
+func (in *input) AckBatch(_ context.Context, msgs []*bindings.Message) error {
+	var errs []error
+	ids := make([]string, 0, len(msgs))
+	in.mu.Lock()
+	for _, m := range msgs {
+		if err := in.owned(m, "ack"); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, ok := in.inFlight[m.ID]; !ok {
+			errs = append(errs, in.errorf("ack "+m.ID, ErrSettled))
+			continue
+		}
+		delete(in.inFlight, m.ID)
+		ids = append(ids, m.ID)
+	}
+	in.mu.Unlock()
+	if len(ids) > 0 && !in.acks.AckAll(ids...) {
+		errs = append(errs, in.errorf(fmt.Sprintf("ack %d entries", len(ids)), bindings.ErrClosed))
+	}
+	return errors.Join(errs...)
+}
+
 // Nack hands the entry back: it stays pending, its idle time is set so that
 // the next reclaim scan of any consumer claims it (this one scans at its next
 // Receive), and that claim counts the delivery. Redis streams cannot delay a

@@ -61,6 +61,23 @@ func (w *Writer[ID]) Ack(id ID) bool {
 	return true
 }
 
+// AckAll queues ids, as many Acks would, with one wake-up of the writer;
+// false once the writer is closed.
+func (w *Writer[ID]) AckAll(ids ...ID) bool {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return false
+	}
+	w.queued = append(w.queued, ids...)
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+	return true
+}
+
 func (w *Writer[ID]) run() {
 	defer close(w.stopped)
 	var batch []ID
