@@ -351,37 +351,67 @@ func (in *input) readNew(ctx context.Context, limit int) ([]*bindings.Message, e
 
 func (in *input) deliver(entries []goredis.XMessage, counts []int) []*bindings.Message {
 	msgs := make([]*bindings.Message, len(entries))
-	backing := make([]bindings.Message, len(entries)) // one allocation per batch
+	backing := make([]entry, len(entries)) // one allocation per batch
 	in.mu.Lock()
 	for i, e := range entries {
 		in.inFlight[e.ID] = struct{}{}
-		msgs[i] = &backing[i]
-		in.fill(msgs[i], e, counts[i])
+		msgs[i] = &backing[i].msg
+		in.fill(&backing[i], e, counts[i])
 	}
 	in.mu.Unlock()
 	return msgs
 }
 
-// fill makes m the Message of an entry: fields "data" and "contentType" are
-// the payload and its type, every other field a metadata key. An entry with
-// no "data" field, from another producer, becomes a JSON object of its fields.
-func (in *input) fill(m *bindings.Message, e goredis.XMessage, count int) {
+// entry is a received entry's message, its Handle: the message's metadata
+// is built from the entry's fields when something reads it
+// (bindings.LazyMetadata), most handlers taking the payload alone.
+type entry struct {
+	msg    bindings.Message
+	in     *input
+	values map[string]any // the entry's fields; nil once the metadata is built
+	once   sync.Once
+	md     map[string]string
+}
+
+// Metadata implements bindings.LazyMetadata: the entry's fields but "data"
+// and "contentType", and "stream". An entry with no "data" field has
+// "stream" alone (its fields are the payload).
+func (e *entry) Metadata() map[string]string {
+	e.once.Do(func() {
+		md := make(map[string]string, len(e.values)+1)
+		if _, ok := e.values[fieldData]; ok {
+			for k, v := range e.values {
+				if k != fieldData && k != fieldContentType {
+					md[k] = toString(v)
+				}
+			}
+		}
+		md["stream"] = e.in.stream
+		e.md, e.values = md, nil
+	})
+	return e.md
+}
+
+// fill makes en's message that of an entry: fields "data" and "contentType"
+// are the payload and its type, every other field a metadata key (built on
+// first read). An entry with no "data" field, from another producer, becomes
+// a JSON object of its fields.
+func (in *input) fill(en *entry, e goredis.XMessage, count int) {
+	en.in, en.values = in, e.Values
+	m := &en.msg
 	*m = bindings.Message{
 		ID:            e.ID,
 		DeliveryCount: count,
 		Time:          entryTime(e.ID),
-		Handle:        in,
-		Metadata:      make(map[string]string, len(e.Values)+1),
+		Handle:        en,
 	}
 	if data, ok := e.Values[fieldData]; ok {
 		m.Data = []byte(toString(data))
 		if ct, ok := e.Values[fieldContentType]; ok {
 			m.ContentType = toString(ct)
 		}
-		for k, v := range e.Values {
-			if k != fieldData && k != fieldContentType {
-				m.Metadata[k] = toString(v)
-			}
+		if k, ok := e.Values["partitionKey"]; ok {
+			m.Key = toString(k)
 		}
 	} else {
 		fields := make(map[string]string, len(e.Values))
@@ -391,8 +421,6 @@ func (in *input) fill(m *bindings.Message, e goredis.XMessage, count int) {
 		m.Data, _ = json.Marshal(fields) // a map of strings always encodes
 		m.ContentType = "application/json"
 	}
-	m.Metadata["stream"] = in.stream
-	m.Key = m.Metadata["partitionKey"]
 }
 
 // Ack acknowledges the entry (XACK), so the group does not deliver it again.
@@ -540,7 +568,7 @@ func (in *input) owned(m *bindings.Message, op string) error {
 	if m == nil {
 		return in.errorf(op, errors.New("nil message"))
 	}
-	if m.Handle != in {
+	if e, ok := m.Handle.(*entry); !ok || e.in != in {
 		return in.errorf(op+" "+m.ID, errors.New("message was not received from this input"))
 	}
 	return nil

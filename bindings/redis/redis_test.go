@@ -218,8 +218,11 @@ func TestInputRoundTrip(t *testing.T) {
 	if string(m.Data) != "payload" || m.ContentType != "text/plain" {
 		t.Errorf("message = %q (%s), want payload (text/plain)", m.Data, m.ContentType)
 	}
-	if m.Metadata["a"] != "b" || m.Metadata["stream"] != stream || m.Key != "p1" {
-		t.Errorf("metadata = %v, key %q", m.Metadata, m.Key)
+	if md := m.ReadMetadata(); md["a"] != "b" || md["stream"] != stream || md["partitionKey"] != "p1" || m.Key != "p1" {
+		t.Errorf("metadata = %v, key %q", md, m.Key)
+	}
+	if md := m.ReadMetadata(); md["data"] != "" || md["contentType"] != "" {
+		t.Errorf("metadata %v has the payload's fields", md)
 	}
 	if m.DeliveryCount != 1 || m.Time.IsZero() || m.ID == "" {
 		t.Errorf("delivery count %d, time %v, id %q", m.DeliveryCount, m.Time, m.ID)
