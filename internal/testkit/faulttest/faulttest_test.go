@@ -2,7 +2,9 @@ package faulttest_test
 
 import (
 	"testing"
+	"time"
 
+	"github.com/tetherfn/tether/bindings/bindingtest"
 	_ "github.com/tetherfn/tether/bindings/redis"
 	"github.com/tetherfn/tether/internal/testkit/faulttest"
 )
@@ -23,4 +25,24 @@ func TestHarnessOnRedis(t *testing.T) {
 			t.Fatal("nothing delivered")
 		}
 	})
+}
+
+// The batch variant's handlerTimeout takes the place of the one Components
+// writes: Run replaces that key's text, so the two must agree.
+func TestBatchHandlerTimeout(t *testing.T) {
+	yaml := faulttest.Components("bindings.redis", func(name, run string) map[string]string {
+		return map[string]string{"redisHost": "127.0.0.1:6379", "stream": name}
+	})
+	for _, tc := range []struct {
+		yaml string
+		want time.Duration
+	}{{yaml, 250 * time.Millisecond}, {faulttest.BatchComponents(yaml), 2 * time.Second}} {
+		in, ok := bindingtest.LoadComponents(t, tc.yaml).Get("in")
+		if !ok {
+			t.Fatal("no component in")
+		}
+		if in.Delivery.HandlerTimeout != tc.want {
+			t.Errorf("handlerTimeout %v, want %v", in.Delivery.HandlerTimeout, tc.want)
+		}
+	}
 }
