@@ -14,7 +14,9 @@ import (
 // delivered or dead-lettered. sqsemu keeps its queues in memory only, so
 // instead of restarting it (which would lose the queues, as real SQS never
 // does) the test makes it unreachable for a few seconds: every client
-// reaches it through a proxy that goes down.
+// reaches it through a proxy that goes down. It runs with a single-message
+// function and with a batch function, in parallel, each through a proxy of
+// its own (to the one sqsemu, on queues of its own).
 func TestFault(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10,000 messages through a killed function process; not with -short")
@@ -23,17 +25,23 @@ func TestFault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy, err := servertest.StartProxy(target.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Close)
-	// A short visibility timeout brings back soon what the killed process
-	// held; the runtime's lease extension keeps running handlers' messages.
-	yaml := faulttest.Components("bindings.aws.sqs", func(name, run string) map[string]string {
-		return map[string]string{"queueName": "fault-" + run + "-" + name, "region": region,
-			"endpoint": target.Scheme + "://" + proxy.Addr(), "accessKey": "test", "secretKey": "test", "createQueue": "true",
-			"messageVisibilityTimeout": "5", "messageWaitTimeSeconds": "2"}
+	faulttest.Variants(t, func(t *testing.T, batch bool) {
+		proxy, err := servertest.StartProxy(target.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(proxy.Close)
+		// A short visibility timeout brings back soon what the killed process
+		// held; the runtime's lease extension keeps running handlers' messages.
+		yaml := faulttest.Components("bindings.aws.sqs", func(name, run string) map[string]string {
+			return map[string]string{"queueName": "fault-" + run + "-" + name, "region": region,
+				"endpoint": target.Scheme + "://" + proxy.Addr(), "accessKey": "test", "secretKey": "test", "createQueue": "true",
+				"messageVisibilityTimeout": "5", "messageWaitTimeSeconds": "2"}
+		})
+		// The bound catches a hang, nothing else: the two runs take about 80 s
+		// at load 15 (-race), and CI runs every package at once on two cores,
+		// at loads of 40, where the 4 minutes by default ran out.
+		faulttest.Run(t, faulttest.Config{Components: yaml, Batch: batch, Timeout: 10 * time.Minute,
+			Restart: func(*testing.T) { proxy.Outage(3 * time.Second) }})
 	})
-	faulttest.Run(t, faulttest.Config{Components: yaml, Restart: func(*testing.T) { proxy.Outage(3 * time.Second) }})
 }

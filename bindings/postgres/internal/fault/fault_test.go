@@ -1,11 +1,13 @@
 // Package fault checks the PostgreSQL queue input end to end under faults,
 // with internal/testkit/faulttest: 10,000 messages through a function process that is
 // killed with SIGKILL and restarted mid-stream, while the private PostgreSQL
-// cluster is restarted too.
+// cluster is restarted too; once with a single-message function, once with a
+// batch function, each with a cluster of its own.
 package fault
 
 import (
 	"testing"
+	"time"
 
 	_ "github.com/tetherfn/tether/bindings/postgres"
 	"github.com/tetherfn/tether/bindings/postgres/internal/pgtest"
@@ -18,29 +20,36 @@ func TestFault(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10,000 messages through a killed function process and a restarted server; not with -short")
 	}
-	cluster, err := pgtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("server log:\n%s", cluster.Log())
+	faulttest.Variants(t, func(t *testing.T, batch bool) {
+		cluster, err := pgtest.Start()
+		if err != nil {
+			t.Fatal(err)
 		}
-		if err := cluster.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	// leaseDuration bounds how long the rows the killed process held wait
-	// before the restarted one claims them again.
-	yaml := faulttest.Components("bindings.postgresql", func(name, run string) map[string]string {
-		return map[string]string{"connectionString": cluster.URL, "table": "fault_" + name + "_" + run, "leaseDuration": "3s", "pollInterval": "1s"}
-	})
-	faulttest.Run(t, faulttest.Config{
-		Components: yaml,
-		Restart: func(t *testing.T) {
-			if err := cluster.Restart(); err != nil {
-				t.Fatalf("restart the cluster: %v", err)
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("server log:\n%s", cluster.Log())
 			}
-		},
+			if err := cluster.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+		// leaseDuration bounds how long the rows the killed process held wait
+		// before the restarted one claims them again.
+		yaml := faulttest.Components("bindings.postgresql", func(name, run string) map[string]string {
+			return map[string]string{"connectionString": cluster.URL, "table": "fault_" + name + "_" + run, "leaseDuration": "3s", "pollInterval": "1s"}
+		})
+		faulttest.Run(t, faulttest.Config{
+			Components: yaml,
+			Batch:      batch,
+			// The bound catches a hang, nothing else: the two runs take about
+			// 90 s at load 18 (-race), and CI runs every package at once on
+			// two cores, at loads of 40, where the 4 minutes by default ran out.
+			Timeout: 10 * time.Minute,
+			Restart: func(t *testing.T) {
+				if err := cluster.Restart(); err != nil {
+					t.Fatalf("restart the cluster: %v", err)
+				}
+			},
+		})
 	})
 }
