@@ -7,7 +7,6 @@ package fault
 
 import (
 	"testing"
-	"time"
 
 	_ "github.com/tetherfn/tether/bindings/postgres"
 	"github.com/tetherfn/tether/bindings/postgres/internal/pgtest"
@@ -41,10 +40,6 @@ func TestFault(t *testing.T) {
 		faulttest.Run(t, faulttest.Config{
 			Components: yaml,
 			Batch:      batch,
-			// The bound catches a hang, nothing else: the two runs take about
-			// 90 s at load 18 (-race), and CI runs every package at once on
-			// two cores, at loads of 40, where the 4 minutes by default ran out.
-			Timeout: 10 * time.Minute,
 			Restart: func(t *testing.T) {
 				if err := cluster.Restart(); err != nil {
 					t.Fatalf("restart the cluster: %v", err)
