@@ -1,81 +1,14 @@
 package image_test
 
 import (
-	"archive/tar"
-	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/tetherfn/tether/internal/image"
 )
-
-// TestSidecarImage builds the sidecar image with the memory driver alone
-// (the quickest build) into a docker load tarball and reads it back: one
-// layer with the binary at /tether, run as tether sidecar with the
-// components at /components, by the non-root user, labelled with its
-// drivers.
-func TestSidecarImage(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	out := filepath.Join(t.TempDir(), "sidecar.tar")
-	res, err := image.BuildSidecar(ctx, image.SidecarOptions{
-		Options: image.Options{Dir: ".", Tarball: out, Log: testWriter{t}},
-		Drivers: []string{"memory"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := res.Images[0]
-	if got.Function != "sidecar" || got.Tag != "tether/sidecar:latest" || got.Size <= 0 || got.Uncompressed <= got.Size {
-		t.Errorf("image %+v", got)
-	}
-	img, err := tarball.ImageFromPath(out, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := cf.Config
-	if strings.Join(c.Entrypoint, " ") != "/tether sidecar --resources-path /components" || c.User != "65532:65532" {
-		t.Errorf("entrypoint %q, user %q", c.Entrypoint, c.User)
-	}
-	if c.Labels[image.LabelSidecarDrivers] != "memory" {
-		t.Errorf("labels %v", c.Labels)
-	}
-	layers, err := img.Layers()
-	if err != nil || len(layers) != 1 {
-		t.Fatalf("%d layers, %v; want 1", len(layers), err)
-	}
-	rc, err := layers[0].Uncompressed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	var files []string
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, h.Name)
-	}
-	if !slices.Contains(files, "tether") || !slices.Contains(files, "etc/ssl/certs/ca-certificates.crt") {
-		t.Errorf("layer holds %q", files)
-	}
-}
 
 // TestDriversFor reads the binding types of a components folder: each
 // type's driver package, memory always, nothing for other kinds and
