@@ -14,6 +14,9 @@ var (
 	ErrUnsupportedOperation = errors.New("unsupported operation")
 	// ErrNotFound: a get or delete named something that does not exist.
 	ErrNotFound = errors.New("not found")
+	// ErrBusy: a DirectHandler found none of the trigger's handlers free
+	// in time.
+	ErrBusy = errors.New("no handler free in time")
 )
 
 // Error is a driver error wrapped once with the binding it came from. The

@@ -91,6 +91,28 @@ type Router interface {
 	Route() (path string, methods []string)
 }
 
+// Direct is implemented by inputs whose messages arrive on goroutines of
+// their own (a webhook's on the goroutine serving its request) and that can
+// have the runtime handle each one there instead of queueing it for Receive:
+// no hand-off to the runtime's receive loop, none to a worker, none back.
+//
+// The runtime calls SetDirect once, before it starts the trigger and before
+// the input can see a message, when it handles the trigger's messages so: a
+// trigger whose messages are ordered, or go to a batch handler, is still
+// received. An input that was given no DirectHandler goes on with Receive.
+type Direct interface {
+	SetDirect(h DirectHandler)
+}
+
+// DirectHandler handles m on the caller's goroutine, through the trigger's
+// whole delivery chain and within its maxConcurrency, and settles it on the
+// input (Reply, then Ack or Nack) before it returns nil. It waits at most
+// wait for one of the trigger's maxConcurrency handlers to be free. An error
+// says it did not take m, which stays the input's to answer: ErrBusy when
+// wait passed, an error wrapping ErrClosed once the trigger stops, ctx's
+// error when ctx ended first.
+type DirectHandler func(ctx context.Context, m *Message, wait time.Duration) error
+
 // Firer is implemented by inputs that make their messages themselves (cron:
 // a tick per schedule) and can make one on demand. The runtime's bindings
 // API calls Fire for the operation OpFire on such a trigger (tether send

@@ -41,8 +41,14 @@ type dispatcher struct {
 	settleCtx context.Context  // for acks and nacks: outlives shutdown's cancellations
 	replier   bindings.Replier // the input, when its sender waits for an answer
 
-	inbox    *inbox // received messages, to any free worker
-	workers  []*worker
+	inbox   *inbox // received messages, to any free worker
+	workers []*worker
+	// free, when the input hands its messages over itself
+	// (bindings.Direct), holds the workers not handling one: a message's
+	// sender takes one, handles the message on its own goroutine, and puts
+	// it back. The trigger then has no receive loop and no worker
+	// goroutines.
+	free     chan *worker
 	watchdog *watchdog // enforces handlerTimeout; nil without one
 
 	order   *keyOrder    // nil unless ordered
@@ -122,6 +128,14 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 		retryHeld = d.batches.retryHeld
 	}
 	d.held = newHeldRetries(4*(n*perWorker+policy.BatchSize), retryHeld)
+	// Direct handling holds no message here for later: the sender is
+	// answered and retries itself (a replier's retries and snoozes are
+	// nacks, which a broker with delayed nacks delays), so retryHeld, which
+	// gives messages to the workers' inbox, is never called.
+	if di, ok := in.(bindings.Direct); ok && batch == nil && d.order == nil && d.replier != nil && typ.Capabilities.DelayedNack {
+		d.free = make(chan *worker, n) // filled by start
+		di.SetDirect(d.handleDirect)
+	}
 	if ext, ok := in.(bindings.LeaseExtender); ok {
 		interval := policy.LeaseExtension
 		if interval == 0 {
@@ -153,6 +167,14 @@ func (d *dispatcher) start() {
 	}
 	if d.batches != nil {
 		d.batches.start(ctx) // its own receiver, assembler and workers' loop
+		return
+	}
+	if d.free != nil { // the input hands its messages over: see handleDirect
+		d.receiving.Store(true)
+		close(d.recvDone)
+		for _, w := range d.workers {
+			d.free <- w
+		}
 		return
 	}
 	for _, w := range d.workers {
@@ -380,7 +402,18 @@ func (d *dispatcher) stop(ctx context.Context) error {
 	close(d.quit)
 	d.inbox.close()
 	done := make(chan struct{})
-	go func() { d.workersWG.Wait(); close(done) }()
+	if d.free != nil {
+		d.receiving.Store(false)
+		// Every worker back: no direct handling runs, and none starts.
+		go func() {
+			for range d.workers {
+				<-d.free
+			}
+			close(done)
+		}()
+	} else {
+		go func() { d.workersWG.Wait(); close(done) }()
+	}
 	select {
 	case <-done:
 		return nil
@@ -414,6 +447,42 @@ func (d *dispatcher) stop(ctx context.Context) error {
 	return fmt.Errorf("function %q: %w: %d ignored their cancellation for %s; their messages return through the broker's redelivery",
 		d.function, ErrHandlersRunning, running, d.cancelWait)
 }
+
+// handleDirect is the trigger's bindings.DirectHandler: it handles m on the
+// caller's goroutine with a free worker, as the worker's goroutine would
+// have, and puts the worker back.
+func (d *dispatcher) handleDirect(ctx context.Context, m *bindings.Message, wait time.Duration) error {
+	var w *worker
+	select {
+	case w = <-d.free:
+	default: // every worker busy, or the trigger not started yet
+		t := time.NewTimer(wait)
+		select {
+		case w = <-d.free:
+			t.Stop()
+		case <-t.C:
+			return bindings.ErrBusy
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-d.stopped:
+			t.Stop()
+			return errDirectStopped
+		}
+	}
+	// Back even if a middleware outside Recover panics: net/http's server
+	// recovers the request's goroutine, and stop waits for every worker.
+	defer func() { d.free <- w }()
+	if d.stopping.Load() {
+		return errDirectStopped
+	}
+	d.leases.track(m)
+	w.handleOne(m)
+	return nil
+}
+
+// errDirectStopped is handleDirect's answer once the trigger stops.
+var errDirectStopped = fmt.Errorf("trigger stopping: %w", bindings.ErrClosed)
 
 // worker handles messages from the inbox, one at a time.
 type worker struct {

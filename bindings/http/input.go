@@ -40,7 +40,11 @@ type input struct {
 	// the caller's credentials; see CredentialKeys.
 	credentials []string
 
-	queue     chan *bindings.Message // unbuffered: a request waits for a receiver
+	queue chan *bindings.Message // unbuffered: a request waits for a receiver
+	// direct, once the runtime set it (bindings.Direct), handles a
+	// request's message on the request's goroutine instead: queue is
+	// then unused.
+	direct    atomic.Pointer[bindings.DirectHandler]
 	closed    chan struct{}
 	closeOnce sync.Once
 }
@@ -49,6 +53,7 @@ var (
 	_ bindings.Router         = (*input)(nil)
 	_ bindings.Replier        = (*input)(nil)
 	_ bindings.CredentialKeys = (*input)(nil)
+	_ bindings.Direct         = (*input)(nil)
 )
 
 // credentialHeaders carry a caller's credentials, or a signature that could
@@ -84,6 +89,9 @@ func newInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 	return in, nil
 }
 
+// SetDirect implements bindings.Direct.
+func (in *input) SetDirect(h bindings.DirectHandler) { in.direct.Store(&h) }
+
 // Route implements bindings.Router.
 func (in *input) Route() (string, []string) { return in.s.path, slices.Clone(in.s.methods) }
 
@@ -100,7 +108,7 @@ const (
 // HTTP request and the one settling its message.
 type request struct {
 	state       atomic.Uint32
-	done        chan struct{} // closed when settled
+	done        chan struct{} // closed when settled; nil when handled directly
 	replayKey   string
 	replayUntil time.Time
 
@@ -110,6 +118,13 @@ type request struct {
 	replied bool
 	acked   bool
 	delay   time.Duration
+}
+
+// settled wakes the request's goroutine, when it waits for the outcome.
+func (p *request) settled() {
+	if p.done != nil {
+		close(p.done)
+	}
 }
 
 // abandon gives the request up for reason; false when it was settled first.
@@ -190,7 +205,7 @@ func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 	}
 	p.acked = true
 	in.forget(p, true) // before the answer, which lets the sender send again
-	close(p.done)
+	p.settled()
 	return nil
 }
 
@@ -207,7 +222,7 @@ func (in *input) Nack(_ context.Context, m *bindings.Message, delay time.Duratio
 	}
 	p.delay = delay
 	in.forget(p, false) // before the answer, which asks the sender to send again
-	close(p.done)
+	p.settled()
 	return nil
 }
 
@@ -286,8 +301,13 @@ func (in *input) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 		nethttp.Error(w, err.Error(), nethttp.StatusBadRequest)
 		return
 	}
-	p := &request{done: make(chan struct{}), replayKey: replayKey, replayUntil: replayUntil}
+	p := &request{replayKey: replayKey, replayUntil: replayUntil}
 	m.Handle = p
+	if h := in.direct.Load(); h != nil {
+		in.handleDirect(*h, w, r, m, p)
+		return
+	}
+	p.done = make(chan struct{})
 	in.await(w, r, m, p)
 }
 
@@ -362,6 +382,109 @@ func (in *input) await(w nethttp.ResponseWriter, r *nethttp.Request, m *bindings
 		<-p.done // settled at the same moment: its outcome wins
 	}
 	in.respond(w, p)
+}
+
+// handleDirect has the runtime handle m on this goroutine, and answers with
+// its outcome. Past responseTimeout a watch answers 503 instead, as await's
+// timer does; the handler goes on, and its late Ack or Nack learns why.
+// A sender that hangs up meanwhile does not stop the handler, whose outcome
+// then stands.
+func (in *input) handleDirect(h bindings.DirectHandler, w nethttp.ResponseWriter, r *nethttp.Request, m *bindings.Message, p *request) {
+	watch := in.watch(w, p)
+	err := h(r.Context(), m, in.s.responseTimeout)
+	watch.stop() // from here on this goroutine alone answers
+	if err == nil && p.state.Load() == settled {
+		in.respond(w, p)
+		return
+	}
+	// Not taken (the message is still ours), or answered by the watch.
+	reason, msg := timedOut, "no worker free within responseTimeout"
+	switch {
+	case err == nil:
+		msg = "no outcome within responseTimeout"
+	case errors.Is(err, bindings.ErrClosed):
+		reason, msg = cutOff, "shutting down"
+	case r.Context().Err() != nil:
+		reason = senderGone
+	}
+	if !p.abandon(reason) {
+		return // the watch answered
+	}
+	in.releaseKey(p.replayKey)
+	if reason != senderGone {
+		unavailable(w, time.Second, msg)
+	}
+}
+
+// A responseWatch answers a request 503 at responseTimeout while its
+// goroutine runs the handler, and so cannot. Watches are reused, each with
+// its timer.
+type responseWatch struct {
+	timer *time.Timer
+	done  chan struct{} // a token once expire is done with the request
+
+	mu sync.Mutex // orders watch's writes before expire's reads
+	in *input
+	w  nethttp.ResponseWriter
+	p  *request
+}
+
+var watches sync.Pool
+
+// watch answers p 503 at responseTimeout from now, unless it is settled by
+// then or stop comes first.
+func (in *input) watch(w nethttp.ResponseWriter, p *request) *responseWatch {
+	rw, _ := watches.Get().(*responseWatch)
+	if rw == nil {
+		rw = &responseWatch{done: make(chan struct{}, 1)}
+		rw.timer = time.AfterFunc(time.Hour, rw.expire)
+		rw.timer.Stop()
+	}
+	rw.mu.Lock()
+	rw.in, rw.w, rw.p = in, w, p
+	rw.mu.Unlock()
+	rw.timer.Reset(in.s.responseTimeout)
+	return rw
+}
+
+func (rw *responseWatch) expire() {
+	rw.mu.Lock()
+	in, w, p := rw.in, rw.w, rw.p
+	rw.mu.Unlock()
+	if p.abandon(timedOut) {
+		in.releaseKey(p.replayKey)
+		answerNow(w, "no outcome within responseTimeout")
+	}
+	rw.done <- struct{}{}
+}
+
+// stop ends the watch: once it returns, expire does not run, or has run.
+func (rw *responseWatch) stop() {
+	if !rw.timer.Stop() {
+		<-rw.done
+	}
+	rw.mu.Lock()
+	rw.in, rw.w, rw.p = nil, nil, nil
+	rw.mu.Unlock()
+	watches.Put(rw)
+}
+
+// answerNow answers 503 with Retry-After while the request's handler still
+// runs: complete (a Content-Length), flushed, and closing the connection,
+// which stays busy until the handler returns.
+func answerNow(w nethttp.ResponseWriter, msg string) {
+	body := msg + "\n"
+	h := w.Header()
+	h.Set("Retry-After", retryAfter(time.Second))
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Connection", "close")
+	w.WriteHeader(nethttp.StatusServiceUnavailable)
+	_, _ = io.WriteString(w, body)
+	if f, ok := w.(nethttp.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // Timers for responseTimeout are reused: one per request in flight. Since
