@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tetherfn/tether/bindings"
 )
@@ -25,16 +25,16 @@ func TestMetricsCountOutcomes(t *testing.T) {
 
 	for _, c := range []struct {
 		name string
-		vec  *prometheus.CounterVec
 		want float64
 	}{
-		{"received", m.received, 5},
-		{"succeeded", m.succeeded, 1},
-		{"failed", m.failed, 3},
-		{"retried", m.retried, 1},
-		{"dead-lettered", m.deadLettered, 1},
+		{"tether_messages_received_total", 5},
+		{"tether_messages_succeeded_total", 1},
+		{"tether_messages_failed_total", 3},
+		{"tether_messages_retried_total", 1},
+		{"tether_messages_dead_lettered_total", 1},
+		{"tether_messages_in_flight", 0},
 	} {
-		if got := testutil.ToFloat64(c.vec.WithLabelValues("fn", "in")); got != c.want {
+		if got := gatherValue(t, reg, c.name); got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, got, c.want)
 		}
 	}
@@ -49,12 +49,60 @@ func TestMetricsCountOutcomes(t *testing.T) {
 		t.Errorf("in flight = %v while one handler runs, want 1", got)
 	}
 	close(release)
-	if n := testutil.CollectAndCount(m.duration); n != 1 {
-		t.Errorf("duration series = %d, want 1", n)
+	h := gatherHistogram(t, reg, "tether_handler_duration_seconds")
+	if h.GetSampleCount() < 5 {
+		t.Errorf("duration count = %d, want the 5 attempts that ended (6 once the last one has)", h.GetSampleCount())
 	}
 }
 
-// gatherValue reads the single value of a gauge from the registry.
+// TestMetricsDurationBuckets: an attempt's duration lands in the first
+// bucket whose upper bound is at least it, and buckets are cumulative.
+func TestMetricsDurationBuckets(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	s := m.attempts.stats("fn", "in")
+	if m.attempts.stats("fn", "in") != s {
+		t.Fatal("a second middleware of the same function and binding counts apart")
+	}
+	for _, d := range []time.Duration{time.Microsecond, 500 * time.Microsecond, time.Millisecond, time.Hour} {
+		s.started.Add(1)
+		s.observe(d)
+	}
+	h := gatherHistogram(t, reg, "tether_handler_duration_seconds")
+	want := map[float64]uint64{0.0005: 2, 0.002: 3, 0.008: 3}
+	for _, b := range h.GetBucket() {
+		if w, ok := want[b.GetUpperBound()]; ok && b.GetCumulativeCount() != w {
+			t.Errorf("bucket le=%v: %d, want %d", b.GetUpperBound(), b.GetCumulativeCount(), w)
+		}
+	}
+	if h.GetSampleCount() != 4 {
+		t.Errorf("count = %d, want 4", h.GetSampleCount())
+	}
+	if want := (time.Hour + 1501*time.Microsecond).Seconds(); h.GetSampleSum() != want {
+		t.Errorf("sum = %v, want %v", h.GetSampleSum(), want)
+	}
+	if got := gatherValue(t, reg, "tether_messages_in_flight"); got != 0 {
+		t.Errorf("in flight = %v, want 0", got)
+	}
+}
+
+func gatherHistogram(t *testing.T, reg *prometheus.Registry, name string) *dto.Histogram {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.Metric) == 1 {
+			return mf.Metric[0].GetHistogram()
+		}
+	}
+	t.Fatalf("no single %s", name)
+	return nil
+}
+
+// gatherValue reads the single value of a gauge or counter from the
+// registry.
 func gatherValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -63,6 +111,9 @@ func gatherValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	for _, mf := range mfs {
 		if mf.GetName() == name && len(mf.Metric) == 1 {
+			if c := mf.Metric[0].GetCounter(); c != nil {
+				return c.GetValue()
+			}
 			return mf.Metric[0].GetGauge().GetValue()
 		}
 	}
