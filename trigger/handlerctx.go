@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetherfn/tether/functions"
@@ -23,10 +24,14 @@ type handlerContext struct {
 	delivery functions.Delivery
 	clock    *watchdog // the trigger's; nil when it has no handlerTimeout
 
+	// The deadline, armed and disarmed by the handler's goroutine and read
+	// by the watchdog's without a lock: arm stores limit last and a reader
+	// loads it first, so a limit seen armed comes with its start.
+	startTick atomic.Int64 // the clock's tick when the deadline was armed
+	limit     atomic.Int64 // ticks after startTick at which it expires; 0: none
+	timeout   atomic.Int64 // time.Duration as armed, for Deadline
+
 	mu        sync.Mutex
-	startTick int64         // the clock's tick when the deadline was armed
-	limit     int64         // ticks after startTick at which it expires; 0: none
-	timeout   time.Duration // as armed, for Deadline
 	stuckSeen bool          // the watchdog reported the handler stuck
 	done      chan struct{} // nil until Done is called
 	err       error         // context.Canceled or context.DeadlineExceeded, as Err must be
@@ -45,13 +50,10 @@ type afterFunc struct{ f func() }
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 func (c *handlerContext) Deadline() (time.Time, bool) {
-	c.mu.Lock()
-	limit, start, timeout := c.limit, c.startTick, c.timeout
-	c.mu.Unlock()
-	if limit == 0 {
+	if c.limit.Load() == 0 {
 		return c.parent.Deadline()
 	}
-	return c.clock.at(start).Add(timeout), true
+	return c.clock.at(c.startTick.Load()).Add(time.Duration(c.timeout.Load())), true
 }
 
 func (c *handlerContext) Done() <-chan struct{} {

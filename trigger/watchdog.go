@@ -20,7 +20,9 @@ import (
 // ready (Runtime.Ready), since it can take no more messages.
 type watchdog struct {
 	tick    time.Duration
-	grace   int64 // ticks past a deadline after which a handler is stuck
+	timeout time.Duration // the trigger's handlerTimeout
+	limit   int64         // ticksFor(timeout)
+	grace   int64         // ticks past a deadline after which a handler is stuck
 	start   time.Time
 	now     atomic.Int64 // ticks since start
 	stuck   atomic.Int64 // workers whose handler is stuck, as of the last tick
@@ -42,6 +44,7 @@ func newWatchdog(timeout time.Duration, logger *slog.Logger) *watchdog {
 		w.logger = slog.New(slog.DiscardHandler)
 	}
 	w.grace = w.ticksFor(min(timeout, time.Second))
+	w.timeout, w.limit = timeout, w.ticksFor(timeout)
 	return w
 }
 
@@ -84,7 +87,7 @@ func (w *watchdog) run() {
 					what = append(what, "batch", c.batchSize)
 				}
 				w.logger.Error("handler ignores its context: still running past its handlerTimeout; its worker is held until it returns",
-					append(what, "handlerTimeout", c.timeout, "stuckWorkers", stuck, "workers", len(w.workers))...)
+					append(what, "handlerTimeout", time.Duration(c.timeout.Load()), "stuckWorkers", stuck, "workers", len(w.workers))...)
 			}
 		case <-w.stop:
 			return
@@ -99,28 +102,31 @@ func (w *watchdog) close() {
 
 // arm gives c a deadline d from now, enforced by the watchdog.
 func (c *handlerContext) arm(d time.Duration) {
-	c.mu.Lock()
-	c.startTick = c.clock.now.Load()
-	c.limit = c.clock.ticksFor(d)
-	c.timeout = d
-	c.mu.Unlock()
+	c.startTick.Store(c.clock.now.Load())
+	c.timeout.Store(int64(d))
+	c.limit.Store(c.clock.limitFor(d))
 }
 
 // disarm takes the deadline off once the handler returned.
-func (c *handlerContext) disarm() {
-	c.mu.Lock()
-	c.limit = 0
-	c.mu.Unlock()
+func (c *handlerContext) disarm() { c.limit.Store(0) }
+
+// limitFor is ticksFor(d), computed once for the trigger's own timeout.
+func (w *watchdog) limitFor(d time.Duration) int64 {
+	if d == w.timeout {
+		return w.limit
+	}
+	return w.ticksFor(d)
 }
 
 // stuckAt reports whether c's handler is still running grace ticks past
 // its deadline at tick now, and whether that is news (the first time).
 func (c *handlerContext) stuckAt(now, grace int64) (stuck, first bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.limit == 0 || now-c.startTick < c.limit+grace {
+	limit := c.limit.Load()
+	if limit == 0 || now-c.startTick.Load() < limit+grace {
 		return false, false
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	first = !c.stuckSeen
 	c.stuckSeen = true
 	return true, first
@@ -129,10 +135,8 @@ func (c *handlerContext) stuckAt(now, grace int64) (stuck, first bool) {
 // expireAt cancels c with DeadlineExceeded when its deadline has passed at
 // tick now.
 func (c *handlerContext) expireAt(now int64) {
-	c.mu.Lock()
-	due := c.limit > 0 && now-c.startTick >= c.limit
-	c.mu.Unlock()
-	if due {
+	limit := c.limit.Load()
+	if limit > 0 && now-c.startTick.Load() >= limit {
 		c.cancel(context.DeadlineExceeded)
 	}
 }
