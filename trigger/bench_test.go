@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -102,7 +103,9 @@ func BenchmarkMemoryTrigger(b *testing.B) {
 // median of the rounds' ratios, and the trigger's fixed cost per message
 // (its time per message less the baseline's, in wall time and in the
 // process's CPU time, which the machine's load changes less), with their
-// ranges. go test -bench Ratio -benchtime 5x.
+// ranges, and each side's allocations per message (the trigger's include
+// the memory queue's entry for the message, the baseline's do not).
+// go test -bench Ratio -benchtime 5x.
 //
 //tether:bench benchtime=1x count=7
 func BenchmarkRatio(b *testing.B) { benchmarkRatio(b, nil) }
@@ -151,20 +154,37 @@ func benchmarkRatio(b *testing.B, tp trace.TracerProvider) {
 	target.Store(0)
 	// Per round: the ratio of the rates, and the fixed cost per message, the
 	// trigger's time (wall, and the process's CPU) less the baseline's.
+	// And the allocations per message of each (the decode's among them),
+	// counted between the rounds.
 	var ratios, fixedWall, fixedCPU []float64
 	var base, teth time.Duration
+	var baseAllocs, tethAllocs uint64
+	mallocs := func() uint64 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.Mallocs
+	}
 	for range b.N {
+		a0 := mallocs()
 		c0 := processCPU()
 		bd := baseline()
 		c1 := processCPU()
-		td := tether()
+		a1 := mallocs()
 		c2 := processCPU()
+		td := tether()
+		c3 := processCPU()
+		a2 := mallocs()
 		base += bd
 		teth += td
+		baseAllocs += a1 - a0
+		tethAllocs += a2 - a1
 		ratios = append(ratios, bd.Seconds()/td.Seconds())
 		fixedWall = append(fixedWall, float64(td-bd)/perRound)
-		fixedCPU = append(fixedCPU, float64((c2-c1)-(c1-c0))/perRound)
+		fixedCPU = append(fixedCPU, float64((c3-c2)-(c1-c0))/perRound)
 	}
+	perEvent := func(n uint64) float64 { return float64(n) / float64(b.N*perRound) }
+	b.ReportMetric(perEvent(baseAllocs), "baseline-allocs/event")
+	b.ReportMetric(perEvent(tethAllocs), "tether-allocs/event")
 	b.ReportMetric(float64(b.N*perRound)/base.Seconds(), "baseline-events/s")
 	b.ReportMetric(float64(b.N*perRound)/teth.Seconds(), "tether-events/s")
 	b.ReportMetric(median(ratios), "ratio")
@@ -172,8 +192,9 @@ func benchmarkRatio(b *testing.B, tp trace.TracerProvider) {
 	b.ReportMetric(slices.Max(ratios), "ratio-max")
 	b.ReportMetric(median(fixedWall), "fixed-ns/event")
 	b.ReportMetric(median(fixedCPU), "fixed-cpu-ns/event")
-	b.Logf("ratio median %.2f (%.2f-%.2f); fixed cost per message median %.0f ns (%.0f-%.0f), in CPU %.0f ns (%.0f-%.0f)",
+	b.Logf("ratio median %.2f (%.2f-%.2f); fixed cost per message median %.0f ns (%.0f-%.0f), in CPU %.0f ns (%.0f-%.0f); allocations per message %.2f, the baseline's %.2f",
 		median(ratios), slices.Min(ratios), slices.Max(ratios),
 		median(fixedWall), slices.Min(fixedWall), slices.Max(fixedWall),
-		median(fixedCPU), slices.Min(fixedCPU), slices.Max(fixedCPU))
+		median(fixedCPU), slices.Min(fixedCPU), slices.Max(fixedCPU),
+		perEvent(tethAllocs), perEvent(baseAllocs))
 }

@@ -33,9 +33,9 @@ type handlerContext struct {
 
 	mu        sync.Mutex
 	stuckSeen bool          // the watchdog reported the handler stuck
+	expiredAt bool          // it ended at its deadline: Err is DeadlineExceeded
 	done      chan struct{} // nil until Done is called
-	err       error         // context.Canceled or context.DeadlineExceeded, as Err must be
-	cause     error         // why it ended: err, or errShutdown
+	cause     error         // why it ended (nil until then): as Err, or errShutdown
 	afters    map[*afterFunc]struct{}
 
 	// A batch function's: the BatchHandler's error for the item this
@@ -60,7 +60,7 @@ func (c *handlerContext) Done() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.done == nil {
-		if c.err != nil {
+		if c.cause != nil {
 			c.done = closedChan
 		} else {
 			c.done = make(chan struct{})
@@ -72,7 +72,19 @@ func (c *handlerContext) Done() <-chan struct{} {
 func (c *handlerContext) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.err
+	return c.errLocked()
+}
+
+// errLocked is Err: context.Canceled or context.DeadlineExceeded, as the
+// context.Context contract requires, whatever the cause. Callers hold mu.
+func (c *handlerContext) errLocked() error {
+	switch {
+	case c.cause == nil:
+		return nil
+	case c.expiredAt:
+		return context.DeadlineExceeded
+	}
+	return context.Canceled
 }
 
 func (c *handlerContext) Value(key any) any {
@@ -106,7 +118,7 @@ func handlerContextOf(ctx context.Context) *handlerContext {
 func (c *handlerContext) AfterFunc(f func()) (stop func() bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.err != nil {
+	if c.cause != nil {
 		go f()
 		return func() bool { return false }
 	}
@@ -131,13 +143,13 @@ func (c *handlerContext) AfterFunc(f func()) (stop func() bool) {
 func (c *handlerContext) cancel(cause error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.err != nil {
+	if c.cause != nil {
 		return
 	}
-	c.err, c.cause = context.Canceled, cause
-	if errors.Is(cause, context.DeadlineExceeded) {
-		c.err = context.DeadlineExceeded
-	}
+	c.cause = cause
+	// The end of every attempt cancels with context.Canceled: spare it
+	// errors.Is.
+	c.expiredAt = cause != context.Canceled && errors.Is(cause, context.DeadlineExceeded)
 	if c.done != nil {
 		close(c.done)
 	} else {
@@ -153,7 +165,7 @@ func (c *handlerContext) cancel(cause error) {
 func (c *handlerContext) expired() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.err == context.DeadlineExceeded
+	return c.expiredAt
 }
 
 // cancelledBy reports whether the context ended for cause.
