@@ -137,7 +137,9 @@ func (l *loader) run(b *testing.B, n int) time.Duration {
 // handler in the same run, through the same kind of loopback client, in
 // alternating rounds so that a machine busy with other work slows both
 // alike. One op is one request to each; the metrics are each side's
-// requests per second and their ratio (tether/net-http):
+// requests per second and their ratio (tether/net-http), and each side's
+// process CPU time per request (client's and server's), which a loaded
+// machine changes less than the rates:
 //
 //	go test -run '^$' -bench Webhook -benchtime 20000x ./bindings/http/
 //
@@ -148,21 +150,28 @@ func BenchmarkWebhook(b *testing.B) {
 			raw := newLoader(b, startNetHTTP(b), clients)
 			tether := newLoader(b, startTether(b), clients)
 			const round = 250
-			var rawTime, tetherTime time.Duration
+			var rawTime, tetherTime, rawCPU, tetherCPU time.Duration
+			run := func(l *loader, elapsed, cpu *time.Duration, n int) {
+				c0 := processCPU()
+				*elapsed += l.run(b, n)
+				*cpu += processCPU() - c0
+			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for done, i := 0, 0; done < b.N; i++ {
 				n := min(round, b.N-done)
 				if i%2 == 0 {
-					rawTime += raw.run(b, n)
-					tetherTime += tether.run(b, n)
+					run(raw, &rawTime, &rawCPU, n)
+					run(tether, &tetherTime, &tetherCPU, n)
 				} else {
-					tetherTime += tether.run(b, n)
-					rawTime += raw.run(b, n)
+					run(tether, &tetherTime, &tetherCPU, n)
+					run(raw, &rawTime, &rawCPU, n)
 				}
 				done += n
 			}
 			b.StopTimer()
+			b.ReportMetric(float64(rawCPU.Microseconds())/float64(b.N), "net-http-cpu-µs/req")
+			b.ReportMetric(float64(tetherCPU.Microseconds())/float64(b.N), "tether-cpu-µs/req")
 			rawRate := float64(b.N) / rawTime.Seconds()
 			tetherRate := float64(b.N) / tetherTime.Seconds()
 			b.ReportMetric(rawRate, "net-http-req/s")
