@@ -226,3 +226,52 @@ func TestCloudEvents(t *testing.T) {
 		t.Error("the handler ran for an invalid event")
 	}
 }
+
+// TestWebhookConcurrencyBound: requests are handled on their own
+// goroutines, yet never more at once than maxConcurrency; those beyond it
+// wait for a handler to be free, and are then handled.
+func TestWebhookConcurrencyBound(t *testing.T) {
+	const bound, requests = 2, 6
+	var running, most atomic.Int32
+	started, release := make(chan struct{}, requests), make(chan struct{})
+	base := webhook(t, map[string]string{"maxConcurrency": strconv.Itoa(bound)},
+		func(ctx context.Context, m *bindings.Message) (trigger.Result, error) {
+			n := running.Add(1)
+			for {
+				if old := most.Load(); n <= old || most.CompareAndSwap(old, n) {
+					break
+				}
+			}
+			started <- struct{}{}
+			<-release
+			running.Add(-1)
+			return trigger.Result{}, nil
+		})
+	statuses := make(chan int, requests)
+	for range requests {
+		go func() {
+			resp, err := nethttp.Post(base+"/hook", "text/plain", strings.NewReader("x"))
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	for range bound {
+		<-started
+	}
+	close(release)
+	for range requests {
+		if s := <-statuses; s != nethttp.StatusNoContent {
+			t.Errorf("status %d, want 204", s)
+		}
+	}
+	if m := most.Load(); m > bound {
+		t.Errorf("%d handlers ran at once, maxConcurrency is %d", m, bound)
+	}
+	if n := len(started); n != requests-bound {
+		t.Errorf("%d more handlers started after the release, want %d", n, requests-bound)
+	}
+}
