@@ -50,6 +50,7 @@ func TestFaults(t *testing.T) {
 					Components: yaml,
 					Messages:   10000,
 					Batch:      batch,
+					Drained:    func(ctx context.Context, t *testing.T) { k.waitCommitted(ctx, t, group, in) },
 					Restart: func(t *testing.T) {
 						// Commits are a second apart: at this point there may be
 						// none yet; whatever there is must be handled.
@@ -101,6 +102,28 @@ func (k *cluster) checkCommitsHandled(t *testing.T, group, in, done, dead string
 		checked++
 	}
 	return checked
+}
+
+// waitCommitted returns once group's committed offsets of topic are at the
+// partitions' ends: every record committed.
+func (k *cluster) waitCommitted(ctx context.Context, t *testing.T, group, topic string) {
+	t.Helper()
+	ends, err := k.admin.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		commits, behind := k.committed(t, group, topic), 0
+		ends.Each(func(o kadm.ListedOffset) { behind += int(o.Offset - commits[o.Partition]) })
+		if behind == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("every record handled, but %d are still not committed", behind)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // readAll reads every record topic holds now.

@@ -278,6 +278,16 @@ type Config struct {
 	// 50 and 20ms), with per-item outcomes and whole-batch panics and
 	// timeouts, and a handlerTimeout of batchHandlerTimeout.
 	Batch bool
+	// Drained, when set, is called once every message is accounted for,
+	// before the last process is terminated, and returns once the broker
+	// shows that process has settled all it holds (Kafka: its commits reached
+	// the ends of the partitions). Messages are accounted for when first
+	// handled, while the last process may still hold redeliveries of some
+	// (those a killed process handled but had not acked); a SIGTERM then
+	// nacks them, rightly, and leaves them uncommitted, which a test that
+	// checks what the broker committed after the run would take for a
+	// shutdown that committed too little.
+	Drained func(ctx context.Context, t *testing.T)
 }
 
 // Report is what a run counted.
@@ -420,6 +430,9 @@ func Run(t *testing.T, c Config) Report {
 		t.Fatal(err)
 	}
 	tally.waitFor(ctx, t, c.Messages)
+	if c.Drained != nil {
+		c.Drained(ctx, t)
+	}
 	proc.terminate(t)
 
 	r := tally.report()
