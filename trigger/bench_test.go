@@ -185,6 +185,7 @@ func benchmarkRatio(b *testing.B, tp trace.TracerProvider) {
 	perEvent := func(n uint64) float64 { return float64(n) / float64(b.N*perRound) }
 	b.ReportMetric(perEvent(baseAllocs), "baseline-allocs/event")
 	b.ReportMetric(perEvent(tethAllocs), "tether-allocs/event")
+	b.ReportMetric(perEvent(tethAllocs)-perEvent(baseAllocs), "extra-allocs/event")
 	b.ReportMetric(float64(b.N*perRound)/base.Seconds(), "baseline-events/s")
 	b.ReportMetric(float64(b.N*perRound)/teth.Seconds(), "tether-events/s")
 	b.ReportMetric(median(ratios), "ratio")

@@ -122,6 +122,7 @@ func TestAnalyzePairsRatiosAndFigures(t *testing.T) {
 		figures = append(figures, f.Name+" "+f.Unit)
 	}
 	want := "BenchmarkWebhook/clients=16 net-http-req/s,BenchmarkWebhook/clients=16 tether-req/s," +
+		"BenchmarkRatio fixed-ns/event,BenchmarkRatio extra-allocs/event," +
 		"BenchmarkConcurrency noop-c1-msgs/s,BenchmarkConcurrency noop-c4-msgs/s,BenchmarkConcurrency noop-c16-msgs/s,BenchmarkConcurrency waits1ms-c1-msgs/s," +
 		"BenchmarkHop baseline-calls/s,BenchmarkHop baseline-p50-µs,BenchmarkHop tether-calls/s,BenchmarkHop tether-p50-µs," +
 		"BenchmarkBatchRatio batch-events/s"
@@ -245,7 +246,7 @@ func TestRender(t *testing.T) {
 	}
 	// The Concurrency figures are in trigger's package for the target table.
 	r.Suites = append(r.Suites, suiteResult{suite: suite{Pkg: "trigger", Bench: "BenchmarkConcurrency"}, Benchtime: "5x", Count: 1,
-		Analysis: analyze(slices.DeleteFunc(slices.Clone(res), func(r result) bool { return r.Name != "BenchmarkConcurrency" }))})
+		Analysis: analyze(slices.DeleteFunc(slices.Clone(res), func(r result) bool { return r.Name != "BenchmarkConcurrency" && r.Name != "BenchmarkRatio" }))})
 	got := r.render()
 	golden := filepath.Join("testdata", "report.golden.md")
 	if *update {
@@ -265,6 +266,8 @@ func TestRender(t *testing.T) {
 		"| Kafka, single-message trigger vs franz-go poll loop | not yet: no benchmark on main reports it",
 		"| No-op throughput at maxConcurrency 1, 4, 16, 64: rising until CPU-bound | noop-c1 200,000 msgs/s; noop-c4 250,000 msgs/s; noop-c16 240,000 msgs/s | rising | met |",
 		`abc1234 a change \| with a bar`,
+		"| Memory trigger: fixed cost per message (its time per message less the channel loop's) | 450.0 fixed-ns/event (one sample) | <= 500.0 fixed-ns/event | met |",
+		"| Memory trigger: allocations per message beyond the decode (one of them the memory queue's entry for the message) | 2.05 extra-allocs/event (one sample) | <= 2.00 extra-allocs/event | not met |",
 	} {
 		if !strings.Contains(got, s) {
 			t.Errorf("report lacks %q", s)

@@ -98,6 +98,8 @@ func (r report) render() string {
 			switch t.Op {
 			case "table":
 				aim = "rising"
+			case "max":
+				aim = "<= " + strconv.FormatFloat(t.Value, 'g', -1, 64)
 			case "":
 				aim = "—"
 			}
@@ -198,6 +200,21 @@ func (r report) targetRows(t target) []string {
 				if match(t.Match, f.Name+" "+f.Unit) && strings.HasSuffix(f.Unit, "/s") {
 					table = append(table, f)
 				}
+			}
+			continue
+		}
+		if t.Op == "max" {
+			for _, f := range s.Analysis.allFigures() {
+				if !match(t.Match, f.Name+" "+f.Unit) || f.Stats.N == 0 {
+					continue
+				}
+				verdict := "not met"
+				if t.met(f.Stats.Median) {
+					verdict = "met"
+				}
+				fmtF := func(v float64) string { return fmtFigure(v, f.Unit) }
+				rows = append(rows, fmt.Sprintf("%s (%s) | <= %s | %s", fmtF(f.Stats.Median), fmtRange(f.Stats, fmtF),
+					fmtF(t.Value), verdict))
 			}
 			continue
 		}
