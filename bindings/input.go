@@ -110,7 +110,8 @@ type Direct interface {
 // wait for one of the trigger's maxConcurrency handlers to be free. An error
 // says it did not take m, which stays the input's to answer: ErrBusy when
 // wait passed, an error wrapping ErrClosed once the trigger stops, ctx's
-// error when ctx ended first.
+// error when ctx ended before the handler started (a worker freed at that
+// moment does not start it).
 type DirectHandler func(ctx context.Context, m *Message, wait time.Duration) error
 
 // Firer is implemented by inputs that make their messages themselves (cron:

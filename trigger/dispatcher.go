@@ -476,6 +476,11 @@ func (d *dispatcher) handleDirect(ctx context.Context, m *bindings.Message, wait
 	if d.stopping.Load() {
 		return errDirectStopped
 	}
+	if err := ctx.Err(); err != nil {
+		// A worker freed just as ctx ended (select picks either): the
+		// request was answered meanwhile; do not start its handler.
+		return err
+	}
 	d.leases.track(m)
 	w.handleOne(m)
 	return nil
@@ -574,8 +579,13 @@ func (w *worker) attempt(m *bindings.Message) (Result, error) {
 	d := w.d
 	hc := d.callContext(m, max(m.DeliveryCount, 1))
 	w.current.Store(hc)
-	res, err := d.handler(hc, m)
-	w.current.Store(nil)
+	res, err := func() (Result, error) {
+		// Cleared even if a middleware outside Recover panics (a direct
+		// request's goroutine survives it): shutdown counts running
+		// handlers by it.
+		defer w.current.Store(nil)
+		return d.handler(hc, m)
+	}()
 	// A failed attempt that the end of the grace period cut short goes back
 	// to the broker; it is no failure (Retry already says so for the
 	// runtime's chain). A success, or a dead letter already sent, stands.

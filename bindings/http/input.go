@@ -47,6 +47,11 @@ type input struct {
 	direct    atomic.Pointer[bindings.DirectHandler]
 	closed    chan struct{}
 	closeOnce sync.Once
+
+	// watchMu guards live, the watches of direct requests being handled,
+	// which Close cuts off.
+	watchMu sync.Mutex
+	live    map[*responseWatch]struct{}
 }
 
 var (
@@ -242,6 +247,13 @@ func (in *input) Close() error {
 	var err error
 	in.closeOnce.Do(func() {
 		close(in.closed)
+		// Direct requests still being handled (past the runtime's grace)
+		// are answered now, as await answers queued ones.
+		in.watchMu.Lock()
+		for rw := range in.live {
+			rw.timer.Reset(0)
+		}
+		in.watchMu.Unlock()
 		if in.replay != nil {
 			err = in.replay.close()
 		}
@@ -390,9 +402,19 @@ func (in *input) await(w nethttp.ResponseWriter, r *nethttp.Request, m *bindings
 // A sender that hangs up meanwhile does not stop the handler, whose outcome
 // then stands.
 func (in *input) handleDirect(h bindings.DirectHandler, w nethttp.ResponseWriter, r *nethttp.Request, m *bindings.Message, p *request) {
-	watch := in.watch(w, p)
-	err := h(r.Context(), m, in.s.responseTimeout)
-	watch.stop() // from here on this goroutine alone answers
+	// ctx ends when the watch answers: a worker freed after that must not
+	// start the handler for a request already answered 503 (and whose
+	// replay key is released for the sender's retry).
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	watch := in.watch(w, p, cancel)
+	err := func() error {
+		// Stopped even if a middleware outside Recover panics, which
+		// net/http recovers: the watch must not write to the connection
+		// it closed.
+		defer watch.stop() // from here on this goroutine alone answers
+		return h(ctx, m, in.s.responseTimeout)
+	}()
 	if err == nil && p.state.Load() == settled {
 		in.respond(w, p)
 		return
@@ -423,17 +445,19 @@ type responseWatch struct {
 	timer *time.Timer
 	done  chan struct{} // a token once expire is done with the request
 
-	mu sync.Mutex // orders watch's writes before expire's reads
-	in *input
-	w  nethttp.ResponseWriter
-	p  *request
+	mu     sync.Mutex // orders watch's writes before expire's reads
+	in     *input
+	w      nethttp.ResponseWriter
+	p      *request
+	cancel context.CancelFunc // ends the wait for a worker
 }
 
 var watches sync.Pool
 
-// watch answers p 503 at responseTimeout from now, unless it is settled by
-// then or stop comes first.
-func (in *input) watch(w nethttp.ResponseWriter, p *request) *responseWatch {
+// watch answers p 503 at responseTimeout from now (at once when the input
+// closes), unless it is settled by then or stop comes first; cancel is
+// called when it answers.
+func (in *input) watch(w nethttp.ResponseWriter, p *request, cancel context.CancelFunc) *responseWatch {
 	rw, _ := watches.Get().(*responseWatch)
 	if rw == nil {
 		rw = &responseWatch{done: make(chan struct{}, 1)}
@@ -441,30 +465,54 @@ func (in *input) watch(w nethttp.ResponseWriter, p *request) *responseWatch {
 		rw.timer.Stop()
 	}
 	rw.mu.Lock()
-	rw.in, rw.w, rw.p = in, w, p
+	rw.in, rw.w, rw.p, rw.cancel = in, w, p, cancel
 	rw.mu.Unlock()
-	rw.timer.Reset(in.s.responseTimeout)
+	in.watchMu.Lock()
+	if in.live == nil {
+		in.live = map[*responseWatch]struct{}{}
+	}
+	in.live[rw] = struct{}{}
+	select {
+	case <-in.closed:
+		rw.timer.Reset(0) // closed meanwhile: Close did not see this watch
+	default:
+		rw.timer.Reset(in.s.responseTimeout)
+	}
+	in.watchMu.Unlock()
 	return rw
 }
 
 func (rw *responseWatch) expire() {
 	rw.mu.Lock()
-	in, w, p := rw.in, rw.w, rw.p
+	in, w, p, cancel := rw.in, rw.w, rw.p, rw.cancel
 	rw.mu.Unlock()
-	if p.abandon(timedOut) {
+	reason, msg := timedOut, "no outcome within responseTimeout"
+	select {
+	case <-in.closed:
+		reason, msg = cutOff, "shutting down"
+	default:
+	}
+	if p.abandon(reason) {
+		cancel()
 		in.releaseKey(p.replayKey)
-		answerNow(w, "no outcome within responseTimeout")
+		answerNow(w, msg)
 	}
 	rw.done <- struct{}{}
 }
 
 // stop ends the watch: once it returns, expire does not run, or has run.
+// The watch leaves live first, under watchMu, so that Close never re-arms
+// it once stop has stopped its timer.
 func (rw *responseWatch) stop() {
+	in := rw.in
+	in.watchMu.Lock()
+	delete(in.live, rw)
+	in.watchMu.Unlock()
 	if !rw.timer.Stop() {
 		<-rw.done
 	}
 	rw.mu.Lock()
-	rw.in, rw.w, rw.p = nil, nil, nil
+	rw.in, rw.w, rw.p, rw.cancel = nil, nil, nil, nil
 	rw.mu.Unlock()
 	watches.Put(rw)
 }
