@@ -50,6 +50,7 @@ func TestFaults(t *testing.T) {
 					Components: yaml,
 					Messages:   10000,
 					Batch:      batch,
+					Ordered:    ordered == "true",
 					Drained:    func(ctx context.Context, t *testing.T) { k.waitCommitted(ctx, t, group, in) },
 					Restart: func(t *testing.T) {
 						// Commits are a second apart: at this point there may be

@@ -70,8 +70,8 @@ const (
 func Main(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		failEvery, _ := strconv.Atoi(os.Getenv(childEnv))
-		if os.Getenv(childBatchEnv) != "" {
-			trigger.Main(batchRelay(failEvery, os.Stdout))
+		if mode := os.Getenv(childBatchEnv); mode != "" {
+			trigger.Main(batchRelay(failEvery, mode == "ordered", os.Stdout))
 		} else {
 			trigger.Main(relay(failEvery))
 		}
@@ -127,7 +127,12 @@ func relay(failEvery int) trigger.Function {
 // for the other timeouts, such a message fails alone by an error. Each whole-batch fault is written to
 // w as a line ("faulttest: batch panic" or "faulttest: batch timeout"),
 // which the test counts.
-func batchRelay(failEvery int, w io.Writer) trigger.Function {
+//
+// On an ordered trigger the relay stops handling a key at its first failed
+// message, as docs/batch.md advises: the runtime holds back the key's later
+// messages of the batch whatever their outcome, and those already sent
+// would be sent again.
+func batchRelay(failEvery int, ordered bool, w io.Writer) trigger.Function {
 	var done functions.Output[[]byte]
 	var wmu sync.Mutex
 	note := func(what string) {
@@ -177,15 +182,26 @@ func batchRelay(failEvery int, w io.Writer) trigger.Function {
 			}
 			errs := make([]error, len(msgs))
 			var wg sync.WaitGroup
+			var failedKeys map[string]bool // ordered: keys with a failed message in this batch
 			for i, m := range msgs {
 				attempt := max(m.DeliveryCount, 1)
 				n, err := strconv.Atoi(strings.TrimPrefix(string(m.Data), "m"))
 				switch {
+				case ordered && failedKeys[m.Key]:
+					errs[i] = errHeldBack
+					continue
 				case err == nil && failEvery > 0 && n%failEvery == 0:
 					errs[i] = functions.Permanent(fmt.Errorf("message %d is poison", n))
-					continue
 				case err == nil && attempt == 1 && transientFault(n) != faultNone:
 					errs[i] = fmt.Errorf("message %d: first attempt fails", n)
+				}
+				if errs[i] != nil {
+					if ordered {
+						if failedKeys == nil {
+							failedKeys = map[string]bool{}
+						}
+						failedKeys[m.Key] = true
+					}
 					continue
 				}
 				wg.Add(1)
@@ -212,6 +228,10 @@ func batchRelay(failEvery int, w io.Writer) trigger.Function {
 			return errs
 		}}
 }
+
+// errHeldBack is the ordered batch relay's outcome for a message after a
+// failed one of its key: not handled (the runtime holds it back).
+var errHeldBack = errors.New("held back behind a failed message of its key")
 
 // wholeBatchTimeout reports whether message n, whose first attempt overruns
 // the handlerTimeout, overruns it for its whole batch (batchRelay): one in
@@ -278,6 +298,9 @@ type Config struct {
 	// 50 and 20ms), with per-item outcomes and whole-batch panics and
 	// timeouts, and a handlerTimeout of batchHandlerTimeout.
 	Batch bool
+	// Ordered: the trigger "in" is ordered; the batch relay then stops
+	// handling a key at its first failed message (see batchRelay).
+	Ordered bool
 	// Drained, when set, is called once every message is accounted for,
 	// before the last process is terminated, and returns once the broker
 	// shows that process has settled all it holds (Kafka: its commits reached
@@ -375,7 +398,7 @@ func Run(t *testing.T, c Config) Report {
 
 	var procs []*child
 	start := func() *child {
-		p := startChild(t, dir, c.FailEvery, c.Batch)
+		p := startChild(t, dir, c.FailEvery, c.Batch, c.Ordered)
 		procs = append(procs, p)
 		p.waitReady(ctx, t)
 		return p
@@ -653,13 +676,16 @@ type child struct {
 	exited chan error
 }
 
-func startChild(t *testing.T, dir string, failEvery int, batch bool) *child {
+func startChild(t *testing.T, dir string, failEvery int, batch, ordered bool) *child {
 	t.Helper()
 	port := freePort(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+strconv.Itoa(failEvery), "TETHER_COMPONENTS="+dir,
 		"TETHER_API_PORT="+strconv.Itoa(port), "TETHER_LOG_LEVEL=warn")
-	if batch {
+	switch {
+	case batch && ordered:
+		cmd.Env = append(cmd.Env, childBatchEnv+"=ordered")
+	case batch:
 		cmd.Env = append(cmd.Env, childBatchEnv+"=1")
 	}
 	c := &child{cmd: cmd, port: port, log: &syncbuf.Buffer{}, out: &syncbuf.Buffer{}, exited: make(chan error, 1)}
