@@ -105,6 +105,12 @@ var Type = bindings.Type{
 	Summary:    "Apache Kafka: a consumer group as trigger, ordered per partition, commits never past a failure; synchronous produce as output.",
 	Directions: bindings.DirBoth,
 	Operations: []bindings.Operation{bindings.OpCreate},
+	// Records are polled in the background; a Receive of 100 hands out ten
+	// times the records of one of 10 for one lock and one wake-up of the
+	// receive loop: measured with BenchmarkBatchSize on a quiet machine, the
+	// trigger handles 1.14-1.27x the records a second at 100 as at 10
+	// (three runs of 7 rounds), 50 and 250 no better.
+	DeliveryDefaults: map[string]string{"batchSize": "100"},
 	Capabilities: bindings.Capabilities{
 		BatchReceive:  true,
 		Ordering:      true,
