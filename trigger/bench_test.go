@@ -16,6 +16,7 @@ import (
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/memory"
+	"github.com/tetherfn/tether/internal/testkit/benchtest"
 	"github.com/tetherfn/tether/trigger"
 )
 
@@ -166,13 +167,13 @@ func benchmarkRatio(b *testing.B, tp trace.TracerProvider) {
 	}
 	for range b.N {
 		a0 := mallocs()
-		c0 := processCPU()
+		c0 := benchtest.ProcessCPU()
 		bd := baseline()
-		c1 := processCPU()
+		c1 := benchtest.ProcessCPU()
 		a1 := mallocs()
-		c2 := processCPU()
+		c2 := benchtest.ProcessCPU()
 		td := tether()
-		c3 := processCPU()
+		c3 := benchtest.ProcessCPU()
 		a2 := mallocs()
 		base += bd
 		teth += td

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/memory"
+	"github.com/tetherfn/tether/internal/testkit/benchtest"
 	"github.com/tetherfn/tether/trigger"
 )
 
@@ -77,13 +78,13 @@ func BenchmarkConcurrency(b *testing.B) {
 				msgs = append(msgs, &bindings.Message{Data: benchPayload, ContentType: "application/json"})
 			}
 			r.target.Add(int64(r.perRun))
-			cpu0 := processCPU()
+			cpu0 := benchtest.ProcessCPU()
 			start := time.Now()
 			memory.Publish(r.q, msgs...)
 			<-r.done
 			elapsed := time.Since(start)
 			r.rates = append(r.rates, float64(r.perRun)/elapsed.Seconds())
-			r.cpu = append(r.cpu, float64((processCPU()-cpu0).Microseconds())/float64(r.perRun))
+			r.cpu = append(r.cpu, float64((benchtest.ProcessCPU()-cpu0).Microseconds())/float64(r.perRun))
 		}
 	}
 	var t strings.Builder

@@ -18,6 +18,7 @@ import (
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/bindings/bindingtest"
 	tetherhttp "github.com/tetherfn/tether/bindings/http"
+	"github.com/tetherfn/tether/internal/testkit/benchtest"
 	"github.com/tetherfn/tether/trigger"
 )
 
@@ -152,9 +153,9 @@ func BenchmarkWebhook(b *testing.B) {
 			const round = 250
 			var rawTime, tetherTime, rawCPU, tetherCPU time.Duration
 			run := func(l *loader, elapsed, cpu *time.Duration, n int) {
-				c0 := processCPU()
+				c0 := benchtest.ProcessCPU()
 				*elapsed += l.run(b, n)
-				*cpu += processCPU() - c0
+				*cpu += benchtest.ProcessCPU() - c0
 			}
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -27,35 +27,12 @@ func (in *input) settleLocked(m *bindings.Message, verb string) (*delivery, erro
 // Ack implements bindings.Input. The record's partition commits past it once
 // every record before it is acked too. An ack for a partition this member no
 // longer owns is ignored: the new owner delivers the record again.
-func (in *input) Ack(_ context.Context, m *bindings.Message) error {
-	in.mu.Lock()
-	d, err := in.settleLocked(m, "ack")
-	if err != nil {
-		in.mu.Unlock()
-		return err
-	}
-	d.state = stateDone
-	p := d.p
-	if p.revoked {
-		in.mu.Unlock()
-		in.log.Debug("kafka: ack after the partition was revoked; its new owner delivers the record again", "id", m.ID)
-		return nil
-	}
-	p.outstanding--
-	if p.done(d) {
-		in.markLaterLocked(p)
-		in.maybeResumeLocked(p)
-	}
-	in.settled.Fire()
-	if in.s.ordered {
-		in.ready.Fire() // the partition's next record may go
-	}
-	in.mu.Unlock()
-	return nil
+func (in *input) Ack(ctx context.Context, m *bindings.Message) error {
+	return in.AckBatch(ctx, []*bindings.Message{m})
 }
 
 // AckBatch implements bindings.BatchAcker: Ack for each of msgs, under one
-// lock.
+// lock, with one wake-up of whoever waits for a settled record.
 func (in *input) AckBatch(_ context.Context, msgs []*bindings.Message) error {
 	var errs []error
 	revoked := 0

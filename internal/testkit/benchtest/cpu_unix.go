@@ -1,15 +1,15 @@
 //go:build unix
 
-package trigger_test
+package benchtest
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU is the CPU time the process used so far, user and system: a
+// ProcessCPU is the CPU time the process used so far, user and system: a
 // benchmark's cost that the machine's load changes less than its wall time.
-func processCPU() time.Duration {
+func ProcessCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
