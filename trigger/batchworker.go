@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
-	"github.com/tetherfn/tether/functions"
 )
 
 // A batch worker calls the BatchHandler once per batch, within the
@@ -389,11 +388,7 @@ func (w *worker) settling(ms []*bindings.Message) *itemSettling {
 func (s *itemSettling) item(i int, m *bindings.Message, err error) (time.Duration, bool) {
 	d := s.w.d
 	hc := &s.hcs[i]
-	hc.parent, hc.clock = d.base, d.watchdog
-	hc.delivery = functions.Delivery{
-		Function: d.function, Binding: d.binding, BindingType: d.typ.Name,
-		Attempt: max(m.DeliveryCount, 1), Message: m, Logger: d.logger,
-	}
+	d.initContext(hc, m, max(m.DeliveryCount, 1))
 	hc.itemErr = err
 	res, err := d.handler(hc, m)
 	hc.cancel(context.Canceled)

@@ -495,6 +495,7 @@ type worker struct {
 	wake    chan struct{} // the inbox's wake-up while asleep in take
 	current atomic.Pointer[handlerContext]
 	acked   []*bindings.Message // a batch worker's, reused: the items to ack (itemSettling)
+	slab    []handlerContext    // contexts for this worker's next attempts (newContext)
 }
 
 // run handles messages until the inbox is closed and empty; once stopping
@@ -565,19 +566,42 @@ func (w *worker) wait(delay time.Duration) bool {
 // callContext returns the context of one handler call: on m (nil for a
 // batch's call), at attempt.
 func (d *dispatcher) callContext(m *bindings.Message, attempt int) *handlerContext {
-	return &handlerContext{
-		parent: d.base,
-		clock:  d.watchdog,
-		delivery: functions.Delivery{
-			Function: d.function, Binding: d.binding, BindingType: d.typ.Name,
-			Attempt: attempt, Message: m, Logger: d.logger,
-		},
+	hc := new(handlerContext)
+	d.initContext(hc, m, attempt)
+	return hc
+}
+
+// initContext makes hc, a zero handlerContext, the context of one handler
+// call, as callContext.
+func (d *dispatcher) initContext(hc *handlerContext, m *bindings.Message, attempt int) {
+	hc.parent, hc.clock = d.base, d.watchdog
+	hc.delivery = functions.Delivery{
+		Function: d.function, Binding: d.binding, BindingType: d.typ.Name,
+		Attempt: attempt, Message: m, Logger: d.logger,
 	}
+}
+
+// contextSlab is how many handler contexts a worker allocates at once: one
+// allocation per contextSlab attempts rather than one per attempt. A slot is
+// used once and never reused, since a handler may keep its context (a
+// goroutine it started, a closure) past its return; such a context keeps its
+// whole slab alive, which is why the slab is small (16 × 192 bytes).
+const contextSlab = 16
+
+// newContext is callContext, from the worker's slab.
+func (w *worker) newContext(m *bindings.Message, attempt int) *handlerContext {
+	if len(w.slab) == 0 {
+		w.slab = make([]handlerContext, contextSlab)
+	}
+	hc := &w.slab[0]
+	w.slab = w.slab[1:]
+	w.d.initContext(hc, m, attempt)
+	return hc
 }
 
 func (w *worker) attempt(m *bindings.Message) (Result, error) {
 	d := w.d
-	hc := d.callContext(m, max(m.DeliveryCount, 1))
+	hc := w.newContext(m, max(m.DeliveryCount, 1))
 	w.current.Store(hc)
 	res, err := func() (Result, error) {
 		// Cleared even if a middleware outside Recover panics (a direct
