@@ -12,6 +12,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/functions"
 )
@@ -110,6 +112,9 @@ func (l *batchLog) take() [][]string {
 type batchOptions struct {
 	typ        *bindings.Type
 	deadLetter bindings.Output
+	metrics    *Metrics    // nil: a registry of the test's own
+	failures   *failureLog // the dead-letter middleware's; nil: its own
+	chained    bool        // every item through the chain, as with tracing or an observer (no handledItems)
 }
 
 // startBatchDispatcher runs a batch function on in, as the runtime does.
@@ -118,8 +123,20 @@ func startBatchDispatcher(in bindings.Input, policy bindings.DeliveryPolicy, h B
 	if typ == nil {
 		typ = &bindings.Type{Name: "test.batch", Capabilities: bindings.Capabilities{BatchReceive: true, DelayedNack: true}}
 	}
-	chain := Chain(batchItem, ChainOptions{Function: "fn", Binding: "in", Policy: policy, DeadLetter: o.deadLetter})
+	metrics := o.metrics
+	if metrics == nil {
+		metrics = NewMetrics(prometheus.NewRegistry())
+	}
+	failures := o.failures
+	if failures == nil {
+		failures = newFailureLog(failureLogMax)
+	}
+	chain := chainWith(batchItem, ChainOptions{Function: "fn", Binding: "in", Policy: policy, DeadLetter: o.deadLetter,
+		Metrics: metrics.Middleware("fn", "in")}, failures)
 	d := newDispatcher("fn", "in", typ, in, policy, chain, h, context.Background(), discardLogger)
+	if !o.chained { // as the runtime's chain without tracing or observer
+		d.handled = &handledItems{stats: metrics.attempts.stats("fn", "in"), failures: failures}
+	}
 	d.start()
 	return d
 }
@@ -327,6 +344,86 @@ func TestBatchItemOutcomes(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestBatchHandledItemsAsTheChain: the items a BatchHandler handled are
+// settled without the per-item chain (handledItems) exactly as through it:
+// the same acks, nacks and dead letters, the same counts in every metric,
+// and a success forgets the item's earlier failure (the dead-letter
+// middleware's first-failure time), as the chain does.
+func TestBatchHandledItemsAsTheChain(t *testing.T) {
+	run := func(t *testing.T, chained bool) (settled []string, metrics map[string]float64, remembered int64) {
+		synctest.Test(t, func(t *testing.T) {
+			in := newQueueInput()
+			dl := &recordingOutput{}
+			reg := prometheus.NewRegistry()
+			failures := newFailureLog(failureLogMax)
+			policy := batchPolicy(1, 10, 0)
+			typ := &bindings.Type{Name: "test.batch", Capabilities: bindings.Capabilities{BatchReceive: true, DelayedNack: true}}
+			d := startBatchDispatcher(in, policy, func(_ context.Context, ms []*bindings.Message) []error {
+				errs := make([]error, len(ms))
+				for i, m := range ms {
+					switch {
+					case strings.HasPrefix(m.ID, "fails") && m.DeliveryCount == 1:
+						errs[i] = errors.New("not yet")
+					case m.ID == "permanent":
+						errs[i] = functions.Permanent(errors.New("bad order"))
+					}
+				}
+				return errs
+			}, batchOptions{typ: typ, deadLetter: dl, metrics: NewMetrics(reg), failures: failures, chained: chained})
+			in.put("ok1", "fails1", "ok2", "permanent", "fails2", "ok3")
+			synctest.Wait()
+			settled = in.drained()
+			// The broker redelivers the failed ones; they succeed.
+			in.mu.Lock()
+			in.waiting = append(in.waiting, &bindings.Message{ID: "fails1", DeliveryCount: 2}, &bindings.Message{ID: "fails2", DeliveryCount: 2})
+			in.mu.Unlock()
+			in.more <- struct{}{}
+			synctest.Wait()
+			settled = append(settled, in.drained()...)
+			stopNow(t, d)
+			metrics = map[string]float64{}
+			for _, name := range []string{"tether_messages_received_total", "tether_messages_succeeded_total",
+				"tether_messages_failed_total", "tether_messages_retried_total", "tether_messages_dead_lettered_total",
+				"tether_messages_in_flight"} {
+				metrics[name] = gatherValue(t, reg, name)
+			}
+			metrics["duration count"] = float64(gatherHistogram(t, reg, "tether_handler_duration_seconds").GetSampleCount())
+			remembered = failures.size.Load()
+			if dead := len(dl.reqs); dead != 1 {
+				t.Errorf("%d dead letters, want the permanent item's", dead)
+			}
+		})
+		slices.Sort(settled)
+		return settled, metrics, remembered
+	}
+	var chainSettled []string
+	var chainMetrics map[string]float64
+	t.Run("chain", func(t *testing.T) {
+		var remembered int64
+		chainSettled, chainMetrics, remembered = run(t, true)
+		if remembered != 0 {
+			t.Errorf("the chain remembers %d failures of items that succeeded since", remembered)
+		}
+	})
+	t.Run("handledItems", func(t *testing.T) {
+		settled, metrics, remembered := run(t, false)
+		if fmt.Sprint(settled) != fmt.Sprint(chainSettled) {
+			t.Errorf("settled %v, through the chain %v", settled, chainSettled)
+		}
+		if fmt.Sprint(metrics) != fmt.Sprint(chainMetrics) {
+			t.Errorf("metrics %v, through the chain %v", metrics, chainMetrics)
+		}
+		if remembered != 0 {
+			t.Errorf("%d failures remembered of items that succeeded since", remembered)
+		}
+	})
+	want := "map[duration count:8 tether_messages_dead_lettered_total:1 tether_messages_failed_total:3 tether_messages_in_flight:0 " +
+		"tether_messages_received_total:8 tether_messages_retried_total:2 tether_messages_succeeded_total:5]"
+	if got := fmt.Sprint(chainMetrics); got != want {
+		t.Errorf("through the chain: metrics %s, want %s", got, want)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -18,7 +19,10 @@ import (
 // BatchHandler gave it, and the dispatcher settles it from the chain's
 // outcome. So acks, retries with backoff, held retries, snoozes (no attempt
 // counted), native and binding dead letters, metrics, spans and delivery
-// events are per item, exactly as for a single-message function.
+// events are per item, exactly as for a single-message function. An item
+// the BatchHandler handled, on a trigger without tracing or an observer,
+// skips the chain: handledItems does for it what the chain would (its
+// metrics, counted for the batch at once), and it is acked.
 //
 // What fails the whole batch fails every item with the same error: a
 // panic (*PanicError), the handlerTimeout (ErrHandlerTimeout, when the
@@ -366,18 +370,44 @@ func CallBatch(ctx context.Context, h BatchHandler, msgs []*bindings.Message, ti
 }
 
 // itemSettling settles the items of one batch, each through the per-item
-// chain (settleItem): their handler contexts are allocated at once, and
-// the items the chain acks are acked together once the batch is settled
-// (ackAll), so that a broker that batches its acks gets them at once.
+// chain (settleItem), or, for an item the BatchHandler handled when the
+// trigger has handledItems, as that chain would: the handler contexts are
+// allocated at once for the items that take the chain, and the items to
+// ack are acked together once the batch is settled (ackAll), so that a
+// broker that batches its acks gets them at once.
 type itemSettling struct {
 	w     *worker
-	hcs   []handlerContext    // the items' contexts, by index in the batch
+	n     int                 // items in the batch
+	hcs   []handlerContext    // the items' contexts, by index in the batch; made by the first that takes the chain
 	acked []*bindings.Message // the items to ack, in order
+
+	fast    bool          // handled items skip the chain (handledItems)
+	handled int           // the items that did
+	start   time.Duration // since clockEpoch, when settling began: their duration
+}
+
+// handledItems settles a batch function's items that its BatchHandler
+// handled (no error) as the per-item chain of the runtime's own middleware
+// would, without running it on each: the chain's metrics (counted for the
+// batch at once, each item's duration its share of the settling) and its
+// dead-letter middleware's forgetting of earlier failures; Logging logs
+// nothing for them unless debug is enabled, and then they take the chain;
+// Retry, Recover and the innermost handler (batchItem) do nothing on a
+// success. The dispatcher then acks them, as settle would.
+type handledItems struct {
+	stats    *attemptStats // the metrics middleware's
+	failures *failureLog   // the dead-letter middleware's
 }
 
 // settling starts the settling of ms.
 func (w *worker) settling(ms []*bindings.Message) *itemSettling {
-	return &itemSettling{w: w, hcs: make([]handlerContext, len(ms)), acked: w.acked[:0]}
+	s := &itemSettling{w: w, n: len(ms), acked: w.acked[:0]}
+	d := w.d
+	if d.handled != nil && d.replier == nil && !d.logger.Enabled(d.base, slog.LevelDebug) {
+		s.fast = true
+		s.start = time.Since(clockEpoch)
+	}
+	return s
 }
 
 // item runs m, the i-th item of the batch, through the per-item chain with
@@ -387,6 +417,15 @@ func (w *worker) settling(ms []*bindings.Message) *itemSettling {
 // acked by done.
 func (s *itemSettling) item(i int, m *bindings.Message, err error) (time.Duration, bool) {
 	d := s.w.d
+	if err == nil && s.fast {
+		d.handled.failures.forget(m.ID)
+		s.handled++
+		s.acked = append(s.acked, m)
+		return -1, false
+	}
+	if s.hcs == nil {
+		s.hcs = make([]handlerContext, s.n)
+	}
 	hc := &s.hcs[i]
 	d.initContext(hc, m, max(m.DeliveryCount, 1))
 	hc.itemErr = err
@@ -399,9 +438,13 @@ func (s *itemSettling) item(i int, m *bindings.Message, err error) (time.Duratio
 	return d.settle(m, res, err)
 }
 
-// done acks the items the chain acked, and keeps the slice for the
-// worker's next batch.
+// done counts the items handled without the chain, acks the items to ack,
+// and keeps the slice for the worker's next batch.
 func (s *itemSettling) done() {
+	if s.handled > 0 {
+		each := (time.Since(clockEpoch) - s.start) / time.Duration(s.handled)
+		s.w.d.handled.stats.handled(s.handled, each)
+	}
 	s.w.d.ackAll(s.acked)
 	clear(s.acked)
 	s.w.acked = s.acked[:0]

@@ -27,8 +27,12 @@ import (
 // Chain's dead letters also hide secrets and credentials (ChainOptions'
 // Redact and Credentials); this one copies error and metadata as they are.
 func DeadLetter(function, binding string, out bindings.Output, keep time.Duration) Middleware {
-	return deadLetter(function, binding, out, keep, envelopeFilter{})
+	return deadLetter(function, binding, out, keep, envelopeFilter{}, newFailureLog(failureLogMax))
 }
+
+// failureLogMax is how many failing messages a dead-letter middleware
+// remembers the first failure of.
+const failureLogMax = 10000
 
 // envelopeFilter keeps secrets and credentials out of a dead letter.
 type envelopeFilter struct {
@@ -58,8 +62,7 @@ func (f envelopeFilter) metadata(md map[string]string) map[string]string {
 	return out
 }
 
-func deadLetter(function, binding string, out bindings.Output, keep time.Duration, filter envelopeFilter) Middleware {
-	failures := newFailureLog(10000)
+func deadLetter(function, binding string, out bindings.Output, keep time.Duration, filter envelopeFilter, failures *failureLog) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m *bindings.Message) (Result, error) {
 			res, err := next(ctx, m)

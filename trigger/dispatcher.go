@@ -51,10 +51,11 @@ type dispatcher struct {
 	free     chan *worker
 	watchdog *watchdog // enforces handlerTimeout; nil without one
 
-	order   *keyOrder    // nil unless ordered
-	held    *heldRetries // retries and snoozes waiting for their delay
-	leases  *leases      // nil when the broker has no leases
-	batches *batchPath   // nil unless the function takes batches (batcher.go)
+	order   *keyOrder     // nil unless ordered
+	held    *heldRetries  // retries and snoozes waiting for their delay
+	leases  *leases       // nil when the broker has no leases
+	batches *batchPath    // nil unless the function takes batches (batcher.go)
+	handled *handledItems // a batch function's items handled, settled without the chain; nil: through it
 
 	// cancelWait bounds how long stop waits, after cancelling the handlers
 	// still running when its context ended, for them to return.

@@ -114,6 +114,20 @@ func (s *attemptStats) observe(d time.Duration) {
 	s.sum.Add(int64(d))
 }
 
+// handled records n attempts that succeeded, each of duration each, as
+// the metrics middleware would one by one (in the same order: started,
+// observed, succeeded), with one atomic add per count instead of n.
+func (s *attemptStats) handled(n int, each time.Duration) {
+	s.started.Add(uint64(n))
+	i := 0
+	for i < len(durationBounds) && each > durationBounds[i] {
+		i++
+	}
+	s.buckets[i].Add(uint64(n))
+	s.sum.Add(int64(n) * int64(each))
+	s.succeeded.Add(uint64(n))
+}
+
 // attemptCollector exposes each trigger's attemptStats as
 // tether_messages_received_total, tether_messages_succeeded_total,
 // tether_messages_in_flight and tether_handler_duration_seconds.

@@ -349,8 +349,10 @@ func (r *Runtime) openFunctions(ctx context.Context, fns []Function) (ds []*disp
 			}
 			return ds, err
 		}
-		d := newDispatcher(f.Name, c.Name, typ, in, c.Delivery, r.chain(f, c, typ, in), f.BatchHandler, r.base,
+		h, handled := r.chain(f, c, typ, in)
+		d := newDispatcher(f.Name, c.Name, typ, in, c.Delivery, h, f.BatchHandler, r.base,
 			r.logger.With("function", f.Name, "binding", c.Name))
+		d.handled = handled
 		d.cancelWait = r.opts.ShutdownCancelWait
 		ds = append(ds, d)
 	}
@@ -464,8 +466,13 @@ func initContext(ctx context.Context, c *component.Component) (context.Context, 
 	return context.WithTimeout(ctx, d)
 }
 
-// chain builds a function's handler with the delivery middleware.
-func (r *Runtime) chain(f *Function, c *component.Component, typ *bindings.Type, in bindings.Input) Handler {
+// chain builds a function's handler with the delivery middleware. For a
+// batch function whose chain has nothing outside the runtime's own
+// middleware that sees an item succeed (no tracing, no observer: a batch
+// function has no Middleware and no Return), it also returns what settles
+// the items the BatchHandler handled without running the chain on each
+// (handledItems); nil otherwise.
+func (r *Runtime) chain(f *Function, c *component.Component, typ *bindings.Type, in bindings.Input) (Handler, *handledItems) {
 	var ret *bindings.OutputBinding
 	if f.Return != "" {
 		ob := r.outputs[f.Return]
@@ -491,14 +498,19 @@ func (r *Runtime) chain(f *Function, c *component.Component, typ *bindings.Type,
 		// an item's chain only returns the error it gave the item.
 		policy.HandlerTimeout = 0
 	}
-	return Chain(h, ChainOptions{
+	failures := newFailureLog(failureLogMax)
+	chain := chainWith(h, ChainOptions{
 		Function: f.Name, Binding: c.Name, Policy: policy,
 		Return: ret, DeadLetter: dl, Middleware: f.Middleware,
 		Metrics: r.metrics.Middleware(f.Name, c.Name),
 		Tracing: tracing,
 		Redact:  r.redact.String, Credentials: credentials,
 		Observer: r.opts.Observer,
-	})
+	}, failures)
+	if f.BatchHandler == nil || tracing != nil || r.opts.Observer != nil || len(f.Middleware) > 0 || ret != nil {
+		return chain, nil
+	}
+	return chain, &handledItems{stats: r.metrics.attempts.stats(f.Name, c.Name), failures: failures}
 }
 
 // ChainOptions say how Chain wraps a handler.
@@ -538,6 +550,12 @@ type ChainOptions struct {
 // (o.Middleware), return. fntest uses it too, so a handler's unit test sees
 // exactly the runtime's decisions (read them with Decide).
 func Chain(h Handler, o ChainOptions) Handler {
+	return chainWith(h, o, newFailureLog(failureLogMax))
+}
+
+// chainWith is Chain with the dead-letter middleware's failure log, which
+// the runtime shares with a batch function's handledItems.
+func chainWith(h Handler, o ChainOptions, failures *failureLog) Handler {
 	if o.Return != nil {
 		h = returnTo(*o.Return)(h)
 	}
@@ -546,7 +564,7 @@ func Chain(h Handler, o ChainOptions) Handler {
 	}
 	mws := []Middleware{
 		Logging(),
-		deadLetter(o.Function, o.Binding, o.DeadLetter, o.Policy.MaxInterval, envelopeFilter{redact: o.Redact, drop: o.Credentials}),
+		deadLetter(o.Function, o.Binding, o.DeadLetter, o.Policy.MaxInterval, envelopeFilter{redact: o.Redact, drop: o.Credentials}, failures),
 		Retry(o.Policy),
 		Recover(),
 		Timeout(o.Policy.HandlerTimeout),
