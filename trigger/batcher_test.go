@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -112,9 +113,10 @@ func (l *batchLog) take() [][]string {
 type batchOptions struct {
 	typ        *bindings.Type
 	deadLetter bindings.Output
-	metrics    *Metrics    // nil: a registry of the test's own
-	failures   *failureLog // the dead-letter middleware's; nil: its own
-	chained    bool        // every item through the chain, as with tracing or an observer (no handledItems)
+	metrics    *Metrics     // nil: a registry of the test's own
+	failures   *failureLog  // the dead-letter middleware's; nil: its own
+	chained    bool         // every item through the chain, as with tracing or an observer (no handledItems)
+	middleware []Middleware // innermost in the per-item chain, as ChainOptions.Middleware
 }
 
 // startBatchDispatcher runs a batch function on in, as the runtime does.
@@ -132,7 +134,7 @@ func startBatchDispatcher(in bindings.Input, policy bindings.DeliveryPolicy, h B
 		failures = newFailureLog(failureLogMax)
 	}
 	chain := chainWith(batchItem, ChainOptions{Function: "fn", Binding: "in", Policy: policy, DeadLetter: o.deadLetter,
-		Metrics: metrics.Middleware("fn", "in")}, failures)
+		Metrics: metrics.Middleware("fn", "in"), Middleware: o.middleware}, failures)
 	d := newDispatcher("fn", "in", typ, in, policy, chain, h, context.Background(), discardLogger)
 	if !o.chained { // as the runtime's chain without tracing or observer
 		d.handled = &handledItems{stats: metrics.attempts.stats("fn", "in"), failures: failures}
@@ -351,12 +353,23 @@ func TestBatchItemOutcomes(t *testing.T) {
 // settled without the per-item chain (handledItems) exactly as through it:
 // the same acks, nacks and dead letters, the same counts in every metric,
 // and a success forgets the item's earlier failure (the dead-letter
-// middleware's first-failure time), as the chain does.
+// middleware's first-failure time), as the chain does. The dead letter
+// takes a second: the chain counts it in the failed item's duration only,
+// and so must handledItems (the durations of the handled items are their
+// own, not the settling's). Only the failed items run through the chain
+// when handledItems is there.
 func TestBatchHandledItemsAsTheChain(t *testing.T) {
-	run := func(t *testing.T, chained bool) (settled []string, metrics map[string]float64, remembered int64) {
+	run := func(t *testing.T, chained bool) (settled []string, metrics map[string]float64, remembered int64, through int64) {
 		synctest.Test(t, func(t *testing.T) {
 			in := newQueueInput()
-			dl := &recordingOutput{}
+			dl := &slowOutput{delay: time.Second}
+			var items atomic.Int64
+			count := func(next Handler) Handler {
+				return func(ctx context.Context, m *bindings.Message) (Result, error) {
+					items.Add(1)
+					return next(ctx, m)
+				}
+			}
 			reg := prometheus.NewRegistry()
 			failures := newFailureLog(failureLogMax)
 			policy := batchPolicy(1, 10, 0)
@@ -372,8 +385,10 @@ func TestBatchHandledItemsAsTheChain(t *testing.T) {
 					}
 				}
 				return errs
-			}, batchOptions{typ: typ, deadLetter: dl, metrics: NewMetrics(reg), failures: failures, chained: chained})
+			}, batchOptions{typ: typ, deadLetter: dl, metrics: NewMetrics(reg), failures: failures, chained: chained,
+				middleware: []Middleware{count}})
 			in.put("ok1", "fails1", "ok2", "permanent", "fails2", "ok3")
+			time.Sleep(dl.delay) // the dead letter's
 			synctest.Wait()
 			settled = in.drained()
 			// The broker redelivers the failed ones; they succeed.
@@ -390,26 +405,38 @@ func TestBatchHandledItemsAsTheChain(t *testing.T) {
 				"tether_messages_in_flight"} {
 				metrics[name] = gatherValue(t, reg, name)
 			}
-			metrics["duration count"] = float64(gatherHistogram(t, reg, "tether_handler_duration_seconds").GetSampleCount())
+			h := gatherHistogram(t, reg, "tether_handler_duration_seconds")
+			metrics["duration count"] = float64(h.GetSampleCount())
+			metrics["duration sum"] = h.GetSampleSum()
+			for _, b := range h.GetBucket() {
+				metrics[fmt.Sprintf("duration le %g", b.GetUpperBound())] = float64(b.GetCumulativeCount())
+			}
 			remembered = failures.size.Load()
+			through = items.Load()
 			if dead := len(dl.reqs); dead != 1 {
 				t.Errorf("%d dead letters, want the permanent item's", dead)
 			}
 		})
 		slices.Sort(settled)
-		return settled, metrics, remembered
+		return settled, metrics, remembered, through
 	}
 	var chainSettled []string
 	var chainMetrics map[string]float64
 	t.Run("chain", func(t *testing.T) {
-		var remembered int64
-		chainSettled, chainMetrics, remembered = run(t, true)
+		var remembered, through int64
+		chainSettled, chainMetrics, remembered, through = run(t, true)
 		if remembered != 0 {
 			t.Errorf("the chain remembers %d failures of items that succeeded since", remembered)
 		}
+		if through != 8 {
+			t.Errorf("%d items through the chain, want every attempt's (8)", through)
+		}
 	})
 	t.Run("handledItems", func(t *testing.T) {
-		settled, metrics, remembered := run(t, false)
+		settled, metrics, remembered, through := run(t, false)
+		if through != 3 {
+			t.Errorf("%d items through the chain, want the failed attempts' only (3)", through)
+		}
 		if fmt.Sprint(settled) != fmt.Sprint(chainSettled) {
 			t.Errorf("settled %v, through the chain %v", settled, chainSettled)
 		}
@@ -420,11 +447,28 @@ func TestBatchHandledItemsAsTheChain(t *testing.T) {
 			t.Errorf("%d failures remembered of items that succeeded since", remembered)
 		}
 	})
-	want := "map[duration count:8 tether_messages_dead_lettered_total:1 tether_messages_failed_total:3 tether_messages_in_flight:0 " +
-		"tether_messages_received_total:8 tether_messages_retried_total:2 tether_messages_succeeded_total:5]"
+	want := fmt.Sprint(map[string]float64{
+		"tether_messages_received_total": 8, "tether_messages_succeeded_total": 5, "tether_messages_failed_total": 3,
+		"tether_messages_retried_total": 2, "tether_messages_dead_lettered_total": 1, "tether_messages_in_flight": 0,
+		// Only the dead letter took time (a second, the permanent item's).
+		"duration count": 8, "duration sum": 1,
+		"duration le 0.0005": 7, "duration le 0.002": 7, "duration le 0.008": 7, "duration le 0.032": 7, "duration le 0.128": 7,
+		"duration le 0.512": 7, "duration le 2.048": 8, "duration le 8.192": 8, "duration le 32.768": 8, "duration le 131.072": 8,
+	})
 	if got := fmt.Sprint(chainMetrics); got != want {
 		t.Errorf("through the chain: metrics %s, want %s", got, want)
 	}
+}
+
+// slowOutput is a recordingOutput that takes delay to answer.
+type slowOutput struct {
+	recordingOutput
+	delay time.Duration
+}
+
+func (o *slowOutput) Invoke(ctx context.Context, r *bindings.InvokeRequest) (*bindings.InvokeResponse, error) {
+	time.Sleep(o.delay)
+	return o.recordingOutput.Invoke(ctx, r)
 }
 
 // TestBatchFailsWhole: a panic, the handlerTimeout, and a wrong number of

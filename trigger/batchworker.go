@@ -384,12 +384,14 @@ type itemSettling struct {
 	fast    bool          // handled items skip the chain (handledItems)
 	handled int           // the items that did
 	start   time.Duration // since clockEpoch, when settling began: their duration
+	chained time.Duration // of that, the time the other items took: not theirs
 }
 
 // handledItems settles a batch function's items that its BatchHandler
 // handled (no error) as the per-item chain of the runtime's own middleware
 // would, without running it on each: the chain's metrics (counted for the
-// batch at once, each item's duration its share of the settling) and its
+// batch at once, each item's duration its share of the settling's time
+// less what the items through the chain took, which they count) and its
 // dead-letter middleware's forgetting of earlier failures; Logging logs
 // nothing for them unless debug is enabled, and then they take the chain;
 // Retry, Recover and the innermost handler (batchItem) do nothing on a
@@ -423,6 +425,20 @@ func (s *itemSettling) item(i int, m *bindings.Message, err error) (time.Duratio
 		s.acked = append(s.acked, m)
 		return -1, false
 	}
+	if !s.fast {
+		return s.chain(i, m, err)
+	}
+	// The chain's metrics count this item's time (a dead letter sent, a
+	// nack) as its duration: it is no part of the handled items'.
+	start := time.Since(clockEpoch)
+	delay, counts := s.chain(i, m, err)
+	s.chained += time.Since(clockEpoch) - start
+	return delay, counts
+}
+
+// chain is item through the per-item chain.
+func (s *itemSettling) chain(i int, m *bindings.Message, err error) (time.Duration, bool) {
+	d := s.w.d
 	if s.hcs == nil {
 		s.hcs = make([]handlerContext, s.n)
 	}
@@ -442,7 +458,7 @@ func (s *itemSettling) item(i int, m *bindings.Message, err error) (time.Duratio
 // and keeps the slice for the worker's next batch.
 func (s *itemSettling) done() {
 	if s.handled > 0 {
-		each := (time.Since(clockEpoch) - s.start) / time.Duration(s.handled)
+		each := max(time.Since(clockEpoch)-s.start-s.chained, 0) / time.Duration(s.handled)
 		s.w.d.handled.stats.handled(s.handled, each)
 	}
 	s.w.d.ackAll(s.acked)
