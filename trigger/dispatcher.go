@@ -587,10 +587,20 @@ func (d *dispatcher) initContext(hc *handlerContext, m *bindings.Message, attemp
 // used once and never reused, since a handler may keep its context (a
 // goroutine it started, a closure) past its return; such a context keeps its
 // whole slab alive, which is why the slab is small (16 × 192 bytes).
+//
+// The slab also keeps the contexts of its earlier attempts reachable, and
+// with them their messages (a payload may be megabytes): a worker drops it
+// when it goes idle (idle), so that a trigger with nothing to do holds no
+// message it handled. A direct path's worker is idle after every message
+// (between two requests nothing says whether another comes), so its
+// contexts are allocated one by one.
 const contextSlab = 16
 
 // newContext is callContext, from the worker's slab.
 func (w *worker) newContext(m *bindings.Message, attempt int) *handlerContext {
+	if w.d.free != nil {
+		return w.d.callContext(m, attempt)
+	}
 	if len(w.slab) == 0 {
 		w.slab = make([]handlerContext, contextSlab)
 	}
@@ -598,6 +608,15 @@ func (w *worker) newContext(m *bindings.Message, attempt int) *handlerContext {
 	w.slab = w.slab[1:]
 	w.d.initContext(hc, m, attempt)
 	return hc
+}
+
+// idle drops the worker's slab once its slots were used: the worker is
+// about to wait for a message (inbox.take), and the contexts of its
+// earlier attempts keep their messages. Called on the worker's goroutine.
+func (w *worker) idle() {
+	if len(w.slab) < contextSlab {
+		w.slab = nil
+	}
 }
 
 func (w *worker) attempt(m *bindings.Message) (Result, error) {

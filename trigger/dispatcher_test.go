@@ -3,9 +3,11 @@ package trigger
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"testing/synctest"
 	"time"
+	"weak"
 
 	"github.com/tetherfn/tether/bindings"
 )
@@ -101,5 +103,73 @@ func TestStopNacksHeldRetriesOutsideTheLock(t *testing.T) {
 				t.Fatalf("%+v; want the held messages nacked at once", ev)
 			}
 		}
+	})
+}
+
+// directFake is a fakeInput that hands its messages over itself
+// (bindings.Direct), answering each (bindings.Replier).
+type directFake struct {
+	*fakeInput
+	handle bindings.DirectHandler
+}
+
+func (f *directFake) SetDirect(h bindings.DirectHandler)      { f.handle = h }
+func (f *directFake) Reply(*bindings.Message, bindings.Reply) {}
+
+// TestHandledMessagesNotKept: once a worker is idle, nothing of the
+// runtime's keeps the messages it handled reachable (their payloads can be
+// megabytes: a webhook's body, a broker's record), as the inbox, which
+// clears its slots, does not: neither through a worker's handler contexts
+// (taken from a slab, which holds the contexts of its earlier attempts)
+// nor through those of the direct path's workers.
+func TestHandledMessagesNotKept(t *testing.T) {
+	policy := bindings.DefaultDeliveryPolicy()
+	policy.MaxConcurrency = 1
+	handler := func(context.Context, *bindings.Message) (Result, error) { return Result{}, nil }
+	// collected waits until what wp points to is unreachable.
+	collected := func(t *testing.T, wp weak.Pointer[bindings.Message]) {
+		t.Helper()
+		for range 1000 {
+			runtime.GC()
+			if wp.Value() == nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Errorf("a handled, acked message is still reachable")
+	}
+	t.Run("worker", func(t *testing.T) {
+		in := newFakeInput()
+		d := startDispatcher(in, &bindings.Type{Name: "fake"}, policy, handler)
+		defer stopNow(t, d)
+		wp := func() weak.Pointer[bindings.Message] {
+			m := &bindings.Message{ID: "big", Data: make([]byte, 1<<20)}
+			in.msgs <- m
+			return weak.Make(m)
+		}()
+		if ev := <-in.events; ev.op != "ack" {
+			t.Fatalf("%s, want ack", ev.op)
+		}
+		collected(t, wp)
+	})
+	t.Run("direct", func(t *testing.T) {
+		in := &directFake{fakeInput: newFakeInput()}
+		typ := &bindings.Type{Name: "fake", Capabilities: bindings.Capabilities{DelayedNack: true}}
+		d := startDispatcher(in, typ, policy, handler)
+		defer stopNow(t, d)
+		if in.handle == nil {
+			t.Fatal("the dispatcher did not take the direct path")
+		}
+		wp := func() weak.Pointer[bindings.Message] {
+			m := &bindings.Message{ID: "big", Data: make([]byte, 1<<20)}
+			if err := in.handle(context.Background(), m, time.Second); err != nil {
+				t.Fatal(err)
+			}
+			return weak.Make(m)
+		}()
+		if ev := <-in.events; ev.op != "ack" {
+			t.Fatalf("%s, want ack", ev.op)
+		}
+		collected(t, wp)
 	})
 }

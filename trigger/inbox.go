@@ -84,6 +84,7 @@ func (b *inbox) take(w *worker) (*bindings.Message, bool) {
 		}
 		b.idle = append(b.idle, w)
 		b.mu.Unlock()
+		w.idle()
 		<-w.wake
 		b.mu.Lock()
 		b.woken--
