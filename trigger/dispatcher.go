@@ -492,11 +492,12 @@ var errDirectStopped = fmt.Errorf("trigger stopping: %w", bindings.ErrClosed)
 
 // worker handles messages from the inbox, one at a time.
 type worker struct {
-	d       *dispatcher
-	wake    chan struct{} // the inbox's wake-up while asleep in take
-	current atomic.Pointer[handlerContext]
-	acked   []*bindings.Message // a batch worker's, reused: the items to ack (itemSettling)
-	slab    []handlerContext    // contexts for this worker's next attempts (newContext)
+	d        *dispatcher
+	wake     chan struct{} // the inbox's wake-up while asleep in take
+	current  atomic.Pointer[handlerContext]
+	acked    []*bindings.Message // a batch worker's, reused: the items to ack (itemSettling)
+	slab     []handlerContext    // contexts for this worker's next attempts (newContext)
+	nextSlab int                 // the size of its next slab
 }
 
 // run handles messages until the inbox is closed and empty; once stopping
@@ -582,18 +583,21 @@ func (d *dispatcher) initContext(hc *handlerContext, m *bindings.Message, attemp
 	}
 }
 
-// contextSlab is how many handler contexts a worker allocates at once: one
-// allocation per contextSlab attempts rather than one per attempt. A slot is
-// used once and never reused, since a handler may keep its context (a
-// goroutine it started, a closure) past its return; such a context keeps its
-// whole slab alive, which is why the slab is small (16 × 192 bytes).
+// contextSlab is how many handler contexts a busy worker allocates at once:
+// one allocation per contextSlab attempts rather than one per attempt. A
+// slot is used once and never reused, since a handler may keep its context
+// (a goroutine it started, a closure) past its return; such a context keeps
+// its whole slab alive, which is why the slab is small (16 × 192 bytes).
 //
 // The slab also keeps the contexts of its earlier attempts reachable, and
 // with them their messages (a payload may be megabytes): a worker drops it
 // when it goes idle (idle), so that a trigger with nothing to do holds no
-// message it handled. A direct path's worker is idle after every message
-// (between two requests nothing says whether another comes), so its
-// contexts are allocated one by one.
+// message it handled. Its next slab is then of one context, and each
+// following one twice the last, up to contextSlab: a worker that idles
+// between messages (a trigger waiting on its broker) allocates a context
+// per message, as it would without slabs, not a slab per message. A direct
+// path's worker is idle after every message (between two requests nothing
+// says whether another comes), so its contexts are allocated one by one.
 const contextSlab = 16
 
 // newContext is callContext, from the worker's slab.
@@ -602,7 +606,9 @@ func (w *worker) newContext(m *bindings.Message, attempt int) *handlerContext {
 		return w.d.callContext(m, attempt)
 	}
 	if len(w.slab) == 0 {
-		w.slab = make([]handlerContext, contextSlab)
+		n := max(w.nextSlab, 1)
+		w.slab = make([]handlerContext, n)
+		w.nextSlab = min(2*n, contextSlab)
 	}
 	hc := &w.slab[0]
 	w.slab = w.slab[1:]
@@ -610,13 +616,12 @@ func (w *worker) newContext(m *bindings.Message, attempt int) *handlerContext {
 	return hc
 }
 
-// idle drops the worker's slab once its slots were used: the worker is
-// about to wait for a message (inbox.take), and the contexts of its
-// earlier attempts keep their messages. Called on the worker's goroutine.
+// idle drops the worker's slab, whose contexts (at least one of them used,
+// since a slab is made for an attempt) keep their messages, and starts the
+// next one small: the worker is about to wait for a message (inbox.take).
+// Called on the worker's goroutine.
 func (w *worker) idle() {
-	if len(w.slab) < contextSlab {
-		w.slab = nil
-	}
+	w.slab, w.nextSlab = nil, 1
 }
 
 func (w *worker) attempt(m *bindings.Message) (Result, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -172,4 +173,33 @@ func TestHandledMessagesNotKept(t *testing.T) {
 		}
 		collected(t, wp)
 	})
+}
+
+// TestSlabStartsSmallAfterIdle: a worker that idles between messages (a
+// trigger waiting on its broker) must not allocate a whole slab of
+// contexts per message; after idle its slabs start at one context and
+// double up to contextSlab while it stays busy.
+func TestSlabStartsSmallAfterIdle(t *testing.T) {
+	w := &worker{d: &dispatcher{base: context.Background(), typ: &bindings.Type{Name: "fake"}}}
+	m := &bindings.Message{ID: "m"}
+	var sizes []int
+	for range 1 + 2 + 4 + 8 + 16 + 16 {
+		if len(w.slab) == 0 {
+			w.newContext(m, 1)
+			sizes = append(sizes, len(w.slab)+1)
+			continue
+		}
+		w.newContext(m, 1)
+	}
+	if want := []int{1, 2, 4, 8, 16, 16}; !slices.Equal(sizes, want) {
+		t.Errorf("slab sizes from a fresh worker %v, want %v", sizes, want)
+	}
+	w.idle()
+	if w.slab != nil {
+		t.Error("idle kept the slab")
+	}
+	w.newContext(m, 1)
+	if len(w.slab) != 0 {
+		t.Errorf("first slab after idle has %d contexts left, want a slab of one", len(w.slab))
+	}
 }
