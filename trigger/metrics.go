@@ -105,13 +105,16 @@ type attemptStats struct {
 }
 
 // observe records the duration of an attempt that ended.
-func (s *attemptStats) observe(d time.Duration) {
+func (s *attemptStats) observe(d time.Duration) { s.observeN(1, d) }
+
+// observeN records n attempts that ended, each of duration d.
+func (s *attemptStats) observeN(n int, d time.Duration) {
 	i := 0
 	for i < len(durationBounds) && d > durationBounds[i] {
 		i++
 	}
-	s.buckets[i].Add(1)
-	s.sum.Add(int64(d))
+	s.buckets[i].Add(uint64(n))
+	s.sum.Add(int64(n) * int64(d))
 }
 
 // handled records n attempts that succeeded, each of duration each, as
@@ -119,12 +122,7 @@ func (s *attemptStats) observe(d time.Duration) {
 // observed, succeeded), with one atomic add per count instead of n.
 func (s *attemptStats) handled(n int, each time.Duration) {
 	s.started.Add(uint64(n))
-	i := 0
-	for i < len(durationBounds) && each > durationBounds[i] {
-		i++
-	}
-	s.buckets[i].Add(uint64(n))
-	s.sum.Add(int64(n) * int64(each))
+	s.observeN(n, each)
 	s.succeeded.Add(uint64(n))
 }
 

@@ -1,8 +1,8 @@
 // Command bench runs Tether's benchmarks against their baselines and writes
 // BENCHMARKS.md at the module root:
 //
-//	go run ./internal/bench                  # everything: about 15 minutes of benchmarks
-//	go run ./internal/bench -quick           # about 3 minutes of benchmarks, indicative only
+//	go run ./internal/bench                  # everything: about 3.5 minutes on a quiet machine, 15 on a loaded one
+//	go run ./internal/bench -quick           # about 1.5 minutes on a quiet machine, indicative only
 //	go run ./internal/bench -bindings redis,kafka -out -
 //
 // It runs every benchmark marked with a //tether:bench line (see
@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c config
 	var bindings string
 	fl.StringVar(&bindings, "bindings", "", "comma-separated names to run (a package's last element: redis, kafka, trigger, http... or startup); empty: all (-list shows them)")
-	fl.BoolVar(&c.quick, "quick", false, "about 3 minutes of benchmarks: each benchmark's quick= -benchtime, 3 rounds, half the count")
+	fl.BoolVar(&c.quick, "quick", false, "a short run (about 1.5 minutes on a quiet machine, a full one about 3.5): each benchmark's quick= -benchtime, 3 rounds, half the count")
 	fl.IntVar(&c.rounds, "rounds", 0, "rounds of every benchtest.Rounds benchmark and of the start-up measure (0: each benchmark's own; 3 with -quick)")
 	fl.IntVar(&c.count, "count", 0, "-count of every benchmark (0: each one's count=)")
 	fl.StringVar(&c.out, "out", "", "where to write the report; - for stdout (default BENCHMARKS.md at the module root)")
