@@ -134,7 +134,7 @@ func startBatchDispatcher(in bindings.Input, policy bindings.DeliveryPolicy, h B
 		failures = newFailureLog(failureLogMax)
 	}
 	chain := chainWith(batchItem, ChainOptions{Function: "fn", Binding: "in", Policy: policy, DeadLetter: o.deadLetter,
-		Metrics: metrics.Middleware("fn", "in"), Middleware: o.middleware}, failures)
+		Metrics: metrics, Middleware: o.middleware}, failures)
 	d := newDispatcher("fn", "in", typ, in, policy, chain, h, context.Background(), discardLogger)
 	if !o.chained { // as the runtime's chain without tracing or observer
 		d.handled = &handledItems{stats: metrics.attempts.stats("fn", "in"), failures: failures}

@@ -444,6 +444,7 @@ func (s *itemSettling) chain(i int, m *bindings.Message, err error) (time.Durati
 	}
 	hc := &s.hcs[i]
 	d.initContext(hc, m, max(m.DeliveryCount, 1))
+	hc.shard = s.w.shard
 	hc.itemErr = err
 	res, err := d.handler(hc, m)
 	hc.cancel(context.Canceled)
@@ -459,7 +460,7 @@ func (s *itemSettling) chain(i int, m *bindings.Message, err error) (time.Durati
 func (s *itemSettling) done() {
 	if s.handled > 0 {
 		each := max(time.Since(clockEpoch)-s.start-s.chained, 0) / time.Duration(s.handled)
-		s.w.d.handled.stats.handled(s.handled, each)
+		s.w.d.handled.stats.shard(s.w.shard).handled(s.handled, each)
 	}
 	s.w.d.ackAll(s.acked)
 	clear(s.acked)

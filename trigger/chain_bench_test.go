@@ -39,7 +39,7 @@ func BenchmarkChain(b *testing.B) {
 	b.Run("direct", func(b *testing.B) { run(b, noop) })
 	b.Run("chain", func(b *testing.B) {
 		run(b, Chain(noop, ChainOptions{Function: "f", Binding: "b", Policy: policy,
-			Metrics: NewMetrics(prometheus.NewRegistry()).Middleware("f", "b")}))
+			Metrics: NewMetrics(prometheus.NewRegistry())}))
 	})
 	b.Run("chain-traced", func(b *testing.B) {
 		// Every attempt sampled; spans batched to an exporter that drops
@@ -48,19 +48,19 @@ func BenchmarkChain(b *testing.B) {
 		defer tp.Shutdown(context.Background())
 		c := &component.Component{Name: "b", Metadata: map[string]string{"queue": "q"}}
 		run(b, Chain(noop, ChainOptions{Function: "f", Binding: "b", Policy: policy,
-			Metrics: NewMetrics(prometheus.NewRegistry()).Middleware("f", "b"),
+			Metrics: NewMetrics(prometheus.NewRegistry()),
 			Tracing: newTracer(tp).middleware("f", c, &bindings.Type{Name: "bindings.memory"}, policy)}))
 	})
 	b.Run("chain-observed", func(b *testing.B) { // as under tether dev, the observer discarding
 		run(b, Chain(noop, ChainOptions{Function: "f", Binding: "b", Policy: policy,
-			Metrics:  NewMetrics(prometheus.NewRegistry()).Middleware("f", "b"),
+			Metrics:  NewMetrics(prometheus.NewRegistry()),
 			Observer: discard{}}))
 	})
 	b.Run("chain-no-timeout", func(b *testing.B) {
 		p := policy
 		p.HandlerTimeout = 0
 		run(b, Chain(noop, ChainOptions{Function: "f", Binding: "b", Policy: p,
-			Metrics: NewMetrics(prometheus.NewRegistry()).Middleware("f", "b")}))
+			Metrics: NewMetrics(prometheus.NewRegistry())}))
 	})
 }
 

@@ -63,38 +63,54 @@ func (f envelopeFilter) metadata(md map[string]string) map[string]string {
 }
 
 func deadLetter(function, binding string, out bindings.Output, keep time.Duration, filter envelopeFilter, failures *failureLog) Middleware {
+	dl := &deadLetters{function: function, binding: binding, out: out, keep: keep, filter: filter, failures: failures}
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m *bindings.Message) (Result, error) {
 			res, err := next(ctx, m)
-			if err == nil {
-				failures.forget(m.ID)
-				return res, nil
-			}
-			if errors.Is(err, errShutdown) {
-				return res, err
-			}
-			now := time.Now()
-			first := failures.record(m.ID, now)
-			if _, again := asRetry(err); again {
-				return res, err
-			}
-			if out == nil {
-				return res, &exhaustedError{err: err, delay: keep}
-			}
-			attempt := attemptOf(m)
-			env := functions.DeadLetter{
-				Function: function, Binding: binding, MessageID: m.ID,
-				Error: filter.text(err.Error()), Permanent: functions.IsPermanent(err), Attempts: attempt,
-				FirstFailure: first, LastFailure: now,
-				ContentType: m.ContentType, Metadata: filter.metadata(m.ReadMetadata()), Data: m.Data,
-			}
-			if sendErr := sendDeadLetter(ctx, out, &env); sendErr != nil {
-				return res, &retryError{delay: keep, err: fmt.Errorf("dead-letter failed: %w (after: %w)", sendErr, err)}
-			}
-			failures.forget(m.ID)
-			return res, &deadLetteredError{err: err}
+			return res, dl.settle(ctx, m, err)
 		}
 	}
+}
+
+// deadLetters is the dead-letter middleware's state and decision.
+type deadLetters struct {
+	function, binding string
+	out               bindings.Output // nil: none
+	keep              time.Duration
+	filter            envelopeFilter
+	failures          *failureLog
+}
+
+// settle is the dead-letter middleware's work on m's attempt, which ended
+// with err (as Retry passed it on): err as it passes on.
+func (dl *deadLetters) settle(ctx context.Context, m *bindings.Message, err error) error {
+	if err == nil {
+		dl.failures.forget(m.ID)
+		return nil
+	}
+	if errors.Is(err, errShutdown) {
+		return err
+	}
+	now := time.Now()
+	first := dl.failures.record(m.ID, now)
+	if _, again := asRetry(err); again {
+		return err
+	}
+	if dl.out == nil {
+		return &exhaustedError{err: err, delay: dl.keep}
+	}
+	attempt := attemptOf(m)
+	env := functions.DeadLetter{
+		Function: dl.function, Binding: dl.binding, MessageID: m.ID,
+		Error: dl.filter.text(err.Error()), Permanent: functions.IsPermanent(err), Attempts: attempt,
+		FirstFailure: first, LastFailure: now,
+		ContentType: m.ContentType, Metadata: dl.filter.metadata(m.ReadMetadata()), Data: m.Data,
+	}
+	if sendErr := sendDeadLetter(ctx, dl.out, &env); sendErr != nil {
+		return &retryError{delay: dl.keep, err: fmt.Errorf("dead-letter failed: %w (after: %w)", sendErr, err)}
+	}
+	dl.failures.forget(m.ID)
+	return &deadLetteredError{err: err}
 }
 
 func sendDeadLetter(ctx context.Context, out bindings.Output, env *functions.DeadLetter) error {

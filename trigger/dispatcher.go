@@ -105,7 +105,7 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 		d.watchdog = newWatchdog(policy.HandlerTimeout, d.logger)
 	}
 	for range n {
-		d.workers = append(d.workers, &worker{d: d, wake: make(chan struct{}, 1)})
+		d.workers = append(d.workers, &worker{d: d, wake: make(chan struct{}, 1), shard: uint8(len(d.workers) % attemptShards)})
 	}
 	if d.watchdog != nil {
 		d.watchdog.workers = d.workers
@@ -498,6 +498,7 @@ type worker struct {
 	acked    []*bindings.Message // a batch worker's, reused: the items to ack (itemSettling)
 	slab     []handlerContext    // contexts for this worker's next attempts (newContext)
 	nextSlab int                 // the size of its next slab
+	shard    uint8               // its shard of the trigger's metrics (attemptStats)
 }
 
 // run handles messages until the inbox is closed and empty; once stopping
@@ -603,7 +604,9 @@ const contextSlab = 16
 // newContext is callContext, from the worker's slab.
 func (w *worker) newContext(m *bindings.Message, attempt int) *handlerContext {
 	if w.d.free != nil {
-		return w.d.callContext(m, attempt)
+		hc := w.d.callContext(m, attempt)
+		hc.shard = w.shard
+		return hc
 	}
 	if len(w.slab) == 0 {
 		n := max(w.nextSlab, 1)
@@ -613,6 +616,7 @@ func (w *worker) newContext(m *bindings.Message, attempt int) *handlerContext {
 	hc := &w.slab[0]
 	w.slab = w.slab[1:]
 	w.d.initContext(hc, m, attempt)
+	hc.shard = w.shard
 	return hc
 }
 

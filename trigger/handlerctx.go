@@ -43,6 +43,7 @@ type handlerContext struct {
 	// BatchHandler call, how many messages the batch has.
 	itemErr   error
 	batchSize int
+	shard     uint8 // the worker's (worker.shard)
 }
 
 type afterFunc struct{ f func() }
@@ -173,4 +174,14 @@ func (c *handlerContext) cancelledBy(cause error) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.cause == cause
+}
+
+// shardOf is the shard of a trigger's metrics that ctx's attempt counts in
+// (attemptStats): its worker's, or the first when ctx is not the runtime's
+// own (a middleware wrapped it).
+func shardOf(ctx context.Context) uint8 {
+	if hc, ok := ctx.(*handlerContext); ok {
+		return hc.shard
+	}
+	return 0
 }

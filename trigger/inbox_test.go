@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"testing/synctest"
 
 	"github.com/tetherfn/tether/bindings"
 )
@@ -82,7 +83,8 @@ func TestInboxHandsOutEveryMessageOnceInOrder(t *testing.T) {
 }
 
 // TestInboxWakesNoMoreWorkersThanMessages: a put of one message to four
-// sleeping workers wakes one of them.
+// sleeping workers wakes one of them, and a second put before that one
+// looked wakes no other: the woken worker wakes the next (below).
 func TestInboxWakesNoMoreWorkersThanMessages(t *testing.T) {
 	b := newInbox(8)
 	ws := inboxWorkers(4)
@@ -99,11 +101,48 @@ func TestInboxWakesNoMoreWorkersThanMessages(t *testing.T) {
 	if woken != 1 || b.woken != 1 || len(b.idle) != 3 {
 		t.Fatalf("woken %d (counted %d), idle %d; want 1, 1, 3", woken, b.woken, len(b.idle))
 	}
-	// A second message before the woken worker looked wakes a second one.
 	b.put(messages(1)...)
-	if b.woken != 2 || len(b.idle) != 2 {
-		t.Fatalf("after a second put: counted %d woken, %d idle; want 2, 2", b.woken, len(b.idle))
+	if b.woken != 1 || len(b.idle) != 3 {
+		t.Fatalf("after a second put: counted %d woken, %d idle; want 1, 3", b.woken, len(b.idle))
 	}
+}
+
+// TestInboxWakesWorkersInTurn: a batch put to sleeping workers wakes one;
+// each woken worker that leaves messages waiting wakes the next, so that
+// every message gets a worker though each keeps its own (a slow handler),
+// and a worker stays asleep when no message is left for it.
+func TestInboxWakesWorkersInTurn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newInbox(8)
+		taken := make(chan *bindings.Message)
+		release := make(chan struct{})
+		for _, w := range inboxWorkers(4) {
+			go func() {
+				for {
+					m, ok := b.take(w)
+					if !ok {
+						return
+					}
+					taken <- m
+					<-release // handling it
+				}
+			}()
+		}
+		synctest.Wait()
+		b.put(messages(3)...)
+		for range 3 {
+			<-taken
+		}
+		synctest.Wait()
+		b.mu.Lock()
+		idle, woken := len(b.idle), b.woken
+		b.mu.Unlock()
+		if idle != 1 || woken != 0 {
+			t.Errorf("with 3 messages each kept by a worker: %d asleep, %d woken; want 1, 0", idle, woken)
+		}
+		b.close()
+		close(release)
+	})
 }
 
 // TestInboxAwaitRoom waits while limit messages wait, and returns false when

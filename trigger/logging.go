@@ -15,30 +15,35 @@ func Logging() Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m *bindings.Message) (Result, error) {
 			res, err := next(ctx, m)
-			if err == nil {
-				if d := functions.FromContext(ctx); d != nil && d.Logger != nil && d.Logger.Enabled(ctx, slog.LevelDebug) {
-					functions.Logger(ctx).Debug("handled")
-				}
-				return res, nil
-			}
-			log := functions.Logger(ctx)
-			var dl *deadLetteredError
-			var ex *exhaustedError
-			switch r, retry := asRetry(err); {
-			case errors.Is(err, errShutdown):
-				log.Warn("attempt cancelled by shutdown; message returned to the broker", "error", err)
-			case retry && r.snooze:
-				log.Info("snoozed (RetryAfter); will retry, the attempt not counted", "reason", r.err, "delay", r.delay)
-			case retry:
-				log.Warn("attempt failed; will retry", "error", r.err, "delay", r.delay)
-			case errors.As(err, &dl):
-				log.Error("message failed for good; sent to dead letter", "error", dl.err)
-			case errors.As(err, &ex):
-				log.Error("message failed for good; no dead-letter binding, returned to the broker", "error", ex.err, "delay", ex.delay)
-			default:
-				log.Error("attempt failed", "error", err)
-			}
+			logOutcome(ctx, err)
 			return res, err
 		}
+	}
+}
+
+// logOutcome is what Logging logs of an attempt that ended with err.
+func logOutcome(ctx context.Context, err error) {
+	if err == nil {
+		if d := functions.FromContext(ctx); d != nil && d.Logger != nil && d.Logger.Enabled(ctx, slog.LevelDebug) {
+			functions.Logger(ctx).Debug("handled")
+		}
+		return
+	}
+	log := functions.Logger(ctx)
+	var dl *deadLetteredError
+	var ex *exhaustedError
+	switch r, retry := asRetry(err); {
+	case errors.Is(err, errShutdown):
+		log.Warn("attempt cancelled by shutdown; message returned to the broker", "error", err)
+	case retry && r.snooze:
+		log.Info("snoozed (RetryAfter); will retry, the attempt not counted", "reason", r.err, "delay", r.delay)
+	case retry:
+		log.Warn("attempt failed; will retry", "error", r.err, "delay", r.delay)
+	case errors.As(err, &dl):
+		log.Error("message failed for good; sent to dead letter", "error", dl.err)
+	case errors.As(err, &ex):
+		log.Error("message failed for good; no dead-letter binding, returned to the broker", "error", ex.err, "delay", ex.delay)
+	default:
+		log.Error("attempt failed", "error", err)
 	}
 }

@@ -15,12 +15,19 @@ func Recover() Middleware {
 		return func(ctx context.Context, m *bindings.Message) (res Result, err error) {
 			defer func() {
 				if v := recover(); v != nil {
-					stack := debug.Stack()
-					functions.Logger(ctx).Error("handler panicked", "panic", v, "stack", string(stack))
-					res, err = Result{}, &PanicError{Value: v, Stack: stack}
+					res, err = Result{}, panicked(ctx, v)
 				}
 			}()
 			return next(ctx, m)
 		}
 	}
+}
+
+// panicked logs v, a handler's panic, with its stack (it is called from
+// the deferred function of the panicking goroutine, so the stack still
+// holds the panic's frames) and returns it as Recover's error.
+func panicked(ctx context.Context, v any) error {
+	stack := debug.Stack()
+	functions.Logger(ctx).Error("handler panicked", "panic", v, "stack", string(stack))
+	return &PanicError{Value: v, Stack: stack}
 }

@@ -28,24 +28,33 @@ func Retry(policy bindings.DeliveryPolicy) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m *bindings.Message) (Result, error) {
 			res, err := next(ctx, m)
-			if err != nil && !errors.Is(err, errShutdown) && cancelledByShutdown(ctx) {
-				// Whatever the handler made of the cancellation, the
-				// attempt did not fail: it was cut short.
-				err = fmt.Errorf("%w: %w", errShutdown, err)
+			if err == nil {
+				return res, nil
 			}
-			if err == nil || functions.IsPermanent(err) || errors.Is(err, errShutdown) {
-				return res, err
-			}
-			if delay, asked := functions.RetryDelay(err); asked {
-				return res, &retryError{delay: max(delay, 0), err: err, snooze: true}
-			}
-			attempt := attemptOf(m)
-			if attempt >= policy.MaxAttempts {
-				return res, err
-			}
-			return res, &retryError{delay: jitter(policy.Backoff(attempt), policy.Jitter), err: err}
+			return res, retried(policy, ctx, m, err)
 		}
 	}
+}
+
+// retried is Retry's decision on err, m's failed attempt: err as it
+// passes on.
+func retried(policy bindings.DeliveryPolicy, ctx context.Context, m *bindings.Message, err error) error {
+	if !errors.Is(err, errShutdown) && cancelledByShutdown(ctx) {
+		// Whatever the handler made of the cancellation, the attempt did
+		// not fail: it was cut short.
+		err = fmt.Errorf("%w: %w", errShutdown, err)
+	}
+	if functions.IsPermanent(err) || errors.Is(err, errShutdown) {
+		return err
+	}
+	if delay, asked := functions.RetryDelay(err); asked {
+		return &retryError{delay: max(delay, 0), err: err, snooze: true}
+	}
+	attempt := attemptOf(m)
+	if attempt >= policy.MaxAttempts {
+		return err
+	}
+	return &retryError{delay: jitter(policy.Backoff(attempt), policy.Jitter), err: err}
 }
 
 // attemptOf is m's attempt number, as Delivery.Attempt says to the handler.

@@ -502,7 +502,7 @@ func (r *Runtime) chain(f *Function, c *component.Component, typ *bindings.Type,
 	chain := chainWith(h, ChainOptions{
 		Function: f.Name, Binding: c.Name, Policy: policy,
 		Return: ret, DeadLetter: dl, Middleware: f.Middleware,
-		Metrics: r.metrics.Middleware(f.Name, c.Name),
+		Metrics: r.metrics,
 		Tracing: tracing,
 		Redact:  r.redact.String, Credentials: credentials,
 		Observer: r.opts.Observer,
@@ -511,95 +511,6 @@ func (r *Runtime) chain(f *Function, c *component.Component, typ *bindings.Type,
 		return chain, nil
 	}
 	return chain, &handledItems{stats: r.metrics.attempts.stats(f.Name, c.Name), failures: failures}
-}
-
-// ChainOptions say how Chain wraps a handler.
-type ChainOptions struct {
-	Function, Binding string
-	Policy            bindings.DeliveryPolicy
-	// Return, when set, receives successful results (operation create).
-	Return *bindings.OutputBinding
-	// DeadLetter, when set, receives messages that failed for good.
-	DeadLetter bindings.Output
-	// Metrics is the outermost middleware but Tracing, when set.
-	Metrics Middleware
-	// Tracing, when set, is the outermost middleware: the delivery and
-	// attempt spans (Options.TracerProvider).
-	Tracing Middleware
-	// Redact, when set, hides secrets in what a dead letter carries besides
-	// the payload: the error and the metadata values.
-	Redact func(string) string
-	// Credentials are metadata keys never copied into a dead letter (see
-	// bindings.CredentialKeys).
-	Credentials []string
-	// Observer, when set, sees each attempt from outside the whole chain
-	// (see Observer); nil adds nothing.
-	Observer Observer
-	// Middleware is the user's, the first outermost, between the
-	// runtime's timeout and the handler (with its return binding): the
-	// delivery in ctx, the timeout's deadline and the recovery of panics
-	// apply to it, and its errors go through retry and dead letter like
-	// the handler's. A middleware may wrap ctx as it likes: the runtime's
-	// accounting (attempts, timeouts, shutdown) does not read it back.
-	Middleware []Middleware
-}
-
-// Chain wraps h with the delivery middleware the runtime runs every
-// message through, outermost first: observer (when set), tracing, metrics,
-// logging, dead letter, retry, recover, timeout, the user's
-// (o.Middleware), return. fntest uses it too, so a handler's unit test sees
-// exactly the runtime's decisions (read them with Decide).
-func Chain(h Handler, o ChainOptions) Handler {
-	return chainWith(h, o, newFailureLog(failureLogMax))
-}
-
-// chainWith is Chain with the dead-letter middleware's failure log, which
-// the runtime shares with a batch function's handledItems.
-func chainWith(h Handler, o ChainOptions, failures *failureLog) Handler {
-	if o.Return != nil {
-		h = returnTo(*o.Return)(h)
-	}
-	for i := len(o.Middleware) - 1; i >= 0; i-- {
-		h = o.Middleware[i](h)
-	}
-	mws := []Middleware{
-		Logging(),
-		deadLetter(o.Function, o.Binding, o.DeadLetter, o.Policy.MaxInterval, envelopeFilter{redact: o.Redact, drop: o.Credentials}, failures),
-		Retry(o.Policy),
-		Recover(),
-		Timeout(o.Policy.HandlerTimeout),
-	}
-	if o.Metrics != nil {
-		mws = append([]Middleware{o.Metrics}, mws...)
-	}
-	if o.Tracing != nil {
-		mws = append([]Middleware{o.Tracing}, mws...)
-	}
-	if o.Observer != nil {
-		filter := envelopeFilter{redact: o.Redact, drop: o.Credentials}
-		mws = append([]Middleware{observe(o.Observer, o.Function, o.Binding, o.Policy.DeadLetter, filter)}, mws...)
-	}
-	for i := len(mws) - 1; i >= 0; i-- {
-		h = mws[i](h)
-	}
-	return h
-}
-
-// returnTo sends a successful handler's result to the return binding; a
-// failed send fails the attempt.
-func returnTo(out bindings.OutputBinding) Middleware {
-	return func(next Handler) Handler {
-		return func(ctx context.Context, m *bindings.Message) (Result, error) {
-			res, err := next(ctx, m)
-			if err != nil || res.Data == nil {
-				return res, err
-			}
-			_, err = out.Invoke(ctx, &bindings.InvokeRequest{
-				Operation: bindings.OpCreate, Data: res.Data, ContentType: res.ContentType, Metadata: res.Metadata,
-			})
-			return res, err
-		}
-	}
 }
 
 // PublicAddr is the address the webhook routes are served on, "" when

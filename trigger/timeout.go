@@ -20,28 +20,33 @@ func Timeout(d time.Duration) Middleware {
 			return next
 		}
 		return func(ctx context.Context, m *bindings.Message) (Result, error) {
-			var err error
-			var res Result
-			var timedOut bool
-			if hc := handlerContextOf(ctx); hc != nil && hc.clock != nil {
-				// The runtime's own context (or one derived from it):
-				// the trigger's watchdog enforces the deadline, with no
-				// context or timer to allocate, and records its expiry
-				// where no wrapping of ctx can hide or fake it.
-				hc.arm(d)
-				res, err = next(ctx, m)
-				hc.disarm()
-				timedOut = err != nil && hc.expired()
-			} else {
-				tctx, cancel := context.WithTimeout(ctx, d)
-				res, err = next(tctx, m)
-				cancel()
-				timedOut = err != nil && errors.Is(tctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
-			}
-			if timedOut {
-				return res, fmt.Errorf("%w after %s: %w", ErrHandlerTimeout, d, err)
-			}
-			return res, err
+			return callTimed(ctx, m, d, next)
 		}
 	}
+}
+
+// callTimed is Timeout(d)(next)(ctx, m), for d > 0.
+func callTimed(ctx context.Context, m *bindings.Message, d time.Duration, next Handler) (Result, error) {
+	var err error
+	var res Result
+	var timedOut bool
+	if hc := handlerContextOf(ctx); hc != nil && hc.clock != nil {
+		// The runtime's own context (or one derived from it): the
+		// trigger's watchdog enforces the deadline, with no context or
+		// timer to allocate, and records its expiry where no wrapping of
+		// ctx can hide or fake it.
+		hc.arm(d)
+		res, err = next(ctx, m)
+		hc.disarm()
+		timedOut = err != nil && hc.expired()
+	} else {
+		tctx, cancel := context.WithTimeout(ctx, d)
+		res, err = next(tctx, m)
+		cancel()
+		timedOut = err != nil && errors.Is(tctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+	}
+	if timedOut {
+		return res, fmt.Errorf("%w after %s: %w", ErrHandlerTimeout, d, err)
+	}
+	return res, err
 }
