@@ -67,16 +67,17 @@ func (b *inbox) put(msgs ...*bindings.Message) {
 	b.mu.Unlock()
 }
 
-// wakeOne wakes the worker that went to sleep last: the one whose stack and
-// caches are warmest. Callers hold mu.
 // wakeNext wakes an idle worker for the messages waiting, unless one is
-// already woken: that one takes a message and wakes the next.
+// already woken: that one takes a message and wakes the next. Callers hold
+// mu.
 func (b *inbox) wakeNext() {
 	if b.woken == 0 && len(b.msgs) > b.head && len(b.idle) > 0 {
 		b.wakeOne()
 	}
 }
 
+// wakeOne wakes the worker that went to sleep last: the one whose stack and
+// caches are warmest. Callers hold mu.
 func (b *inbox) wakeOne() {
 	w := b.idle[len(b.idle)-1]
 	b.idle[len(b.idle)-1] = nil

@@ -35,18 +35,27 @@ func callTimed(ctx context.Context, m *bindings.Message, d time.Duration, next H
 		// trigger's watchdog enforces the deadline, with no context or
 		// timer to allocate, and records its expiry where no wrapping of
 		// ctx can hide or fake it.
-		hc.arm(d)
-		res, err = next(ctx, m)
-		hc.disarm()
+		res, err = callArmed(hc, d, ctx, m, next)
 		timedOut = err != nil && hc.expired()
 	} else {
 		tctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
 		res, err = next(tctx, m)
-		cancel()
 		timedOut = err != nil && errors.Is(tctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	}
 	if timedOut {
 		return res, fmt.Errorf("%w after %s: %w", ErrHandlerTimeout, d, err)
 	}
 	return res, err
+}
+
+// callArmed calls next with hc's deadline armed, and disarms it however
+// next ends: a panic too, which Recover, outside, turns into the attempt's
+// error. Left armed, the deadline went on running while the rest of the
+// attempt (a dead letter's send) did, and the watchdog then expired the
+// context and reported the worker stuck.
+func callArmed(hc *handlerContext, d time.Duration, ctx context.Context, m *bindings.Message, next Handler) (Result, error) {
+	hc.arm(d)
+	defer hc.disarm()
+	return next(ctx, m)
 }

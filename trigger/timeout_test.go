@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tetherfn/tether/bindings"
@@ -65,4 +66,29 @@ func watchedContext(t testing.TB, timeout time.Duration) *handlerContext {
 	hc := &handlerContext{parent: context.Background(), clock: wd}
 	w.current.Store(hc)
 	return hc
+}
+
+// TestTimeoutDisarmedAfterPanic: a handler that panics leaves no deadline
+// running on its context, so what the attempt does next (a dead letter's
+// send, as slow as it may be) neither ends the context nor counts the
+// worker stuck.
+func TestTimeoutDisarmedAfterPanic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = 80 * time.Millisecond
+		hc := watchedContext(t, timeout)
+		panics := func(context.Context, *bindings.Message) (Result, error) { panic("boom") }
+		_, err := Recover()(Timeout(timeout)(panics))(hc, &bindings.Message{ID: "m"})
+		var p *PanicError
+		if !errors.As(err, &p) {
+			t.Fatalf("err = %v, want a PanicError", err)
+		}
+		time.Sleep(10 * timeout) // the rest of the attempt, long past the deadline and its grace
+		synctest.Wait()
+		if err := hc.Err(); err != nil {
+			t.Errorf("ctx.Err() = %v after the panic; want nil: the deadline was left armed", err)
+		}
+		if stuck := hc.clock.stuck.Load(); stuck != 0 {
+			t.Errorf("%d workers counted stuck after the panic, want 0", stuck)
+		}
+	})
 }
