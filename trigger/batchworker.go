@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"time"
 
@@ -300,7 +301,7 @@ func (w *worker) callBatch(b *batchPath, ms []*bindings.Message) []error {
 		attempt = max(attempt, m.DeliveryCount)
 	}
 	hc := d.callContext(nil, attempt)
-	hc.batchSize = len(ms)
+	hc.batchSize = int32(min(len(ms), math.MaxInt32))
 	w.current.Store(hc)
 	errs := CallBatch(hc, b.call, ms, d.policy.HandlerTimeout)
 	w.current.Store(nil)

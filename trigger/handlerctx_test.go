@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tetherfn/tether/functions"
 )
@@ -78,5 +79,14 @@ func TestWatchdogExpiresOnlyAfterTheDeadline(t *testing.T) {
 	hc2.expireAt(1000)
 	if hc2.Err() != nil {
 		t.Fatal("expired after disarm")
+	}
+}
+
+// TestHandlerContextSize: every attempt allocates a handler context, so it
+// stays within the allocator's 192-byte size class (a field added past it
+// makes every attempt allocate 208 bytes or more: pack it, or say why here).
+func TestHandlerContextSize(t *testing.T) {
+	if size := unsafe.Sizeof(handlerContext{}); size > 192 {
+		t.Errorf("handlerContext is %d bytes, past the 192-byte size class", size)
 	}
 }
