@@ -115,8 +115,8 @@ type batchOptions struct {
 	deadLetter bindings.Output
 	metrics    *Metrics     // nil: a registry of the test's own
 	failures   *failureLog  // the dead-letter middleware's; nil: its own
-	chained    bool         // every item through the chain, as with tracing or an observer (no handledItems)
-	middleware []Middleware // innermost in the per-item chain, as ChainOptions.Middleware
+	chained    bool         // every item through the chain, as with tracing or an observer (no dispatcher.handled)
+	middleware []Middleware // around batchItem, inside the runtime's own middleware (which stays bare: chainWith)
 }
 
 // startBatchDispatcher runs a batch function on in, as the runtime does.
@@ -133,11 +133,15 @@ func startBatchDispatcher(in bindings.Input, policy bindings.DeliveryPolicy, h B
 	if failures == nil {
 		failures = newFailureLog(failureLogMax)
 	}
-	chain := chainWith(batchItem, ChainOptions{Function: "fn", Binding: "in", Policy: policy, DeadLetter: o.deadLetter,
-		Metrics: metrics, Middleware: o.middleware}, failures)
+	item := Handler(batchItem)
+	for i := len(o.middleware) - 1; i >= 0; i-- {
+		item = o.middleware[i](item)
+	}
+	chain, own := chainWith(item, ChainOptions{Function: "fn", Binding: "in", Policy: policy, DeadLetter: o.deadLetter,
+		Metrics: metrics}, failures)
 	d := newDispatcher("fn", "in", typ, in, policy, chain, h, context.Background(), discardLogger)
 	if !o.chained { // as the runtime's chain without tracing or observer
-		d.handled = &handledItems{stats: metrics.attempts.stats("fn", "in"), failures: failures}
+		d.handled = own
 	}
 	d.start()
 	return d
@@ -350,14 +354,14 @@ func TestBatchItemOutcomes(t *testing.T) {
 }
 
 // TestBatchHandledItemsAsTheChain: the items a BatchHandler handled are
-// settled without the per-item chain (handledItems) exactly as through it:
+// settled without the per-item chain (ownChain.handledItem and handledItems) exactly as through it:
 // the same acks, nacks and dead letters, the same counts in every metric,
 // and a success forgets the item's earlier failure (the dead-letter
 // middleware's first-failure time), as the chain does. The dead letter
 // takes a second: the chain counts it in the failed item's duration only,
-// and so must handledItems (the durations of the handled items are their
+// and so must ownChain.handledItems (the durations of the handled items are their
 // own, not the settling's). Only the failed items run through the chain
-// when handledItems is there.
+// when the dispatcher settles handled items itself.
 func TestBatchHandledItemsAsTheChain(t *testing.T) {
 	run := func(t *testing.T, chained bool) (settled []string, metrics map[string]float64, remembered int64, through int64) {
 		synctest.Test(t, func(t *testing.T) {

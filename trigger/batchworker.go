@@ -22,8 +22,9 @@ import (
 // counted), native and binding dead letters, metrics, spans and delivery
 // events are per item, exactly as for a single-message function. An item
 // the BatchHandler handled, on a trigger without tracing or an observer,
-// skips the chain: handledItems does for it what the chain would (its
-// metrics, counted for the batch at once), and it is acked.
+// skips the call of the chain: the runtime's own middleware does for it
+// what a call would on a success (ownChain.handledItem; its metrics
+// counted for the batch at once), and it is acked.
 //
 // What fails the whole batch fails every item with the same error: a
 // panic (*PanicError), the handlerTimeout (ErrHandlerTimeout, when the
@@ -300,7 +301,7 @@ func (w *worker) callBatch(b *batchPath, ms []*bindings.Message) []error {
 	for _, m := range ms {
 		attempt = max(attempt, m.DeliveryCount)
 	}
-	hc := d.callContext(nil, attempt)
+	hc := w.callContext(nil, attempt)
 	hc.batchSize = int32(min(len(ms), math.MaxInt32))
 	w.current.Store(hc)
 	errs := CallBatch(hc, b.call, ms, d.policy.HandlerTimeout)
@@ -371,8 +372,8 @@ func CallBatch(ctx context.Context, h BatchHandler, msgs []*bindings.Message, ti
 }
 
 // itemSettling settles the items of one batch, each through the per-item
-// chain (settleItem), or, for an item the BatchHandler handled when the
-// trigger has handledItems, as that chain would: the handler contexts are
+// chain, or, for an item the BatchHandler handled when the dispatcher has
+// the bare chain (dispatcher.handled), as a call of it would: the handler contexts are
 // allocated at once for the items that take the chain, and the items to
 // ack are acked together once the batch is settled (ackAll), so that a
 // broker that batches its acks gets them at once.
@@ -382,24 +383,10 @@ type itemSettling struct {
 	hcs   []handlerContext    // the items' contexts, by index in the batch; made by the first that takes the chain
 	acked []*bindings.Message // the items to ack, in order
 
-	fast    bool          // handled items skip the chain (handledItems)
+	fast    bool          // handled items skip the call of the chain (dispatcher.handled)
 	handled int           // the items that did
 	start   time.Duration // since clockEpoch, when settling began: their duration
 	chained time.Duration // of that, the time the other items took: not theirs
-}
-
-// handledItems settles a batch function's items that its BatchHandler
-// handled (no error) as the per-item chain of the runtime's own middleware
-// would, without running it on each: the chain's metrics (counted for the
-// batch at once, each item's duration its share of the settling's time
-// less what the items through the chain took, which they count) and its
-// dead-letter middleware's forgetting of earlier failures; Logging logs
-// nothing for them unless debug is enabled, and then they take the chain;
-// Retry, Recover and the innermost handler (batchItem) do nothing on a
-// success. The dispatcher then acks them, as settle would.
-type handledItems struct {
-	stats    *attemptStats // the metrics middleware's
-	failures *failureLog   // the dead-letter middleware's
 }
 
 // settling starts the settling of ms.
@@ -421,7 +408,7 @@ func (w *worker) settling(ms []*bindings.Message) *itemSettling {
 func (s *itemSettling) item(i int, m *bindings.Message, err error) (time.Duration, bool) {
 	d := s.w.d
 	if err == nil && s.fast {
-		d.handled.failures.forget(m.ID)
+		d.handled.handledItem(m)
 		s.handled++
 		s.acked = append(s.acked, m)
 		return -1, false
@@ -444,8 +431,7 @@ func (s *itemSettling) chain(i int, m *bindings.Message, err error) (time.Durati
 		s.hcs = make([]handlerContext, s.n)
 	}
 	hc := &s.hcs[i]
-	d.initContext(hc, m, max(m.DeliveryCount, 1))
-	hc.shard = s.w.shard
+	s.w.initContext(hc, m, max(m.DeliveryCount, 1))
 	hc.itemErr = err
 	res, err := d.handler(hc, m)
 	hc.cancel(context.Canceled)
@@ -460,8 +446,12 @@ func (s *itemSettling) chain(i int, m *bindings.Message, err error) (time.Durati
 // and keeps the slice for the worker's next batch.
 func (s *itemSettling) done() {
 	if s.handled > 0 {
+		// Each handled item's duration is its share of the settling's
+		// time, less what the items through the chain took (they count
+		// it); Logging logs nothing for them (debug is off), and Retry,
+		// Recover and batchItem do nothing on a success.
 		each := max(time.Since(clockEpoch)-s.start-s.chained, 0) / time.Duration(s.handled)
-		s.w.d.handled.stats.shard(s.w.shard).handled(s.handled, each)
+		s.w.d.handled.handledItems(s.w.shard, s.handled, each)
 	}
 	s.w.d.ackAll(s.acked)
 	clear(s.acked)

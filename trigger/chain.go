@@ -45,12 +45,18 @@ type ChainOptions struct {
 // (o.Middleware), return. fntest uses it too, so a handler's unit test sees
 // exactly the runtime's decisions (read them with Decide).
 func Chain(h Handler, o ChainOptions) Handler {
-	return chainWith(h, o, newFailureLog(failureLogMax))
+	chain, _ := chainWith(h, o, newFailureLog(failureLogMax))
+	return chain
 }
 
-// chainWith is Chain with the dead-letter middleware's failure log, which
-// the runtime shares with a batch function's handledItems.
-func chainWith(h Handler, o ChainOptions, failures *failureLog) Handler {
+// chainWith is Chain with the dead-letter middleware's failure log. It
+// also returns the runtime's own middleware when nothing else is in the
+// chain (no return binding, user middleware, tracing or observer: the
+// chain is its handle around h); nil otherwise. A batch function's worker
+// then settles the items its BatchHandler handled through it without a
+// call each (ownChain.handledItem).
+func chainWith(h Handler, o ChainOptions, failures *failureLog) (Handler, *ownChain) {
+	bare := o.Return == nil && len(o.Middleware) == 0 && o.Tracing == nil && o.Observer == nil
 	if o.Return != nil {
 		h = returnTo(*o.Return)(h)
 	}
@@ -77,7 +83,10 @@ func chainWith(h Handler, o ChainOptions, failures *failureLog) Handler {
 		filter := envelopeFilter{redact: o.Redact, drop: o.Credentials}
 		h = observe(o.Observer, o.Function, o.Binding, o.Policy.DeadLetter, filter)(h)
 	}
-	return h
+	if !bare {
+		own = nil
+	}
+	return h, own
 }
 
 // ownChain is the runtime's own middleware around next: metrics, logging,
@@ -99,8 +108,7 @@ func (c *ownChain) handle(ctx context.Context, m *bindings.Message) (Result, err
 	var shard *attemptShard
 	var start time.Duration
 	if c.metrics != nil {
-		shard = c.metrics.stats.shard(shardOf(ctx))
-		start = c.metrics.begin(shard)
+		shard, start = c.metrics.begin(ctx)
 	}
 	res, err := c.call(ctx, m)
 	if err != nil {
@@ -112,6 +120,20 @@ func (c *ownChain) handle(ctx context.Context, m *bindings.Message) (Result, err
 		c.metrics.end(shard, start, err)
 	}
 	return res, err
+}
+
+// handledItem does for m what handle does when next succeeds on it and
+// nothing outside the chain looks (debug logging off): the dead-letter
+// step forgets m's earlier failures. Its metrics are counted with those of
+// the other items handled (handledItems).
+func (c *ownChain) handledItem(m *bindings.Message) { c.deadLetters.failures.forget(m.ID) }
+
+// handledItems counts n attempts that succeeded, each of duration each,
+// in shard, as handle's metrics step would one by one.
+func (c *ownChain) handledItems(shard uint8, n int, each time.Duration) {
+	if c.metrics != nil {
+		c.metrics.stats.shard(shard).handled(n, each)
+	}
 }
 
 // call is Recover and Timeout around next.

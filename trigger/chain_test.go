@@ -55,7 +55,8 @@ func TestChainAsItsMiddleware(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fused := runChain(t, tc.handler, policy, tc.attempts, tc.deadFails, func(h Handler, o ChainOptions, failures *failureLog) Handler {
-				return chainWith(h, o, failures)
+				chain, _ := chainWith(h, o, failures)
+				return chain
 			})
 			composed := runChain(t, tc.handler, policy, tc.attempts, tc.deadFails, func(h Handler, o ChainOptions, failures *failureLog) Handler {
 				mws := []Middleware{

@@ -51,11 +51,11 @@ type dispatcher struct {
 	free     chan *worker
 	watchdog *watchdog // enforces handlerTimeout; nil without one
 
-	order   *keyOrder     // nil unless ordered
-	held    *heldRetries  // retries and snoozes waiting for their delay
-	leases  *leases       // nil when the broker has no leases
-	batches *batchPath    // nil unless the function takes batches (batcher.go)
-	handled *handledItems // a batch function's items handled, settled without the chain; nil: through it
+	order   *keyOrder    // nil unless ordered
+	held    *heldRetries // retries and snoozes waiting for their delay
+	leases  *leases      // nil when the broker has no leases
+	batches *batchPath   // nil unless the function takes batches (batcher.go)
+	handled *ownChain    // a batch function's chain when nothing wraps the runtime's own middleware: it settles the handled items without a call each; nil: each item through the chain
 
 	// cancelWait bounds how long stop waits, after cancelling the handlers
 	// still running when its context ended, for them to return.
@@ -566,18 +566,19 @@ func (w *worker) wait(delay time.Duration) bool {
 	}
 }
 
-// callContext returns the context of one handler call: on m (nil for a
-// batch's call), at attempt.
-func (d *dispatcher) callContext(m *bindings.Message, attempt int) *handlerContext {
+// callContext returns the context of one handler call by w: on m (nil for
+// a batch's call), at attempt.
+func (w *worker) callContext(m *bindings.Message, attempt int) *handlerContext {
 	hc := new(handlerContext)
-	d.initContext(hc, m, attempt)
+	w.initContext(hc, m, attempt)
 	return hc
 }
 
 // initContext makes hc, a zero handlerContext, the context of one handler
-// call, as callContext.
-func (d *dispatcher) initContext(hc *handlerContext, m *bindings.Message, attempt int) {
-	hc.parent, hc.clock = d.base, d.watchdog
+// call by w, as callContext.
+func (w *worker) initContext(hc *handlerContext, m *bindings.Message, attempt int) {
+	d := w.d
+	hc.parent, hc.clock, hc.shard = d.base, d.watchdog, w.shard
 	hc.delivery = functions.Delivery{
 		Function: d.function, Binding: d.binding, BindingType: d.typ.Name,
 		Attempt: attempt, Message: m, Logger: d.logger,
@@ -604,9 +605,7 @@ const contextSlab = 16
 // newContext is callContext, from the worker's slab.
 func (w *worker) newContext(m *bindings.Message, attempt int) *handlerContext {
 	if w.d.free != nil {
-		hc := w.d.callContext(m, attempt)
-		hc.shard = w.shard
-		return hc
+		return w.callContext(m, attempt)
 	}
 	if len(w.slab) == 0 {
 		n := max(w.nextSlab, 1)
@@ -615,8 +614,7 @@ func (w *worker) newContext(m *bindings.Message, attempt int) *handlerContext {
 	}
 	hc := &w.slab[0]
 	w.slab = w.slab[1:]
-	w.d.initContext(hc, m, attempt)
-	hc.shard = w.shard
+	w.initContext(hc, m, attempt)
 	return hc
 }
 

@@ -55,8 +55,7 @@ func (m *Metrics) Middleware(function, binding string) Middleware {
 	tm := m.trigger(function, binding)
 	return func(next Handler) Handler {
 		return func(ctx context.Context, msg *bindings.Message) (Result, error) {
-			shard := tm.stats.shard(shardOf(ctx))
-			start := tm.begin(shard)
+			shard, start := tm.begin(ctx)
 			res, err := next(ctx, msg)
 			tm.end(shard, start, err)
 			return res, err
@@ -79,11 +78,12 @@ func (m *Metrics) trigger(function, binding string) *triggerMetrics {
 	}
 }
 
-// begin counts an attempt started in shard and returns its start, for
-// end.
-func (tm *triggerMetrics) begin(shard *attemptShard) time.Duration {
+// begin counts an attempt started on ctx, in its worker's shard
+// (shardOf), and returns the shard and the attempt's start, for end.
+func (tm *triggerMetrics) begin(ctx context.Context) (*attemptShard, time.Duration) {
+	shard := tm.stats.shard(shardOf(ctx))
 	shard.started.Add(1)
-	return time.Since(clockEpoch)
+	return shard, time.Since(clockEpoch)
 }
 
 // end counts the attempt begun at start in shard, which ended with err.

@@ -469,10 +469,10 @@ func initContext(ctx context.Context, c *component.Component) (context.Context, 
 // chain builds a function's handler with the delivery middleware. For a
 // batch function whose chain has nothing outside the runtime's own
 // middleware that sees an item succeed (no tracing, no observer: a batch
-// function has no Middleware and no Return), it also returns what settles
-// the items the BatchHandler handled without running the chain on each
-// (handledItems); nil otherwise.
-func (r *Runtime) chain(f *Function, c *component.Component, typ *bindings.Type, in bindings.Input) (Handler, *handledItems) {
+// function has no Middleware and no Return), it also returns that
+// middleware, which settles the items the BatchHandler handled without a
+// call each; nil otherwise.
+func (r *Runtime) chain(f *Function, c *component.Component, typ *bindings.Type, in bindings.Input) (Handler, *ownChain) {
 	var ret *bindings.OutputBinding
 	if f.Return != "" {
 		ob := r.outputs[f.Return]
@@ -498,19 +498,18 @@ func (r *Runtime) chain(f *Function, c *component.Component, typ *bindings.Type,
 		// an item's chain only returns the error it gave the item.
 		policy.HandlerTimeout = 0
 	}
-	failures := newFailureLog(failureLogMax)
-	chain := chainWith(h, ChainOptions{
+	chain, own := chainWith(h, ChainOptions{
 		Function: f.Name, Binding: c.Name, Policy: policy,
 		Return: ret, DeadLetter: dl, Middleware: f.Middleware,
 		Metrics: r.metrics,
 		Tracing: tracing,
 		Redact:  r.redact.String, Credentials: credentials,
 		Observer: r.opts.Observer,
-	}, failures)
-	if f.BatchHandler == nil || tracing != nil || r.opts.Observer != nil || len(f.Middleware) > 0 || ret != nil {
+	}, newFailureLog(failureLogMax))
+	if f.BatchHandler == nil {
 		return chain, nil
 	}
-	return chain, &handledItems{stats: r.metrics.attempts.stats(f.Name, c.Name), failures: failures}
+	return chain, own
 }
 
 // PublicAddr is the address the webhook routes are served on, "" when
