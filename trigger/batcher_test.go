@@ -312,7 +312,7 @@ func TestBatchItemOutcomes(t *testing.T) {
 				in.put("ok", "fails", "permanent", "snoozes")
 				synctest.Wait()
 				// Each item is settled on its own, in no given order (the
-				// handled items' acks go together, after the others).
+				// handled items' acks go together, before the others).
 				got := in.drained()
 				slices.Sort(got)
 				wantNow := []string{"ack ok", "ack permanent"}
@@ -813,4 +813,41 @@ func TestBatchHandlerIgnoringItsTimeout(t *testing.T) {
 			t.Errorf("%d dead letters, want both items with the timeout", len(dl.reqs))
 		}
 	})
+}
+
+// TestBatchAcksBeforeSlowDeadLetter: the items a BatchHandler handled are
+// acked before a failed item of the batch is settled, wherever it stands
+// in the batch, so that a slow dead letter does not keep them unacked
+// (delivered again if the process died meanwhile).
+func TestBatchAcksBeforeSlowDeadLetter(t *testing.T) {
+	for _, chained := range []bool{false, true} {
+		t.Run(fmt.Sprintf("chained=%v", chained), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				in := newQueueInput()
+				dl := &slowOutput{delay: time.Minute}
+				d := startBatchDispatcher(in, batchPolicy(1, 10, 0), func(_ context.Context, ms []*bindings.Message) []error {
+					errs := make([]error, len(ms))
+					for i, m := range ms {
+						if m.ID == "bad" {
+							errs[i] = functions.Permanent(errors.New("bad order"))
+						}
+					}
+					return errs
+				}, batchOptions{deadLetter: dl, chained: chained})
+				defer stopNow(t, d)
+				in.put("a", "bad", "c")
+				synctest.Wait() // the dead letter is being sent
+				got := in.drained()
+				slices.Sort(got)
+				if fmt.Sprint(got) != "[ack a ack c]" {
+					t.Errorf("while the dead letter is sent: settled %v, want [ack a ack c]", got)
+				}
+				time.Sleep(time.Minute)
+				synctest.Wait()
+				if got := in.drained(); fmt.Sprint(got) != "[ack bad]" {
+					t.Errorf("once it is sent: settled %v, want [ack bad]", got)
+				}
+			})
+		})
+	}
 }

@@ -91,8 +91,17 @@ func (w *worker) handleBatch(b *batchPath, ms []*bindings.Message) {
 		}
 		errs := w.callBatch(b, ms)
 		s := w.settling(ms)
+		// The handled items first: item acks them before it settles a
+		// failed one, whose dead letter may take long to send.
 		for i, m := range ms {
-			s.item(i, m, errs[i]) // unordered: always settled (retries are held or nacked)
+			if errs[i] == nil {
+				s.item(i, m, nil)
+			}
+		}
+		for i, m := range ms {
+			if errs[i] != nil {
+				s.item(i, m, errs[i]) // unordered: always settled (retries are held or nacked)
+			}
 		}
 		s.done()
 		return
@@ -375,8 +384,9 @@ func CallBatch(ctx context.Context, h BatchHandler, msgs []*bindings.Message, ti
 // chain, or, for an item the BatchHandler handled when the dispatcher has
 // the bare chain (dispatcher.handled), as a call of it would: the handler contexts are
 // allocated at once for the items that take the chain, and the items to
-// ack are acked together once the batch is settled (ackAll), so that a
-// broker that batches its acks gets them at once.
+// ack are acked together (ackAll), so that a broker that batches its acks
+// gets them at once: once the batch is settled, or before a failed item
+// is (item).
 type itemSettling struct {
 	w     *worker
 	n     int                 // items in the batch
@@ -404,7 +414,10 @@ func (w *worker) settling(ms []*bindings.Message) *itemSettling {
 // err, the BatchHandler's error for it, and settles it: as settle, it
 // returns the delay after which an ordered worker retries m in place (-1:
 // settled) and whether that retry counts as an attempt. An item to ack is
-// acked by done.
+// acked by done, or before the next failed item is settled: a failure's
+// settling may take seconds (a dead letter sent through an output that
+// retries, a slow nack), and the items handled before it should not wait
+// for it unacked, to be delivered again if the process dies meanwhile.
 func (s *itemSettling) item(i int, m *bindings.Message, err error) (time.Duration, bool) {
 	d := s.w.d
 	if err == nil && s.fast {
@@ -412,6 +425,9 @@ func (s *itemSettling) item(i int, m *bindings.Message, err error) (time.Duratio
 		s.handled++
 		s.acked = append(s.acked, m)
 		return -1, false
+	}
+	if err != nil {
+		s.ack()
 	}
 	if !s.fast {
 		return s.chain(i, m, err)
@@ -453,9 +469,15 @@ func (s *itemSettling) done() {
 		each := max(time.Since(clockEpoch)-s.start-s.chained, 0) / time.Duration(s.handled)
 		s.w.d.handled.handledItems(s.w.shard, s.handled, each)
 	}
+	s.ack()
+	s.w.acked = s.acked[:0]
+}
+
+// ack acks the items to ack so far.
+func (s *itemSettling) ack() {
 	s.w.d.ackAll(s.acked)
 	clear(s.acked)
-	s.w.acked = s.acked[:0]
+	s.acked = s.acked[:0]
 }
 
 // ackAll acks msgs, settled as handled: their leases untracked at once,

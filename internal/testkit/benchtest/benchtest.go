@@ -59,11 +59,18 @@ func RoundsOf(b *testing.B, rounds int, runs ...Run) {
 	base := baselines(runs)
 	rates := make([][]float64, len(runs))
 	ratios := make([][]float64, len(runs))
-	for range rounds {
+	for round := range rounds {
 		// Each sub-benchmark runs twice: once with b.N = 1 to probe, then
 		// with the -benchtime count; the last run's rate is the one kept.
+		// The order rotates from round to round: in a fixed order each run
+		// would always follow the same other one, and inherit what that one
+		// leaves behind (its garbage, connections closing, the broker's
+		// cleanup of its queue), a bias that the rounds would not average
+		// out.
 		got := make([]float64, len(runs))
-		for i, r := range runs {
+		for k := range runs {
+			i := (round + k) % len(runs)
+			r := runs[i]
 			b.Run(r.Name, func(b *testing.B) { got[i] = r.F(b) })
 			rates[i] = append(rates[i], got[i])
 		}
