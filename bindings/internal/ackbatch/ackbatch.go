@@ -88,15 +88,18 @@ func (w *Writer[ID]) run() {
 		batch, w.queued = w.queued, batch[:0]
 		closed := w.closed
 		w.mu.Unlock()
-		for len(batch) > 0 {
-			n := min(len(batch), MaxBatch)
+		for rest := batch; len(rest) > 0; {
+			n := min(len(rest), MaxBatch)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			if err := w.write(ctx, batch[:n]); err != nil {
+			if err := w.write(ctx, rest[:n]); err != nil {
 				w.log.Warn(w.what+" failed; they will be delivered again", "ids", n, "err", err)
 			}
 			cancel()
-			batch = batch[n:]
+			rest = rest[n:]
 		}
+		// batch, whole, is the queue of the next round: its capacity
+		// spares the appends of Ack a new array each round.
+		clear(batch)
 		if closed {
 			return
 		}
