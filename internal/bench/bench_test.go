@@ -182,14 +182,21 @@ func TestRepositoryDirectivesParse(t *testing.T) {
 
 func TestSelectSuites(t *testing.T) {
 	all := []suite{{Pkg: "bindings/redis", Bench: "BenchmarkTrigger"}, {Pkg: "trigger", Bench: "BenchmarkRatio"}}
-	got, startup, err := selectSuites(all, []string{"redis"})
-	if err != nil || len(got) != 1 || got[0].Pkg != "bindings/redis" || startup {
-		t.Errorf("redis: %+v %v %v", got, startup, err)
+	sel, err := selectSuites(all, []string{"redis"}, false)
+	if err != nil || len(sel.suites) != 1 || sel.suites[0].Pkg != "bindings/redis" || sel.startup || sel.faults {
+		t.Errorf("redis: %+v %v", sel, err)
 	}
-	if got, startup, _ := selectSuites(all, nil); len(got) != 2 || !startup {
-		t.Errorf("all: %+v %v", got, startup)
+	if sel, _ := selectSuites(all, nil, false); len(sel.suites) != 2 || !sel.startup || !sel.faults {
+		t.Errorf("all: %+v", sel)
 	}
-	if _, _, err := selectSuites(all, []string{"redsi"}); err == nil || !strings.Contains(err.Error(), "known: redis, startup, trigger") {
+	// -quick leaves the fault suite out, unless named.
+	if sel, _ := selectSuites(all, nil, true); len(sel.suites) != 2 || !sel.startup || sel.faults {
+		t.Errorf("all, quick: %+v", sel)
+	}
+	if sel, _ := selectSuites(all, []string{"faults"}, true); len(sel.suites) != 0 || sel.startup || !sel.faults {
+		t.Errorf("faults, quick: %+v", sel)
+	}
+	if _, err := selectSuites(all, []string{"redsi"}, false); err == nil || !strings.Contains(err.Error(), "known: faults, redis, startup, trigger") {
 		t.Errorf("unknown name: %v", err)
 	}
 }
@@ -247,6 +254,14 @@ func TestRender(t *testing.T) {
 	// The Concurrency figures are in trigger's package for the target table.
 	r.Suites = append(r.Suites, suiteResult{suite: suite{Pkg: "trigger", Bench: "BenchmarkConcurrency"}, Benchtime: "5x", Count: 1,
 		Analysis: analyze(slices.DeleteFunc(slices.Clone(res), func(r result) bool { return r.Name != "BenchmarkConcurrency" && r.Name != "BenchmarkRatio" }))})
+	// The fault section: one broker that passed, one that lost messages,
+	// one whose test timed out, one that did not build.
+	lost, timedOut := readFaults(t, "redis-lost.txt", "TestFault"), readFaults(t, "nats-timeout.txt", "TestFault")
+	lost.Pkg, timedOut.Pkg = "bindings/postgres/internal/fault", "bindings/nats/internal/fault"
+	lost.Err = "exit status 1\n--- FAIL: TestFault/batch (9.35s)\nFAIL"
+	timedOut.Err = "exit status 2\npanic: test timed out after 15m0s"
+	broken := faultRun{faultTest: faultTest{Pkg: "bindings/sqs", Test: "TestFault"}, Err: "go test -c ./bindings/sqs/: exit status 1"}
+	r.Faults = &faultSection{Runs: []faultRun{readFaults(t, "kafka.txt", "TestFaults"), lost, timedOut, broken}}
 	got := r.render()
 	golden := filepath.Join("testdata", "report.golden.md")
 	if *update {
@@ -268,6 +283,13 @@ func TestRender(t *testing.T) {
 		`abc1234 a change \| with a bar`,
 		"| Memory trigger: fixed cost per message (its time per message less the channel loop's) | 450.0 fixed-ns/event (one sample) | <= 500.0 fixed-ns/event | met |",
 		"| Memory trigger: allocations per message beyond the decode (one of them the memory queue's entry for the message) | 2.05 extra-allocs/event (one sample) | <= 2.00 extra-allocs/event | not met |",
+		"| Nothing lost: the fault suite passes with batch handlers on every broker (10,000 messages, every fault, delivered + dead-lettered = sent) | " +
+			"postgres batch failed, 9,998 of 10,000 accounted for; nats batch did not finish before its count; sqs: no batch variant ran (TestFault did not run) | " + faultsAim + " | not met |",
+		"| kafka | ordered=true/batch | 10,000 | 9,900 | 100 | 10,000 | 775, 7, 0 | 83, 13 | passed | 28.3s |",
+		"| postgres | batch | 10,000 | 9,898 | 100 | 9,998 | 0, 0, 0 | 40, 9 | failed | 9.4s |",
+		"| nats | batch | | | | | | | did not finish | — |",
+		"| sqs | — | | | | | | | did not run | — |",
+		"- kafka: `go test -count=1 -run '^TestFaults$' -v ./bindings/kafka/` (took 20s)",
 	} {
 		if !strings.Contains(got, s) {
 			t.Errorf("report lacks %q", s)

@@ -50,7 +50,28 @@ var benchtimeRE = regexp.MustCompile(`^\d+x$`)
 func discover(root string) ([]suite, error) {
 	var suites []suite
 	var errs []error
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err := walkTestFiles(root, func(p string, src []byte) {
+		if !bytes.Contains(src, []byte(directive)) {
+			return
+		}
+		found, ferrs := discoverFile(root, p, src)
+		suites = append(suites, found...)
+		errs = append(errs, ferrs...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(suites, func(a, b suite) int {
+		return strings.Compare(a.Pkg+" "+a.Bench, b.Pkg+" "+b.Bench)
+	})
+	return suites, errors.Join(errs...)
+}
+
+// walkTestFiles calls fn with each _test.go file under root and its
+// source, skipping the folders the go command ignores (testdata, vendor,
+// and those whose names start with . or _).
+func walkTestFiles(root string, fn func(path string, src []byte)) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -68,21 +89,9 @@ func discover(root string) ([]suite, error) {
 		if err != nil {
 			return err
 		}
-		if !bytes.Contains(src, []byte(directive)) {
-			return nil
-		}
-		found, ferrs := discoverFile(root, p, src)
-		suites = append(suites, found...)
-		errs = append(errs, ferrs...)
+		fn(p, src)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(suites, func(a, b suite) int {
-		return strings.Compare(a.Pkg+" "+a.Bench, b.Pkg+" "+b.Bench)
-	})
-	return suites, errors.Join(errs...)
 }
 
 func discoverFile(root, file string, src []byte) ([]suite, []error) {

@@ -1,17 +1,25 @@
 // Command bench runs Tether's benchmarks against their baselines and writes
 // BENCHMARKS.md at the module root:
 //
-//	go run ./internal/bench                  # everything: about 3.5 minutes on a quiet machine, 15 on a loaded one
-//	go run ./internal/bench -quick           # about 1.5 minutes on a quiet machine, indicative only
+//	go run ./internal/bench                  # everything: about 3.5 minutes on a quiet machine, 15 on a loaded one, plus 5.5 for the fault suite
+//	go run ./internal/bench -quick           # about 1.5 minutes on a quiet machine, indicative only; no fault suite
 //	go run ./internal/bench -bindings redis,kafka -out -
+//	go run ./internal/bench -bindings faults # the fault suite alone: about 5.5 minutes
 //
 // It runs every benchmark marked with a //tether:bench line (see
 // CONTRIBUTING.md), each in one process of its package's test binary, so
 // that a benchmark's alternating rounds of Tether and its baseline see the
 // same machine; it reads the results by the naming convention (sub-benchmarks
 // "raw" against the others, metrics ending in "ratio"), and adds the start-up
-// time, idle memory and image size of a generated function. It is not part
-// of CI: the harness's own test is.
+// time, idle memory and image size of a generated function. Last, it runs
+// every test that calls faulttest.Run (each broker's fault test), one after
+// another and without the race detector, and reads what each variant
+// counted from the line faulttest.Run logs (faulttest.ReportPrefix) and its
+// verdict from its --- PASS or --- FAIL line: issue 17's "nothing lost"
+// target is met only when every batch variant passed and accounted for
+// every message sent. -quick leaves the fault suite out (it would more than
+// double a quick run, and has nothing to shorten: the target is 10,000
+// messages). It is not part of CI: the harness's own test is.
 package main
 
 import (
@@ -34,7 +42,8 @@ import (
 	"github.com/tetherfn/tether/internal/testkit/benchtest"
 )
 
-// startupName is the -bindings name of the start-up section.
+// startupName is the -bindings name of the start-up section (faultsName
+// that of the fault section).
 const startupName = "startup"
 
 func main() {
@@ -62,14 +71,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.SetOutput(stderr)
 	var c config
 	var bindings string
-	fl.StringVar(&bindings, "bindings", "", "comma-separated names to run (a package's last element: redis, kafka, trigger, http... or startup); empty: all (-list shows them)")
-	fl.BoolVar(&c.quick, "quick", false, "a short run (about 1.5 minutes on a quiet machine, a full one about 3.5): each benchmark's quick= -benchtime, 3 rounds, half the count")
+	fl.StringVar(&bindings, "bindings", "", "comma-separated names to run (a package's last element: redis, kafka, trigger, http... or startup, faults); empty: all (-list shows them)")
+	fl.BoolVar(&c.quick, "quick", false, "a short run (about 1.5 minutes on a quiet machine, a full one about 3.5 plus 5.5 for the fault suite): each benchmark's quick= -benchtime, 3 rounds, half the count, no fault suite unless -bindings names it")
 	fl.IntVar(&c.rounds, "rounds", 0, "rounds of every benchtest.Rounds benchmark and of the start-up measure (0: each benchmark's own; 3 with -quick)")
 	fl.IntVar(&c.count, "count", 0, "-count of every benchmark (0: each one's count=)")
 	fl.StringVar(&c.out, "out", "", "where to write the report; - for stdout (default BENCHMARKS.md at the module root)")
-	fl.BoolVar(&c.verbose, "v", false, "show the benchmarks' output as they run")
+	fl.BoolVar(&c.verbose, "v", false, "show the benchmarks' and the fault tests' output as they run")
 	fl.BoolVar(&c.list, "list", false, "list the benchmarks that would run, and exit")
-	fl.DurationVar(&c.timeout, "timeout", 15*time.Minute, "bound on each benchmark's run")
+	fl.DurationVar(&c.timeout, "timeout", 15*time.Minute, "bound on each benchmark's run and each fault test's")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: go run ./internal/bench [-quick] [-bindings redis,kafka,...] [-rounds n] [-count n] [-out file|-]")
 		fl.PrintDefaults()
@@ -97,16 +106,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("reading the //tether:bench lines: %w", err)
 	}
-	suites, withStartup, err := selectSuites(all, c.bindings)
+	faultTests, err := discoverFaults(root)
+	if err != nil {
+		return fmt.Errorf("finding the fault tests: %w", err)
+	}
+	sel, err := selectSuites(all, c.bindings, c.quick)
 	if err != nil {
 		return err
 	}
 	if c.list {
-		for _, s := range suites {
+		for _, s := range sel.suites {
 			fmt.Fprintf(stdout, "%-10s %s %s\t%s (quick %s, count %d)\n", s.Name(), s.Pkg, s.Bench, s.Benchtime, s.Quick, s.Count)
 		}
-		if withStartup {
+		if sel.startup {
 			fmt.Fprintf(stdout, "%-10s start-up, idle RSS and image size of %s\n", startupName, startExample)
+		}
+		if sel.faults {
+			for _, f := range faultTests {
+				fmt.Fprintf(stdout, "%-10s %s %s\tthe fault suite, single and batch functions\n", faultsName, f.Pkg, f.Test)
+			}
 		}
 		return nil
 	}
@@ -125,7 +143,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	built := map[string]string{} // package → test binary
 	goCPU := ""
-	for _, s := range suites {
+	for _, s := range sel.suites {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -162,7 +180,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rep.Suites = append(rep.Suites, res)
 		logf("%s %s: %d results in %s", s.Pkg, s.Bench, len(results), res.Elapsed.Round(time.Second))
 	}
-	if withStartup && ctx.Err() == nil {
+	if sel.startup && ctx.Err() == nil {
 		rounds := 7
 		if c.quick {
 			rounds = 3
@@ -173,6 +191,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logf("start-up of %s, %d rounds (load %s)", startExample, rounds, loadAverage())
 		st := measureStartup(ctx, root, tmp, rounds, logf)
 		rep.Startup = &st
+	}
+	// Last: the fault tests restart brokers and load the machine, which
+	// the benchmarks' rates should not see.
+	if sel.faults && ctx.Err() == nil {
+		sec := runFaults(ctx, root, tmp, faultTests, built, c, stderr, logf)
+		rep.Faults = &sec
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -211,34 +235,43 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(gomod), nil
 }
 
+// selection is what a run does: its benchmarks, and whether the start-up
+// and fault sections run.
+type selection struct {
+	suites          []suite
+	startup, faults bool
+}
+
 // selectSuites keeps the suites -bindings names (all when it names none),
-// and says whether the start-up section runs. An unknown name is an error
-// listing the known ones.
-func selectSuites(all []suite, names []string) ([]suite, bool, error) {
+// and says whether the start-up and fault sections run: the fault section
+// when named, or in a full run of everything (-quick leaves it out: it
+// would more than double a quick run, and has nothing to shorten). An
+// unknown name is an error listing the known ones.
+func selectSuites(all []suite, names []string, quick bool) (selection, error) {
 	if len(names) == 0 {
-		return all, true, nil
+		return selection{suites: all, startup: true, faults: !quick}, nil
 	}
-	known := []string{startupName}
+	known := []string{startupName, faultsName}
 	for _, s := range all {
 		if !slices.Contains(known, s.Name()) {
 			known = append(known, s.Name())
 		}
 	}
-	var out []suite
-	startup := false
+	var sel selection
 	for _, n := range names {
 		if !slices.Contains(known, n) {
 			slices.Sort(known)
-			return nil, false, fmt.Errorf("-bindings: unknown name %q; known: %s", n, strings.Join(known, ", "))
+			return selection{}, fmt.Errorf("-bindings: unknown name %q; known: %s", n, strings.Join(known, ", "))
 		}
-		startup = startup || n == startupName
+		sel.startup = sel.startup || n == startupName
+		sel.faults = sel.faults || n == faultsName
 	}
 	for _, s := range all {
 		if slices.Contains(names, s.Name()) {
-			out = append(out, s)
+			sel.suites = append(sel.suites, s)
 		}
 	}
-	return out, startup, nil
+	return sel, nil
 }
 
 // buildTest compiles a package's test binary once, so that each of its

@@ -61,8 +61,9 @@ type report struct {
 	Command            string
 	Elapsed            time.Duration
 	Suites             []suiteResult
-	// Startup is nil when it was not selected.
+	// Startup is nil when it was not selected, Faults too.
 	Startup *startup
+	Faults  *faultSection
 }
 
 // render writes the report as Markdown.
@@ -110,14 +111,7 @@ func (r report) render() string {
 			p("| %s | %s |\n", t.Figure, row)
 		}
 	}
-	p("\nNot measured here: ")
-	for i, e := range elsewhere {
-		if i > 0 {
-			p(" ")
-		}
-		p("%s", e)
-	}
-	p("\n\n")
+	p("\n")
 
 	for _, s := range r.Suites {
 		p("## %s: %s\n\n", s.Pkg, s.Bench)
@@ -182,6 +176,9 @@ func (r report) render() string {
 				startFunction, fmtBytes(st.ImagePull), fmtBytes(st.ImageUnpacked))
 		}
 	}
+	if r.Faults != nil {
+		r.Faults.render(p)
+	}
 	return b.String()
 }
 
@@ -189,6 +186,9 @@ func (r report) render() string {
 // one listing the matching figures for "table"), each "measured | aim |
 // verdict".
 func (r report) targetRows(t target) []string {
+	if t.Op == "faults" {
+		return []string{r.faultsTargetRow()}
+	}
 	var rows []string
 	var table []figure
 	for _, s := range r.Suites {

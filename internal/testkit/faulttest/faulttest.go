@@ -313,33 +313,64 @@ type Config struct {
 	Drained func(ctx context.Context, t *testing.T)
 }
 
-// Report is what a run counted.
+// Report is what a run counted. Run also logs it as JSON, by these keys
+// (see ReportPrefix).
 type Report struct {
-	Sent, Delivered, DeadLettered int // distinct messages
-	DuplicateDeliveries           int // deliveries to "done" beyond the first per message
-	DuplicateDeadLetters          int
-	Both                          int // messages both delivered and dead-lettered
+	Sent         int `json:"sent"` // distinct messages, as are the next two
+	Delivered    int `json:"delivered"`
+	DeadLettered int `json:"deadLettered"`
+	// DuplicateDeliveries: deliveries to "done" beyond the first per message.
+	DuplicateDeliveries  int `json:"duplicateDeliveries"`
+	DuplicateDeadLetters int `json:"duplicateDeadLetters"`
+	// Both: messages both delivered and dead-lettered.
+	Both int `json:"both"`
 	// Faults is how many messages fail their first attempt (an error, a
 	// panic, a timeout); RetriedFaults how many of them were delivered and
 	// never by a first attempt: none went through as if it had not failed.
-	Faults, RetriedFaults int
+	Faults        int `json:"faults"`
+	RetriedFaults int `json:"retriedFaults"`
 	// With Config.Batch: how many batches panicked, and how many overran
 	// the handlerTimeout, failing all their messages.
-	BatchPanics, BatchTimeouts int
+	BatchPanics   int `json:"batchPanics"`
+	BatchTimeouts int `json:"batchTimeouts"`
 	// BatchesLate: batches that returned after their handlerTimeout
 	// without a planned fault (slow sends); the runtime retries every item
 	// of such a batch when one failed, sending the others twice.
-	BatchesLate int
+	BatchesLate int `json:"batchesLate"`
 	// SentAgain: messages handled in such late batches that had an item
 	// failed, which the runtime retries and the function sends again.
-	SentAgain int
+	SentAgain int `json:"sentAgain"`
 	// DuplicatesByPhase splits DuplicateDeliveries by when the test saw
 	// them: before the SIGKILL, after it, after the broker restart, after
 	// the SIGTERM.
-	DuplicatesByPhase [4]int
+	DuplicatesByPhase [4]int `json:"duplicatesByPhase"`
 	// LeaseFailures: lease extensions the function processes logged as
 	// failed (a failed one lets the broker hand the messages out again).
-	LeaseFailures int
+	LeaseFailures int `json:"leaseFailures"`
+}
+
+// Accounted is how many distinct messages ended delivered or dead-lettered:
+// Sent when nothing was lost.
+func (r Report) Accounted() int { return r.Delivered + r.DeadLettered - r.Both }
+
+// ReportPrefix starts the line Run logs for programs to read: the prefix,
+// then a JSON object of the test's full name ("test"), whether the function
+// was a batch function ("batch") and the Report's keys. go run
+// ./internal/bench reads it from the fault tests' -v output, and the
+// test's own --- PASS or --- FAIL line for the verdict.
+const ReportPrefix = "faulttest report: "
+
+// reportLine is the line Run logs with ReportPrefix.
+func reportLine(test string, batch bool, r Report) string {
+	line, err := json.Marshal(struct {
+		Test  string `json:"test"`
+		Batch bool   `json:"batch"`
+		Report
+	}{test, batch, r})
+	if err != nil { // a struct of ints and strings always marshals
+		panic(err)
+	}
+	return ReportPrefix + string(line)
 }
 
 // Run sends Messages through a function process, SIGKILLs and restarts it
@@ -475,11 +506,12 @@ func Run(t *testing.T, c Config) Report {
 			r.BatchPanics, r.BatchTimeouts, r.BatchesLate, r.SentAgain)
 	}
 	t.Logf("%s: sent %d: delivered %d + dead-lettered %d = %d; duplicates: %d deliveries, %d dead letters, %d both; %d of %d failed first attempts delivered on a retry",
-		mode, r.Sent, r.Delivered, r.DeadLettered, r.Delivered+r.DeadLettered-r.Both, r.DuplicateDeliveries, r.DuplicateDeadLetters, r.Both, r.RetriedFaults, r.Faults)
+		mode, r.Sent, r.Delivered, r.DeadLettered, r.Accounted(), r.DuplicateDeliveries, r.DuplicateDeadLetters, r.Both, r.RetriedFaults, r.Faults)
 	t.Logf("duplicate deliveries by phase: %d before the SIGKILL, %d after it, %d after the broker restart, %d after the SIGTERM; %d lease extensions failed",
 		r.DuplicatesByPhase[0], r.DuplicatesByPhase[1], r.DuplicatesByPhase[2], r.DuplicatesByPhase[3], r.LeaseFailures)
-	if r.Delivered+r.DeadLettered-r.Both != r.Sent {
-		t.Errorf("accounted for %d distinct messages, sent %d", r.Delivered+r.DeadLettered-r.Both, r.Sent)
+	t.Log(reportLine(t.Name(), c.Batch, r))
+	if r.Accounted() != r.Sent {
+		t.Errorf("accounted for %d distinct messages, sent %d", r.Accounted(), r.Sent)
 	}
 	if want := (c.Messages + c.FailEvery - 1) / c.FailEvery; r.DeadLettered != want {
 		t.Errorf("dead-lettered %d distinct messages, want the %d poison ones; the first others:\n%s", r.DeadLettered, want, strings.Join(tally.unexpected, "\n"))

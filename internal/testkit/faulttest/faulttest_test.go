@@ -1,6 +1,8 @@
 package faulttest_test
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,5 +46,30 @@ func TestBatchHandlerTimeout(t *testing.T) {
 		if in.Delivery.HandlerTimeout != tc.want {
 			t.Errorf("handlerTimeout %v, want %v", in.Delivery.HandlerTimeout, tc.want)
 		}
+	}
+}
+
+// The report line is what go run ./internal/bench reads: the prefix, then
+// the test's name, its variant and the counts, by their JSON keys.
+func TestReportLine(t *testing.T) {
+	want := faulttest.Report{Sent: 10000, Delivered: 9899, DeadLettered: 100, Both: 1, BatchPanics: 40, DuplicatesByPhase: [4]int{0, 1, 2, 3}}
+	line := faulttest.ReportLine("TestFaults/ordered=true/batch", true, want)
+	js, ok := strings.CutPrefix(line, faulttest.ReportPrefix)
+	if !ok || strings.Contains(js, "\n") {
+		t.Fatalf("not one line after the prefix: %q", line)
+	}
+	var got struct {
+		Test  string `json:"test"`
+		Batch bool   `json:"batch"`
+		faulttest.Report
+	}
+	if err := json.Unmarshal([]byte(js), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Test != "TestFaults/ordered=true/batch" || !got.Batch || got.Report != want || got.Accounted() != 9998 {
+		t.Errorf("got %+v", got)
+	}
+	if !strings.Contains(js, `"deadLettered":100`) {
+		t.Errorf("keys: %s", js)
 	}
 }
