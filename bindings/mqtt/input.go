@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -37,13 +36,6 @@ type input struct {
 	requeued []*delivery // nacked: handed out again first
 	arrived  []*delivery // from the broker, not handed out yet
 	ready    wake.Signal // fired when either grows
-	// What came over a lost connection, whose acks Paho drops, meets the
-	// broker's resend of it over the next one (onReconnecting), by packet
-	// id: a map by uint16 holds 65,536 entries at most.
-	conn      uint64                  // connections lost so far
-	stale     map[uint16]*delivery    // queued (requeued, arrived): the resend takes its place
-	unsettled map[uint16]*delivery    // handed out, not settled: the resend waits in it
-	lostAcks  map[uint16]paho.Message // acked over a lost connection: the resend is acked at once
 
 	subscribed   chan error // result of the first subscription
 	subscribeOne sync.Once
@@ -61,10 +53,6 @@ type delivery struct {
 	msg   paho.Message
 	id    string
 	count int
-	conn  uint64 // input.conn when msg arrived: msg can be acked while they are equal
-	// resend is the broker's resend of msg over a later connection, which
-	// came while msg was handed out: its ack or nack takes resend's place.
-	resend paho.Message
 }
 
 // handle is what one Receive handed out: settled once, by Ack or Nack.
@@ -87,9 +75,6 @@ func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		subscribed: make(chan error, 1),
 		idPrefix:   hex.EncodeToString(prefix),
 		done:       make(chan struct{}),
-		stale:      map[uint16]*delivery{},
-		unsettled:  map[uint16]*delivery{},
-		lostAcks:   map[uint16]paho.Message{},
 	}
 	opts := s.options(in.clientID, in.log).
 		SetAutoAckDisabled(true).
@@ -97,8 +82,7 @@ func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		// Every message goes to onMessage, also those the broker resends
 		// right after CONNACK, before the subscription is renewed.
 		SetDefaultPublishHandler(in.onMessage).
-		SetOnConnectHandler(in.onConnect).
-		SetReconnectingHandler(in.onReconnecting)
+		SetOnConnectHandler(in.onConnect)
 	in.client = paho.NewClient(opts)
 	if err := wait(ctx, in.client.Connect(), 30*time.Second, "connect to "+s.broker+" as "+in.clientID); err != nil {
 		in.client.Disconnect(0)
@@ -130,79 +114,17 @@ func (in *input) onConnect(c paho.Client) {
 }
 
 func (in *input) onMessage(_ paho.Client, m paho.Message) {
+	d := &delivery{msg: m, id: in.idPrefix + "-" + strconv.FormatUint(in.seq.Add(1), 10), count: 1}
+	if m.Duplicate() {
+		d.count = 2 // sent before, to an earlier connection of this session
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.closed() {
 		return // not acked: the broker keeps it in the session for the next connection
 	}
-	if m.Duplicate() && in.resent(m) {
-		return
-	}
-	d := &delivery{msg: m, id: in.idPrefix + "-" + strconv.FormatUint(in.seq.Add(1), 10), count: 1, conn: in.conn}
-	if m.Duplicate() {
-		d.count = 2 // sent before, to an earlier connection of this session
-	}
 	in.arrived = append(in.arrived, d)
 	in.ready.Fire()
-}
-
-// onReconnecting runs before each attempt to reconnect, once Paho has
-// stopped the lost connection's goroutines: every message that arrived so
-// far came over a lost connection. Paho drops the ack of such a message (it
-// would go to the lost connection), while the broker, on a persistent
-// session, sends every unacked message again over the next connection,
-// with its packet id and the DUP flag (MQTT 3.1.1, 4.4). Handled as two
-// deliveries, the message would be handled twice; so the resend is matched
-// with what this input holds of it (resent), and one delivery handles it:
-//   - queued: the resend takes the copy's place (keeping its place in the
-//     queue and its count), so that its ack goes over the new connection;
-//   - handed out: the resend waits in the delivery, whose ack or nack
-//     then settles the resend;
-//   - acked over the lost connection: the resend is acked at once.
-//
-// Nothing is dropped unless its resend is in hand: a copy that none
-// replaces (a clean session, a session the broker let expire, a resend
-// still on its way when the copy is handed out) is handled as it is.
-func (in *input) onReconnecting(paho.Client, *paho.ClientOptions) {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	in.conn++
-	for _, q := range [][]*delivery{in.requeued, in.arrived} {
-		for _, d := range q {
-			if d.msg.Qos() > 0 { // QoS 0 has no packet id, no ack, no resend
-				in.stale[d.msg.MessageID()] = d
-			}
-		}
-	}
-}
-
-// resent settles m, a message flagged as sent before, as onReconnecting
-// says, when this input holds it from a lost connection: false when m is
-// to be delivered as a message of its own. Callers hold mu.
-func (in *input) resent(m paho.Message) bool {
-	pid := m.MessageID()
-	if d := in.stale[pid]; d != nil && sameMessage(d.msg, m) {
-		delete(in.stale, pid)
-		d.msg, d.conn = m, in.conn
-		return true
-	}
-	if d := in.unsettled[pid]; d != nil && d.conn < in.conn && d.resend == nil && sameMessage(d.msg, m) {
-		d.resend = m
-		return true
-	}
-	if acked := in.lostAcks[pid]; acked != nil && sameMessage(acked, m) {
-		delete(in.lostAcks, pid)
-		m.Ack()
-		return true
-	}
-	return false
-}
-
-// sameMessage reports whether b, a resend, is a's message: a packet id is
-// the broker's to reuse once a message is acked, so the topic and payload
-// must match too.
-func sameMessage(a, b paho.Message) bool {
-	return a.Topic() == b.Topic() && bytes.Equal(a.Payload(), b.Payload())
 }
 
 func (in *input) closed() bool {
@@ -253,12 +175,6 @@ func (in *input) takeLocked(max int) []*bindings.Message {
 	take := func(q []*delivery) []*delivery {
 		k := min(n-len(out), len(q))
 		for _, d := range q[:k] {
-			if pid := d.msg.MessageID(); d.msg.Qos() > 0 {
-				if in.stale[pid] == d {
-					delete(in.stale, pid) // handed out as it is: its resend waits in it
-				}
-				in.unsettled[pid] = d
-			}
 			out = append(out, toMessage(d))
 		}
 		clear(q[:k]) // let the taken ones go
@@ -309,31 +225,11 @@ func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 	if err != nil {
 		return err
 	}
-	in.mu.Lock()
-	in.settledLocked(d)
-	ack, later := d.msg, false
-	switch {
-	case d.resend != nil:
-		ack = d.resend // over the connection it came by
-	case d.conn < in.conn && !in.s.cleanSession && d.msg.Qos() > 0:
-		// Over a lost connection: Paho drops this ack, and the broker
-		// resends the message; resent acks that at once.
-		in.lostAcks[d.msg.MessageID()] = d.msg
-		later = true
-	}
-	in.mu.Unlock()
-	ack.Ack()
-	if !later && !in.client.IsConnectionOpen() {
+	d.msg.Ack()
+	if !in.client.IsConnectionOpen() {
 		return fmt.Errorf("ack message %q: %w; the broker sends it again on reconnect", m.ID, errNotConnected)
 	}
 	return nil
-}
-
-// settledLocked forgets d, handed out, now settled. Callers hold mu.
-func (in *input) settledLocked(d *delivery) {
-	if pid := d.msg.MessageID(); in.unsettled[pid] == d {
-		delete(in.unsettled, pid)
-	}
 }
 
 // Nack implements bindings.Input. MQTT 3 cannot give a message back, so it
@@ -346,13 +242,6 @@ func (in *input) Nack(_ context.Context, m *bindings.Message, _ time.Duration) e
 	}
 	d.count++
 	in.mu.Lock()
-	in.settledLocked(d)
-	if d.resend != nil {
-		d.msg, d.conn, d.resend = d.resend, in.conn, nil
-	}
-	if d.conn < in.conn && d.msg.Qos() > 0 {
-		in.stale[d.msg.MessageID()] = d // its resend may yet come
-	}
 	in.requeued = append(in.requeued, d)
 	in.ready.Fire()
 	in.mu.Unlock()
