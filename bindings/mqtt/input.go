@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -36,6 +38,7 @@ type input struct {
 	requeued []*delivery // nacked: handed out again first
 	arrived  []*delivery // from the broker, not handed out yet
 	ready    wake.Signal // fired when either grows
+	resends  *resends    // matches the broker's resends with what the input holds; nil on a clean session (no resends)
 
 	subscribed   chan error // result of the first subscription
 	subscribeOne sync.Once
@@ -50,9 +53,11 @@ type input struct {
 // delivery is one message as the broker sent it, and what this process
 // knows about it.
 type delivery struct {
-	msg   paho.Message
-	id    string
-	count int
+	msg     paho.Message // the message to ack: the broker's resend, once one met it (resends)
+	id      string
+	count   int
+	conn    uint64 // the connection msg came over (resends.conn then)
+	session uint64 // its broker session (resends.session then)
 }
 
 // handle is what one Receive handed out: settled once, by Ack or Nack.
@@ -83,6 +88,13 @@ func openInput(ctx context.Context, cfg bindings.Config) (*input, error) {
 		// right after CONNACK, before the subscription is renewed.
 		SetDefaultPublishHandler(in.onMessage).
 		SetOnConnectHandler(in.onConnect)
+	if !s.cleanSession {
+		in.resends = newResends()
+		opts.SetReconnectingHandler(in.onReconnecting).
+			SetCustomOpenConnectionFn(func(u *url.URL, o paho.ClientOptions) (net.Conn, error) {
+				return dial(u, o, in.sessionPresent)
+			})
+	}
 	in.client = paho.NewClient(opts)
 	if err := wait(ctx, in.client.Connect(), 30*time.Second, "connect to "+s.broker+" as "+in.clientID); err != nil {
 		in.client.Disconnect(0)
@@ -114,17 +126,47 @@ func (in *input) onConnect(c paho.Client) {
 }
 
 func (in *input) onMessage(_ paho.Client, m paho.Message) {
+	in.mu.Lock()
+	if in.closed() {
+		in.mu.Unlock()
+		return // not acked: the broker keeps it in the session for the next connection
+	}
+	if in.resends != nil && m.Duplicate() {
+		if ack, ok := in.resends.resent(m); ok {
+			in.mu.Unlock()
+			if ack != nil {
+				ack.Ack()
+			}
+			return
+		}
+	}
 	d := &delivery{msg: m, id: in.idPrefix + "-" + strconv.FormatUint(in.seq.Add(1), 10), count: 1}
 	if m.Duplicate() {
 		d.count = 2 // sent before, to an earlier connection of this session
 	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.closed() {
-		return // not acked: the broker keeps it in the session for the next connection
+	if in.resends != nil {
+		in.resends.arrived(d)
 	}
 	in.arrived = append(in.arrived, d)
 	in.ready.Fire()
+	in.mu.Unlock()
+}
+
+// onReconnecting is Paho's OnReconnecting: see resends.lostConnection.
+func (in *input) onReconnecting(paho.Client, *paho.ClientOptions) {
+	in.mu.Lock()
+	in.resends.lostConnection()
+	in.mu.Unlock()
+}
+
+// sessionPresent gets the CONNACK's flag of each connection (dial).
+func (in *input) sessionPresent(present bool) {
+	if present {
+		return
+	}
+	in.mu.Lock()
+	in.resends.newSession()
+	in.mu.Unlock()
 }
 
 func (in *input) closed() bool {
@@ -218,15 +260,23 @@ func settle(m *bindings.Message) (*delivery, error) {
 
 // Ack implements bindings.Input with a PUBACK. MQTT does not confirm it: an
 // ack lost with the connection means the broker sends the message again
-// when the client reconnects. Ack reports an error when the client is not
-// connected at the time, as the ack is then certainly dropped.
+// when the client reconnects. An ack of a message that came over a lost
+// connection is made good on its resend (resends). Ack reports an error
+// when the client is not connected at the time and the ack is not made
+// good so, as it is then certainly dropped.
 func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 	d, err := settle(m)
 	if err != nil {
 		return err
 	}
-	d.msg.Ack()
-	if !in.client.IsConnectionOpen() {
+	in.mu.Lock()
+	ack, lost := d.msg, false
+	if in.resends != nil {
+		lost = in.resends.acked(d) && !in.closed()
+	}
+	in.mu.Unlock()
+	ack.Ack()
+	if !lost && !in.client.IsConnectionOpen() {
 		return fmt.Errorf("ack message %q: %w; the broker sends it again on reconnect", m.ID, errNotConnected)
 	}
 	return nil
