@@ -53,11 +53,12 @@ type input struct {
 // delivery is one message as the broker sent it, and what this process
 // knows about it.
 type delivery struct {
-	msg     paho.Message // the message to ack: the broker's resend, once one met it (resends)
-	id      string
-	count   int
-	conn    uint64 // the connection msg came over (resends.conn then)
-	session uint64 // its broker session (resends.session then)
+	msg   paho.Message // the message to ack: the broker's resend, once one met it (resends)
+	id    string
+	count int
+	dup   bool   // the broker flagged it as sent before, when it first came
+	conn  uint64 // the connection msg came over: resends.conn then
+	est   uint64 // and resends.established then
 }
 
 // handle is what one Receive handed out: settled once, by Ack or Nack.
@@ -140,8 +141,8 @@ func (in *input) onMessage(_ paho.Client, m paho.Message) {
 			return
 		}
 	}
-	d := &delivery{msg: m, id: in.idPrefix + "-" + strconv.FormatUint(in.seq.Add(1), 10), count: 1}
-	if m.Duplicate() {
+	d := &delivery{msg: m, id: in.idPrefix + "-" + strconv.FormatUint(in.seq.Add(1), 10), count: 1, dup: m.Duplicate()}
+	if d.dup {
 		d.count = 2 // sent before, to an earlier connection of this session
 	}
 	if in.resends != nil {
@@ -161,11 +162,8 @@ func (in *input) onReconnecting(paho.Client, *paho.ClientOptions) {
 
 // sessionPresent gets the CONNACK's flag of each connection (dial).
 func (in *input) sessionPresent(present bool) {
-	if present {
-		return
-	}
 	in.mu.Lock()
-	in.resends.newSession()
+	in.resends.connected(present)
 	in.mu.Unlock()
 }
 
@@ -239,7 +237,7 @@ func toMessage(d *delivery) *bindings.Message {
 			"topic":     m.Topic(),
 			"qos":       strconv.Itoa(int(m.Qos())),
 			"retained":  strconv.FormatBool(m.Retained()),
-			"duplicate": strconv.FormatBool(m.Duplicate()),
+			"duplicate": strconv.FormatBool(d.dup),
 		},
 		DeliveryCount: d.count,
 		Key:           m.Topic(),

@@ -156,7 +156,7 @@ func TestResendsAfterAReconnectMeetTheirCopies(t *testing.T) {
 // TestANewSessionIsNoticed: the input reads from each CONNACK whether the
 // broker resumed its session. A reconnect resumes it; one after another
 // client took the client id with a clean session (which ends the session)
-// starts a new one, and the input counts it.
+// does not, and nothing held from before can then meet a resend.
 func TestANewSessionIsNoticed(t *testing.T) {
 	broker := os.Getenv("TETHER_TEST_MQTT_URL")
 	if broker == "" {
@@ -187,10 +187,10 @@ func TestANewSessionIsNoticed(t *testing.T) {
 	}
 	in := bi.(*input)
 	t.Cleanup(func() { in.Close() })
-	state := func() (conn, session uint64) {
+	state := func() (lost, established uint64, resumed bool) {
 		in.mu.Lock()
 		defer in.mu.Unlock()
-		return in.resends.conn, in.resends.session
+		return in.resends.conn, in.resends.established, in.resends.resumed
 	}
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
@@ -201,17 +201,23 @@ func TestANewSessionIsNoticed(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	_, s0 := state()
+	_, e0, _ := state()
+	if e0 != 1 {
+		t.Fatalf("after opening: %d connections counted, want 1", e0)
+	}
 
 	p.Cut()
-	waitFor("a reconnect", func() bool { c, _ := state(); return c >= 1 && in.client.IsConnectionOpen() })
-	if _, s := state(); s != s0 {
-		t.Fatalf("a reconnect that resumed the session: session %d, want %d", s, s0)
+	waitFor("a reconnect", func() bool { _, e, _ := state(); return e == 2 })
+	if _, _, resumed := state(); !resumed {
+		t.Fatal("a reconnect on a persistent session: not resumed")
 	}
 
 	p.Down()
-	waitFor("the connection's loss", func() bool { c, _ := state(); return c >= 2 })
+	waitFor("the connection's loss", func() bool { l, _, _ := state(); return l >= 2 })
 	takeOver()
 	p.Up()
-	waitFor("a new session", func() bool { _, s := state(); return s > s0 })
+	waitFor("a reconnect", func() bool { _, e, _ := state(); return e == 3 })
+	if _, _, resumed := state(); resumed {
+		t.Fatal("a reconnect after a takeover with a clean session: resumed, want a new session")
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/url"
+	"os"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"golang.org/x/net/proxy"
@@ -24,27 +25,31 @@ import (
 //   - the resend of a message acked while its connection was lost is acked
 //     at once.
 //
-// A match needs the packet id, the topic and the payload, and the same
-// broker session: a broker reuses a packet id once its message is acked,
-// and a new session (the broker lost or expired the old one, another client
-// took the id with a clean session) numbers its messages afresh, so a
-// message of the new session may look like one the input held. Paho does
-// not say whether a reconnect resumed the session: dial reads it from the
-// CONNACK (session present), before Paho hands out any message of the new
-// connection. A held delivery that no resend meets (a clean session, a new
-// one) is handled as it is: nothing is dropped or acked but on a match.
+// A match is a resend (DUP) with the packet id, topic, payload, QoS and
+// retain flag of the message, over the next connection the broker accepted
+// after the message's own, when that connection resumed the session (the
+// CONNACK's session-present flag, which dial reads before Paho hands out
+// any message of the connection). Only there can the broker resend it: a
+// broker reuses a packet id once its message is acked, a new session
+// numbers its messages afresh, and a message the broker forgot (a restore
+// from an older snapshot) is not resent; any of them may bring, later, a
+// message that looks like one the input held or acked. A held delivery that
+// no resend meets is handled as it is: nothing is dropped or acked but on a
+// match, and a connection whose CONNACK was not read matches nothing.
 type resends struct {
-	conn     uint64               // connections lost so far (onReconnecting)
-	session  uint64               // sessions the broker started anew (a CONNACK without session present)
-	held     map[uint16]*delivery // QoS 1 and 2 deliveries not acked, by packet id
-	lostAcks map[uint16]lostAck   // acked over a lost connection, by packet id
+	conn        uint64               // connections lost so far (onReconnecting, once per attempt)
+	established uint64               // connections the broker accepted so far
+	resumed     bool                 // the last one resumed the session
+	held        map[uint16]*delivery // QoS 1 and 2 deliveries not acked, by packet id
+	lostAcks    map[uint16]lostAck   // acked over a lost connection, by packet id
 	// A map by packet id holds 65,536 entries at most.
 }
 
-// lostAck is a message acked over a lost connection, in its session.
+// lostAck is a message acked over a lost connection, and the connection it
+// came over (resends.established then).
 type lostAck struct {
-	msg     paho.Message
-	session uint64
+	msg paho.Message
+	est uint64
 }
 
 func newResends() *resends {
@@ -54,9 +59,9 @@ func newResends() *resends {
 // The methods below are called with the input's mu held.
 
 // arrived stamps d, a delivery of a message that just arrived, with the
-// connection and session it came over, and holds it.
+// connection it came over, and holds it.
 func (r *resends) arrived(d *delivery) {
-	d.conn, d.session = r.conn, r.session
+	d.conn, d.est = r.conn, r.established
 	if d.msg.Qos() > 0 { // QoS 0 has no packet id, no ack, no resend
 		r.held[d.msg.MessageID()] = d
 	}
@@ -67,58 +72,65 @@ func (r *resends) arrived(d *delivery) {
 // takes it, or ack is to be acked (once mu is released). False when m is a
 // delivery of its own.
 func (r *resends) resent(m paho.Message) (ack paho.Message, ok bool) {
+	if !r.resumed {
+		return nil, false
+	}
 	pid := m.MessageID()
-	if d := r.held[pid]; d != nil && d.conn < r.conn && d.session == r.session && sameMessage(d.msg, m) {
-		d.msg, d.conn = m, r.conn
+	if d := r.held[pid]; d != nil && d.est+1 == r.established && sameMessage(d.msg, m) {
+		d.msg, d.conn, d.est = m, r.conn, r.established
 		return nil, true
 	}
-	if a, found := r.lostAcks[pid]; found && a.session == r.session && sameMessage(a.msg, m) {
+	if a, found := r.lostAcks[pid]; found && a.est+1 == r.established && sameMessage(a.msg, m) {
 		delete(r.lostAcks, pid)
 		return m, true
 	}
 	return nil, false
 }
 
-// acked forgets d, acked now, and reports whether its ack is lost: it came
-// over a lost connection, so Paho drops the ack, and its resend, in the
-// same session, is acked when it comes.
+// acked forgets d, acked now, and reports whether its ack is lost: d came
+// over a lost connection, so Paho drops the ack, and its resend is acked
+// when it comes.
 func (r *resends) acked(d *delivery) (lost bool) {
-	if d.msg.Qos() == 0 {
-		return false
-	}
 	pid := d.msg.MessageID()
-	if r.held[pid] == d {
-		delete(r.held, pid)
+	if d.msg.Qos() == 0 || r.held[pid] != d {
+		return false // no packet id; or a later message took it, so the broker forgot d
 	}
-	if d.conn < r.conn && d.session == r.session {
-		r.lostAcks[pid] = lostAck{msg: d.msg, session: d.session}
+	delete(r.held, pid)
+	if d.conn < r.conn {
+		r.lostAcks[pid] = lostAck{msg: d.msg, est: d.est}
 		return true
 	}
 	return false
 }
 
 // lostConnection counts a lost connection: Paho calls onReconnecting once
-// the connection's goroutines have stopped (no message of it comes after)
-// and before the next connection starts (none of it comes before).
+// the connection's goroutines have stopped (no message of it comes after,
+// and an ack of one is dropped) and before the next connection starts.
 func (r *resends) lostConnection() { r.conn++ }
 
-// newSession counts a session the broker started anew: nothing held of the
-// old one can meet a resend any more.
-func (r *resends) newSession() {
-	r.session++
-	clear(r.lostAcks)
+// connected counts a connection the broker accepted, which resumed the
+// session or not, and forgets the lost acks that can match no more.
+func (r *resends) connected(sessionPresent bool) {
+	r.established++
+	r.resumed = sessionPresent
+	for pid, a := range r.lostAcks {
+		if a.est+1 < r.established {
+			delete(r.lostAcks, pid)
+		}
+	}
 }
 
 // sameMessage reports whether b, a resend, carries a's message.
 func sameMessage(a, b paho.Message) bool {
-	return a.Topic() == b.Topic() && bytes.Equal(a.Payload(), b.Payload())
+	return a.Topic() == b.Topic() && a.Qos() == b.Qos() && a.Retained() == b.Retained() && bytes.Equal(a.Payload(), b.Payload())
 }
 
 // dial opens a connection to the broker as Paho does (its openConnection,
-// which is not exported, for the schemes parse allows), and reports the
+// which is not exported, for the schemes parse allows; the binding sets no
+// OnConnectAttempt, whose TLS config Paho would use), and reports the
 // session-present flag of the CONNACK that the connection opens with to
-// sessionPresent, which Paho reads before it hands out any message of the
-// connection.
+// sessionPresent, which Paho reads (packets.ReadPacket on the connection,
+// unbuffered) before it hands out any message of the connection.
 func dial(uri *url.URL, o paho.ClientOptions, sessionPresent func(bool)) (net.Conn, error) {
 	dialer := o.Dialer
 	if dialer == nil {
@@ -136,7 +148,26 @@ func dial(uri *url.URL, o paho.ClientOptions, sessionPresent func(bool)) (net.Co
 		}
 		conn, err = paho.NewWebsocket(u.String(), tlsc, o.ConnectTimeout, o.HTTPHeaders, o.WebsocketOptions)
 	case "ssl":
-		conn, err = tls.DialWithDialer(dialer, "tcp", uri.Host, o.TLSConfig)
+		if os.Getenv("all_proxy") == "" {
+			conn, err = tls.DialWithDialer(dialer, "tcp", uri.Host, o.TLSConfig)
+			break
+		}
+		// As Paho: through the proxy, then TLS over it.
+		conn, err = proxy.FromEnvironment().Dial("tcp", uri.Host)
+		if err == nil {
+			cfg := o.TLSConfig.Clone()
+			if cfg == nil {
+				cfg = &tls.Config{}
+			}
+			if cfg.ServerName == "" {
+				cfg.ServerName = uri.Hostname()
+			}
+			tc := tls.Client(conn, cfg)
+			if err = tc.Handshake(); err != nil {
+				conn.Close()
+			}
+			conn = tc
+		}
 	default: // tcp
 		conn, err = proxy.FromEnvironmentUsing(dialer).Dial("tcp", uri.Host)
 	}

@@ -3,6 +3,8 @@ package mqtt
 import (
 	"net"
 	"testing"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 // fakeMessage is a paho.Message whose Ack is counted.
@@ -34,18 +36,20 @@ func hold(r *resends, m *fakeMessage) *delivery {
 	return d
 }
 
-// TestResendsMatch: over the next connection, the resend of a held message
-// becomes the message its delivery acks, whether the delivery waits or is
-// in a handler, and again after a second reconnect; the resend of one acked
-// during the outage is acked at once.
+// TestResendsMatch: over the next connection, which resumed the session,
+// the resend of a held message becomes the message its delivery acks, and
+// again after a second reconnect; the resend of one acked during the outage
+// is acked at once.
 func TestResendsMatch(t *testing.T) {
 	r := newResends()
+	r.connected(false)
 	held := hold(r, msg(1, "a", false))
 	ackedDown := hold(r, msg(2, "b", false))
 	r.lostConnection()
 	if !r.acked(ackedDown) {
 		t.Fatal("an ack over a lost connection: not reported lost")
 	}
+	r.connected(true)
 
 	first := msg(1, "a", true)
 	if ack, ok := r.resent(first); !ok || ack != nil || held.msg != first {
@@ -60,6 +64,7 @@ func TestResendsMatch(t *testing.T) {
 	}
 
 	r.lostConnection()
+	r.connected(true)
 	second := msg(1, "a", true)
 	if _, ok := r.resent(second); !ok || held.msg != second {
 		t.Fatalf("after a second reconnect: the delivery acks %v, want the newest resend", held.msg)
@@ -72,52 +77,90 @@ func TestResendsMatch(t *testing.T) {
 	}
 }
 
-// TestResendsOfANewSessionMatchNothing: a broker that starts the session
-// anew numbers its messages afresh, so a message of the new session may
-// carry the packet id, topic and payload of one held or acked from the old
-// one; it must be a delivery of its own, not be taken for a resend (acked
-// unhandled, or folded into the old delivery).
-func TestResendsOfANewSessionMatchNothing(t *testing.T) {
+// TestResendsMatchNothingLater: a message that looks like one the input held
+// or acked over a lost connection (the packet id, topic and payload: a
+// broker reuses ids, and payloads repeat) is a resend of it only over the
+// next connection, and only when that one resumed the session. On a new
+// session, or on any later connection (the broker forgot the message:
+// restored from an older snapshot), it must be a delivery of its own, not
+// be acked unhandled or folded into the old delivery.
+func TestResendsMatchNothingLater(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		next func(r *resends) // from the loss of the messages' connection to the look-alike
+	}{
+		{"new session", func(r *resends) {
+			r.connected(false)
+		}},
+		{"new session, then resumed", func(r *resends) {
+			r.connected(false)
+			r.lostConnection()
+			r.connected(true)
+		}},
+		{"resumed without them, then again", func(r *resends) {
+			r.connected(true)
+			r.lostConnection()
+			r.connected(true)
+		}},
+		{"no CONNACK read", func(*resends) {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newResends()
+			r.connected(false)
+			held := hold(r, msg(1, "on", false))
+			ackedDown := hold(r, msg(2, "on", false))
+			r.lostConnection()
+			r.acked(ackedDown)
+			tc.next(r)
+			for _, m := range []*fakeMessage{msg(1, "on", true), msg(2, "on", true)} {
+				if ack, ok := r.resent(m); ok {
+					t.Errorf("packet %d taken for a resend (ack %v)", m.pid, ack)
+				}
+			}
+			if held.msg.(*fakeMessage).dup {
+				t.Error("the held delivery took the look-alike")
+			}
+		})
+	}
+}
+
+// TestResendsAckOfAForgottenMessage: once a later message took a held
+// message's packet id, the broker has forgotten the held one; its ack over
+// a lost connection then waits for no resend.
+func TestResendsAckOfAForgottenMessage(t *testing.T) {
 	r := newResends()
-	held := hold(r, msg(1, "on", false))
-	ackedDown := hold(r, msg(2, "on", false))
+	r.connected(false)
+	old := hold(r, msg(5, "on", false))
 	r.lostConnection()
-	r.acked(ackedDown)
-	r.newSession()
-	// The new session's messages 1 and 2, lost in flight once, come
-	// again flagged.
-	r.lostConnection()
-	for _, m := range []*fakeMessage{msg(1, "on", true), msg(2, "on", true)} {
-		if ack, ok := r.resent(m); ok {
-			t.Errorf("packet %d of the new session taken for a resend (ack %v)", m.pid, ack)
-		}
+	r.connected(false)
+	hold(r, msg(5, "on", false)) // the new session's message 5
+	if r.acked(old) {
+		t.Error("the ack of a message whose packet id a later one took: reported lost")
 	}
-	if held.msg.(*fakeMessage).dup {
-		t.Error("the old session's delivery took the new session's message")
-	}
-	// Nor does an ack of the old session's delivery wait for a resend.
-	if r.acked(held) {
-		t.Error("an ack of the old session's delivery: reported lost (its resend can never come)")
+	if len(r.lostAcks) != 0 {
+		t.Errorf("lost acks %d, want none", len(r.lostAcks))
 	}
 }
 
 // TestResendsOnTheSameConnectionOrOfOtherMessagesMatchNothing: a flagged
-// message over the connection a delivery came by, or with another topic or
-// payload under the packet id, is no resend of it; QoS 0 is never held.
+// message over the connection a delivery came by, or with another topic,
+// payload, QoS or retain flag under the packet id, is no resend of it; QoS
+// 0 is never held.
 func TestResendsOnTheSameConnectionOrOfOtherMessagesMatchNothing(t *testing.T) {
 	r := newResends()
+	r.connected(true)
 	hold(r, msg(1, "a", false))
 	if _, ok := r.resent(msg(1, "a", true)); ok {
 		t.Error("matched over the same connection")
 	}
 	r.lostConnection()
-	if _, ok := r.resent(msg(1, "other", true)); ok {
-		t.Error("matched another payload")
-	}
-	other := msg(1, "a", true)
-	other.topic = "u"
-	if _, ok := r.resent(other); ok {
-		t.Error("matched another topic")
+	r.connected(true)
+	topic, qos, retained := msg(1, "a", true), msg(1, "a", true), &retainedMessage{msg(1, "a", true)}
+	topic.topic, qos.qos = "u", 2
+	for name, m := range map[string]paho.Message{"payload": msg(1, "other", true), "topic": topic, "qos": qos, "retain flag": retained} {
+		if _, ok := r.resent(m); ok {
+			t.Errorf("matched another %s", name)
+		}
 	}
 	q0 := &fakeMessage{qos: 0, topic: "t", payload: "z"}
 	hold(r, q0)
@@ -125,6 +168,11 @@ func TestResendsOnTheSameConnectionOrOfOtherMessagesMatchNothing(t *testing.T) {
 		t.Error("a QoS 0 message held (it has no packet id)")
 	}
 }
+
+// retainedMessage is a fakeMessage flagged retained.
+type retainedMessage struct{ *fakeMessage }
+
+func (retainedMessage) Retained() bool { return true }
 
 // TestConnackConnReportsSessionPresent reads the flag from the first
 // packet however the reads split it, and only from an accepted CONNACK.
