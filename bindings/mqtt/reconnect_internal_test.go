@@ -124,6 +124,9 @@ func TestResendsAfterAReconnectMeetTheirCopies(t *testing.T) {
 	var got []string
 	for _, m := range receive(10) {
 		got = append(got, fmt.Sprintf("%s#%d", m.Data, m.DeliveryCount))
+		if m.Metadata["duplicate"] != "false" {
+			t.Errorf("%s: duplicate %s, want false (the copy that came first was not flagged)", m.Data, m.Metadata["duplicate"])
+		}
 		if err := in.Ack(ctx, m); err != nil {
 			t.Errorf("ack %q: %v", m.Data, err)
 		}

@@ -37,7 +37,7 @@ import (
 // no resend meets is handled as it is: nothing is dropped or acked but on a
 // match, and a connection whose CONNACK was not read matches nothing.
 type resends struct {
-	conn        uint64               // connections lost so far (onReconnecting, once per attempt)
+	conn        uint64               // onReconnecting's calls: one per reconnect attempt, none while a connection is up
 	established uint64               // connections the broker accepted so far
 	resumed     bool                 // the last one resumed the session
 	held        map[uint16]*delivery // QoS 1 and 2 deliveries not acked, by packet id
@@ -152,7 +152,8 @@ func dial(uri *url.URL, o paho.ClientOptions, sessionPresent func(bool)) (net.Co
 			conn, err = tls.DialWithDialer(dialer, "tcp", uri.Host, o.TLSConfig)
 			break
 		}
-		// As Paho: through the proxy, then TLS over it.
+		// As Paho: through the proxy, then TLS over it (with the host as
+		// ServerName, which Paho's proxy path leaves out).
 		conn, err = proxy.FromEnvironment().Dial("tcp", uri.Host)
 		if err == nil {
 			cfg := o.TLSConfig.Clone()

@@ -106,7 +106,7 @@ func TestResendsMatchNothingLater(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newResends()
-			r.connected(false)
+			r.connected(true)
 			held := hold(r, msg(1, "on", false))
 			ackedDown := hold(r, msg(2, "on", false))
 			r.lostConnection()
