@@ -4,15 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"io"
-	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -256,15 +253,11 @@ func parseFaults(r io.Reader, top string) (string, []faultVariant, error) {
 				v.Verdict, v.Elapsed = m[1], time.Duration(secs*float64(time.Second))
 			}
 		}
-		if _, js, ok := strings.Cut(line, faulttest.ReportPrefix); ok {
-			var logged struct {
-				Test  string `json:"test"`
-				Batch bool   `json:"batch"`
-				faulttest.Report
-			}
-			if err := json.Unmarshal([]byte(js), &logged); err != nil {
-				return verdict, variants, fmt.Errorf("a fault report that does not parse: %w: %s", err, line)
-			}
+		logged, ok, err := faulttest.ParseLogged(line)
+		if err != nil {
+			return verdict, variants, err
+		}
+		if ok {
 			v := variant(logged.Test)
 			v.Batch, v.Report = logged.Batch, &logged.Report
 		}
@@ -276,29 +269,18 @@ func parseFaults(r io.Reader, top string) (string, []faultVariant, error) {
 // package's folder as go test does, bounded by timeout.
 func runFaultTest(ctx context.Context, bin string, f faultTest, timeout time.Duration, verbose bool, stderr io.Writer) faultRun {
 	run := faultRun{faultTest: f}
-	ctx, cancel := context.WithTimeout(ctx, timeout+time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-test.run", "^"+f.Test+"$", "-test.count", "1", "-test.v", "-test.timeout", timeout.String())
-	cmd.Dir = f.Dir
-	cmd.Env = os.Environ()
-	var out bytes.Buffer
-	var w io.Writer = &out
-	if verbose {
-		w = io.MultiWriter(&out, stderr)
-	}
-	cmd.Stdout, cmd.Stderr = w, w
 	t0 := time.Now()
-	err := cmd.Run()
+	out, err := runTestBinary(ctx, bin, f.Dir, timeout, nil, verbose, stderr, "-test.run", "^"+f.Test+"$", "-test.count", "1", "-test.v")
 	run.Elapsed = time.Since(t0)
-	verdict, variants, perr := parseFaults(bytes.NewReader(out.Bytes()), f.Test)
+	verdict, variants, perr := parseFaults(bytes.NewReader(out), f.Test)
 	run.Verdict, run.Variants = verdict, variants
 	switch {
 	case err != nil:
-		run.Err = fmt.Sprintf("%v\n%s", err, tail(out.Bytes(), 30))
+		run.Err = fmt.Sprintf("%v\n%s", err, tail(out, 30))
 	case perr != nil:
 		run.Err = perr.Error()
 	case verdict == "":
-		run.Err = fmt.Sprintf("no --- line of %s in the output\n%s", f.Test, tail(out.Bytes(), 30))
+		run.Err = fmt.Sprintf("no --- line of %s in the output\n%s", f.Test, tail(out, 30))
 	}
 	return run
 }

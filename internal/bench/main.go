@@ -290,16 +290,38 @@ func buildTest(ctx context.Context, root, pkg, bin string) error {
 // The "cpu:" line of its header, the processor's brand as Go reads it, goes
 // to *goCPU.
 func runBench(ctx context.Context, bin string, s suiteResult, timeout time.Duration, verbose bool, stderr io.Writer, goCPU *string) ([]result, error) {
+	var env []string
+	if s.Rounds > 0 {
+		env = []string{benchtest.RoundsEnv + "=" + strconv.Itoa(s.Rounds)}
+	}
+	out, err := runTestBinary(ctx, bin, s.Dir, timeout, env, verbose, stderr,
+		"-test.run", "^$", "-test.bench", "^"+s.Bench+"$", "-test.benchtime", s.Benchtime, "-test.count", strconv.Itoa(s.Count))
+	if cpu := cpuLine(out); cpu != "" {
+		*goCPU = cpu
+	}
+	results, perr := parse(bytes.NewReader(out), gomaxprocs())
+	if err != nil {
+		return results, fmt.Errorf("%v\n%s", err, tail(out, 30))
+	}
+	if perr != nil {
+		return results, perr
+	}
+	if len(results) == 0 {
+		return nil, fmt.Errorf("no benchmark results\n%s", tail(out, 30))
+	}
+	return results, nil
+}
+
+// runTestBinary runs a package's test binary with args, in the package's
+// folder dir as go test does, with env added to the environment and
+// -test.timeout set to timeout (and killed a minute past it), and returns
+// its output, which it also copies to stderr when verbose.
+func runTestBinary(ctx context.Context, bin, dir string, timeout time.Duration, env []string, verbose bool, stderr io.Writer, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout+time.Minute)
 	defer cancel()
-	args := []string{"-test.run", "^$", "-test.bench", "^" + s.Bench + "$", "-test.benchtime", s.Benchtime,
-		"-test.count", strconv.Itoa(s.Count), "-test.timeout", timeout.String()}
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = s.Dir
-	cmd.Env = os.Environ()
-	if s.Rounds > 0 {
-		cmd.Env = append(cmd.Env, benchtest.RoundsEnv+"="+strconv.Itoa(s.Rounds))
-	}
+	cmd := exec.CommandContext(ctx, bin, append(args, "-test.timeout", timeout.String())...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	var w io.Writer = &out
 	if verbose {
@@ -307,20 +329,7 @@ func runBench(ctx context.Context, bin string, s suiteResult, timeout time.Durat
 	}
 	cmd.Stdout, cmd.Stderr = w, w
 	err := cmd.Run()
-	if cpu := cpuLine(out.Bytes()); cpu != "" {
-		*goCPU = cpu
-	}
-	results, perr := parse(bytes.NewReader(out.Bytes()), gomaxprocs())
-	if err != nil {
-		return results, fmt.Errorf("%v\n%s", err, tail(out.Bytes(), 30))
-	}
-	if perr != nil {
-		return results, perr
-	}
-	if len(results) == 0 {
-		return nil, fmt.Errorf("no benchmark results\n%s", tail(out.Bytes(), 30))
-	}
-	return results, nil
+	return out.Bytes(), err
 }
 
 // gomaxprocs is the GOMAXPROCS the test binaries run with.

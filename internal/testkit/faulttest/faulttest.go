@@ -354,23 +354,39 @@ type Report struct {
 func (r Report) Accounted() int { return r.Delivered + r.DeadLettered - r.Both }
 
 // ReportPrefix starts the line Run logs for programs to read: the prefix,
-// then a JSON object of the test's full name ("test"), whether the function
-// was a batch function ("batch") and the Report's keys. go run
-// ./internal/bench reads it from the fault tests' -v output, and the
-// test's own --- PASS or --- FAIL line for the verdict.
+// then a Logged as JSON. go run ./internal/bench reads it from the fault
+// tests' -v output (ParseLogged), and the test's own --- PASS or --- FAIL
+// line for the verdict.
 const ReportPrefix = "faulttest report: "
 
+// Logged is what Run logs after ReportPrefix: the test's full name, whether
+// the function was a batch function, and its Report.
+type Logged struct {
+	Test  string `json:"test"`
+	Batch bool   `json:"batch"`
+	Report
+}
+
 // reportLine is the line Run logs with ReportPrefix.
-func reportLine(test string, batch bool, r Report) string {
-	line, err := json.Marshal(struct {
-		Test  string `json:"test"`
-		Batch bool   `json:"batch"`
-		Report
-	}{test, batch, r})
+func reportLine(l Logged) string {
+	line, err := json.Marshal(l)
 	if err != nil { // a struct of ints and strings always marshals
 		panic(err)
 	}
 	return ReportPrefix + string(line)
+}
+
+// ParseLogged reads the Logged of a line of a fault test's output; ok is
+// false when the line carries none.
+func ParseLogged(line string) (l Logged, ok bool, err error) {
+	_, js, ok := strings.Cut(line, ReportPrefix)
+	if !ok {
+		return Logged{}, false, nil
+	}
+	if err := json.Unmarshal([]byte(js), &l); err != nil {
+		return Logged{}, true, fmt.Errorf("a fault report that does not parse: %w: %s", err, line)
+	}
+	return l, true, nil
 }
 
 // Run sends Messages through a function process, SIGKILLs and restarts it
@@ -509,7 +525,7 @@ func Run(t *testing.T, c Config) Report {
 		mode, r.Sent, r.Delivered, r.DeadLettered, r.Accounted(), r.DuplicateDeliveries, r.DuplicateDeadLetters, r.Both, r.RetriedFaults, r.Faults)
 	t.Logf("duplicate deliveries by phase: %d before the SIGKILL, %d after it, %d after the broker restart, %d after the SIGTERM; %d lease extensions failed",
 		r.DuplicatesByPhase[0], r.DuplicatesByPhase[1], r.DuplicatesByPhase[2], r.DuplicatesByPhase[3], r.LeaseFailures)
-	t.Log(reportLine(t.Name(), c.Batch, r))
+	t.Log(reportLine(Logged{Test: t.Name(), Batch: c.Batch, Report: r}))
 	if r.Accounted() != r.Sent {
 		t.Errorf("accounted for %d distinct messages, sent %d", r.Accounted(), r.Sent)
 	}

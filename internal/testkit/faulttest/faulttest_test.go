@@ -1,7 +1,6 @@
 package faulttest_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -52,24 +51,20 @@ func TestBatchHandlerTimeout(t *testing.T) {
 // The report line is what go run ./internal/bench reads: the prefix, then
 // the test's name, its variant and the counts, by their JSON keys.
 func TestReportLine(t *testing.T) {
-	want := faulttest.Report{Sent: 10000, Delivered: 9899, DeadLettered: 100, Both: 1, BatchPanics: 40, DuplicatesByPhase: [4]int{0, 1, 2, 3}}
-	line := faulttest.ReportLine("TestFaults/ordered=true/batch", true, want)
-	js, ok := strings.CutPrefix(line, faulttest.ReportPrefix)
-	if !ok || strings.Contains(js, "\n") {
-		t.Fatalf("not one line after the prefix: %q", line)
+	want := faulttest.Logged{Test: "TestFaults/ordered=true/batch", Batch: true,
+		Report: faulttest.Report{Sent: 10000, Delivered: 9899, DeadLettered: 100, Both: 1, BatchPanics: 40, DuplicatesByPhase: [4]int{0, 1, 2, 3}}}
+	line := "    fault_test.go:49: " + faulttest.ReportLine(want)
+	if strings.Contains(line, "\n") || !strings.Contains(line, `"deadLettered":100`) {
+		t.Fatalf("not one line with the report's keys: %q", line)
 	}
-	var got struct {
-		Test  string `json:"test"`
-		Batch bool   `json:"batch"`
-		faulttest.Report
+	got, ok, err := faulttest.ParseLogged(line)
+	if !ok || err != nil || got != want || got.Accounted() != 9998 {
+		t.Errorf("ParseLogged: %+v, %v, %v; want %+v", got, ok, err, want)
 	}
-	if err := json.Unmarshal([]byte(js), &got); err != nil {
-		t.Fatal(err)
+	if _, ok, _ := faulttest.ParseLogged("    fault_test.go:49: single: sent 10000"); ok {
+		t.Error("a line without the prefix parsed")
 	}
-	if got.Test != "TestFaults/ordered=true/batch" || !got.Batch || got.Report != want || got.Accounted() != 9998 {
-		t.Errorf("got %+v", got)
-	}
-	if !strings.Contains(js, `"deadLettered":100`) {
-		t.Errorf("keys: %s", js)
+	if _, ok, err := faulttest.ParseLogged(faulttest.ReportPrefix + "{"); !ok || err == nil {
+		t.Errorf("a broken report: ok %v, err %v; want an error", ok, err)
 	}
 }
