@@ -25,37 +25,10 @@ import (
 // resend), or acked while the connection was down (the resend is acked
 // when it comes): the session's next connection gets nothing again.
 func TestResendsAfterAReconnectMeetTheirCopies(t *testing.T) {
-	broker := os.Getenv("TETHER_TEST_MQTT_URL")
-	if broker == "" {
-		broker = "tcp://127.0.0.1:1883"
-	}
-	p, err := servertest.StartProxy(strings.TrimPrefix(broker, "tcp://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	id := hex.EncodeToString(b)
-	md := map[string]string{"url": "tcp://" + p.Addr(), "topic": "tether/test/resend/" + id, "consumerID": "tether-test-resend-" + id}
-	t.Cleanup(func() { // end the session
-		c := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID(md["consumerID"] + "-consumer").SetCleanSession(true))
-		if tok := c.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
-			c.Disconnect(0)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	open := func() *input {
-		in, _, err := bindings.OpenInput(ctx, bindings.Config{Name: "in", Type: TypeName, Metadata: md})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return in.(*input)
-	}
-	in := open()
-	t.Cleanup(func() { in.Close() })
-	pub := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID("tether-test-resend-pub-" + id))
+	x := newProxied(t, "resend")
+	ctx, p, md := x.ctx, x.proxy, x.md
+	in := x.open()
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(x.broker).SetClientID(md["consumerID"] + "-pub"))
 	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("publisher: %v", tok.Error())
 	}
@@ -66,21 +39,7 @@ func TestResendsAfterAReconnectMeetTheirCopies(t *testing.T) {
 			t.Fatalf("publish %s: %v", payload, tok.Error())
 		}
 	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for {
-			in.mu.Lock()
-			ok := cond()
-			in.mu.Unlock()
-			if ok {
-				return
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("waiting for %s: %v", what, ctx.Err())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	waitFor := func(what string, cond func() bool) { t.Helper(); x.waitFor(in, what, cond) }
 	receive := func(n int) []*bindings.Message {
 		t.Helper()
 		msgs, err := in.Receive(ctx, n)
@@ -140,8 +99,7 @@ func TestResendsAfterAReconnectMeetTheirCopies(t *testing.T) {
 
 	// The acks stuck: the session's next connection gets only what comes
 	// after them.
-	again := open()
-	defer again.Close()
+	again := x.open()
 	publish("end")
 	msgs, err := again.Receive(ctx, 10)
 	if err != nil {
@@ -161,6 +119,52 @@ func TestResendsAfterAReconnectMeetTheirCopies(t *testing.T) {
 // client took the client id with a clean session (which ends the session)
 // does not, and nothing held from before can then meet a resend.
 func TestANewSessionIsNoticed(t *testing.T) {
+	x := newProxied(t, "session")
+	p, in := x.proxy, x.open()
+	state := func() (lost, established uint64, resumed bool) {
+		return in.resends.conn, in.resends.established, in.resends.resumed
+	}
+	lockedState := func() (uint64, uint64, bool) {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		return state()
+	}
+	waitFor := func(what string, cond func() bool) { t.Helper(); x.waitFor(in, what, cond) }
+	_, e0, _ := lockedState()
+	if e0 != 1 {
+		t.Fatalf("after opening: %d connections counted, want 1", e0)
+	}
+
+	p.Cut()
+	waitFor("a reconnect", func() bool { _, e, _ := state(); return e == 2 })
+	if _, _, resumed := lockedState(); !resumed {
+		t.Fatal("a reconnect on a persistent session: not resumed")
+	}
+
+	p.Down()
+	waitFor("the connection's loss", func() bool { l, _, _ := state(); return l >= 2 })
+	if err := x.takeOver(); err != nil {
+		t.Fatal(err)
+	}
+	p.Up()
+	waitFor("a reconnect", func() bool { _, e, _ := state(); return e == 3 })
+	if _, _, resumed := lockedState(); resumed {
+		t.Fatal("a reconnect after a takeover with a clean session: resumed, want a new session")
+	}
+}
+
+// proxied is an input of the test broker reached through a proxy that the
+// test cuts, on a topic and client id of its own, opened on ctx (which
+// bounds the test); the broker's session of that id is ended after it.
+type proxied struct {
+	t      *testing.T
+	ctx    context.Context
+	proxy  *servertest.Proxy
+	broker string // its URL, not through the proxy
+	md     map[string]string
+}
+
+func newProxied(t *testing.T, name string) *proxied {
 	broker := os.Getenv("TETHER_TEST_MQTT_URL")
 	if broker == "" {
 		broker = "tcp://127.0.0.1:1883"
@@ -173,54 +177,49 @@ func TestANewSessionIsNoticed(t *testing.T) {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	id := hex.EncodeToString(b)
-	md := map[string]string{"url": "tcp://" + p.Addr(), "topic": "tether/test/session/" + id, "consumerID": "tether-test-session-" + id}
-	takeOver := func() { // a clean session ends the input's
-		c := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID(md["consumerID"] + "-consumer").SetCleanSession(true))
-		if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-			t.Fatalf("take the session over: %v", tok.Error())
-		}
-		c.Disconnect(0)
-	}
-	t.Cleanup(takeOver)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	bi, _, err := bindings.OpenInput(ctx, bindings.Config{Name: "in", Type: TypeName, Metadata: md})
+	t.Cleanup(cancel)
+	x := &proxied{t: t, ctx: ctx, proxy: p, broker: broker, md: map[string]string{
+		"url": "tcp://" + p.Addr(), "topic": "tether/test/" + name + "/" + id, "consumerID": "tether-test-" + name + "-" + id}}
+	t.Cleanup(func() { _ = x.takeOver() })
+	return x
+}
+
+// open opens an input; it is closed after the test.
+func (x *proxied) open() *input {
+	x.t.Helper()
+	in, _, err := bindings.OpenInput(x.ctx, bindings.Config{Name: "in", Type: TypeName, Metadata: x.md})
 	if err != nil {
-		t.Fatal(err)
+		x.t.Fatal(err)
 	}
-	in := bi.(*input)
-	t.Cleanup(func() { in.Close() })
-	state := func() (lost, established uint64, resumed bool) {
+	x.t.Cleanup(func() { in.Close() })
+	return in.(*input)
+}
+
+// takeOver ends the broker's session of the input's client id, as another
+// client connecting with it and a clean session does.
+func (x *proxied) takeOver() error {
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(x.broker).SetClientID(x.md["consumerID"] + "-consumer").SetCleanSession(true))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		return fmt.Errorf("take the session over: %v", tok.Error())
+	}
+	c.Disconnect(0)
+	return nil
+}
+
+// waitFor polls cond, with in's mu held, until it holds.
+func (x *proxied) waitFor(in *input, what string, cond func() bool) {
+	x.t.Helper()
+	for {
 		in.mu.Lock()
-		defer in.mu.Unlock()
-		return in.resends.conn, in.resends.established, in.resends.resumed
-	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for !cond() {
-			if ctx.Err() != nil {
-				t.Fatalf("waiting for %s: %v", what, ctx.Err())
-			}
-			time.Sleep(10 * time.Millisecond)
+		ok := cond()
+		in.mu.Unlock()
+		if ok {
+			return
 		}
-	}
-	_, e0, _ := state()
-	if e0 != 1 {
-		t.Fatalf("after opening: %d connections counted, want 1", e0)
-	}
-
-	p.Cut()
-	waitFor("a reconnect", func() bool { _, e, _ := state(); return e == 2 })
-	if _, _, resumed := state(); !resumed {
-		t.Fatal("a reconnect on a persistent session: not resumed")
-	}
-
-	p.Down()
-	waitFor("the connection's loss", func() bool { l, _, _ := state(); return l >= 2 })
-	takeOver()
-	p.Up()
-	waitFor("a reconnect", func() bool { _, e, _ := state(); return e == 3 })
-	if _, _, resumed := state(); resumed {
-		t.Fatal("a reconnect after a takeover with a clean session: resumed, want a new session")
+		if x.ctx.Err() != nil {
+			x.t.Fatalf("waiting for %s: %v", what, x.ctx.Err())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
