@@ -50,6 +50,7 @@ var bugs = []struct {
 	{"loses-some", bindingtest.TestConcurrentConsumers, "lost"},
 	{"duplicates-some", bindingtest.TestConcurrentConsumers, "duplicate"},
 	{"reuses-ids", bindingtest.TestConcurrentConsumers, "share an ID"},
+	{"send-stalls", bindingtest.TestConcurrentConsumers, "nothing sent or delivered"},
 }
 
 const bugEnv = "BINDINGTEST_BUG"
@@ -179,11 +180,16 @@ func checkLimit(bug string, cfg bindings.Config) error {
 type brokenOutput struct {
 	bindings.Output
 	bug string
+	n   atomic.Int64
 }
 
 func (o *brokenOutput) Invoke(ctx context.Context, req *bindings.InvokeRequest) (*bindings.InvokeResponse, error) {
-	if o.bug == "plain-unsupported" && req.Operation != bindings.OpCreate {
+	switch {
+	case o.bug == "plain-unsupported" && req.Operation != bindings.OpCreate:
 		return nil, fmt.Errorf("cannot do %q", req.Operation)
+	case o.bug == "send-stalls" && o.n.Add(1) > 100:
+		<-ctx.Done() // a broker that stops taking messages
+		return nil, ctx.Err()
 	}
 	return o.Output.Invoke(ctx, req)
 }

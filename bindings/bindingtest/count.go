@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tetherfn/tether/bindings"
 )
@@ -15,7 +16,10 @@ import (
 type counter struct {
 	mu         sync.Mutex
 	want       int
-	seen       []int // deliveries per message index
+	seen       []int  // deliveries per message index
+	sent       []bool // by message index: its send returned nil
+	unsent     int
+	progress   time.Time // of the last send or delivery
 	distinct   int
 	duplicates int
 	foreign    []string
@@ -35,7 +39,26 @@ func (c *counter) fail(format string, args ...any) {
 }
 
 func newCounter(n int) *counter {
-	return &counter{want: n, seen: make([]int, n), perInput: map[int]int{}, ids: make(map[string]int, n)}
+	return &counter{
+		want: n, seen: make([]int, n), sent: make([]bool, n), unsent: n, progress: time.Now(),
+		perInput: map[int]int{}, ids: make(map[string]int, n),
+	}
+}
+
+// sentOne records that message i was sent.
+func (c *counter) sentOne(i int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sent[i] = true
+	c.unsent--
+	c.progress = time.Now()
+}
+
+// idle reports how long nothing was sent or delivered.
+func (c *counter) idle() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Since(c.progress)
 }
 
 // add records one delivery to input i and reports whether every message has
@@ -44,6 +67,7 @@ func (c *counter) add(run string, input int, m *bindings.Message) (all bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.perInput[input]++
+	c.progress = time.Now()
 	rest, ok := strings.CutPrefix(string(m.Data), run+"/")
 	i, err := strconv.Atoi(rest)
 	if !ok || err != nil || i < 0 || i >= c.want {
@@ -74,14 +98,20 @@ func (c *counter) report(t *testing.T, duplicatesAllowed bool) {
 		t.Error(f)
 	}
 	t.Logf("%d messages over %d inputs: %v deliveries per input", c.want, len(c.perInput), c.perInput)
-	if missing := c.want - c.distinct; missing > 0 {
-		var first []int
-		for i, n := range c.seen {
-			if n == 0 && len(first) < 10 {
-				first = append(first, i)
-			}
+	if c.unsent > 0 {
+		t.Errorf("%d of %d messages were not sent in time", c.unsent, c.want)
+	}
+	// A message whose send did not return nil may still have arrived: only
+	// a sent message that did not is lost.
+	var lost, first []int
+	for i, n := range c.seen {
+		if n == 0 && c.sent[i] {
+			lost = append(lost, i)
 		}
-		t.Errorf("lost %d of %d messages (first missing: %v)", missing, c.want, first)
+	}
+	if len(lost) > 0 {
+		first = lost[:min(len(lost), 10)]
+		t.Errorf("lost %d of %d messages sent (first missing: %v)", len(lost), c.want-c.unsent, first)
 	}
 	if c.duplicates > 0 {
 		if duplicatesAllowed {
