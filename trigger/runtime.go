@@ -279,16 +279,13 @@ func (r *Runtime) Start(ctx context.Context) (err error) {
 		}
 	}()
 
-	// Outputs first: dead letters, returns and functions' clients need them.
+	var outs []*component.Component
 	for _, c := range r.opts.Components.Components() {
-		if !c.Direction.Has(bindings.DirOutput) {
-			continue
-		}
-		if err := r.openOutput(ctx, c); err != nil {
-			return err
+		if c.Direction.Has(bindings.DirOutput) {
+			outs = append(outs, c)
 		}
 	}
-	r.dispatchers, err = r.openFunctions(ctx, r.funcs)
+	r.dispatchers, err = r.openFunctions(ctx, outs, r.funcs)
 	if err != nil {
 		return err
 	}
@@ -318,39 +315,75 @@ func (r *Runtime) Start(ctx context.Context) (err error) {
 	return nil
 }
 
-// openFunctions binds each function's outputs and opens its trigger; on an
-// error it closes the inputs it opened.
-func (r *Runtime) openFunctions(ctx context.Context, fns []Function) (ds []*dispatcher, err error) {
+// openFunctions opens the outputs of outs and the trigger of each of fns,
+// binds each function's outputs and returns the functions' dispatchers. It
+// opens every binding at once: an open mostly waits on a broker (a
+// connection, a declaration), so a function with several bindings starts
+// in the time of its slowest open, not of their sum. The outputs it opened
+// stay registered on an error (closeAll closes them); the inputs it opened
+// are closed.
+func (r *Runtime) openFunctions(ctx context.Context, outs []*component.Component, fns []Function) (ds []*dispatcher, err error) {
+	type opened struct {
+		in  bindings.Input
+		typ *bindings.Type
+	}
+	outputs := make([]*bindings.OutputBinding, len(outs))
+	inputs := make([]opened, len(fns))
+	errs := make([]error, len(outs)+len(fns))
+	var wg sync.WaitGroup
+	for i, c := range outs {
+		wg.Go(func() { outputs[i], errs[i] = r.openOutput(ctx, c) })
+	}
+	for i := range fns {
+		c, _ := r.opts.Components.Get(fns[i].Trigger)
+		wg.Go(func() {
+			octx, cancel := initContext(ctx, c)
+			defer cancel()
+			in, typ, err := bindings.OpenInput(octx, c.Config(r.logger))
+			if err != nil && c.IgnoreErrors {
+				r.logger.Warn("input failed to open; ignored (spec.ignoreErrors)", "binding", c.Name, "error", err)
+				return
+			}
+			inputs[i], errs[len(outs)+i] = opened{in, typ}, err
+		})
+	}
+	wg.Wait()
+	for _, ob := range outputs {
+		if ob != nil {
+			r.outputs[ob.Name] = *ob
+			r.outputOrder = append(r.outputOrder, ob.Name)
+		}
+	}
 	defer func() {
 		if err != nil {
-			for _, d := range ds {
-				_ = d.in.Close()
+			for _, o := range inputs {
+				if o.in != nil {
+					_ = o.in.Close()
+				}
 			}
 		}
 	}()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	// Outputs before binding: dead letters, returns and functions' clients
+	// need them.
 	for i := range fns {
 		f := &fns[i]
 		if f.Bind != nil {
 			if err := f.Bind(ctx, &Outputs{function: f.Name, rt: r}); err != nil {
-				return ds, err
+				return nil, err
 			}
 		}
 	}
-	for i := range fns {
+	for i, o := range inputs {
+		if o.in == nil { // failed, and ignoreErrors
+			continue
+		}
 		f := &fns[i]
 		c, _ := r.opts.Components.Get(f.Trigger)
-		octx, cancel := initContext(ctx, c)
-		in, typ, err := bindings.OpenInput(octx, c.Config(r.logger))
-		cancel()
-		if err != nil {
-			if c.IgnoreErrors {
-				r.logger.Warn("input failed to open; ignored (spec.ignoreErrors)", "binding", c.Name, "error", err)
-				continue
-			}
-			return ds, err
-		}
-		h, handled := r.chain(f, c, typ, in)
-		d := newDispatcher(f.Name, c.Name, typ, in, c.Delivery, h, f.BatchHandler, r.base,
+		h, handled := r.chain(f, c, o.typ, o.in)
+		d := newDispatcher(f.Name, c.Name, o.typ, o.in, c.Delivery, h, f.BatchHandler, r.base,
 			r.logger.With("function", f.Name, "binding", c.Name))
 		d.handled = handled
 		d.cancelWait = r.opts.ShutdownCancelWait
@@ -390,7 +423,7 @@ func (r *Runtime) startLate(ctx context.Context) error {
 	if errs := r.checkFunctions(fns, names); len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	ds, err := r.openFunctions(ctx, fns)
+	ds, err := r.openFunctions(ctx, nil, fns)
 	if err != nil {
 		return err
 	}
@@ -432,16 +465,18 @@ func (r *Runtime) live() ([]*dispatcher, []Function) {
 	return r.dispatchers, r.funcs
 }
 
-func (r *Runtime) openOutput(ctx context.Context, c *component.Component) error {
+// openOutput opens c's output, wrapped for tracing and the observer; nil
+// and no error when it failed and c ignores errors.
+func (r *Runtime) openOutput(ctx context.Context, c *component.Component) (*bindings.OutputBinding, error) {
 	ctx, cancel := initContext(ctx, c)
 	defer cancel()
 	out, typ, err := bindings.OpenOutput(ctx, c.Config(r.logger))
 	if err != nil {
 		if c.IgnoreErrors {
 			r.logger.Warn("output failed to open; ignored (spec.ignoreErrors)", "binding", c.Name, "error", err)
-			return nil
+			return nil, nil
 		}
-		return err
+		return nil, err
 	}
 	if r.tracer != nil {
 		out = r.tracer.output(c, typ, out)
@@ -449,9 +484,7 @@ func (r *Runtime) openOutput(ctx context.Context, c *component.Component) error 
 	if r.opts.Observer != nil {
 		out = &observedOutput{Output: out, name: c.Name, o: r.opts.Observer, filter: envelopeFilter{redact: r.redact.String}}
 	}
-	r.outputs[c.Name] = bindings.OutputBinding{Name: c.Name, Type: typ, Output: out}
-	r.outputOrder = append(r.outputOrder, c.Name)
-	return nil
+	return &bindings.OutputBinding{Name: c.Name, Type: typ, Output: out}, nil
 }
 
 // defaultInitTimeout bounds opening a binding whose component sets no
