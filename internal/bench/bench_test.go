@@ -296,3 +296,20 @@ func TestRender(t *testing.T) {
 		}
 	}
 }
+
+func TestRatioBesideItsAim(t *testing.T) {
+	for _, c := range []struct {
+		v, aim float64
+		want   string
+	}{
+		{0.798, 0.8, "0.798×"},
+		{0.8031, 0.8, "0.803×"},
+		{0.8, 0.8, "0.80×"},
+		{0.79, 0.8, "0.79×"},
+		{0.95, 0.9, "0.95×"},
+	} {
+		if got := fmtRatioBeside(c.v, c.aim); got != c.want {
+			t.Errorf("fmtRatioBeside(%v, %v) = %q, want %q", c.v, c.aim, got, c.want)
+		}
+	}
+}

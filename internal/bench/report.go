@@ -228,7 +228,7 @@ func (r report) targetRows(t target) []string {
 			} else if t.met(rt.Stats.Median) {
 				verdict = "met"
 			}
-			rows = append(rows, fmt.Sprintf("%s: %s (%s) | %s | %s", mdEscape(rt.Label), fmtRatio(rt.Stats.Median),
+			rows = append(rows, fmt.Sprintf("%s: %s (%s) | %s | %s", mdEscape(rt.Label), fmtRatioBeside(rt.Stats.Median, t.Value),
 				fmtRange(rt.Stats, fmtRatio), aim, verdict))
 		}
 	}
@@ -285,6 +285,16 @@ func lastUnit(unit string) string {
 }
 
 func fmtRatio(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) + "×" }
+
+// fmtRatioBeside is fmtRatio of a median shown beside its aim, with a third
+// decimal when two would round it onto an aim it misses or meets by less
+// ("0.798×", not "0.80×" against ">= 0.80×" and "not met").
+func fmtRatioBeside(v, aim float64) string {
+	if s := fmtRatio(v); s != fmtRatio(aim) || v == aim {
+		return s
+	}
+	return strconv.FormatFloat(v, 'f', 3, 64) + "×"
+}
 
 func fmtRange(s stats, f func(float64) string) string {
 	if s.N < 2 && s.Min == s.Max {
