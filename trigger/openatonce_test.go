@@ -16,11 +16,12 @@ import (
 // test.rendezvous is a binding whose opens meet: each waits until "want"
 // opens of its "group" (inputs and outputs alike) have begun, so that
 // bindings opened one at a time never open. "fail" makes the open fail
-// once the group has met. Closed inputs are recorded in rendezvousClosed.
+// once the group has met. Each open and close is recorded in
+// rendezvousLog by "<group>/<component>".
 var (
 	rendezvousMu     sync.Mutex
 	rendezvousGroups = map[string]*rendezvous{}
-	rendezvousClosed sync.Map // group/component name -> true
+	rendezvousLog    sync.Map // "open <group>/<name>", "close <group>/<name>" -> true
 )
 
 type rendezvous struct {
@@ -29,13 +30,14 @@ type rendezvous struct {
 }
 
 func init() {
-	open := func(ctx context.Context, cfg bindings.Config) error {
+	open := func(ctx context.Context, cfg bindings.Config) (string, error) {
+		group := cfg.Metadata["group"]
 		want, _ := strconv.Atoi(cfg.Metadata["want"])
 		rendezvousMu.Lock()
-		g := rendezvousGroups[cfg.Metadata["group"]]
+		g := rendezvousGroups[group]
 		if g == nil {
 			g = &rendezvous{met: make(chan struct{})}
-			rendezvousGroups[cfg.Metadata["group"]] = g
+			rendezvousGroups[group] = g
 		}
 		if g.arrived++; g.arrived == want {
 			close(g.met)
@@ -48,14 +50,18 @@ func init() {
 		select {
 		case <-g.met:
 		case <-timer.C:
-			return fmt.Errorf("%s: opened alone: %d of %d opens of group %s begun", cfg.Name, g.arrived, want, cfg.Metadata["group"])
+			rendezvousMu.Lock()
+			defer rendezvousMu.Unlock()
+			return "", fmt.Errorf("%s: opened alone: %d of %d opens of group %s begun", cfg.Name, g.arrived, want, group)
 		case <-ctx.Done():
-			return ctx.Err()
+			return "", ctx.Err()
 		}
 		if msg := cfg.Metadata["fail"]; msg != "" {
-			return errors.New(msg)
+			return "", errors.New(msg)
 		}
-		return nil
+		key := group + "/" + cfg.Name
+		rendezvousLog.Store("open "+key, true)
+		return key, nil
 	}
 	bindings.Register(bindings.Type{
 		Name: "test.rendezvous", Version: "v1", Directions: bindings.DirBoth,
@@ -66,28 +72,45 @@ func init() {
 			{Name: "fail", Kind: bindings.KindString, Description: "An error to fail the open with."},
 		},
 		NewInput: func(ctx context.Context, cfg bindings.Config) (bindings.Input, error) {
-			if err := open(ctx, cfg); err != nil {
+			key, err := open(ctx, cfg)
+			if err != nil {
 				return nil, err
 			}
-			return &rendezvousInput{fakeInput: newFakeInput(), name: cfg.Metadata["group"] + "/" + cfg.Name}, nil
+			return &rendezvousInput{fakeInput: newFakeInput(), key: key}, nil
 		},
 		NewOutput: func(ctx context.Context, cfg bindings.Config) (bindings.Output, error) {
-			if err := open(ctx, cfg); err != nil {
+			key, err := open(ctx, cfg)
+			if err != nil {
 				return nil, err
 			}
-			return &hookedOutput{name: cfg.Name, closed: make(chan struct{})}, nil
+			return &rendezvousOutput{hookedOutput: &hookedOutput{name: cfg.Name, closed: make(chan struct{})}, key: key}, nil
 		},
 	})
 }
 
 type rendezvousInput struct {
 	*fakeInput
-	name string
+	key string
 }
 
 func (r *rendezvousInput) Close() error {
-	rendezvousClosed.Store(r.name, true)
+	rendezvousLog.Store("close "+r.key, true)
 	return r.fakeInput.Close()
+}
+
+type rendezvousOutput struct {
+	*hookedOutput
+	key string
+}
+
+func (r *rendezvousOutput) Close() error {
+	rendezvousLog.Store("close "+r.key, true)
+	return r.hookedOutput.Close()
+}
+
+func logged(event string) bool {
+	_, ok := rendezvousLog.Load(event)
+	return ok
 }
 
 func rendezvousComponent(name, direction, group string, want int, fail string) string {
@@ -95,17 +118,17 @@ func rendezvousComponent(name, direction, group string, want int, fail string) s
 		name, direction, group, strconv.Itoa(want), fail)
 }
 
-// TestBindingsOpenAtOnce: Start opens a function's outputs and every
-// function's trigger at once, so that it takes the time of the slowest
-// open, not of their sum. Here each open waits for the other three to
-// begin.
+// TestBindingsOpenAtOnce: Start opens a function's outputs at once, and
+// then every function's trigger at once, so that it takes the time of the
+// slowest of each, not of their sum. Here each output waits for the other
+// to begin, and each input too.
 func TestBindingsOpenAtOnce(t *testing.T) {
-	group := uniqueName("g")
+	outs, ins := uniqueName("outs"), uniqueName("ins")
 	set := loadSet(t,
-		rendezvousComponent("out1", "output", group, 4, ""),
-		rendezvousComponent("out2", "output", group, 4, ""),
-		rendezvousComponent("in1", "input", group, 4, ""),
-		rendezvousComponent("in2", "input", group, 4, ""))
+		rendezvousComponent("out1", "output", outs, 2, ""),
+		rendezvousComponent("out2", "output", outs, 2, ""),
+		rendezvousComponent("in1", "input", ins, 2, ""),
+		rendezvousComponent("in2", "input", ins, 2, ""))
 	rt, err := New(Options{Components: set, Functions: []Function{
 		{Name: "f1", Trigger: "in1", Handler: noop},
 		{Name: "f2", Trigger: "in2", Handler: noop},
@@ -124,17 +147,20 @@ func TestBindingsOpenAtOnce(t *testing.T) {
 	}
 }
 
-// TestFailedOpensAllReported: when opens fail, Start reports every
-// failure, not only the first, and closes the inputs that did open.
+// TestFailedOpensAllReported: when triggers fail to open, Start reports
+// every failure, not only the first, and closes what did open: the other
+// triggers and the outputs.
 func TestFailedOpensAllReported(t *testing.T) {
-	group := uniqueName("g")
+	outs, ins := uniqueName("outs"), uniqueName("ins")
 	set := loadSet(t,
-		rendezvousComponent("bad-out", "output", group, 3, "no route to the broker"),
-		rendezvousComponent("bad-in", "input", group, 3, "no such queue"),
-		rendezvousComponent("good-in", "input", group, 3, ""))
+		rendezvousComponent("good-out", "output", outs, 1, ""),
+		rendezvousComponent("bad-in1", "input", ins, 3, "no such queue"),
+		rendezvousComponent("bad-in2", "input", ins, 3, "no such topic"),
+		rendezvousComponent("good-in", "input", ins, 3, ""))
 	rt, err := New(Options{Components: set, Functions: []Function{
-		{Name: "f1", Trigger: "bad-in", Handler: noop},
-		{Name: "f2", Trigger: "good-in", Handler: noop},
+		{Name: "f1", Trigger: "bad-in1", Handler: noop},
+		{Name: "f2", Trigger: "bad-in2", Handler: noop},
+		{Name: "f3", Trigger: "good-in", Handler: noop},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -143,12 +169,60 @@ func TestFailedOpensAllReported(t *testing.T) {
 	if err == nil {
 		t.Fatal("Start succeeded with two bindings failing to open")
 	}
-	for _, want := range []string{"no route to the broker", "no such queue"} {
+	for _, want := range []string{"no such queue", "no such topic"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Start's error %q does not report %q", err, want)
 		}
 	}
-	if _, ok := rendezvousClosed.Load(group + "/good-in"); !ok {
-		t.Error("the input that opened was not closed after Start failed")
+	for _, c := range []string{outs + "/good-out", ins + "/good-in"} {
+		if !logged("open " + c) {
+			t.Errorf("%s did not open", c)
+		} else if !logged("close " + c) {
+			t.Errorf("%s opened and was not closed after Start failed", c)
+		}
+	}
+}
+
+// TestNoTriggerOpensWhenAnOutputFails: an input may start taking messages
+// as it opens (a prefetch); a start that fails on an output, again and
+// again in a crash loop, must not take and give them back each time.
+func TestNoTriggerOpensWhenAnOutputFails(t *testing.T) {
+	outs, ins := uniqueName("outs"), uniqueName("ins")
+	set := loadSet(t,
+		rendezvousComponent("bad-out", "output", outs, 1, "no route to the broker"),
+		rendezvousComponent("in", "input", ins, 1, ""))
+	rt, err := New(Options{Components: set, Functions: []Function{{Name: "f", Trigger: "in", Handler: noop}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "no route to the broker") {
+		t.Fatalf("Start: %v, want the output's failure", err)
+	}
+	if logged("open " + ins + "/in") {
+		t.Error("the trigger opened although an output had failed")
+	}
+}
+
+// TestOpenAtOnceCancelsTheRest: the first failure cancels the opens still
+// waiting, and the error names that failure, not the cancellations.
+func TestOpenAtOnceCancelsTheRest(t *testing.T) {
+	opened, err := openAtOnce(context.Background(), []string{"slow", "bad", "slow"}, func(ctx context.Context, name string) (string, error) {
+		if name == "bad" {
+			return "", errors.New("bad: refused")
+		}
+		<-ctx.Done() // an open that would wait for its init timeout
+		return "", ctx.Err()
+	})
+	if err == nil || err.Error() != "bad: refused" {
+		t.Fatalf("error %v, want only the failure that cancelled the rest", err)
+	}
+	if len(opened) != 3 {
+		t.Errorf("%d results, want one per item", len(opened))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = openAtOnce(ctx, []string{"a"}, func(ctx context.Context, _ string) (string, error) { return "", ctx.Err() })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("with the caller's context cancelled: %v, want its cancellation", err)
 	}
 }

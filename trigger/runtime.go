@@ -315,55 +315,26 @@ func (r *Runtime) Start(ctx context.Context) (err error) {
 	return nil
 }
 
-// openFunctions opens the outputs of outs and the trigger of each of fns,
-// binds each function's outputs and returns the functions' dispatchers. It
-// opens every binding at once: an open mostly waits on a broker (a
-// connection, a declaration), so a function with several bindings starts
-// in the time of its slowest open, not of their sum. The outputs it opened
-// stay registered on an error (closeAll closes them); the inputs it opened
-// are closed.
-func (r *Runtime) openFunctions(ctx context.Context, outs []*component.Component, fns []Function) (ds []*dispatcher, err error) {
-	type opened struct {
-		in  bindings.Input
-		typ *bindings.Type
-	}
-	outputs := make([]*bindings.OutputBinding, len(outs))
-	inputs := make([]opened, len(fns))
-	errs := make([]error, len(outs)+len(fns))
-	var wg sync.WaitGroup
-	for i, c := range outs {
-		wg.Go(func() { outputs[i], errs[i] = r.openOutput(ctx, c) })
-	}
-	for i := range fns {
-		c, _ := r.opts.Components.Get(fns[i].Trigger)
-		wg.Go(func() {
-			octx, cancel := initContext(ctx, c)
-			defer cancel()
-			in, typ, err := bindings.OpenInput(octx, c.Config(r.logger))
-			if err != nil && c.IgnoreErrors {
-				r.logger.Warn("input failed to open; ignored (spec.ignoreErrors)", "binding", c.Name, "error", err)
-				return
-			}
-			inputs[i], errs[len(outs)+i] = opened{in, typ}, err
-		})
-	}
-	wg.Wait()
+// openFunctions opens the outputs of outs, binds each function's outputs,
+// then opens the trigger of each of fns, and returns the functions'
+// dispatchers. The outputs open at once, and then the triggers: an open
+// mostly waits on a broker (a connection, a declaration), so a function
+// with several bindings starts in the time of its slowest output and
+// slowest trigger, not of their sum. No trigger opens before every output
+// and binding succeeded: an input may start taking messages as it opens
+// (a prefetch), and a start that keeps failing (a crash loop) must not
+// take and give back messages each time. The outputs it opened stay
+// registered on an error (closeAll closes them); the inputs it opened are
+// closed.
+func (r *Runtime) openFunctions(ctx context.Context, outs []*component.Component, fns []Function) ([]*dispatcher, error) {
+	outputs, err := openAtOnce(ctx, outs, r.openOutput)
 	for _, ob := range outputs {
 		if ob != nil {
 			r.outputs[ob.Name] = *ob
 			r.outputOrder = append(r.outputOrder, ob.Name)
 		}
 	}
-	defer func() {
-		if err != nil {
-			for _, o := range inputs {
-				if o.in != nil {
-					_ = o.in.Close()
-				}
-			}
-		}
-	}()
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	// Outputs before binding: dead letters, returns and functions' clients
@@ -376,6 +347,30 @@ func (r *Runtime) openFunctions(ctx context.Context, outs []*component.Component
 			}
 		}
 	}
+	type opened struct {
+		in  bindings.Input
+		typ *bindings.Type
+	}
+	inputs, err := openAtOnce(ctx, fns, func(ctx context.Context, f Function) (opened, error) {
+		c, _ := r.opts.Components.Get(f.Trigger)
+		ctx, cancel := initContext(ctx, c)
+		defer cancel()
+		in, typ, err := bindings.OpenInput(ctx, c.Config(r.logger))
+		if err != nil && c.IgnoreErrors {
+			r.logger.Warn("input failed to open; ignored (spec.ignoreErrors)", "binding", c.Name, "error", err)
+			return opened{}, nil
+		}
+		return opened{in, typ}, err
+	})
+	if err != nil {
+		for _, o := range inputs {
+			if o.in != nil {
+				_ = o.in.Close()
+			}
+		}
+		return nil, err
+	}
+	var ds []*dispatcher
 	for i, o := range inputs {
 		if o.in == nil { // failed, and ignoreErrors
 			continue
@@ -390,6 +385,37 @@ func (r *Runtime) openFunctions(ctx context.Context, outs []*component.Component
 		ds = append(ds, d)
 	}
 	return ds, nil
+}
+
+// openAtOnce calls open for each of items, each on a goroutine of its own,
+// and returns what they opened, in the order of items: the caller closes
+// what opened when the error is not nil. The first failure cancels the
+// opens still running; the error joins the failures, less the
+// cancellations that one caused.
+func openAtOnce[T, R any](ctx context.Context, items []T, open func(context.Context, T) (R, error)) ([]R, error) {
+	octx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	opened := make([]R, len(items))
+	errs := make([]error, len(items))
+	var wg sync.WaitGroup
+	for i, item := range items {
+		wg.Go(func() {
+			if opened[i], errs[i] = open(octx, item); errs[i] != nil {
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	var failed []error
+	for _, err := range errs {
+		if err != nil && (ctx.Err() != nil || !errors.Is(err, context.Canceled)) {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) == 0 { // every failure a cancellation: say so
+		failed = errs
+	}
+	return opened, errors.Join(failed...)
 }
 
 // await runs Options.Await, then starts the functions it returns and
