@@ -195,17 +195,27 @@ func (s *suite) run(t *testing.T, name string, f func(t *testing.T, ctx context.
 	s.runWithin(t, name, s.c.Timeout, f)
 }
 
+// deadlineMargin is what a subtest leaves of the test binary's deadline for
+// its report and the cleanups.
+const deadlineMargin = 30 * time.Second
+
 // concurrentBound is how many Timeouts ConcurrentConsumers may take in all.
 // It moves Messages messages, which on a loaded machine can take longer than
 // one Timeout while never standing still, so what bounds it is progress: it
 // fails once a Timeout passes with nothing sent or delivered.
 const concurrentBound = 5
 
-// runWithin runs one subtest with a context bounded by d.
+// runWithin runs one subtest with a context bounded by d, and by the test
+// binary's own deadline (go test -timeout) less deadlineMargin: a subtest
+// that runs out of time reports what it saw rather than dying in the
+// binary's panic.
 func (s *suite) runWithin(t *testing.T, name string, d time.Duration, f func(t *testing.T, ctx context.Context)) {
 	t.Run(name, func(t *testing.T) {
 		if reason, ok := s.c.Skip[name]; ok {
 			t.Skip(reason)
+		}
+		if deadline, ok := t.Deadline(); ok {
+			d = max(min(d, time.Until(deadline)-deadlineMargin), time.Second)
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), d)
 		defer cancel()

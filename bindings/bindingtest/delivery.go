@@ -612,6 +612,8 @@ func (s *suite) testConcurrentConsumers(t *testing.T, ctx context.Context) {
 	}
 	// Wait for every message counted, a failure, the bound, or a Timeout
 	// with nothing sent or delivered.
+	deadline, _ := ctx.Deadline()
+	bound := time.Until(deadline)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for recvCtx.Err() == nil {
@@ -619,13 +621,13 @@ func (s *suite) testConcurrentConsumers(t *testing.T, ctx context.Context) {
 		case <-recvCtx.Done():
 		case <-tick.C:
 			if idle := c.idle(); idle >= s.c.Timeout {
-				c.fail("nothing sent or delivered for %v", idle.Round(time.Second))
+				c.stall(idle)
 				stop()
 			}
 		}
 	}
 	if ctx.Err() != nil {
-		c.fail("not done within %v", concurrentBound*s.c.Timeout)
+		c.fail("not done within the bound, %v (messages were still moving)", bound.Round(time.Second))
 	}
 	grace := time.NewTimer(10 * time.Second)
 	defer grace.Stop()
