@@ -286,14 +286,18 @@ func lastUnit(unit string) string {
 
 func fmtRatio(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) + "×" }
 
-// fmtRatioBeside is fmtRatio of a median shown beside its aim, with a third
-// decimal when two would round it onto an aim it misses or meets by less
-// ("0.798×", not "0.80×" against ">= 0.80×" and "not met").
+// fmtRatioBeside is fmtRatio of a median shown beside its aim, with more
+// decimals (up to five) while fewer would show the aim itself for a median
+// that misses or passes it ("0.798×", not "0.80×", beside ">= 0.80×" and
+// "not met").
 func fmtRatioBeside(v, aim float64) string {
-	if s := fmtRatio(v); s != fmtRatio(aim) || v == aim {
-		return s
+	prec := 2
+	for ; prec < 5 && v != aim; prec++ {
+		if strconv.FormatFloat(v, 'f', prec, 64) != strconv.FormatFloat(aim, 'f', prec, 64) {
+			break
+		}
 	}
-	return strconv.FormatFloat(v, 'f', 3, 64) + "×"
+	return strconv.FormatFloat(v, 'f', prec, 64) + "×"
 }
 
 func fmtRange(s stats, f func(float64) string) string {
