@@ -50,9 +50,18 @@ func newCounter(n int) *counter {
 func (c *counter) sentOne(i int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.sent[i] = true
-	c.unsent--
+	c.markSent(i)
 	c.progress = time.Now()
+}
+
+// markSent records message i as sent, once: its send returned nil, or it
+// arrived (which may come first, and end the test before the send
+// returns). Callers hold mu.
+func (c *counter) markSent(i int) {
+	if !c.sent[i] {
+		c.sent[i] = true
+		c.unsent--
+	}
 }
 
 // stall records that the test stops after idle with nothing sent or
@@ -90,6 +99,7 @@ func (c *counter) add(run string, input int, m *bindings.Message) (all bool) {
 	} else {
 		c.ids[m.ID] = i
 	}
+	c.markSent(i)
 	c.seen[i]++
 	if c.seen[i] == 1 {
 		c.distinct++
