@@ -17,7 +17,7 @@ type counter struct {
 	mu         sync.Mutex
 	want       int
 	seen       []int  // deliveries per message index
-	sent       []bool // by message index: its send returned nil
+	sent       []bool // by message index: its send returned nil, or it arrived
 	unsent     int
 	progress   time.Time     // of the last send or delivery
 	stalled    time.Duration // when the test stopped for nothing moving: for how long
