@@ -489,15 +489,20 @@ func (d *dispatcher) ackAll(msgs []*bindings.Message) {
 	}
 	d.leases.untrack(msgs...)
 	if ba, ok := d.in.(bindings.BatchAcker); ok {
-		if err := ba.AckBatch(d.settleCtx, msgs); err != nil {
-			d.logger.Error("ack failed; the broker will redeliver", "messages", len(msgs), "error", err)
-		}
+		d.ackBatch(ba, msgs)
 		return
 	}
 	for _, m := range msgs {
 		if err := d.in.Ack(d.settleCtx, m); err != nil {
 			d.logger.Error("ack failed; the broker will redeliver", "id", m.ID, "error", err)
 		}
+	}
+}
+
+// ackBatch acks msgs in one call to ba, the input.
+func (d *dispatcher) ackBatch(ba bindings.BatchAcker, msgs []*bindings.Message) {
+	if err := ba.AckBatch(d.settleCtx, msgs); err != nil {
+		d.logger.Error("ack failed; the broker will redeliver", "messages", len(msgs), "error", err)
 	}
 }
 

@@ -40,6 +40,7 @@ type dispatcher struct {
 
 	settleCtx context.Context  // for acks and nacks: outlives shutdown's cancellations
 	replier   bindings.Replier // the input, when its sender waits for an answer
+	acks      *ackCombiner     // nil unless the input acks many at once (bindings.BatchAcker)
 
 	inbox   *inbox // received messages, to any free worker
 	workers []*worker
@@ -88,6 +89,9 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 		stopped:    make(chan struct{}), quit: make(chan struct{}), recvDone: make(chan struct{}), finished: make(chan struct{}),
 	}
 	d.replier, _ = in.(bindings.Replier)
+	if ba, ok := in.(bindings.BatchAcker); ok {
+		d.acks = &ackCombiner{ack: func(msgs []*bindings.Message) { d.ackBatch(ba, msgs) }}
+	}
 	n := policy.MaxConcurrency
 	perWorker := 1 // messages a worker holds at once
 	if batch != nil {
@@ -364,6 +368,10 @@ func (d *dispatcher) retryHeld(m *bindings.Message, counts bool) {
 
 func (d *dispatcher) ack(m *bindings.Message) {
 	d.leases.untrack(m)
+	if d.acks != nil {
+		d.acks.add(m)
+		return
+	}
 	if err := d.in.Ack(d.settleCtx, m); err != nil {
 		d.logger.Error("ack failed; the broker will redeliver", "id", m.ID, "error", err)
 	}

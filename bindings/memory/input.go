@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -108,6 +109,28 @@ func (in *input) Ack(_ context.Context, m *bindings.Message) error {
 	e.state = stateAcked
 	in.q.journal.done(e)
 	return nil
+}
+
+// AckBatch implements bindings.BatchAcker: Ack for each of msgs, under
+// one lock of the queue.
+func (in *input) AckBatch(_ context.Context, msgs []*bindings.Message) error {
+	var errs []error
+	q := in.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, m := range msgs {
+		e, err := in.entryOf(m, "ack")
+		if err == nil {
+			err = in.settle(e, "ack")
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		e.state = stateAcked
+		q.journal.done(e)
+	}
+	return errors.Join(errs...)
 }
 
 // Nack puts m back at its place in the queue, with DeliveryCount+1, once

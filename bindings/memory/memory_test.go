@@ -3,6 +3,7 @@ package memory_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -180,6 +181,29 @@ func TestAckTwice(t *testing.T) {
 	}
 	if n := memory.Len(q); n != 1 {
 		t.Errorf("Len = %d after a double nack, want 1 (no second copy)", n)
+	}
+}
+
+// TestAckBatch: AckBatch acks what it can and names each message it
+// cannot ack, as Ack would.
+func TestAckBatch(t *testing.T) {
+	q := bindingtest.Unique("ackbatch")
+	memory.Publish(q, &bindings.Message{Data: []byte("a")}, &bindings.Message{Data: []byte("b")}, &bindings.Message{Data: []byte("c")})
+	in := openInput(t, map[string]string{"queue": q})
+	ms := receive(t, in, 3)
+	ba := in.(bindings.BatchAcker)
+	if err := ba.AckBatch(t.Context(), ms[:1]); err != nil {
+		t.Fatal(err)
+	}
+	err := ba.AckBatch(t.Context(), []*bindings.Message{ms[0], ms[1], {ID: "x"}, ms[2]})
+	if !errors.Is(err, memory.ErrSettled) || !strings.Contains(err.Error(), ms[0].ID) || !strings.Contains(err.Error(), `"x"`) {
+		t.Errorf("AckBatch = %v, want ErrSettled for %s and an error for x", err, ms[0].ID)
+	}
+	if strings.Contains(err.Error(), ms[1].ID) || strings.Contains(err.Error(), ms[2].ID) {
+		t.Errorf("AckBatch = %v: names messages it acked", err)
+	}
+	if n := memory.Len(q); n != 0 {
+		t.Errorf("Len = %d after acking all three, want 0", n)
 	}
 }
 
