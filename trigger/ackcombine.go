@@ -19,7 +19,7 @@ import (
 // the caller acking does not return while any is left, and the runtime's
 // stop waits for it as for any worker.
 type ackCombiner struct {
-	ack func([]*bindings.Message)
+	ack func([]*bindings.Message) // acks the messages in one call (the input's AckBatch)
 
 	mu      sync.Mutex
 	pending []*bindings.Message // left to the caller acking

@@ -488,21 +488,12 @@ func (d *dispatcher) ackAll(msgs []*bindings.Message) {
 		return
 	}
 	d.leases.untrack(msgs...)
-	if ba, ok := d.in.(bindings.BatchAcker); ok {
-		d.ackBatch(ba, msgs)
+	if d.acks != nil {
+		d.acks.ack(msgs)
 		return
 	}
 	for _, m := range msgs {
-		if err := d.in.Ack(d.settleCtx, m); err != nil {
-			d.logger.Error("ack failed; the broker will redeliver", "id", m.ID, "error", err)
-		}
-	}
-}
-
-// ackBatch acks msgs in one call to ba, the input.
-func (d *dispatcher) ackBatch(ba bindings.BatchAcker, msgs []*bindings.Message) {
-	if err := ba.AckBatch(d.settleCtx, msgs); err != nil {
-		d.logger.Error("ack failed; the broker will redeliver", "messages", len(msgs), "error", err)
+		d.ackOne(m)
 	}
 }
 

@@ -90,7 +90,13 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 	}
 	d.replier, _ = in.(bindings.Replier)
 	if ba, ok := in.(bindings.BatchAcker); ok {
-		d.acks = &ackCombiner{ack: func(msgs []*bindings.Message) { d.ackBatch(ba, msgs) }}
+		d.acks = &ackCombiner{ack: func(msgs []*bindings.Message) {
+			if len(msgs) == 1 { // uncontended: Ack spares AckBatch's slice of ids
+				d.ackOne(msgs[0])
+			} else if err := ba.AckBatch(d.settleCtx, msgs); err != nil {
+				d.logger.Error("ack failed; the broker will redeliver", "messages", len(msgs), "error", err)
+			}
+		}}
 	}
 	n := policy.MaxConcurrency
 	perWorker := 1 // messages a worker holds at once
@@ -372,6 +378,11 @@ func (d *dispatcher) ack(m *bindings.Message) {
 		d.acks.add(m)
 		return
 	}
+	d.ackOne(m)
+}
+
+// ackOne acks m on the input.
+func (d *dispatcher) ackOne(m *bindings.Message) {
 	if err := d.in.Ack(d.settleCtx, m); err != nil {
 		d.logger.Error("ack failed; the broker will redeliver", "id", m.ID, "error", err)
 	}

@@ -97,40 +97,37 @@ func (in *input) deliver() *entry {
 
 // Ack removes m from the queue.
 func (in *input) Ack(_ context.Context, m *bindings.Message) error {
+	in.q.mu.Lock()
+	defer in.q.mu.Unlock()
+	return in.ackLocked(m)
+}
+
+// AckBatch implements bindings.BatchAcker: Ack for each of msgs, under
+// one lock of the queue.
+func (in *input) AckBatch(_ context.Context, msgs []*bindings.Message) error {
+	in.q.mu.Lock()
+	defer in.q.mu.Unlock()
+	var errs []error
+	for _, m := range msgs {
+		if err := in.ackLocked(m); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ackLocked acks m. Callers hold q.mu.
+func (in *input) ackLocked(m *bindings.Message) error {
 	e, err := in.entryOf(m, "ack")
 	if err != nil {
 		return err
 	}
-	in.q.mu.Lock()
-	defer in.q.mu.Unlock()
 	if err := in.settle(e, "ack"); err != nil {
 		return err
 	}
 	e.state = stateAcked
 	in.q.journal.done(e)
 	return nil
-}
-
-// AckBatch implements bindings.BatchAcker: Ack for each of msgs, under
-// one lock of the queue.
-func (in *input) AckBatch(_ context.Context, msgs []*bindings.Message) error {
-	var errs []error
-	q := in.q
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, m := range msgs {
-		e, err := in.entryOf(m, "ack")
-		if err == nil {
-			err = in.settle(e, "ack")
-		}
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		e.state = stateAcked
-		q.journal.done(e)
-	}
-	return errors.Join(errs...)
 }
 
 // Nack puts m back at its place in the queue, with DeliveryCount+1, once
