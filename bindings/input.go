@@ -29,8 +29,8 @@ type Input interface {
 // at once more cheaply than one by one (one lock, one queued command). The
 // runtime calls AckBatch, instead of Ack for each, with the messages of a
 // batch function's call that its handler handled, and, for a single-message
-// function, with the messages its workers finished while another's ack was
-// under way (one message when none was). Each message is acked as
+// function, with the messages a worker handled in one run (several taken at
+// once when handlers are fast). Each message is acked as
 // Ack would ack it; the error joins the failures, each naming its message,
 // and does not stop the others.
 type BatchAcker interface {

@@ -488,8 +488,10 @@ func (d *dispatcher) ackAll(msgs []*bindings.Message) {
 		return
 	}
 	d.leases.untrack(msgs...)
-	if d.acks != nil {
-		d.acks.ack(msgs)
+	if d.batchAcker != nil && len(msgs) > 1 { // one message: Ack spares AckBatch's slice of ids (Redis, NATS, PostgreSQL)
+		if err := d.batchAcker.AckBatch(d.settleCtx, msgs); err != nil {
+			d.logger.Error("ack failed; the broker will redeliver", "messages", len(msgs), "error", err)
+		}
 		return
 	}
 	for _, m := range msgs {

@@ -38,9 +38,9 @@ type dispatcher struct {
 	base     context.Context
 	logger   *slog.Logger
 
-	settleCtx context.Context  // for acks and nacks: outlives shutdown's cancellations
-	replier   bindings.Replier // the input, when its sender waits for an answer
-	acks      *ackCombiner     // nil unless the input acks many at once (bindings.BatchAcker)
+	settleCtx  context.Context     // for acks and nacks: outlives shutdown's cancellations
+	replier    bindings.Replier    // the input, when its sender waits for an answer
+	batchAcker bindings.BatchAcker // the input, when it acks many at once
 
 	inbox   *inbox // received messages, to any free worker
 	workers []*worker
@@ -89,15 +89,7 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 		stopped:    make(chan struct{}), quit: make(chan struct{}), recvDone: make(chan struct{}), finished: make(chan struct{}),
 	}
 	d.replier, _ = in.(bindings.Replier)
-	if ba, ok := in.(bindings.BatchAcker); ok {
-		d.acks = &ackCombiner{ack: func(msgs []*bindings.Message) {
-			if len(msgs) == 1 { // uncontended: Ack spares AckBatch's slice of ids
-				d.ackOne(msgs[0])
-			} else if err := ba.AckBatch(d.settleCtx, msgs); err != nil {
-				d.logger.Error("ack failed; the broker will redeliver", "messages", len(msgs), "error", err)
-			}
-		}}
-	}
+	d.batchAcker, _ = in.(bindings.BatchAcker)
 	n := policy.MaxConcurrency
 	perWorker := 1 // messages a worker holds at once
 	if batch != nil {
@@ -110,7 +102,7 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 	// worker's wake-up and first take (with max(n, BatchSize), a batch of
 	// BatchSize >= n filled the inbox, and PostgreSQL's receive loop waited
 	// between claims for 3 to 5% of its time).
-	d.inbox = newInbox(n + policy.BatchSize)
+	d.inbox = newInbox(n+policy.BatchSize, n)
 	if policy.HandlerTimeout > 0 {
 		d.watchdog = newWatchdog(policy.HandlerTimeout, d.logger)
 	}
@@ -190,7 +182,7 @@ func (d *dispatcher) start() {
 	}
 	for _, w := range d.workers {
 		d.workersWG.Add(1)
-		go w.run()
+		go w.loop()
 	}
 	go d.receiveLoop(ctx)
 }
@@ -374,10 +366,6 @@ func (d *dispatcher) retryHeld(m *bindings.Message, counts bool) {
 
 func (d *dispatcher) ack(m *bindings.Message) {
 	d.leases.untrack(m)
-	if d.acks != nil {
-		d.acks.add(m)
-		return
-	}
 	d.ackOne(m)
 }
 
@@ -513,24 +501,46 @@ var errDirectStopped = fmt.Errorf("trigger stopping: %w", bindings.ErrClosed)
 type worker struct {
 	d        *dispatcher
 	wake     chan struct{} // the inbox's wake-up while asleep in take
+	run      run           // the messages it took from the inbox, to handle in turn
+	fast     bool          // its last run's handlers took less than fastHandler each: it may take many at once
 	current  atomic.Pointer[handlerContext]
-	acked    []*bindings.Message // a batch worker's, reused: the items to ack (itemSettling)
+	acked    []*bindings.Message // the messages handled in its run, to ack at its end; a batch worker's items to ack (itemSettling)
 	slab     []handlerContext    // contexts for this worker's next attempts (newContext)
 	nextSlab int                 // the size of its next slab
 	shard    uint8               // its shard of the trigger's metrics (attemptStats)
 }
 
-// run handles messages until the inbox is closed and empty; once stopping
-// has begun, handling a message nacks it and what is parked behind it.
-func (w *worker) run() {
+// fastHandler is how long a worker's handlers may take, on average over its
+// last run, for it to take many messages at once (inbox.take): under it the
+// runtime's own cost per message (the inbox, the ack) is a fair part of
+// the handler's; over it, messages taken together would wait for each
+// other's handlers, and their acks with them.
+const fastHandler = 20 * time.Microsecond
+
+// loop handles the runs it takes from the inbox until the inbox is closed
+// and empty; once stopping has begun, handling a message nacks it and what
+// is parked behind it. The messages of a run handled with success are
+// acked together at its end, before the worker takes another run or
+// sleeps: a broker that acks many at once (bindings.BatchAcker) gets one
+// call per run, and their acks wait at most for the run's other handlers.
+func (w *worker) loop() {
 	defer w.d.workersWG.Done()
-	for {
-		m, ok := w.d.inbox.take(w)
-		if !ok {
-			return
+	for w.d.inbox.take(w) {
+		start, n := time.Since(clockEpoch), time.Duration(0)
+		for m, ok := w.run.claim(); ok; m, ok = w.run.claim() {
+			w.handle(m)
+			n++
 		}
-		w.handle(m)
+		w.fast = time.Since(clockEpoch)-start < n*fastHandler
+		w.ackHandled()
 	}
+}
+
+// ackHandled acks the messages of its run handled so far.
+func (w *worker) ackHandled() {
+	w.d.ackAll(w.acked)
+	clear(w.acked)
+	w.acked = w.acked[:0]
 }
 
 // handle handles m and, in an ordered trigger, the messages parked behind
@@ -554,6 +564,14 @@ func (w *worker) handleOne(m *bindings.Message) {
 	}
 	for {
 		res, err := w.attempt(m)
+		if err == nil && w.d.free == nil && w.d.replier == nil {
+			// Acked at the end of the run (loop), or now when an
+			// ordered key's messages parked behind m made it long.
+			if w.acked = append(w.acked, m); len(w.acked) >= maxRun {
+				w.ackHandled()
+			}
+			return
+		}
 		delay, counts := w.d.settle(m, res, err)
 		if delay < 0 {
 			return

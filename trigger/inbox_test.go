@@ -3,6 +3,8 @@ package trigger
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -18,6 +20,16 @@ func inboxWorkers(n int) []*worker {
 	return ws
 }
 
+// takeAll has w take runs and claim their messages messages until the inbox is
+// closed and empty, giving each message it claims to out.
+func takeAll(b *inbox, w *worker, out func(*bindings.Message)) {
+	for b.take(w) {
+		for m, ok := w.run.claim(); ok; m, ok = w.run.claim() {
+			out(m)
+		}
+	}
+}
+
 func messages(n int) []*bindings.Message {
 	ms := make([]*bindings.Message, n)
 	for i := range ms {
@@ -26,10 +38,11 @@ func messages(n int) []*bindings.Message {
 	return ms
 }
 
-// TestInboxHandsOutEveryMessageOnceInOrder: workers taking concurrently get
-// each message once, and one worker alone gets them in the order put.
+// TestInboxHandsOutEveryMessageOnceInOrder: workers taking runs
+// concurrently, and stealing from each other's, get each message once, and
+// one worker alone gets them in the order put.
 func TestInboxHandsOutEveryMessageOnceInOrder(t *testing.T) {
-	b := newInbox(8)
+	b := newInbox(8, 4)
 	ws := inboxWorkers(4)
 	var mu sync.Mutex
 	seen := map[string]int{}
@@ -38,15 +51,11 @@ func TestInboxHandsOutEveryMessageOnceInOrder(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				m, ok := b.take(w)
-				if !ok {
-					return
-				}
+			takeAll(b, w, func(m *bindings.Message) {
 				mu.Lock()
 				seen[m.ID]++
 				mu.Unlock()
-			}
+			})
 		}()
 	}
 	all := messages(1000)
@@ -67,18 +76,14 @@ func TestInboxHandsOutEveryMessageOnceInOrder(t *testing.T) {
 		}
 	}
 
-	one := newInbox(4)
+	one := newInbox(4, 1)
 	w := inboxWorkers(1)[0]
 	one.put(all[:10]...)
 	one.close()
-	for i := range 10 {
-		m, ok := one.take(w)
-		if !ok || m != all[i] {
-			t.Fatalf("take %d: got %v %v, want message %d", i, m, ok, i)
-		}
-	}
-	if _, ok := one.take(w); ok {
-		t.Fatal("take after close and drain: ok")
+	var got []*bindings.Message
+	takeAll(one, w, func(m *bindings.Message) { got = append(got, m) })
+	if !slices.Equal(got, all[:10]) {
+		t.Fatalf("one worker took %v, want the 10 put, in order", got)
 	}
 }
 
@@ -86,7 +91,7 @@ func TestInboxHandsOutEveryMessageOnceInOrder(t *testing.T) {
 // sleeping workers wakes one of them, and a second put before that one
 // looked wakes no other: the woken worker wakes the next (below).
 func TestInboxWakesNoMoreWorkersThanMessages(t *testing.T) {
-	b := newInbox(8)
+	b := newInbox(8, 4)
 	ws := inboxWorkers(4)
 	b.idle = append(b.idle, ws...) // as if asleep in take
 	b.put(messages(1)...)
@@ -113,20 +118,14 @@ func TestInboxWakesNoMoreWorkersThanMessages(t *testing.T) {
 // and a worker stays asleep when no message is left for it.
 func TestInboxWakesWorkersInTurn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newInbox(8)
+		b := newInbox(8, 4)
 		taken := make(chan *bindings.Message)
 		release := make(chan struct{})
 		for _, w := range inboxWorkers(4) {
-			go func() {
-				for {
-					m, ok := b.take(w)
-					if !ok {
-						return
-					}
-					taken <- m
-					<-release // handling it
-				}
-			}()
+			go takeAll(b, w, func(m *bindings.Message) {
+				taken <- m
+				<-release // handling it
+			})
 		}
 		synctest.Wait()
 		b.put(messages(3)...)
@@ -148,7 +147,7 @@ func TestInboxWakesWorkersInTurn(t *testing.T) {
 // TestInboxAwaitRoom waits while limit messages wait, and returns false when
 // its context ends first.
 func TestInboxAwaitRoom(t *testing.T) {
-	b := newInbox(2)
+	b := newInbox(2, 1)
 	b.put(messages(3)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -158,18 +157,84 @@ func TestInboxAwaitRoom(t *testing.T) {
 	got := make(chan bool)
 	go func() { got <- b.awaitRoom(context.Background()) }()
 	w := inboxWorkers(1)[0]
-	for range 2 {
-		if _, ok := b.take(w); !ok {
-			t.Fatal("take: nothing")
-		}
+	w.fast = true
+	if !b.take(w) || len(w.run.msgs) != 3 {
+		t.Fatalf("take: a run of %d, want the 3 waiting", len(w.run.msgs))
 	}
 	if !<-got {
 		t.Fatal("awaitRoom false after room was made")
 	}
-	if n := len(b.drain()); n != 1 {
-		t.Fatalf("drain gave %d messages, want 1", n)
+	w.run.claim()
+	b.put(messages(1)...)
+	if n := len(b.drain()); n != 3 {
+		t.Fatalf("drain gave %d messages, want 3: the one waiting and the 2 of the run not claimed", n)
 	}
 	if n := b.len(); n != 0 {
 		t.Fatalf("%d wait after drain", n)
+	}
+}
+
+// TestInboxRunIsAShareOfWaiting: a worker whose handlers are fast takes
+// the waiting messages' share of each worker awake, at least one, at most
+// maxRun; one whose handlers are slow takes one.
+func TestInboxRunIsAShareOfWaiting(t *testing.T) {
+	for _, c := range []struct{ workers, asleep, waiting, want int }{
+		{4, 3, 40, maxRun}, // alone awake: all, up to maxRun
+		{4, 2, 10, 5},
+		{4, 0, 10, 2},
+		{4, 0, 3, 1}, // fewer than the workers: one each
+	} {
+		b := newInbox(64, c.workers)
+		ws := inboxWorkers(c.workers)
+		ws[0].fast = true
+		b.put(messages(c.waiting)...)
+		b.idle = append(b.idle, ws[1:1+c.asleep]...) // asleep since
+		if !b.take(ws[0]) || len(ws[0].run.msgs) != c.want {
+			t.Errorf("%d workers, %d asleep, %d waiting: a run of %d, want %d", c.workers, c.asleep, c.waiting, len(ws[0].run.msgs), c.want)
+		}
+		ws[0].fast = false
+		if !b.take(ws[0]) || len(ws[0].run.msgs) != 1 {
+			t.Errorf("slow handlers: a run of %d, want 1", len(ws[0].run.msgs))
+		}
+	}
+}
+
+// TestInboxStealsFromARunBehindASlowHandler: a worker finding nothing
+// waiting takes half of what another's run has not claimed, before it
+// sleeps; the run's worker goes on after what was stolen, and every
+// message is claimed once.
+func TestInboxStealsFromARunBehindASlowHandler(t *testing.T) {
+	b := newInbox(64, 2)
+	slow, free := inboxWorkers(2)[0], inboxWorkers(1)[0]
+	slow.fast = true // until now
+	all := messages(8)
+	b.put(all...)
+	if !b.take(slow) || len(slow.run.msgs) != 4 {
+		t.Fatalf("a run of %d, want 4 (8 waiting, 2 workers awake)", len(slow.run.msgs))
+	}
+	first, _ := slow.run.claim() // its handler is slow
+	var got []*bindings.Message
+	claimAll := func(w *worker) {
+		for m, ok := w.run.claim(); ok; m, ok = w.run.claim() {
+			got = append(got, m)
+		}
+	}
+	for b.len() > 0 { // the 4 left waiting
+		b.take(free)
+		claimAll(free)
+	}
+	if !b.take(free) || len(free.run.msgs) != 2 { // nothing waits: half of the slow run's 3 unclaimed
+		t.Fatalf("stole %d, want 2", len(free.run.msgs))
+	}
+	claimAll(free)
+	claimAll(slow)
+	got = append(got, first)
+	slices.SortFunc(got, func(a, b *bindings.Message) int { return strings.Compare(a.ID, b.ID) })
+	if !slices.Equal(got, all) {
+		t.Fatalf("claimed %v, want each of the 8 once", got)
+	}
+	b.close()
+	if b.take(free) {
+		t.Fatal("take from a closed inbox with nothing left: true")
 	}
 }
