@@ -523,6 +523,9 @@ const fastHandler = 20 * time.Microsecond
 // acked together at its end, before the worker takes another run or
 // sleeps: a broker that acks many at once (bindings.BatchAcker) gets one
 // call per run, and their acks wait at most for the run's other handlers.
+// (So a handler that ignores the end of the shutdown grace period keeps the
+// acks of what its run handled before it: those messages come back, as
+// any a kill -9 cuts off between handler and ack.)
 func (w *worker) loop() {
 	defer w.d.workersWG.Done()
 	for w.d.inbox.take(w) {
