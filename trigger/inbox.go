@@ -21,17 +21,17 @@ import (
 // maxRun. It then claims them one by one without the inbox's lock, and
 // acks the ones handled at the end of the run (worker.loop). Taking and
 // acking one message at a time, workers running side by side on two cores
-// took three shared locks per message (the inbox's, the ack combiner's,
-// the driver's), and at maxConcurrency 64 a no-op trigger handled a fifth
-// fewer messages than at 1. A worker whose handlers are slow takes one
-// message at a time: the waiting ones go to as many workers as there are,
-// and none waits behind another's handler.
+// took shared locks for each message (the inbox's, then the ack's), and at
+// maxConcurrency 64 a no-op trigger handled a fifth fewer messages than at
+// 1. A worker whose handlers are slow takes one message at a time: the
+// waiting ones go to as many workers as there are.
 //
 // A run's messages not yet claimed stay in reach of the other workers: one
 // that finds nothing waiting steals half of them before it sleeps (steal),
-// so that they do not wait behind a handler that turned slow while a
-// worker looks for work. A stop giving up on stuck workers takes them back
-// too (drain).
+// and taking a run of more than one wakes a sleeping worker to look (as
+// messages left waiting do). So a message of a run never waits behind a
+// handler that turned slow while a worker sleeps. A stop giving up on
+// stuck workers takes them back too (drain).
 //
 // Invariants, under mu:
 //   - msgs[head:] are the waiting messages, oldest first; msgs[:head] are
@@ -39,8 +39,8 @@ import (
 //   - idle holds the workers asleep in take; woken counts the workers taken
 //     off idle and woken whose take has not looked again yet. At most one
 //     is woken at a time (wakeNext): put wakes one when messages wait, and
-//     a woken worker that takes messages and leaves others waiting wakes
-//     the next. Waking a worker for each message of a batch woke as many
+//     a woken worker that takes messages and leaves others waiting, or
+//     takes more than one, wakes the next. Waking a worker for each message of a batch woke as many
 //     goroutines as the batch had messages (up to maxConcurrency) while the
 //     awake ones, when handlers are fast, took most of them: at
 //     maxConcurrency 64 that churn cost about a quarter of the no-op throughput.
