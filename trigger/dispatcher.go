@@ -525,7 +525,10 @@ const fastHandler = 20 * time.Microsecond
 // call per run, and their acks wait at most for the run's other handlers.
 // (So a handler that ignores the end of the shutdown grace period keeps the
 // acks of what its run handled before it: those messages come back, as
-// any a kill -9 cuts off between handler and ack.)
+// any a kill -9 cuts off between handler and ack.) An ordered trigger acks
+// each message as its handler returns: its key is free for the next
+// message once it is, and an earlier message of a key must not come back
+// after a later one was acked.
 func (w *worker) loop() {
 	defer w.d.workersWG.Done()
 	for w.d.inbox.take(w) {
@@ -534,16 +537,13 @@ func (w *worker) loop() {
 			w.handle(m)
 			n++
 		}
-		w.fast = time.Since(clockEpoch)-start < n*fastHandler
-		w.ackHandled()
+		if n > 0 { // thieves may have taken the whole run
+			w.fast = time.Since(clockEpoch)-start < n*fastHandler
+		}
+		w.d.ackAll(w.acked)
+		clear(w.acked)
+		w.acked = w.acked[:0]
 	}
-}
-
-// ackHandled acks the messages of its run handled so far.
-func (w *worker) ackHandled() {
-	w.d.ackAll(w.acked)
-	clear(w.acked)
-	w.acked = w.acked[:0]
 }
 
 // handle handles m and, in an ordered trigger, the messages parked behind
@@ -567,12 +567,8 @@ func (w *worker) handleOne(m *bindings.Message) {
 	}
 	for {
 		res, err := w.attempt(m)
-		if err == nil && w.d.free == nil && w.d.replier == nil {
-			// Acked at the end of the run (loop), or now when an
-			// ordered key's messages parked behind m made it long.
-			if w.acked = append(w.acked, m); len(w.acked) >= maxRun {
-				w.ackHandled()
-			}
+		if err == nil && w.d.free == nil && w.d.replier == nil && w.d.order == nil {
+			w.acked = append(w.acked, m) // acked at the end of the run (loop)
 			return
 		}
 		delay, counts := w.d.settle(m, res, err)

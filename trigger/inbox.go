@@ -28,9 +28,9 @@ import (
 //
 // A run's messages not yet claimed stay in reach of the other workers: one
 // that finds nothing waiting steals half of them before it sleeps (steal),
-// and taking a run of more than one wakes a sleeping worker to look (as
-// messages left waiting do). So a message of a run never waits behind a
-// handler that turned slow while a worker sleeps. A stop giving up on
+// and while a run has messages not claimed, a sleeping worker is woken to
+// look, as for messages waiting. So a message of a run never waits behind
+// a handler that turned slow while a worker sleeps. A stop giving up on
 // stuck workers takes them back too (drain).
 //
 // Invariants, under mu:
@@ -39,17 +39,19 @@ import (
 //   - idle holds the workers asleep in take; woken counts the workers taken
 //     off idle and woken whose take has not looked again yet. At most one
 //     is woken at a time (wakeNext): put wakes one when messages wait, and
-//     a woken worker that takes messages and leaves others waiting, or
-//     takes more than one, wakes the next. Waking a worker for each message of a batch woke as many
+//     a woken worker that takes or steals messages and leaves others
+//     waiting or unclaimed in a run wakes the next. Waking a worker for each message of a batch woke as many
 //     goroutines as the batch had messages (up to maxConcurrency) while the
 //     awake ones, when handlers are fast, took most of them: at
 //     maxConcurrency 64 that churn cost about a quarter of the no-op throughput.
 //     In turn, the workers wake as fast as the messages need them when
 //     handlers are slow, and no faster than one wake-up per take;
 //   - a worker's run and its length change only here (take), and runs
-//     lists the workers whose run has more than one message: those with
-//     messages to steal. Past the lock, a run's messages are claimed
-//     through its claimed count (claim, steal), each once;
+//     lists the workers whose run may have messages to steal (it had more
+//     than one; unclaimed drops those with none left). Past the lock, a
+//     run's messages are claimed through its claimed count (claim, steal,
+//     drain), each once; while one is left unclaimed, a worker is awake
+//     or woken (wakeNext), so none waits while every worker sleeps;
 //   - once closed, take hands out what is left, then reports the end.
 type inbox struct {
 	limit   int
@@ -118,17 +120,30 @@ func (b *inbox) put(msgs ...*bindings.Message) {
 		b.msgs, b.head = b.msgs[:n], 0
 	}
 	b.msgs = append(b.msgs, msgs...)
-	b.wakeNext(false)
+	b.wakeNext()
 	b.mu.Unlock()
 }
 
 // wakeNext wakes an idle worker for the messages waiting, or for those of
-// a run just taken (stealable: more than one), unless one is already
-// woken: that one takes messages and wakes the next. Callers hold mu.
-func (b *inbox) wakeNext(stealable bool) {
-	if b.woken == 0 && (len(b.msgs) > b.head || stealable) && len(b.idle) > 0 {
+// a run not claimed yet, unless one is already woken: that one takes or
+// steals messages and wakes the next. Callers hold mu.
+func (b *inbox) wakeNext() {
+	if b.woken == 0 && len(b.idle) > 0 && (len(b.msgs) > b.head || b.unclaimed()) {
 		b.wakeOne()
 	}
+}
+
+// unclaimed reports whether a run has messages not claimed yet, and drops
+// from runs those that have none left. Callers hold mu.
+func (b *inbox) unclaimed() bool {
+	for i := 0; i < len(b.runs); {
+		r := &b.runs[i].run
+		if len(r.msgs) > int(r.claimed.Load()) {
+			return true
+		}
+		b.runs = slices.Delete(b.runs, i, i+1) // its worker claims no more from it
+	}
+	return false
 }
 
 // wakeOne wakes the worker that went to sleep last: the one whose stack and
@@ -156,7 +171,7 @@ func (b *inbox) take(w *worker) bool {
 	r.claimed.Store(0)
 	for b.head == len(b.msgs) {
 		if b.steal(w) {
-			b.wakeNext(len(r.msgs) > 1)
+			b.wakeNext()
 			b.mu.Unlock()
 			return true
 		}
@@ -188,7 +203,7 @@ func (b *inbox) take(w *worker) bool {
 	if len(b.msgs)-b.head < b.limit {
 		b.room.Fire()
 	}
-	b.wakeNext(n > 1)
+	b.wakeNext()
 	b.mu.Unlock()
 	return true
 }
@@ -197,21 +212,15 @@ func (b *inbox) take(w *worker) bool {
 // claimed yet; false when no run has any. Callers hold mu, and w's run is
 // empty.
 func (b *inbox) steal(w *worker) bool {
-	for i := 0; i < len(b.runs); {
-		v := &b.runs[i].run
-		left := len(v.msgs) - int(v.claimed.Load())
-		if left <= 0 { // its worker claims no more from it: nothing to steal
-			b.runs = slices.Delete(b.runs, i, i+1)
-			continue
-		}
-		if got := v.claimUpTo((left + 1) / 2); len(got) > 0 {
+	for b.unclaimed() { // b.runs[0] has messages to steal
+		v := &b.runs[0].run
+		if got := v.claimUpTo((len(v.msgs) - int(v.claimed.Load()) + 1) / 2); len(got) > 0 {
 			w.run.msgs = append(w.run.msgs, got...)
 			if len(got) > 1 {
 				b.runs = append(b.runs, w)
 			}
 			return true
 		}
-		i++
 	}
 	return false
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/tetherfn/tether/bindings"
 )
@@ -20,7 +21,7 @@ func inboxWorkers(n int) []*worker {
 	return ws
 }
 
-// takeAll has w take runs and claim their messages messages until the inbox is
+// takeAll has w take runs and claim their messages until the inbox is
 // closed and empty, giving each message it claims to out.
 func takeAll(b *inbox, w *worker, out func(*bindings.Message)) {
 	for b.take(w) {
@@ -42,28 +43,33 @@ func messages(n int) []*bindings.Message {
 // concurrently, and stealing from each other's, get each message once, and
 // one worker alone gets them in the order put.
 func TestInboxHandsOutEveryMessageOnceInOrder(t *testing.T) {
-	b := newInbox(8, 4)
+	b := newInbox(32, 4)
 	ws := inboxWorkers(4)
 	var mu sync.Mutex
 	seen := map[string]int{}
 	var wg sync.WaitGroup
-	for _, w := range ws {
+	for i, w := range ws {
+		w.fast = true // they take runs
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			n := 0
 			takeAll(b, w, func(m *bindings.Message) {
 				mu.Lock()
 				seen[m.ID]++
 				mu.Unlock()
+				if n++; i == 0 && n%10 == 0 {
+					time.Sleep(100 * time.Microsecond) // a slow handler: the others steal from its run
+				}
 			})
 		}()
 	}
-	all := messages(1000)
-	for i := 0; i < len(all); i += 7 {
+	all := messages(5000)
+	for i := 0; i < len(all); i += 29 {
 		if !b.awaitRoom(context.Background()) {
 			t.Fatal("awaitRoom false with a live context")
 		}
-		b.put(all[i:min(i+7, len(all))]...)
+		b.put(all[i:min(i+29, len(all))]...)
 	}
 	b.close()
 	wg.Wait()
@@ -141,6 +147,37 @@ func TestInboxWakesWorkersInTurn(t *testing.T) {
 		}
 		b.close()
 		close(release)
+	})
+}
+
+// TestInboxStartsEveryMessageWithWorkersFree: fast workers asleep, three
+// messages put, each handler blocking: the worker woken takes all three,
+// and the others wake in turn to steal them, so that three handlers run.
+func TestInboxStartsEveryMessageWithWorkersFree(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newInbox(8, 4)
+		var started sync.WaitGroup
+		started.Add(3)
+		release := make(chan struct{})
+		for _, w := range inboxWorkers(4) {
+			w.fast = true
+			go takeAll(b, w, func(*bindings.Message) {
+				started.Done()
+				<-release // handling it
+			})
+		}
+		synctest.Wait()
+		b.put(messages(3)...)
+		started.Wait() // a deadlock (synctest) if one waits behind a handler
+		synctest.Wait()
+		b.mu.Lock()
+		idle := len(b.idle)
+		b.mu.Unlock()
+		if idle != 1 {
+			t.Errorf("%d workers asleep with 3 handlers running of 4 workers, want 1", idle)
+		}
+		close(release)
+		b.close()
 	})
 }
 
