@@ -475,28 +475,29 @@ func (s *itemSettling) done() {
 
 // ack acks the items to ack so far.
 func (s *itemSettling) ack() {
-	s.w.d.ackAll(s.acked)
-	clear(s.acked)
-	s.acked = s.acked[:0]
+	s.acked = s.w.d.ackAll(s.acked)
 }
 
 // ackAll acks msgs, settled as handled: their leases untracked at once,
 // and, when the input acks many at once (bindings.BatchAcker), in one
-// call.
-func (d *dispatcher) ackAll(msgs []*bindings.Message) {
+// call. It returns msgs emptied, its messages let go, for the caller's
+// next ones.
+func (d *dispatcher) ackAll(msgs []*bindings.Message) []*bindings.Message {
 	if len(msgs) == 0 {
-		return
+		return msgs
 	}
 	d.leases.untrack(msgs...)
 	if d.batchAcker != nil && len(msgs) > 1 { // one message: Ack spares AckBatch's slice of ids (Redis, NATS, PostgreSQL)
 		if err := d.batchAcker.AckBatch(d.settleCtx, msgs); err != nil {
 			d.logger.Error("ack failed; the broker will redeliver", "messages", len(msgs), "error", err)
 		}
-		return
+	} else {
+		for _, m := range msgs {
+			d.ackOne(m)
+		}
 	}
-	for _, m := range msgs {
-		d.ackOne(m)
-	}
+	clear(msgs)
+	return msgs[:0]
 }
 
 // remove returns keys without k (keys hold each key once).

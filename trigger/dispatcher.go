@@ -41,6 +41,11 @@ type dispatcher struct {
 	settleCtx  context.Context     // for acks and nacks: outlives shutdown's cancellations
 	replier    bindings.Replier    // the input, when its sender waits for an answer
 	batchAcker bindings.BatchAcker // the input, when it acks many at once
+	// runAcks: a worker acks the messages its run handled at the run's
+	// end (worker.loop), not each as its handler returns. Not when a
+	// sender waits for the answer (it is the ack), nor in an ordered
+	// trigger (a key's next message may be handled, and acked, first).
+	runAcks bool
 
 	inbox   *inbox // received messages, to any free worker
 	workers []*worker
@@ -112,6 +117,7 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 	if d.watchdog != nil {
 		d.watchdog.workers = d.workers
 	}
+	d.runAcks = d.replier == nil && !(policy.Ordered && typ.Capabilities.Ordering)
 	if policy.Ordered && typ.Capabilities.Ordering {
 		d.order = newKeyOrder(4 * max(n*perWorker, policy.BatchSize))
 		if kb, ok := in.(bindings.KeyBatcher); ok && batch != nil {
@@ -525,10 +531,8 @@ const fastHandler = 20 * time.Microsecond
 // call per run, and their acks wait at most for the run's other handlers.
 // (So a handler that ignores the end of the shutdown grace period keeps the
 // acks of what its run handled before it: those messages come back, as
-// any a kill -9 cuts off between handler and ack.) An ordered trigger acks
-// each message as its handler returns: its key is free for the next
-// message once it is, and an earlier message of a key must not come back
-// after a later one was acked.
+// any a kill -9 cuts off between handler and ack.) See runAcks for the
+// triggers that ack each message as its handler returns.
 func (w *worker) loop() {
 	defer w.d.workersWG.Done()
 	for w.d.inbox.take(w) {
@@ -540,9 +544,7 @@ func (w *worker) loop() {
 		if n > 0 { // thieves may have taken the whole run
 			w.fast = time.Since(clockEpoch)-start < n*fastHandler
 		}
-		w.d.ackAll(w.acked)
-		clear(w.acked)
-		w.acked = w.acked[:0]
+		w.acked = w.d.ackAll(w.acked)
 	}
 }
 
@@ -567,7 +569,7 @@ func (w *worker) handleOne(m *bindings.Message) {
 	}
 	for {
 		res, err := w.attempt(m)
-		if err == nil && w.d.free == nil && w.d.replier == nil && w.d.order == nil {
+		if err == nil && w.d.runAcks {
 			w.acked = append(w.acked, m) // acked at the end of the run (loop)
 			return
 		}
