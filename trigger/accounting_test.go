@@ -42,14 +42,14 @@ func TestAccountingIgnoresWrappedContext(t *testing.T) {
 			}
 			// Attempts: the first of three is retried.
 			m := &bindings.Message{ID: "m", DeliveryCount: 1}
-			hc := &handlerContext{parent: context.Background(), delivery: functions.Delivery{Attempt: 1, Message: m}}
+			hc := &handlerContext{parent: context.Background(), attempt: 1, msg: m}
 			_, err := wrapped(Retry(policy)(failWith(errBoom)))(hc, m)
 			if d := Decide(err); d.Action != RetryLater {
 				t.Errorf("first of 3 attempts failed: %s (%v), want a retry", d.Action, err)
 			}
 			// Shutdown: an attempt cut short by the end of the grace
 			// period is abandoned, not counted as a failure.
-			hc = &handlerContext{parent: context.Background(), delivery: functions.Delivery{Attempt: 1, Message: m}}
+			hc = &handlerContext{parent: context.Background(), attempt: 1, msg: m}
 			hc.cancel(errShutdown)
 			_, err = wrapped(Retry(policy)(blockUntilDone))(hc, m)
 			if d := Decide(err); d.Action != Abandoned {

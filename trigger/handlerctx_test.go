@@ -3,10 +3,14 @@ package trigger
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 	"unsafe"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tetherfn/tether/bindings"
 	"github.com/tetherfn/tether/functions"
 )
 
@@ -14,7 +18,7 @@ type ctxKey struct{}
 
 func TestHandlerContext(t *testing.T) {
 	parent := context.WithValue(context.Background(), ctxKey{}, "v")
-	hc := &handlerContext{parent: parent, delivery: functions.Delivery{Function: "fn"}}
+	hc := &handlerContext{parent: parent, origin: &functions.Delivery{Function: "fn"}}
 
 	if d := functions.FromContext(hc); d == nil || d.Function != "fn" {
 		t.Fatalf("FromContext = %+v", d)
@@ -51,6 +55,58 @@ func TestHandlerContext(t *testing.T) {
 	<-ran
 }
 
+// TestHandlerContextDeliveryIsBuiltOnce: the Delivery is built on first use,
+// from the function's part and the attempt's, and every caller (goroutines
+// of the handler at once included) gets the same one, so that what a
+// middleware sets on it is what the handler sees.
+func TestHandlerContextDeliveryIsBuiltOnce(t *testing.T) {
+	origin := &functions.Delivery{Function: "fn", Binding: "in", BindingType: "bindings.memory"}
+	m := &bindings.Message{ID: "m1", DeliveryCount: 3}
+	hc := &handlerContext{parent: context.Background(), origin: origin, msg: m, attempt: 3}
+	if hc.built.Load() != nil {
+		t.Fatal("built before anyone asked")
+	}
+	got := make(chan *functions.Delivery, 8)
+	for range cap(got) {
+		go func() { got <- functions.FromContext(hc) }()
+	}
+	first := <-got
+	for range cap(got) - 1 {
+		if d := <-got; d != first {
+			t.Fatal("two callers got different deliveries")
+		}
+	}
+	want := functions.Delivery{Function: "fn", Binding: "in", BindingType: "bindings.memory", Attempt: 3, Message: m}
+	if *first != want {
+		t.Errorf("delivery = %+v; want %+v", *first, want)
+	}
+	first.Logger = slog.Default() // as tracing does
+	if d := functions.FromContext(hc); d.Logger != first.Logger {
+		t.Error("a change to the delivery is not seen by the next caller")
+	}
+	if origin.Logger != nil {
+		t.Error("the change reached the function's shared part")
+	}
+}
+
+// TestChainLeavesTheDeliveryUnbuilt: a success through the runtime's
+// middleware, debug logging off, does not build the Delivery that a handler
+// taking its payload never asks for.
+func TestChainLeavesTheDeliveryUnbuilt(t *testing.T) {
+	noop := func(context.Context, *bindings.Message) (Result, error) { return Result{}, nil }
+	origin := &functions.Delivery{Function: "f", Binding: "b", Logger: slog.New(slog.DiscardHandler)}
+	h := Chain(noop, ChainOptions{Function: "f", Binding: "b", Policy: bindings.DefaultDeliveryPolicy(),
+		Metrics: NewMetrics(prometheus.NewRegistry()), Observer: discard{}})
+	m := &bindings.Message{ID: "1", DeliveryCount: 1}
+	hc := &handlerContext{parent: context.Background(), origin: origin, attempt: 1, msg: m}
+	if _, err := h(hc, m); err != nil {
+		t.Fatal(err)
+	}
+	if hc.built.Load() != nil {
+		t.Error("the chain built the delivery")
+	}
+}
+
 func TestWatchdogExpiresOnlyAfterTheDeadline(t *testing.T) {
 	wd := newWatchdog(80*time.Millisecond, nil) // ticks of 10ms
 	hc := &handlerContext{parent: context.Background(), clock: wd}
@@ -83,10 +139,10 @@ func TestWatchdogExpiresOnlyAfterTheDeadline(t *testing.T) {
 }
 
 // TestHandlerContextSize: every attempt allocates a handler context, so it
-// stays within the allocator's 192-byte size class (a field added past it
-// makes every attempt allocate 208 bytes or more: pack it, or say why here).
+// stays within the allocator's 144-byte size class (a field added past it
+// makes every attempt allocate 160 bytes or more: pack it, or say why here).
 func TestHandlerContextSize(t *testing.T) {
-	if size := unsafe.Sizeof(handlerContext{}); size > 192 {
-		t.Errorf("handlerContext is %d bytes, past the 192-byte size class", size)
+	if size := unsafe.Sizeof(handlerContext{}); size > 144 {
+		t.Errorf("handlerContext is %d bytes, past the 144-byte size class", size)
 	}
 }

@@ -24,7 +24,7 @@ func Logging() Middleware {
 // logOutcome is what Logging logs of an attempt that ended with err.
 func logOutcome(ctx context.Context, err error) {
 	if err == nil {
-		if d := functions.FromContext(ctx); d != nil && d.Logger != nil && d.Logger.Enabled(ctx, slog.LevelDebug) {
+		if l := deliveryLogger(ctx); l != nil && l.Enabled(ctx, slog.LevelDebug) {
 			functions.Logger(ctx).Debug("handled")
 		}
 		return
@@ -46,4 +46,17 @@ func logOutcome(ctx context.Context, err error) {
 	default:
 		log.Error("attempt failed", "error", err)
 	}
+}
+
+// deliveryLogger is the Logger of the delivery in ctx, without building the
+// runtime's Delivery of a handler context that was never asked for it
+// (handlerContext.delivery): this is read on every success.
+func deliveryLogger(ctx context.Context) *slog.Logger {
+	if hc, ok := ctx.(*handlerContext); ok && hc.built.Load() == nil && hc.origin != nil {
+		return hc.origin.Logger
+	}
+	if d := functions.FromContext(ctx); d != nil {
+		return d.Logger
+	}
+	return nil
 }

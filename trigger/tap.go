@@ -119,10 +119,7 @@ func milliseconds(d time.Duration) float64 { return float64(d) / float64(time.Mi
 func observe(o Observer, function, binding, deadLetter string, filter envelopeFilter) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m *bindings.Message) (Result, error) {
-			attempt := max(m.DeliveryCount, 1)
-			if d := functions.FromContext(ctx); d != nil {
-				attempt = d.Attempt
-			}
+			attempt := attemptOf(m) // as the delivery's, without building it (handlerContext.delivery)
 			start := time.Now()
 			ev := DeliveryEvent{Time: start, Kind: EventReceived, Function: function, Binding: binding,
 				MessageID: m.ID, Attempt: attempt, ContentType: m.ContentType, Metadata: filter.copyOf(m.ReadMetadata())}

@@ -80,8 +80,8 @@ func (w *watchdog) run() {
 			}
 			w.stuck.Store(stuck)
 			for _, c := range report {
-				what := []any{"attempt", c.delivery.Attempt}
-				if m := c.delivery.Message; m != nil {
+				what := []any{"attempt", c.attempt}
+				if m := c.msg; m != nil {
 					what = append(what, "id", m.ID)
 				} else { // a batch handler's call
 					what = append(what, "batch", c.batchSize)
