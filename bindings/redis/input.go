@@ -330,8 +330,8 @@ func (in *input) readNew(ctx context.Context, limit int) ([]*bindings.Message, e
 		return nil, fmt.Errorf("XREADGROUP: %w", err)
 	}
 	var entries []goredis.XMessage
-	for _, s := range res {
-		entries = append(entries, s.Messages...)
+	if len(res) > 0 { // the one stream read
+		entries = res[0].Messages
 	}
 	if len(entries) == 0 {
 		return nil, nil
@@ -342,13 +342,11 @@ func (in *input) readNew(ctx context.Context, limit int) ([]*bindings.Message, e
 		in.release(context.WithoutCancel(ctx), ids(entries))
 		return nil, nil
 	}
-	counts := make([]int, len(entries))
-	for i := range counts {
-		counts[i] = 1 // ">" reads only entries never delivered before
-	}
-	return in.deliver(entries, counts), nil
+	return in.deliver(entries, nil), nil // ">" reads only entries never delivered before
 }
 
+// deliver makes the messages of entries, delivered counts[i] times each (nil:
+// once, for the first time).
 func (in *input) deliver(entries []goredis.XMessage, counts []int) []*bindings.Message {
 	msgs := make([]*bindings.Message, len(entries))
 	backing := make([]entry, len(entries)) // one allocation per batch
@@ -356,7 +354,11 @@ func (in *input) deliver(entries []goredis.XMessage, counts []int) []*bindings.M
 	for i, e := range entries {
 		in.inFlight[e.ID] = struct{}{}
 		msgs[i] = &backing[i].msg
-		in.fill(&backing[i], e, counts[i])
+		count := 1
+		if counts != nil {
+			count = counts[i]
+		}
+		in.fill(&backing[i], e, count)
 	}
 	in.mu.Unlock()
 	return msgs
