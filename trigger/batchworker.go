@@ -403,7 +403,7 @@ type itemSettling struct {
 func (w *worker) settling(ms []*bindings.Message) *itemSettling {
 	s := &itemSettling{w: w, n: len(ms), acked: w.acked[:0]}
 	d := w.d
-	if d.handled != nil && d.replier == nil && !d.logger.Enabled(d.base, slog.LevelDebug) {
+	if d.handled != nil && d.replier == nil && !d.origin.Logger.Enabled(d.base, slog.LevelDebug) {
 		s.fast = true
 		s.start = time.Since(clockEpoch)
 	}
@@ -489,7 +489,7 @@ func (d *dispatcher) ackAll(msgs []*bindings.Message) []*bindings.Message {
 	d.leases.untrack(msgs...)
 	if d.batchAcker != nil && len(msgs) > 1 { // one message: Ack spares AckBatch's slice of ids (Redis, NATS, PostgreSQL)
 		if err := d.batchAcker.AckBatch(d.settleCtx, msgs); err != nil {
-			d.logger.Error("ack failed; the broker will redeliver", "messages", len(msgs), "error", err)
+			d.origin.Logger.Error("ack failed; the broker will redeliver", "messages", len(msgs), "error", err)
 		}
 	} else {
 		for _, m := range msgs {

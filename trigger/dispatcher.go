@@ -29,17 +29,15 @@ import (
 // The dispatcher itself holds no lock: its own state is the workers and
 // flags that only go one way (stopping).
 type dispatcher struct {
-	function string
-	binding  string
-	typ      *bindings.Type
-	in       bindings.Input
-	policy   bindings.DeliveryPolicy
-	handler  Handler // the whole middleware chain
-	base     context.Context
-	logger   *slog.Logger
-	// origin is the part of every attempt's functions.Delivery that is the
-	// function's: its name, binding, binding type and logger.
-	origin functions.Delivery
+	// origin is the function's name, its trigger binding and type, and
+	// its logger: the part of every attempt's functions.Delivery that is
+	// the function's (handlerContext.origin points here).
+	origin  functions.Delivery
+	typ     *bindings.Type
+	in      bindings.Input
+	policy  bindings.DeliveryPolicy
+	handler Handler // the whole middleware chain
+	base    context.Context
 
 	settleCtx  context.Context     // for acks and nacks: outlives shutdown's cancellations
 	replier    bindings.Replier    // the input, when its sender waits for an answer
@@ -90,9 +88,8 @@ const defaultCancelWait = 5 * time.Second
 // the per-item chain that settles the error it gave each item (batchItem).
 func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Input, policy bindings.DeliveryPolicy, h Handler, batch BatchHandler, base context.Context, logger *slog.Logger) *dispatcher {
 	d := &dispatcher{
-		function: function, binding: binding, typ: typ, in: in, policy: policy,
-		handler: h, base: base, logger: logger,
-		origin:     functions.Delivery{Function: function, Binding: binding, BindingType: typ.Name, Logger: logger},
+		origin: functions.Delivery{Function: function, Binding: binding, BindingType: typ.Name, Logger: logger},
+		typ:    typ, in: in, policy: policy, handler: h, base: base,
 		settleCtx:  context.WithoutCancel(base),
 		cancelWait: defaultCancelWait,
 		stopped:    make(chan struct{}), quit: make(chan struct{}), recvDone: make(chan struct{}), finished: make(chan struct{}),
@@ -113,7 +110,7 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 	// between claims for 3 to 5% of its time).
 	d.inbox = newInbox(n+policy.BatchSize, n)
 	if policy.HandlerTimeout > 0 {
-		d.watchdog = newWatchdog(policy.HandlerTimeout, d.logger)
+		d.watchdog = newWatchdog(policy.HandlerTimeout, d.origin.Logger)
 	}
 	for range n {
 		d.workers = append(d.workers, &worker{d: d, wake: make(chan struct{}, 1), shard: uint8(len(d.workers) % attemptShards)})
@@ -121,7 +118,6 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 	if d.watchdog != nil {
 		d.watchdog.workers = d.workers
 	}
-	d.runAcks = d.replier == nil && !(policy.Ordered && typ.Capabilities.Ordering)
 	if policy.Ordered && typ.Capabilities.Ordering {
 		d.order = newKeyOrder(4 * max(n*perWorker, policy.BatchSize))
 		if kb, ok := in.(bindings.KeyBatcher); ok && batch != nil {
@@ -130,6 +126,7 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 			kb.SetKeyBatch(perWorker)
 		}
 	}
+	d.runAcks = d.replier == nil && d.order == nil
 	// Held messages stay unsettled in memory; a broker that bounds what a
 	// consumer holds (a prefetch) bounds them, one that does not (Redis
 	// streams) would not, so intake waits while this many are held: room
@@ -157,7 +154,7 @@ func newDispatcher(function, binding string, typ *bindings.Type, in bindings.Inp
 			}
 		}
 		if interval > 0 {
-			d.leases = newLeases(interval, ext.ExtendLeases, d.settleCtx, d.logger)
+			d.leases = newLeases(interval, ext.ExtendLeases, d.settleCtx, d.origin.Logger)
 		}
 	}
 	return d
@@ -225,7 +222,7 @@ func (d *dispatcher) receive(ctx context.Context, size int, room func(context.Co
 			if ctx.Err() != nil || errors.Is(err, bindings.ErrClosed) {
 				return
 			}
-			d.logger.Error("receive failed; retrying", "error", err, "delay", backoff)
+			d.origin.Logger.Error("receive failed; retrying", "error", err, "delay", backoff)
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():
@@ -314,7 +311,7 @@ func (d *dispatcher) deadLetterNatively(m *bindings.Message, cause error) bool {
 	d.leases.untrack(m)
 	done, err := nd.DeadLetter(d.settleCtx, m, cause)
 	if err != nil {
-		d.logger.Error("native dead letter failed; nacking", "id", m.ID, "error", err)
+		d.origin.Logger.Error("native dead letter failed; nacking", "id", m.ID, "error", err)
 	}
 	if done && err == nil {
 		return true
@@ -382,14 +379,14 @@ func (d *dispatcher) ack(m *bindings.Message) {
 // ackOne acks m on the input.
 func (d *dispatcher) ackOne(m *bindings.Message) {
 	if err := d.in.Ack(d.settleCtx, m); err != nil {
-		d.logger.Error("ack failed; the broker will redeliver", "id", m.ID, "error", err)
+		d.origin.Logger.Error("ack failed; the broker will redeliver", "id", m.ID, "error", err)
 	}
 }
 
 func (d *dispatcher) nack(m *bindings.Message, delay time.Duration) {
 	d.leases.untrack(m)
 	if err := d.in.Nack(d.settleCtx, m, delay); err != nil {
-		d.logger.Error("nack failed; the broker will redeliver when its lease ends", "id", m.ID, "error", err)
+		d.origin.Logger.Error("nack failed; the broker will redeliver when its lease ends", "id", m.ID, "error", err)
 	}
 }
 
@@ -437,7 +434,7 @@ func (d *dispatcher) stop(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
-	d.logger.Warn("shutdown grace period over; cancelling running handlers")
+	d.origin.Logger.Warn("shutdown grace period over; cancelling running handlers")
 	for _, w := range d.workers {
 		if c := w.current.Load(); c != nil {
 			c.cancel(errShutdown)
@@ -461,9 +458,9 @@ func (d *dispatcher) stop(ctx context.Context) error {
 			running++
 		}
 	}
-	d.logger.Error("handlers ignore cancellation; leaving their messages to the broker's redelivery", "running", running)
+	d.origin.Logger.Error("handlers ignore cancellation; leaving their messages to the broker's redelivery", "running", running)
 	return fmt.Errorf("function %q: %w: %d ignored their cancellation for %s; their messages return through the broker's redelivery",
-		d.function, ErrHandlersRunning, running, d.cancelWait)
+		d.origin.Function, ErrHandlersRunning, running, d.cancelWait)
 }
 
 // handleDirect is the trigger's bindings.DirectHandler: it handles m on the

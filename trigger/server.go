@@ -75,7 +75,7 @@ func (r *Runtime) mountRouters(ds []*dispatcher) *mux.Router {
 		}
 		r.webhooks++
 		if r.webhooks > before {
-			r.logger.Info("webhook route", "binding", d.binding, "path", path, "methods", methods)
+			r.logger.Info("webhook route", "binding", d.origin.Binding, "path", path, "methods", methods)
 		}
 	}
 	return m
@@ -146,9 +146,9 @@ func (r *Runtime) inputsHealthy(ctx context.Context) bool {
 		cancel()
 		if was := d.unhealthy.Swap(err != nil); was != (err != nil) {
 			if err != nil {
-				d.logger.Warn("input lost its broker: not ready until it is back", "error", err)
+				d.origin.Logger.Warn("input lost its broker: not ready until it is back", "error", err)
 			} else {
-				d.logger.Info("input connected to its broker again: ready")
+				d.origin.Logger.Info("input connected to its broker again: ready")
 			}
 		}
 		ok = ok && err == nil
@@ -366,10 +366,10 @@ func (r *Runtime) Status() Status {
 	st := Status{Ready: r.Ready(), PID: os.Getpid()}
 	ds, funcs := r.live()
 	for _, d := range ds {
-		fs := FunctionStatus{Name: d.function, Trigger: BindingStatus{Name: d.binding, Type: d.typ.Name},
+		fs := FunctionStatus{Name: d.origin.Function, Trigger: BindingStatus{Name: d.origin.Binding, Type: d.typ.Name},
 			Delivery: d.policy, Receiving: d.receiving.Load()}
 		for _, f := range funcs {
-			if f.Name == d.function {
+			if f.Name == d.origin.Function {
 				fs.Return, fs.Sample = f.Return, f.Sample
 			}
 		}
@@ -443,7 +443,7 @@ func (r *Runtime) fire(w http.ResponseWriter, req *http.Request, name string) bo
 	var f bindings.Firer
 	ds, _ := r.live()
 	for _, d := range ds {
-		if d.binding == name {
+		if d.origin.Binding == name {
 			f, _ = d.in.(bindings.Firer)
 			break
 		}
