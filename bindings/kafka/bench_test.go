@@ -56,8 +56,9 @@ func fill(b *testing.B, topic string, n int) {
 // loop), the driver alone (Receive 64, Ack each) and a Tether trigger with
 // its defaults (16 workers, the type's batchSize, a no-op handler, each
 // message acked as its handler returns), each reading b.N records written
-// before its timer starts to a new 8-partition topic of the in-process
-// kfake cluster. Joining the group is timed in all, and so are the last
+// before its timer starts to a new 8-partition topic of the package's kfake
+// cluster, which runs in a process of its own as every other broker does
+// (startBrokerProcess). Joining the group is timed in all, and so are the last
 // commit and leaving the group (the loops' CommitMarkedOffsets and Close,
 // the driver's Close, the runtime's Shutdown). "batch" is the runtime with
 // a no-op batch handler taking batches of what the bare loop polls

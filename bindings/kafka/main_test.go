@@ -1,9 +1,14 @@
 package kafka_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,19 +21,30 @@ import (
 	"github.com/tetherfn/tether/internal/testkit/faulttest"
 )
 
-// TestMain runs the tests, or, re-executed by the fault test, the function
-// process (which reaches this process's kfake cluster over loopback).
-func TestMain(m *testing.M) { faulttest.Main(m) }
+// TestMain runs the tests or, re-executed, the package's shared Kafka
+// broker (brokerEnv, see serveBroker) or the fault test's function process
+// (which reaches the broker over loopback).
+func TestMain(m *testing.M) {
+	if os.Getenv(brokerEnv) != "" {
+		serveBroker()
+	}
+	faulttest.Main(m)
+}
 
-// cluster is an in-process Kafka cluster (franz-go's kfake, a real
-// Kafka-protocol broker) on a fixed loopback port, so that function
-// processes the fault test starts can reach it, and so that a restart
-// (with kfake.DataDir) comes back where clients look for it.
+// cluster is a Kafka cluster (franz-go's kfake, a real Kafka-protocol
+// broker) on loopback: the shared one runs in a process of its own
+// (startBrokerProcess); the fault test's own runs in this process, on a
+// fixed port, so that a restart (with kfake.DataDir) comes back where
+// clients look for it.
 type cluster struct {
-	c     *kfake.Cluster
+	c     *kfake.Cluster // nil for the broker process
 	opts  []kfake.Opt
 	addr  string
 	admin *kadm.Client
+
+	// The broker process's stdin, held open for as long as this process
+	// lives: the broker stops when it closes.
+	stdin io.Closer
 }
 
 func startCluster(opts ...kfake.Opt) (*cluster, error) {
@@ -53,6 +69,71 @@ func (k *cluster) start() error {
 	}
 	k.c, k.addr, k.admin = c, addr, kadm.NewClient(cl)
 	return nil
+}
+
+// brokerEnv, set, makes the test binary serveBroker.
+const brokerEnv = "TETHER_KAFKA_TEST_BROKER"
+
+// sharedOpts are the shared cluster's: one broker, and the short session
+// the fault test's function process uses, so that the group gets over a
+// SIGKILLed member quickly.
+func sharedOpts() []kfake.Opt {
+	return []kfake.Opt{kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(500 * time.Millisecond)}
+}
+
+// serveBroker is the shared cluster's process: it writes the cluster's
+// address as its first line on stdout and serves until its stdin closes,
+// which happens when the test process that started it ends, however it
+// ends.
+func serveBroker() {
+	c, err := kfake.NewCluster(sharedOpts()...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kfake:", err)
+		os.Exit(1)
+	}
+	fmt.Println(c.ListenAddrs()[0])
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	c.Close()
+	os.Exit(0)
+}
+
+// startBrokerProcess starts the shared cluster in a process of its own,
+// this test binary run again as serveBroker. Every other broker the tests
+// and benchmarks use runs outside the test process, and so does this one:
+// in it, the broker's goroutines, its heap (every record the benchmarks
+// write, kept) and its garbage collection would share the two Ps with the
+// consumers the benchmarks time.
+func startBrokerProcess() (*cluster, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), brokerEnv+"=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		stdin.Close()
+		return nil, fmt.Errorf("kfake process: %v (exit: %v)", err, cmd.Wait())
+	}
+	addr := strings.TrimSpace(line)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		stdin.Close()
+		return nil, err
+	}
+	return &cluster{addr: addr, admin: kadm.NewClient(cl), stdin: stdin}, nil
 }
 
 // close stops the cluster; once is enough, as after a failed restart.
@@ -85,11 +166,7 @@ var shared struct {
 
 func sharedCluster(t testing.TB) *cluster {
 	t.Helper()
-	shared.once.Do(func() {
-		// The fault test's function process uses a short session so
-		// that the group gets over a SIGKILLed member quickly.
-		shared.k, shared.err = startCluster(kfake.GroupMinSessionTimeout(500 * time.Millisecond))
-	})
+	shared.once.Do(func() { shared.k, shared.err = startBrokerProcess() })
 	if shared.err != nil {
 		t.Fatalf("kfake cluster: %v", shared.err)
 	}
