@@ -110,7 +110,7 @@ func BenchmarkMemoryTrigger(b *testing.B) {
 // handler, as the baseline's sender stays its channel's buffer ahead.
 // go test -bench Ratio -benchtime 5x.
 //
-//tether:bench benchtime=1x count=7
+//tether:bench benchtime=1x count=15
 func BenchmarkRatio(b *testing.B) { benchmarkRatio(b, nil) }
 
 // BenchmarkRatioTraced is BenchmarkRatio with tracing on: every message

@@ -45,7 +45,7 @@ var benchPayload = []byte(`{"id":"o-12345","customer":"c-42","amount":99.5,"item
 //
 //tether:bench benchtime=20000x quick=5000x
 func BenchmarkTrigger(b *testing.B) {
-	benchtest.RoundsOf(b, 7,
+	benchtest.RoundsOf(b, 11,
 		benchtest.Run{Name: "raw", F: benchRaw},
 		benchtest.Run{Name: "driver", F: benchDriver},
 		benchtest.Run{Name: "tether", F: func(b *testing.B) float64 { return benchTether(b, nil) }},

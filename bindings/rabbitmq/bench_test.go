@@ -45,7 +45,7 @@ var benchPayload = []byte(`{"id":"o-12345","customer":"c-42","amount":99.5,"item
 //
 //tether:bench benchtime=10000x quick=3000x
 func BenchmarkTrigger(b *testing.B) {
-	benchtest.RoundsOf(b, 7,
+	benchtest.RoundsOf(b, 11,
 		benchtest.Run{Name: "raw-multiple", F: func(b *testing.B) float64 { return benchRaw(b, true) }},
 		benchtest.Run{Name: "raw", F: func(b *testing.B) float64 { return benchRaw(b, false) }},
 		benchtest.Run{Name: "driver", F: benchDriver},

@@ -36,7 +36,7 @@ var benchPayload = `{"id":"o-12345","customer":"c-42","amount":99.5,"items":3}`
 //
 //tether:bench benchtime=2000x quick=1000x
 func BenchmarkTrigger(b *testing.B) {
-	benchtest.RoundsOf(b, 7,
+	benchtest.RoundsOf(b, 11,
 		benchtest.Run{Name: "raw", F: benchRaw},
 		benchtest.Run{Name: "driver", F: benchDriver},
 		benchtest.Run{Name: "tether", F: benchTether},
