@@ -26,7 +26,26 @@ import (
 // without a watcher goroutine.
 type handlerContext struct {
 	parent context.Context
-	clock  *watchdog // the trigger's; nil when it has no handlerTimeout
+
+	// How it ended, in the words written with parent: every attempt's
+	// cancel reads and writes them. A context is fresh memory (see
+	// contextSlab), and its first writes (initContext) fetch their cache
+	// lines together; a line that only cancel touched was fetched there, on
+	// its own, at the end of every attempt.
+	cause     error // why it ended (nil until then): as Err, or errShutdown
+	mu        sync.Mutex
+	stuckSeen bool // the watchdog reported the handler stuck
+	expiredAt bool // it ended at its deadline: Err is DeadlineExceeded
+	// Set before the context is handed out, and packed here with the two
+	// flags into the word after mu: every attempt allocates a context, and
+	// at 144 bytes it fits the allocator's 144-byte class, where with these
+	// in words of their own it took 160.
+	shard     uint8         // the worker's (worker.shard)
+	batchSize int32         // in the context of a BatchHandler call: how many messages the batch has
+	done      chan struct{} // nil until Done is called
+	afters    map[*afterFunc]struct{}
+
+	clock *watchdog // the trigger's; nil when it has no handlerTimeout
 
 	// What the delivery is built from: the function's part, shared by
 	// every attempt (Function, Binding, BindingType, Logger), the message
@@ -34,7 +53,6 @@ type handlerContext struct {
 	origin  *functions.Delivery
 	msg     *bindings.Message
 	attempt int
-	built   atomic.Pointer[functions.Delivery] // nil until delivery is called
 
 	// The deadline, armed and disarmed by the handler's goroutine and read
 	// by the watchdog's without a lock: arm stores limit last and a reader
@@ -43,20 +61,7 @@ type handlerContext struct {
 	limit     atomic.Int64 // ticks after startTick at which it expires; 0: none
 	timeout   atomic.Int64 // time.Duration as armed, for Deadline
 
-	mu        sync.Mutex
-	stuckSeen bool // the watchdog reported the handler stuck
-	expiredAt bool // it ended at its deadline: Err is DeadlineExceeded
-
-	// Set before the context is handed out, and packed here with the two
-	// flags into the word after mu: every attempt allocates a context, and
-	// at 144 bytes it fits the allocator's 144-byte class, where with these
-	// in words of their own it took 160.
-	shard     uint8 // the worker's (worker.shard)
-	batchSize int32 // in the context of a BatchHandler call: how many messages the batch has
-
-	done   chan struct{} // nil until Done is called
-	cause  error         // why it ended (nil until then): as Err, or errShutdown
-	afters map[*afterFunc]struct{}
+	built atomic.Pointer[functions.Delivery] // nil until delivery is called
 
 	// A batch function's: the BatchHandler's error for the item this
 	// context's chain settles (see batchItem).
