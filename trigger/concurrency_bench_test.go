@@ -30,11 +30,15 @@ const noopPerRun = 200000
 // machine's load touches them alike; each row shows the median msgs/s over
 // the rounds, their range, and the process's CPU time per message.
 //
-// Each row's median is also reported as a metric (noop-c16-msgs/s).
+// Each row's median is also reported as a metric (noop-c16-msgs/s). It runs
+// nine rounds: once the CPU is saturated (the no-op from maxConcurrency 4 on,
+// here) the rows are one plateau whose rounds range over a third of their
+// median, and the medians of five rounds put a different row on top from one
+// run to the next.
 //
-//	go test -run '^$' -bench Concurrency -benchtime 5x ./trigger/
+//	go test -run '^$' -bench Concurrency -benchtime 9x ./trigger/
 //
-//tether:bench benchtime=5x quick=2x count=1
+//tether:bench benchtime=9x quick=2x count=1
 func BenchmarkConcurrency(b *testing.B) {
 	type row struct {
 		handler string
