@@ -25,13 +25,18 @@ import (
 // asks for it, and AfterFunc lets context.WithCancel(ctx) and friends attach
 // without a watcher goroutine.
 type handlerContext struct {
+	// The fields are in the order of their cache lines. A context is fresh
+	// memory (see contextSlab): a line's first touch waits for memory. The
+	// first writes (initContext) fetch their lines together, so those fields
+	// are spread to reach every line that arm, cancel and the handler's
+	// reads touch; a line that only cancel touched, or only arm, was fetched
+	// there, alone, in every attempt. What most attempts never touch
+	// (built, itemErr) is last.
+
 	parent context.Context
 
-	// How it ended, in the words written with parent: every attempt's
-	// cancel reads and writes them. A context is fresh memory (see
-	// contextSlab), and its first writes (initContext) fetch their cache
-	// lines together; a line that only cancel touched was fetched there, on
-	// its own, at the end of every attempt.
+	// How it ended: cancel reads and writes them at the end of every
+	// attempt.
 	cause     error // why it ended (nil until then): as Err, or errShutdown
 	mu        sync.Mutex
 	stuckSeen bool // the watchdog reported the handler stuck
@@ -45,6 +50,13 @@ type handlerContext struct {
 	done      chan struct{} // nil until Done is called
 	afters    map[*afterFunc]struct{}
 
+	// The deadline, armed and disarmed by the handler's goroutine and read
+	// by the watchdog's without a lock: arm stores limit last and a reader
+	// loads it first, so a limit seen armed comes with its start.
+	startTick atomic.Int64 // the clock's tick when the deadline was armed
+	limit     atomic.Int64 // ticks after startTick at which it expires; 0: none
+	timeout   atomic.Int64 // time.Duration as armed, for Deadline
+
 	clock *watchdog // the trigger's; nil when it has no handlerTimeout
 
 	// What the delivery is built from: the function's part, shared by
@@ -53,13 +65,6 @@ type handlerContext struct {
 	origin  *functions.Delivery
 	msg     *bindings.Message
 	attempt int
-
-	// The deadline, armed and disarmed by the handler's goroutine and read
-	// by the watchdog's without a lock: arm stores limit last and a reader
-	// loads it first, so a limit seen armed comes with its start.
-	startTick atomic.Int64 // the clock's tick when the deadline was armed
-	limit     atomic.Int64 // ticks after startTick at which it expires; 0: none
-	timeout   atomic.Int64 // time.Duration as armed, for Deadline
 
 	built atomic.Pointer[functions.Delivery] // nil until delivery is called
 
