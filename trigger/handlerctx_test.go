@@ -146,3 +146,49 @@ func TestHandlerContextSize(t *testing.T) {
 		t.Errorf("handlerContext is %d bytes, past the 144-byte size class", size)
 	}
 }
+
+// TestHandlerContextLayout holds the rule of handlerContext's field order:
+// the writes that make a context (initContext) reach every cache line that
+// arming its deadline and ending it touch, wherever the context starts. A
+// context of the 144-byte class starts 0, 16, 32 or 48 bytes into a 64-byte
+// line (its span is page-aligned, and 144 is 2×64+16). A field only arm or
+// cancel touches, on a line of its own, makes every attempt wait for memory
+// there (see the struct's comment).
+func TestHandlerContextLayout(t *testing.T) {
+	type field struct {
+		name      string
+		off, size uintptr
+	}
+	var c handlerContext
+	made := []field{ // initContext's writes (keep in step with it)
+		{"parent", unsafe.Offsetof(c.parent), unsafe.Sizeof(c.parent)},
+		{"shard", unsafe.Offsetof(c.shard), unsafe.Sizeof(c.shard)},
+		{"clock", unsafe.Offsetof(c.clock), unsafe.Sizeof(c.clock)},
+		{"origin", unsafe.Offsetof(c.origin), unsafe.Sizeof(c.origin)},
+		{"msg", unsafe.Offsetof(c.msg), unsafe.Sizeof(c.msg)},
+		{"attempt", unsafe.Offsetof(c.attempt), unsafe.Sizeof(c.attempt)},
+	}
+	later := []field{ // arm's and cancel's, in every attempt
+		{"startTick", unsafe.Offsetof(c.startTick), unsafe.Sizeof(c.startTick)},
+		{"limit", unsafe.Offsetof(c.limit), unsafe.Sizeof(c.limit)},
+		{"timeout", unsafe.Offsetof(c.timeout), unsafe.Sizeof(c.timeout)},
+		{"mu", unsafe.Offsetof(c.mu), unsafe.Sizeof(c.mu)},
+		{"expiredAt", unsafe.Offsetof(c.expiredAt), unsafe.Sizeof(c.expiredAt)},
+		{"cause", unsafe.Offsetof(c.cause), unsafe.Sizeof(c.cause)},
+		{"done", unsafe.Offsetof(c.done), unsafe.Sizeof(c.done)},
+		{"afters", unsafe.Offsetof(c.afters), unsafe.Sizeof(c.afters)},
+	}
+	for start := uintptr(0); start < 64; start += 16 {
+		line := func(off uintptr) uintptr { return (start + off) / 64 }
+		fetched := map[uintptr]bool{}
+		for _, f := range made {
+			fetched[line(f.off)], fetched[line(f.off+f.size-1)] = true, true
+		}
+		for _, f := range later {
+			if !fetched[line(f.off)] || !fetched[line(f.off+f.size-1)] {
+				t.Errorf("starting %d bytes into a cache line, %s (bytes %d-%d) is on a line initContext does not write",
+					start, f.name, f.off, f.off+f.size-1)
+			}
+		}
+	}
+}

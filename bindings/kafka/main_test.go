@@ -74,19 +74,14 @@ func (k *cluster) start() error {
 // brokerEnv, set, makes the test binary serveBroker.
 const brokerEnv = "TETHER_KAFKA_TEST_BROKER"
 
-// sharedOpts are the shared cluster's: one broker, and the short session
-// the fault test's function process uses, so that the group gets over a
-// SIGKILLed member quickly.
-func sharedOpts() []kfake.Opt {
-	return []kfake.Opt{kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(500 * time.Millisecond)}
-}
-
 // serveBroker is the shared cluster's process: it writes the cluster's
 // address as its first line on stdout and serves until its stdin closes,
 // which happens when the test process that started it ends, however it
-// ends.
+// ends. The cluster has one broker, and the short session the fault test's
+// function process uses, so that the group gets over a SIGKILLed member
+// quickly.
 func serveBroker() {
-	c, err := kfake.NewCluster(sharedOpts()...)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(500*time.Millisecond))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kfake:", err)
 		os.Exit(1)
